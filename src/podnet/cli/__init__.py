@@ -1,0 +1,1 @@
+"""The command line (layer 7): parse arguments, call the layers, print. Nothing else."""

@@ -1,0 +1,132 @@
+"""Workloads expand into the pods their controllers would create, deterministically.
+
+Names follow the controllers' shapes (Deployment `web-<template-hash>-<5>`, ReplicaSet and
+DaemonSet `name-<5>`, StatefulSet `name-0..N-1`, Job `name-<5>`), with the random parts
+replaced by hashes of the owner's identity, so that the same input always gives the same pods.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+
+from podnet.model.cluster_objects import Node
+from podnet.model.meta import NameWarning, ObjectMeta, OwnerReference
+from podnet.model.pod import Pod, PodSpec
+from podnet.model.workloads import CronJob, Workload
+
+# The alphabet of k8s.io/apimachinery/pkg/util/rand (no vowels, no confusable digits).
+_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def short_hash(text: str, length: int) -> str:
+    digest = int.from_bytes(hashlib.sha256(text.encode()).digest()[:16], "big")
+    out = []
+    for _ in range(length):
+        digest, r = divmod(digest, len(_ALPHABET))
+        out.append(_ALPHABET[r])
+    return "".join(out)
+
+
+def _digits(text: str, length: int) -> str:
+    digest = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+    return f"{digest % 10**length:0{length}d}"
+
+
+def _pod(
+    w: Workload | CronJob,
+    name: str,
+    spec: PodSpec,
+    labels: dict[str, str],
+    owner: OwnerReference,
+    **spec_update: object,
+) -> Pod:
+    meta = ObjectMeta(
+        name=name,
+        namespace=w.metadata.namespace,
+        labels=labels,
+        owner_references=(owner,),
+    )
+    return Pod(metadata=meta, spec=spec.model_copy(update=spec_update) if spec_update else spec)
+
+
+def expand(w: Workload, nodes: list[Node]) -> list[Pod]:
+    """The pods of one workload. DaemonSets need the nodes: one pod per matching node."""
+    with warnings.catch_warnings():
+        # A bad workload name was reported once, on the workload; not again per pod.
+        warnings.simplefilter("ignore", NameWarning)
+        return _expand(w, nodes)
+
+
+def _expand(w: Workload, nodes: list[Node]) -> list[Pod]:
+    tpl = w.template
+    labels = dict(tpl.metadata.labels)
+    name = w.metadata.name
+    ident = f"{w.kind}/{w.metadata.namespace}/{name}"
+    if w.kind == "Deployment":
+        template_hash = short_hash(ident + tpl.model_dump_json(), 10)
+        labels["pod-template-hash"] = template_hash
+        rs = f"{name}-{template_hash}"
+        owner = OwnerReference(kind="ReplicaSet", name=rs)
+        count = 1 if w.spec.replicas is None else w.spec.replicas
+        return [
+            _pod(w, f"{rs}-{short_hash(f'{ident}#{i}', 5)}", tpl.spec, labels, owner)
+            for i in range(count)
+        ]
+    owner = OwnerReference(kind=w.kind, name=name)
+    if w.kind == "StatefulSet":
+        count = 1 if w.spec.replicas is None else w.spec.replicas
+        out = []
+        for i in range(count):
+            pod_labels = {
+                **labels,
+                "statefulset.kubernetes.io/pod-name": f"{name}-{i}",
+                "apps.kubernetes.io/pod-index": str(i),
+            }
+            out.append(
+                _pod(
+                    w,
+                    f"{name}-{i}",
+                    tpl.spec,
+                    pod_labels,
+                    owner,
+                    hostname=f"{name}-{i}",
+                    subdomain=w.spec.service_name or tpl.spec.subdomain,
+                )
+            )
+        return out
+    if w.kind == "DaemonSet":
+        selector = tpl.spec.node_selector
+        return [
+            _pod(
+                w,
+                f"{name}-{short_hash(f'{ident}@{n.metadata.name}', 5)}",
+                tpl.spec,
+                labels,
+                owner,
+                node_name=n.metadata.name,
+            )
+            for n in nodes
+            if all(n.metadata.labels.get(k) == v for k, v in selector.items())
+        ]
+    if w.kind == "Job":
+        labels = {**labels, "job-name": name, "batch.kubernetes.io/job-name": name}
+        count = 1 if w.spec.parallelism is None else w.spec.parallelism
+    else:  # ReplicaSet
+        count = 1 if w.spec.replicas is None else w.spec.replicas
+    return [
+        _pod(w, f"{name}-{short_hash(f'{ident}#{i}', 5)}", tpl.spec, labels, owner)
+        for i in range(count)
+    ]
+
+
+def cronjob_as_job(c: CronJob) -> Workload:
+    """The Job of a CronJob's (first) run, named as the controller names it: `name-<minutes>`."""
+    meta = ObjectMeta(
+        name=f"{c.metadata.name}-{_digits(c.metadata.name, 8)}",
+        namespace=c.metadata.namespace,
+        owner_references=(OwnerReference(kind="CronJob", name=c.metadata.name),),
+    )
+    return Workload(
+        kind="Job", api_version="batch/v1", metadata=meta, spec=c.spec.job_template.spec
+    )

@@ -1,0 +1,68 @@
+"""Endpoints: what the engine knows of each pod (identity, labels, address, node, ports)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from podnet.model.cluster import Cluster
+from podnet.state.placement import Placement, pod_key
+
+
+@dataclass(frozen=True, slots=True)
+class NamedPort:
+    name: str | None
+    port: int
+    protocol: str
+    container: str
+
+
+@dataclass(frozen=True, slots=True)
+class PodEndpoint:
+    namespace: str
+    name: str
+    labels: Mapping[str, str]
+    ip: str
+    node: str
+    host_network: bool
+    ports: tuple[NamedPort, ...]
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def address(self) -> int:
+        return int(ipaddress.IPv4Address(self.ip))
+
+    def resolve(self, name: str, protocol: str) -> int | None:
+        """The number of the container port called `name` with `protocol`, if any.
+
+        "If this is a string, it must be an IANA_SVC_NAME ... and can be referred to by
+        services" — a named port resolves against the destination pod's containerPorts.
+        """
+        for p in self.ports:
+            if p.name == name and p.protocol == protocol:
+                return p.port
+        return None
+
+
+def pod_endpoints(cluster: Cluster, placement: Placement) -> list[PodEndpoint]:
+    out = []
+    for p in cluster.pods:
+        key = pod_key(p)
+        out.append(
+            PodEndpoint(
+                namespace=key[0],
+                name=key[1],
+                labels=p.metadata.labels,
+                ip=placement.pod_ip[key],
+                node=placement.pod_node[key],
+                host_network=p.spec.host_network,
+                ports=tuple(
+                    NamedPort(cp.name, cp.container_port, cp.protocol, c) for c, cp in p.all_ports
+                ),
+            )
+        )
+    return out

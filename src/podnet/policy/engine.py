@@ -1,0 +1,204 @@
+"""The per-pair evaluator: exact NetworkPolicy semantics, with the reasons for `explain`.
+
+The vectorised matrix (matrix.py) computes the same function for every pair at once; the
+property tests hold the two equal.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from podnet.model.cluster import Cluster
+from podnet.model.networkpolicy import NetworkPolicy
+from podnet.policy.addresses import AddressSet
+from podnet.policy.endpoints import PodEndpoint, pod_endpoints
+from podnet.policy.peers import IpBlockPods, PeerMatch, external_set, match_pod
+from podnet.policy.ports import PortProto, ports_admit
+from podnet.policy.verdict import Direction, DirectionVerdict, RuleMiss, Verdict
+from podnet.state.placement import Placement, place
+
+
+@dataclass(frozen=True, slots=True)
+class External:
+    """A peer outside the cluster: every address of a CIDR (all must be allowed)."""
+
+    text: str
+    addresses: AddressSet
+
+    @property
+    def key(self) -> str:
+        return self.text
+
+
+Endpoint = PodEndpoint | External
+
+
+def policy_name(p: NetworkPolicy) -> str:
+    return f"{p.metadata.namespace}/{p.metadata.name}"
+
+
+class Engine:
+    """NetworkPolicy semantics over one cluster snapshot and its placement."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        placement: Placement | None = None,
+        ipblock_pods: IpBlockPods = "match",
+    ) -> None:
+        self.cluster = cluster
+        self.placement = placement or place(cluster)
+        self.ipblock_pods = ipblock_pods
+        self.pods = pod_endpoints(cluster, self.placement)
+        self.by_key = {p.key: p for p in self.pods}
+        self.ns_labels: Mapping[str, Mapping[str, str]] = {
+            n.metadata.name: n.metadata.labels for n in cluster.namespaces
+        }
+        self.policies_by_ns: dict[str, list[NetworkPolicy]] = defaultdict(list)
+        for pol in cluster.policies:
+            self.policies_by_ns[pol.metadata.namespace or "default"].append(pol)
+
+    def selecting(self, pod: PodEndpoint, direction: Direction) -> list[NetworkPolicy]:
+        """Policies that isolate `pod` for `direction`.
+
+        "podSelector selects the pods to which this NetworkPolicy object applies" — within
+        the policy's namespace; policyTypes says which directions it affects. Host-network
+        pods are never selected (their traffic is the node's).
+        """
+        if pod.host_network:
+            return []
+        kind = "Ingress" if direction == "ingress" else "Egress"
+        return [
+            p
+            for p in self.policies_by_ns.get(pod.namespace, ())
+            if kind in p.spec.policy_types and p.spec.pod_selector.matches(pod.labels)
+        ]
+
+    def allowed(self, src: Endpoint, dst: Endpoint, pp: PortProto) -> bool:
+        return self.explain(src, dst, pp, trace=False).allowed
+
+    def explain(self, src: Endpoint, dst: Endpoint, pp: PortProto, trace: bool = True) -> Verdict:
+        v = Verdict(src.key, dst.key, pp.port, pp.protocol, allowed=True)
+        if isinstance(src, External) and isinstance(dst, External):
+            v.reason = "neither end is a pod: NetworkPolicy does not apply"
+            return v
+        if isinstance(src, PodEndpoint) and isinstance(dst, PodEndpoint):
+            if src.key == dst.key:
+                # A pod's traffic to itself goes over its own loopback and never reaches
+                # the pod network (upstream e2e: reachability.AllowLoopback()).
+                v.reason = "a pod reaching itself (loopback) is always allowed"
+                return v
+            if (src.host_network or dst.host_network) and src.node == dst.node:
+                # "traffic to and from the node where a Pod is running is always allowed"
+                v.reason = f"traffic between a pod and its own node ({src.node}) is always allowed"
+                return v
+        if isinstance(src, PodEndpoint):
+            v.egress = self._direction("egress", src, dst, pp, trace)
+        if isinstance(dst, PodEndpoint):
+            v.ingress = self._direction("ingress", dst, src, pp, trace)
+        v.allowed = all(d.allowed for d in (v.egress, v.ingress) if d is not None)
+        return v
+
+    def _direction(
+        self,
+        direction: Direction,
+        subject: PodEndpoint,
+        peer: Endpoint,
+        pp: PortProto,
+        trace: bool,
+    ) -> DirectionVerdict:
+        """Judge one direction at `subject`: ingress at the destination, egress at the source.
+
+        "If any NetworkPolicy objects select a particular pod, and that policy has a
+        policyTypes containing [the direction], then the pod is isolated for it ... the only
+        allowed connections are those allowed by the list of rules of any policy that
+        applies" — the union of every rule of every selecting policy.
+        """
+        dv = DirectionVerdict(direction, subject.key, allowed=True, isolated=False)
+        if subject.host_network:
+            dv.note = f"{subject.key} uses the host network: no policy selects it"
+            return dv
+        policies = self.selecting(subject, direction)
+        dv.policies = [policy_name(p) for p in policies]
+        if not policies:
+            dv.note = f"no policy selects {subject.key} for {direction}: not isolated"
+            return dv
+        dv.isolated, dv.allowed = True, False
+        dst = subject if direction == "ingress" else peer
+        dst_pod = dst if isinstance(dst, PodEndpoint) else None
+        covered = AddressSet()
+        for pol in policies:
+            ns = pol.metadata.namespace or "default"
+            rules = (pol.spec.ingress if direction == "ingress" else pol.spec.egress) or ()
+            for i, rule in enumerate(rules):
+                name = f"{policy_name(pol)} {direction}[{i}]"
+                if not ports_admit(rule.ports, pp, dst_pod):
+                    if trace:
+                        dv.misses.append(RuleMiss(name, self._port_miss(rule.ports, pp, dst_pod)))
+                    continue
+                peers = rule.from_ if direction == "ingress" else rule.to  # type: ignore[union-attr]
+                if not peers:
+                    # "If this field is empty or missing, this rule matches all sources
+                    # (traffic not restricted by source)" / "... all destinations".
+                    dv.allowed = True
+                    dv.admitted_by.append(
+                        f"{name} (all {'sources' if direction == 'ingress' else 'destinations'}, port {pp})"
+                    )
+                    if not trace:
+                        return dv
+                    continue
+                if isinstance(peer, External):
+                    covered = covered.union(
+                        AddressSet.of(i for p in peers for i in external_set(p).intervals)
+                    )
+                    if covered.covers(peer.addresses):
+                        dv.allowed = True
+                        dv.admitted_by.append(f"{name} (ipBlock)")
+                        if not trace:
+                            return dv
+                    elif trace:
+                        dv.misses.append(
+                            RuleMiss(name, f"no ipBlock of this rule holds all of {peer.text}")
+                        )
+                    continue
+                matches = [match_pod(p, ns, peer, self.ns_labels, self.ipblock_pods) for p in peers]
+                hit = next((m for m in matches if m.matched), None)
+                if hit is not None:
+                    dv.allowed = True
+                    dv.admitted_by.append(f"{name}: {hit.why}")
+                    if not trace:
+                        return dv
+                elif trace:
+                    dv.misses.append(RuleMiss(name, _nearest(matches)))
+        if not rules_exist(policies, direction) and trace:
+            dv.note = f"the selecting policies have no {direction} rules: all {direction} is denied"
+        return dv
+
+    @staticmethod
+    def _port_miss(ports: object, pp: PortProto, dst: PodEndpoint | None) -> str:
+        listed = ", ".join(_port_text(p) for p in ports or ())  # type: ignore[attr-defined]
+        if dst is not None and any(isinstance(p.port, str) for p in ports or ()):  # type: ignore[attr-defined]
+            named = (
+                ", ".join(f"{n.name}={n.port}/{n.protocol}" for n in dst.ports if n.name) or "none"
+            )
+            return f"port {pp} is not among {listed} (named ports of {dst.key}: {named})"
+        return f"port {pp} is not among {listed}"
+
+
+def rules_exist(policies: list[NetworkPolicy], direction: Direction) -> bool:
+    return any((p.spec.ingress if direction == "ingress" else p.spec.egress) for p in policies)
+
+
+def _nearest(matches: list[PeerMatch]) -> str:
+    return max(matches, key=lambda m: m.nearness).why
+
+
+def _port_text(p: object) -> str:
+    port = getattr(p, "port", None)
+    end = getattr(p, "end_port", None)
+    proto = getattr(p, "protocol", "TCP")
+    if port is None:
+        return f"all/{proto}"
+    return f"{port}-{end}/{proto}" if end else f"{port}/{proto}"
