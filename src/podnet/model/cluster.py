@@ -62,10 +62,21 @@ def _sorted(objs: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(sorted(objs, key=lambda o: (o.metadata.namespace or "", o.metadata.name)))
 
 
+def node_labels(name: str) -> dict[str, str]:
+    """The well-known labels kubelet puts on every Linux node (nodeSelectors use them)."""
+    return {
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "beta.kubernetes.io/os": "linux",
+        "beta.kubernetes.io/arch": "amd64",
+    }
+
+
 def synthesize_nodes(count: int) -> list[Node]:
     """Nodes `node-1..N` when the input declares none (what `podnet up --nodes N` creates)."""
     return [
-        Node(metadata=ObjectMeta(name=f"node-{i}", labels={"kubernetes.io/hostname": f"node-{i}"}))
+        Node(metadata=ObjectMeta(name=f"node-{i}", labels=node_labels(f"node-{i}")))
         for i in range(1, count + 1)
     ]
 
@@ -96,7 +107,7 @@ def _nodes(
         )
     return declared + [
         Node(
-            metadata=ObjectMeta(name=name, labels={"kubernetes.io/hostname": name}),
+            metadata=ObjectMeta(name=name, labels=node_labels(name)),
             status=NodeStatus(
                 addresses=(NodeAddress(type="InternalIP", address=ip),) if ip else ()
             ),

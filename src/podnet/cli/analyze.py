@@ -1,0 +1,65 @@
+"""`podnet analyze`: who can reach whom, on which port, without root and without a cluster."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from podnet.cli.common import add_ipblock_arg, add_manifest_args, load_engine
+from podnet.policy.analysis import analyze
+from podnet.policy.ports import parse_ports
+from podnet.policy.select import parse_selection
+from podnet.report.machine import to_csv, to_json
+from podnet.report.text import to_dot, to_markdown, to_summary, to_table
+
+RENDERERS = {
+    "json": to_json,
+    "csv": to_csv,
+    "dot": to_dot,
+    "md": to_markdown,
+    "summary": to_summary,
+}
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "analyze",
+        help="connectivity matrix of the pods in manifests",
+        description="Compute which pods (and outside peers) may reach which, on which ports, "
+        "from Kubernetes manifests and NetworkPolicies. Without --ports, each destination "
+        "pod is asked about its own declared container ports.",
+    )
+    add_manifest_args(p)
+    p.add_argument("--ports", help="ports to ask about, e.g. 80/TCP,53/UDP,8000-8010/TCP")
+    p.add_argument(
+        "--from",
+        dest="src",
+        default="*",
+        metavar="SEL",
+        help="sources: ns/pod, ns/*, *, IP or CIDR",
+    )
+    p.add_argument(
+        "--to",
+        dest="dst",
+        default="*",
+        metavar="SEL",
+        help="destinations: ns/pod, ns/*, *, IP or CIDR",
+    )
+    p.add_argument("-o", "--output", choices=("table", *RENDERERS), default="table")
+    add_ipblock_arg(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    _, engine = load_engine(args)
+    ports = parse_ports(args.ports) if args.ports else None
+    srcs, out_srcs = parse_selection(args.src, engine.pods, "--from")
+    dsts, out_dsts = parse_selection(args.dst, engine.pods, "--to")
+    result = analyze(engine, srcs, dsts, out_srcs, out_dsts, ports)
+    if args.output == "table":
+        text = to_table(result, width=None if sys.stdout.isatty() else 200)
+    else:
+        text = RENDERERS[args.output](result)
+    sys.stdout.write(text)
+    return 0

@@ -1,0 +1,38 @@
+"""Arguments shared by the commands that read manifests."""
+
+from __future__ import annotations
+
+import argparse
+
+from podnet.cli.output import print_warnings
+from podnet.model.cluster import Cluster, load_cluster
+from podnet.policy.engine import Engine
+
+
+def add_manifest_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-f",
+        "--filename",
+        dest="files",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="manifest file, folder (recursive: .yaml, .yml, .json) or - for stdin; repeatable",
+    )
+
+
+def add_ipblock_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--ipblock-pods",
+        choices=("match", "ignore"),
+        default="match",
+        help="whether ipBlock peers match pod addresses: match (upstream e2e tests, Calico; "
+        "default) or ignore (Cilium: only addresses outside the cluster)",
+    )
+
+
+def load_engine(args: argparse.Namespace) -> tuple[Cluster, Engine]:
+    cluster = load_cluster(args.files)
+    engine = Engine(cluster, ipblock_pods=args.ipblock_pods)
+    print_warnings([*cluster.warnings, *engine.placement.warnings])
+    return cluster, engine

@@ -1,0 +1,49 @@
+"""`podnet explain`: the verdict for one question and why — policies, rules, nearest misses."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from podnet.cli.common import add_ipblock_arg, add_manifest_args, load_engine
+from podnet.model.errors import InputError, Problem
+from podnet.policy.ports import parse_ports
+from podnet.policy.select import parse_selection
+from podnet.report.explain import verdict_text
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "explain",
+        help="why a connection is allowed or denied",
+        description="Print the verdict for traffic from --from to --to on --port, which "
+        "policies isolate each end, which rule admits the traffic or, when denied, the "
+        "nearest miss of every candidate rule.",
+    )
+    add_manifest_args(p)
+    p.add_argument("--from", dest="src", required=True, metavar="SEL")
+    p.add_argument("--to", dest="dst", required=True, metavar="SEL")
+    p.add_argument("--port", required=True, help="e.g. 80/TCP")
+    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    add_ipblock_arg(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    _, engine = load_engine(args)
+    ports = parse_ports(args.port)
+    srcs, out_srcs = parse_selection(args.src, engine.pods, "--from")
+    dsts, out_dsts = parse_selection(args.dst, engine.pods, "--to")
+    pairs = [(s, d) for s in (*srcs, *out_srcs) for d in (*dsts, *out_dsts) if s is not d]
+    if not pairs:
+        raise InputError([Problem(None, "", "--from/--to", "no pair of endpoints to explain")])
+    verdicts = [engine.explain(s, d, pp) for s, d in pairs for pp in ports]
+    if args.output == "json":
+        doc: Any = [v.to_json() for v in verdicts]
+        json.dump(doc[0] if len(doc) == 1 else doc, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write("\n".join(verdict_text(v) for v in verdicts))
+    return 0

@@ -1,0 +1,75 @@
+"""Equivalence classes of pods: pods the policies cannot tell apart share one class.
+
+Two pods behave identically as source and destination when they have the same namespace,
+labels, declared ports, host-network flag (and node, for host-network pods, whose traffic is
+their node's), and lie in the same atom of the address space cut by every ipBlock. The
+vectorised matrix is computed over classes and expanded to pods at the end; realistic
+clusters have far fewer classes than pods (replicas share everything but their name).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+import numpy as np
+
+from podnet.model.networkpolicy import NetworkPolicy
+from podnet.policy.endpoints import PodEndpoint
+
+
+@dataclass(frozen=True)
+class PodClasses:
+    class_of: np.ndarray  # (N,) int: the class of each pod
+    reps: list[PodEndpoint]  # one representative pod per class
+    ip: np.ndarray  # (C,) uint32 address of each representative
+
+
+def ipblock_networks(policies: tuple[NetworkPolicy, ...]) -> list[ipaddress.IPv4Network]:
+    nets: set[ipaddress.IPv4Network] = set()
+    for pol in policies:
+        for rule in (*(pol.spec.ingress or ()), *(pol.spec.egress or ())):
+            peers = getattr(rule, "from_", None) or getattr(rule, "to", None) or ()
+            for peer in peers:
+                if peer.ip_block is not None:
+                    nets.add(peer.ip_block.network)  # type: ignore[arg-type]
+                    nets.update(peer.ip_block.excepts)  # type: ignore[arg-type]
+    return sorted(
+        (n for n in nets if n.version == 4), key=lambda n: (int(n.network_address), n.prefixlen)
+    )
+
+
+def in_network(ips: np.ndarray, net: ipaddress.IPv4Network) -> np.ndarray:
+    mask = np.uint32(int(net.netmask))
+    return (ips & mask) == np.uint32(int(net.network_address))
+
+
+def classify(pods: list[PodEndpoint], nets: list[ipaddress.IPv4Network]) -> PodClasses:
+    n = len(pods)
+    ips = np.fromiter((p.address for p in pods), dtype=np.uint32, count=n)
+    # Which ipBlock networks hold each pod: one bit column per network, packed per pod.
+    if nets and n:
+        member = np.stack([in_network(ips, net) for net in nets], axis=1)
+        atoms = np.packbits(member, axis=1)
+        atom_keys = [row.tobytes() for row in atoms]
+    else:
+        atom_keys = [b""] * n
+    keys: dict[tuple[object, ...], int] = {}
+    class_of = np.empty(n, dtype=np.int64)
+    reps: list[PodEndpoint] = []
+    for i, p in enumerate(pods):
+        key = (
+            p.namespace,
+            tuple(sorted(p.labels.items())),
+            p.ports,
+            p.host_network,
+            p.node if p.host_network else "",
+            atom_keys[i],
+        )
+        c = keys.get(key)
+        if c is None:
+            c = keys[key] = len(reps)
+            reps.append(p)
+        class_of[i] = c
+    rep_ips = np.fromiter((p.address for p in reps), dtype=np.uint32, count=len(reps))
+    return PodClasses(class_of, reps, rep_ips)

@@ -1,0 +1,255 @@
+"""The connectivity matrix of every pod pair on every port, vectorised.
+
+Per port and direction, each rule is a pair of class masks (who it admits, whom it
+protects); the union over rules is a boolean matrix product computed in float32 through
+BLAS, in row blocks to bound memory. Rules that do not restrict ports are folded once
+for all ports; rules with identical peer masks are merged first. The result equals
+Engine.allowed for every pair (tests/test_matrix_property.py holds them equal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from podnet.model.networkpolicy import NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort
+from podnet.policy.classes import PodClasses, classify, in_network, ipblock_networks
+from podnet.policy.endpoints import PodEndpoint
+from podnet.policy.engine import Engine
+from podnet.policy.ports import PortProto
+from podnet.policy.selectors import LabelTable
+
+BLOCK = 2048  # source rows per matrix-product block: 2048 x C float32 at a time
+
+
+@dataclass
+class _Rule:
+    peer: np.ndarray  # (C,) classes the rule's peers match
+    subject: np.ndarray  # (C,) classes the policy selects
+    ports: tuple[NetworkPolicyPort, ...] | None
+
+
+@dataclass
+class Matrix:
+    """Allowed pairs per port: class-level matrices plus what expands them to pods."""
+
+    pods: list[PodEndpoint]
+    ports: list[PortProto]
+    classes: PodClasses
+    allowed: list[np.ndarray]  # per port: (C, C) bool, [src class, dst class]
+    relevant: list[np.ndarray]  # per port: (N,) bool, destinations asked about
+    _node_id: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
+
+    def dense(self, k: int, cols: np.ndarray | None = None) -> np.ndarray:
+        """(N, len(cols)) bool for port k: every source pod against the given destinations.
+
+        Applies what classes cannot express: a pod reaches itself over loopback, and
+        traffic between a host-network pod and the pods of its own node is node traffic.
+        """
+        cols = np.flatnonzero(self.relevant[k]) if cols is None else cols
+        co = self.classes.class_of
+        m = self.allowed[k][co[:, None], co[cols][None, :]]
+        m[cols, np.arange(len(cols))] = True
+        hostnet = np.fromiter((p.host_network for p in self.pods), dtype=bool, count=len(self.pods))
+        if hostnet.any():
+            same = self._node_id[:, None] == self._node_id[cols][None, :]
+            m |= same & (hostnet[:, None] | hostnet[cols][None, :])
+        return m
+
+    def pairs(self, k: int) -> Iterator[tuple[int, int, bool]]:
+        """(src index, dst index, allowed) for every relevant pair of port k, self excluded."""
+        cols = np.flatnonzero(self.relevant[k])
+        m = self.dense(k, cols)
+        for i in range(len(self.pods)):
+            row = m[i]
+            for j_pos, j in enumerate(cols):
+                if i != j:
+                    yield i, int(j), bool(row[j_pos])
+
+    def count(self, k: int) -> tuple[int, int]:
+        """(allowed pairs, pairs) of port k over relevant destinations, self pairs excluded."""
+        cols = np.flatnonzero(self.relevant[k])
+        if not len(cols):
+            return 0, 0
+        total = len(self.pods) * len(cols) - len(cols)
+        allowed = 0
+        for start in range(0, len(cols), BLOCK):
+            part = cols[start : start + BLOCK]
+            allowed += int(np.count_nonzero(self.dense(k, part))) - len(part)
+        return allowed, total
+
+
+class _Compiler:
+    """Turns policies into class masks, memoising selectors over classes and namespaces."""
+
+    def __init__(self, engine: Engine, classes: PodClasses) -> None:
+        self.engine = engine
+        self.reps = classes.reps
+        self.ip = classes.ip
+        self.c = len(self.reps)
+        self.pod_labels = LabelTable([p.labels for p in self.reps])
+        ns_names = sorted(engine.ns_labels)
+        self.ns_index = {n: i for i, n in enumerate(ns_names)}
+        self.ns_labels = LabelTable([engine.ns_labels[n] for n in ns_names])
+        self.ns_of = np.fromiter(
+            (self.ns_index[p.namespace] for p in self.reps), dtype=np.int64, count=self.c
+        )
+        self.hostnet = np.fromiter((p.host_network for p in self.reps), dtype=bool, count=self.c)
+        self._named: dict[tuple[str, str], np.ndarray] = {}
+
+    def in_namespace(self, ns: str) -> np.ndarray:
+        idx = self.ns_index.get(ns)
+        return self.ns_of == idx if idx is not None else np.zeros(self.c, dtype=bool)
+
+    def selected(self, pol: NetworkPolicy) -> np.ndarray:
+        ns = pol.metadata.namespace or "default"
+        return self.in_namespace(ns) & self.pod_labels.match(pol.spec.pod_selector) & ~self.hostnet
+
+    def peer(self, peer: NetworkPolicyPeer, policy_ns: str) -> np.ndarray:
+        if peer.ip_block is not None:
+            if self.engine.ipblock_pods == "ignore":
+                return np.zeros(self.c, dtype=bool)
+            m = in_network(self.ip, peer.ip_block.network)  # type: ignore[arg-type]
+            for e in peer.ip_block.excepts:
+                m &= ~in_network(self.ip, e)  # type: ignore[arg-type]
+            return m
+        if peer.namespace_selector is None:
+            m = self.in_namespace(policy_ns)
+        else:
+            m = self.ns_labels.match(peer.namespace_selector)[self.ns_of]
+        if peer.pod_selector is not None:
+            m = m & self.pod_labels.match(peer.pod_selector)
+        return m & ~self.hostnet
+
+    def peers(self, peers: tuple[NetworkPolicyPeer, ...] | None, policy_ns: str) -> np.ndarray:
+        if not peers:
+            return np.ones(self.c, dtype=bool)
+        m = np.zeros(self.c, dtype=bool)
+        for p in peers:
+            m |= self.peer(p, policy_ns)
+        return m
+
+    def named(self, name: str, protocol: str) -> np.ndarray:
+        arr = self._named.get((name, protocol))
+        if arr is None:
+            arr = np.fromiter(
+                ((p.resolve(name, protocol) or -1) for p in self.reps), dtype=np.int64, count=self.c
+            )
+            self._named[(name, protocol)] = arr
+        return arr
+
+    def admits(
+        self, ports: tuple[NetworkPolicyPort, ...] | None, pp: PortProto
+    ) -> np.ndarray | bool:
+        """Per destination class (or one bool for all): does the rule's port list admit pp?"""
+        if not ports:
+            return True
+        out: np.ndarray | bool = False
+        for rp in ports:
+            if rp.protocol != pp.protocol:
+                continue
+            if rp.port is None:
+                return True
+            if isinstance(rp.port, str):
+                out = out | (self.named(rp.port, pp.protocol) == pp.port)
+            elif rp.port <= pp.port <= (rp.end_port or rp.port):
+                return True
+        return out
+
+
+def _union_product(left: list[np.ndarray], right: list[np.ndarray], c: int) -> np.ndarray:
+    """OR over r of outer(left[r], right[r]) as a (C, C) bool; rules with one left mask merge."""
+    merged: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+    for lm, rm in zip(left, right, strict=True):
+        if not lm.any() or not rm.any():
+            continue
+        key = np.packbits(lm).tobytes()
+        prev = merged.get(key)
+        merged[key] = (lm, rm.copy()) if prev is None else (prev[0], prev[1] | rm)
+    out = np.zeros((c, c), dtype=bool)
+    if not merged:
+        return out
+    a = np.stack([lm for lm, _ in merged.values()]).astype(np.float32)  # (R, C) sources
+    b = np.stack([rm for _, rm in merged.values()]).astype(np.float32)  # (R, C) destinations
+    for start in range(0, c, BLOCK):
+        out[start : start + BLOCK] = (a[:, start : start + BLOCK].T @ b) > 0
+    return out
+
+
+def compute(engine: Engine, ports: list[PortProto], declared_only: bool) -> Matrix:
+    """The matrix over `ports`; with declared_only, each destination only on its own ports."""
+    pods = engine.pods
+    classes = classify(
+        pods, ipblock_networks(engine.cluster.policies) if engine.ipblock_pods == "match" else []
+    )
+    comp = _Compiler(engine, classes)
+    c = comp.c
+    iso_in = np.zeros(c, dtype=bool)
+    iso_eg = np.zeros(c, dtype=bool)
+    ingress: list[_Rule] = []
+    egress: list[_Rule] = []
+    for pol in engine.cluster.policies:
+        ns = pol.metadata.namespace or "default"
+        sel = comp.selected(pol)
+        if not sel.any():
+            continue
+        if pol.affects_ingress:
+            iso_in |= sel
+            ingress += [
+                _Rule(comp.peers(r.from_, ns), sel, r.ports) for r in pol.spec.ingress or ()
+            ]
+        if pol.affects_egress:
+            iso_eg |= sel
+            egress += [_Rule(comp.peers(r.to, ns), sel, r.ports) for r in pol.spec.egress or ()]
+
+    # Rules that admit every port: one product for all ports.
+    in_any = [r for r in ingress if not r.ports]
+    eg_any = [r for r in egress if not r.ports]
+    base_in = _union_product([r.peer for r in in_any], [r.subject for r in in_any], c)
+    base_eg = _union_product([r.subject for r in eg_any], [r.peer for r in eg_any], c)
+    base_in |= ~iso_in[None, :]
+    base_eg |= ~iso_eg[:, None]
+
+    allowed: list[np.ndarray] = []
+    for pp in ports:
+        left, right = [], []
+        for r in ingress:
+            if r.ports:
+                a = comp.admits(r.ports, pp)
+                if a is not False:
+                    left.append(r.peer)
+                    right.append(r.subject & a)
+        ing = base_in | _union_product(left, right, c) if left else base_in
+        left, right = [], []
+        for r in egress:
+            if r.ports:
+                a = comp.admits(r.ports, pp)
+                if a is not False:
+                    left.append(r.subject)
+                    right.append(r.peer & a)
+        eg = base_eg | _union_product(left, right, c) if left else base_eg
+        allowed.append(ing & eg)
+
+    if declared_only:
+        relevant = [
+            np.fromiter(
+                (
+                    any(np_.port == pp.port and np_.protocol == pp.protocol for np_ in p.ports)
+                    for p in pods
+                ),
+                dtype=bool,
+                count=len(pods),
+            )
+            for pp in ports
+        ]
+    else:
+        relevant = [np.ones(len(pods), dtype=bool) for _ in ports]
+    node_names = {n: i for i, n in enumerate(sorted({p.node for p in pods}))}
+    node_id = np.fromiter((node_names[p.node] for p in pods), dtype=np.int64, count=len(pods))
+    return Matrix(pods, ports, classes, allowed, relevant, node_id)
+
+
+def declared_ports(pods: list[PodEndpoint]) -> list[PortProto]:
+    return sorted({PortProto(p.port, p.protocol) for pod in pods for p in pod.ports})
