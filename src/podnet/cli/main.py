@@ -15,6 +15,8 @@ from podnet.cli.output import print_error
 from podnet.model.errors import InputError
 
 # Command modules under podnet.cli; each defines register(subparsers) and sets `func`.
+MAX_ERRORS = 50
+
 COMMANDS = ("analyze", "explain", "cluster", "inspect")
 
 
@@ -36,8 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except InputError as e:
-        for problem in e.problems:
+        for problem in e.problems[:MAX_ERRORS]:
             print_error(str(problem))
+        if len(e.problems) > MAX_ERRORS:
+            print_error(f"... and {len(e.problems) - MAX_ERRORS} more errors")
         return 2
     except BrokenPipeError:
         return 0

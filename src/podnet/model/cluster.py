@@ -144,7 +144,26 @@ def _owned_by(w: Workload) -> set[tuple[str | None, str, str]]:
     return {(w.metadata.namespace, r.kind, r.name) for r in w.metadata.owner_references}
 
 
-def build(result: LoadResult, node_count: int = 3) -> Cluster:
+MAX_PODS_PER_NODE = 110  # kubelet's default --max-pods
+
+
+def auto_node_count(pods: int) -> int:
+    """Enough synthesised nodes for the pods at kubelet's default density; at least 3."""
+    return max(3, -(-pods // MAX_PODS_PER_NODE))
+
+
+def _replicas(w: Workload) -> int:
+    if w.kind == "DaemonSet":
+        return 0
+    n = w.spec.parallelism if w.kind == "Job" else w.spec.replicas
+    return 1 if n is None else n
+
+
+def build(result: LoadResult, node_count: int | None = None) -> Cluster:
+    """Check input-wide rules and derive the snapshot; raise InputError on any problem.
+
+    Without Node objects, `node_count` nodes are synthesised (None: enough for the pods).
+    """
     """Check input-wide rules and derive the snapshot; raise InputError on any problem."""
     problems: list[Problem] = []
     warnings = list(result.warnings)
@@ -167,8 +186,10 @@ def build(result: LoadResult, node_count: int = 3) -> Cluster:
         raise InputError(problems)
 
     pods: list[Pod] = [p for p in by_kind.get("Pod", []) if p.status.phase not in TERMINAL_PHASES]
-    nodes = _nodes(by_kind.get("Node", []), pods, node_count, warnings)
     workloads: list[Workload] = list(by_kind.get("Workload", []))
+    if node_count is None:
+        node_count = auto_node_count(len(pods) + sum(_replicas(w) for w in workloads))
+    nodes = _nodes(by_kind.get("Node", []), pods, node_count, warnings)
     owned = _owned(pods) | {k for w in workloads for k in _owned_by(w)}
     workloads += [
         cronjob_as_job(c) for c in by_kind.get("CronJob", []) if not _cron_present(c, owned)
@@ -230,6 +251,6 @@ def _cron_present(c: CronJob, owned: set[tuple[str | None, str, str]]) -> bool:
 
 
 def load_cluster(
-    paths: Iterable[str], node_count: int = 3, stdin_text: str | None = None
+    paths: Iterable[str], node_count: int | None = None, stdin_text: str | None = None
 ) -> Cluster:
     return build(load(paths, stdin_text=stdin_text), node_count=node_count)
