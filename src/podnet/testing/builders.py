@@ -1,0 +1,80 @@
+"""Small builders with keyword tweaks: `pod("x/a", labels={"app": "web"}, ports=[...])`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from podnet.model.cluster import Cluster, build
+from podnet.model.errors import Origin
+from podnet.model.load import LoadResult, validate_object
+from podnet.policy.engine import Engine
+
+
+def namespace(name: str, **labels: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": dict(labels)},
+    }
+
+
+def pod(
+    key: str,
+    labels: dict[str, str] | None = None,
+    ports: list[dict[str, Any]] | None = None,
+    ip: str | None = None,
+    node: str | None = None,
+    host_network: bool = False,
+) -> dict[str, Any]:
+    """`key` is ns/name. `ports` are containerPort dicts, e.g. {"name": "http", "containerPort": 80}."""
+    ns, name = key.split("/")
+    doc: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns, "labels": labels or {}},
+        "spec": {"containers": [{"name": "c", "image": "x", "ports": ports or []}]},
+    }
+    if node:
+        doc["spec"]["nodeName"] = node
+    if host_network:
+        doc["spec"]["hostNetwork"] = True
+    if ip:
+        doc["status"] = {"podIP": ip}
+    return doc
+
+
+def policy(key: str, spec: dict[str, Any] | str) -> dict[str, Any]:
+    """`spec` as a dict or as YAML text (handy for copying examples from the docs)."""
+    ns, name = key.split("/")
+    if isinstance(spec, str):
+        spec = yaml.safe_load(spec)
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": spec,
+    }
+
+
+def cluster(*docs: dict[str, Any], nodes: int | None = None) -> Cluster:
+    """Validate and build as the loader would; raises InputError like it."""
+    from collections import Counter
+
+    from podnet.model.errors import InputError
+
+    result = LoadResult()
+    problems = []
+    skipped: Counter[str] = Counter()
+    for i, d in enumerate(docs):
+        problems += validate_object(
+            yaml.safe_load(yaml.safe_dump(d)), Origin("test.yaml", i), result, skipped
+        )
+    if problems:
+        raise InputError(problems)
+    return build(result, node_count=nodes)
+
+
+def engine(*docs: dict[str, Any], ipblock_pods: str = "match", nodes: int | None = None) -> Engine:
+    return Engine(cluster(*docs, nodes=nodes), ipblock_pods=ipblock_pods)  # type: ignore[arg-type]
