@@ -1,0 +1,30 @@
+"""`python -m podnet.daemon --state-dir DIR --cluster NAME`: the cluster's daemon, in the
+foreground (supervisor.start detaches it and sends its output to DIR/daemon.log)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from podnet.daemon.server import Daemon
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m podnet.daemon", description=__doc__)
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--cluster", required=True)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every socket")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    return asyncio.run(Daemon(args.state_dir, args.cluster).run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Where a cluster's state lives, and the files the daemon reads and writes there."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+STATE_DIR_ENV = "PODNET_STATE_DIR"
+DEFAULT_STATE_ROOT = Path("/var/lib/podnet")
+NETNS_DIR = Path("/var/run/netns")  # iproute2's convention: one bind-mounted file per netns
+
+
+def state_dir(cluster: str) -> Path:
+    """`$PODNET_STATE_DIR/NAME` when the variable is set, else `/var/lib/podnet/NAME`."""
+    root = os.environ.get(STATE_DIR_ENV)
+    return (Path(root) if root else DEFAULT_STATE_ROOT) / cluster
+
+
+def netns_path(netns: str) -> Path:
+    return NETNS_DIR / netns
+
+
+@dataclass(frozen=True)
+class StateFiles:
+    """The files of one state directory that the daemon side owns or reads."""
+
+    root: Path
+
+    @property
+    def runtime(self) -> Path:  # written by `up` (kernel side), read here
+        return self.root / "runtime.json"
+
+    @property
+    def pid(self) -> Path:
+        return self.root / "daemon.pid"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "daemon.log"
+
+    @property
+    def ready(self) -> Path:  # {"ns/pod": bool}
+        return self.root / "ready.json"
+
+    @property
+    def status(self) -> Path:  # what the daemon has loaded: runtime digest, warnings
+        return self.root / "daemon.json"
+
+    @property
+    def exec_dir(self) -> Path:  # resolv.conf files that `podnet exec` bind-mounts
+        return self.root / "exec"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Readers see the old or the new content, never half of it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

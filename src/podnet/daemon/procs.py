@@ -1,0 +1,79 @@
+"""Finding and ending daemon processes by pid and by command line, safely: a pid is only
+signalled after /proc shows it is a podnet daemon of the very same state directory (pids are
+reused; a stale pid file must never kill a stranger)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
+MODULE = "podnet.daemon"
+
+
+def cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return []
+    return raw.decode(errors="replace").split("\0")[:-1]
+
+
+def serves(pid: int, root: Path) -> bool:
+    """True when pid is `python -m podnet.daemon --state-dir ROOT ...`."""
+    args = cmdline(pid)
+    if MODULE not in args or "--state-dir" not in args:
+        return False
+    i = args.index("--state-dir")
+    return i + 1 < len(args) and Path(args[i + 1]) == root
+
+
+def alive(pid: int) -> bool:
+    """Running and not a zombie; reaps the zombie when it is our own child."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    if state in ("Z", "X"):
+        reap(pid)
+        return False
+    return True
+
+
+def reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):  # not our child: init reaps it
+        os.waitpid(pid, os.WNOHANG)
+
+
+def find(root: Path) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and serves(int(entry.name), root) and alive(int(entry.name)):
+            pids.append(int(entry.name))
+    return sorted(pids)
+
+
+def terminate(pids: list[int], grace: float) -> None:
+    """SIGTERM, and SIGKILL whatever still runs after `grace` seconds; returns when all died."""
+    for pid in pids:
+        _signal(pid, signal.SIGTERM)
+    if not _wait_dead(pids, grace):
+        for pid in pids:
+            _signal(pid, signal.SIGKILL)
+        _wait_dead(pids, 5.0)
+
+
+def _signal(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def _wait_dead(pids: list[int], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while any(alive(p) for p in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

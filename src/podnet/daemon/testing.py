@@ -1,0 +1,192 @@
+"""Helpers for tests of the daemon and of `podnet exec`, shipped with the package (like
+mitmproxy's test helpers): a tiny hand-built cluster of network namespaces, wired the way
+podnet wires pods (veth created inside the node's namespace, /32 route per pod on the node,
+link-local gateway in the pod), and a runtime.json that describes it.
+
+Everything lives in namespaces named `<prefix>-...`; nothing touches the root namespace.
+Topology.delete() tolerates what is already gone; use it from a fixture finalizer.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from podnet.daemon.netns import entered
+
+GATEWAY = "169.254.1.1"
+
+
+def unique_prefix() -> str:
+    """Short enough that `<prefix>-<name>` stays readable; unique per test run."""
+    return "pnt" + uuid.uuid4().hex[:6]
+
+
+def ip(*args: str, netns: str | None = None) -> None:
+    cmd = ["ip", *(("-n", netns) if netns else ()), *args]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+
+
+def ip_batch(netns: str, commands: list[str]) -> None:
+    """Several `ip` commands in one process (`ip -batch`), all inside `netns`."""
+    subprocess.run(
+        ["ip", "-n", netns, "-batch", "-"],
+        input="\n".join(commands) + "\n",
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+
+
+@dataclass
+class Topology:
+    prefix: str = field(default_factory=unique_prefix)
+    namespaces: list[str] = field(default_factory=list)
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pods: list[dict[str, Any]] = field(default_factory=list)
+
+    def netns(self, name: str) -> str:
+        return f"{self.prefix}-{name}"
+
+    def _add_netns(self, name: str) -> str:
+        ns = self.netns(name)
+        ip("netns", "add", ns)
+        self.namespaces.append(ns)
+        ip("link", "set", "lo", "up", netns=ns)
+        return ns
+
+    def add_node(self, name: str, node_ip: str, pod_cidr: str = "10.244.0.0/24") -> str:
+        ns = self._add_netns(name)
+        ip("addr", "add", f"{node_ip}/32", "dev", "lo", netns=ns)
+        with entered(ns), open("/proc/sys/net/ipv4/ip_forward", "w") as f:
+            f.write("1\n")  # /proc/sys/net is per network namespace of the writing thread
+        self.nodes[name] = {"name": name, "ip": node_ip, "netns": ns, "podCIDR": pod_cidr}
+        return ns
+
+    def add_pod(
+        self,
+        node: str,
+        namespace: str,
+        name: str,
+        pod_ip: str,
+        containers: dict[str, list[tuple[int, str]]] | None = None,
+        annotations: dict[str, str] | None = None,
+    ) -> str:
+        """A pod namespace with eth0 = pod_ip/32, routed through `node`."""
+        ns = self._add_netns(f"{namespace}-{name}")
+        node_ns = self.nodes[node]["netns"]
+        host_if = f"v{len(self.pods)}"
+        ip_batch(
+            node_ns,
+            [
+                f"link add {host_if} type veth peer name eth0 netns {ns}",
+                f"link set {host_if} up",
+                f"addr add {GATEWAY}/32 dev {host_if}",
+                f"route add {pod_ip}/32 dev {host_if}",
+            ],
+        )
+        ip_batch(
+            ns,
+            [
+                f"addr add {pod_ip}/32 dev eth0",
+                "link set eth0 up",
+                f"route add {GATEWAY} dev eth0 scope link",
+                f"route add default via {GATEWAY} dev eth0",
+            ],
+        )
+        self.pods.append(
+            pod_entry(namespace, name, node, pod_ip, ns, containers or {}, annotations)
+        )
+        return ns
+
+    def add_host_network_pod(
+        self,
+        node: str,
+        namespace: str,
+        name: str,
+        containers: dict[str, list[tuple[int, str]]] | None = None,
+    ) -> None:
+        n = self.nodes[node]
+        self.pods.append(
+            pod_entry(namespace, name, node, n["ip"], n["netns"], containers or {}, None, True)
+        )
+
+    def runtime(self, cluster: str) -> dict[str, Any]:
+        return {
+            "cluster": cluster,
+            "mode": "host-gw",
+            "dns": {"ip": "10.96.0.10", "domain": "cluster.local"},
+            "fabric": {"netns": self.netns("fabric")},
+            "internet": {"netns": self.netns("internet"), "ip": "203.0.113.10"},
+            "nodes": list(self.nodes.values()),
+            "pods": self.pods,
+        }
+
+    def write_runtime(self, state_dir: Path, cluster: str) -> None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        (state_dir / "runtime.json").write_text(json.dumps(self.runtime(cluster), indent=1))
+
+    def delete(self) -> None:
+        for ns in reversed(self.namespaces):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        self.namespaces.clear()
+
+
+def pod_entry(
+    namespace: str,
+    name: str,
+    node: str,
+    pod_ip: str,
+    netns: str,
+    containers: dict[str, list[tuple[int, str]]],
+    annotations: dict[str, str] | None = None,
+    host_network: bool = False,
+) -> dict[str, Any]:
+    return {
+        "namespace": namespace,
+        "name": name,
+        "node": node,
+        "ip": pod_ip,
+        "netns": netns,
+        "hostNetwork": host_network,
+        "annotations": annotations or {},
+        "containers": [
+            {
+                "name": c,
+                "ports": [{"name": None, "port": p, "protocol": proto} for p, proto in ports],
+            }
+            for c, ports in containers.items()
+        ],
+    }
+
+
+def connect(netns: str, host: str, port: int, timeout: float = 2.0) -> socket.socket:
+    """A TCP connection made from inside `netns` (the socket keeps that namespace)."""
+    with entered(netns):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect((host, port))
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def udp_socket(netns: str, timeout: float = 2.0) -> socket.socket:
+    with entered(netns):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(timeout)
+    return s
+
+
+def read_all(s: socket.socket) -> bytes:
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    return data
