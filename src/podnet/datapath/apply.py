@@ -1,0 +1,55 @@
+"""Make the kernel match a plan: create what is missing, fix what differs, remove extras.
+
+Idempotent and safe after a crash: every step reads the live state first. Namespaces are
+handled in the plan's order (fabric, internet, nodes, pods) because the owner of a veth pair
+creates both ends: the fabric makes the nodes' uplinks, each node makes its pods' veths.
+A namespace with the cluster's prefix that the plan does not list is removed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from podnet.datapath import netns
+from podnet.datapath.session import Session
+from podnet.render import names
+from podnet.render.plan import NetnsPlan, Plan
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    created: int  # namespaces created
+    removed: int  # namespaces removed
+    changes: int  # netlink changes and sysctl writes
+
+
+def apply(plan: Plan, progress: Progress | None = None) -> ApplyResult:
+    prefix = names.netns_prefix(plan.cluster)
+    wanted = [ns.name for ns in plan.namespaces]
+    existing = set(netns.listing(prefix))
+    removed = sum(netns.remove(n) for n in sorted(existing - set(wanted)))
+    total, changes = len(plan.namespaces), 0
+    with netns.Worker() as worker:
+        created = sum(worker.create(n) for n in wanted if n not in existing)
+        for done, ns in enumerate(plan.namespaces, 1):
+            changes += apply_netns(worker, ns)
+            if progress:
+                progress(done, total)
+    return ApplyResult(created, removed, changes)
+
+
+def apply_netns(worker: netns.Worker, ns: NetnsPlan) -> int:
+    # sysctls first: links created afterwards inherit conf.default.* values.
+    changes = worker.sysctls(ns.name, ns.sysctls) if ns.sysctls else 0
+    with Session(worker, ns.name) as s:
+        s.ensure_lo()
+        s.sync_links(ns.links)
+        s.sync_addresses(ns.addresses)
+        s.sync_routes(ns.routes)
+        s.sync_neighbours(ns.neighbours)
+        if ns.role == "node":
+            s.sync_fdb(ns.fdb)
+        return changes + s.changes

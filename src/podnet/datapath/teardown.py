@@ -1,0 +1,121 @@
+"""Remove everything of one cluster from the kernel, found by its name prefix, not by the
+store: it works after `up` died half-way and after the daemon was killed.
+
+Order: processes still inside the cluster's namespaces, then pod namespaces, nodes, the rest.
+Removing a namespace drops its links; a veth's peer dies with it. Tolerates what is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+
+from podnet.datapath import netns
+from podnet.render import names
+
+ROLE_ORDER = {"pod": 0, "node": 1}
+
+
+@dataclass(frozen=True)
+class TeardownResult:
+    namespaces: int
+    processes: int
+    nft_tables: int
+
+
+def teardown(cluster: str) -> TeardownResult:
+    prefix = names.netns_prefix(cluster)
+    found = netns.listing(prefix)
+    killed = kill_processes_in(found)
+    for name in sorted(found, key=lambda n: (_role_rank(prefix, n), n)):
+        netns.remove(name)
+    return TeardownResult(len(found), killed, _delete_root_nft_tables(cluster))
+
+
+def _role_rank(prefix: str, name: str) -> int:
+    return ROLE_ORDER.get(name[len(prefix) :].split(".", 1)[0], 2)
+
+
+def _netns_inodes(found: list[str]) -> set[int]:
+    out = set()
+    for name in found:
+        with contextlib.suppress(FileNotFoundError):
+            out.add(netns.inode(name))
+    return out
+
+
+def processes_in(found: list[str]) -> list[int]:
+    """Pids with any thread inside one of these namespaces (the daemon enters them with
+    setns on worker threads, so each task is checked, not just the process)."""
+    inodes = _netns_inodes(found)
+    me = os.getpid()
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            tasks = os.listdir(f"/proc/{entry}/task")
+            if any(_task_netns(entry, t) in inodes for t in tasks):
+                pids.append(int(entry))
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return pids
+
+
+def _task_netns(pid: str, tid: str) -> int:
+    try:
+        return os.stat(f"/proc/{pid}/task/{tid}/ns/net").st_ino
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return -1
+
+
+def kill_processes_in(found: list[str], timeout: float = 3.0) -> int:
+    pids = processes_in(found)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        alive = [p for p in alive if _alive(p)]
+        if alive:
+            time.sleep(0.02)
+    return len(pids)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][:1] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+def _delete_root_nft_tables(cluster: str) -> int:
+    """podnet's nft tables live inside node namespaces and vanish with them. A table in the
+    host namespace whose name carries the cluster could only be a leak: delete it (only
+    those, never another table)."""
+    try:
+        out = subprocess.run(
+            ["nft", "-j", "list", "tables"], capture_output=True, text=True, timeout=10
+        )
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return 0
+    if out.returncode != 0:
+        return 0
+    tables = [
+        x["table"] for x in json.loads(out.stdout or "{}").get("nftables", []) if "table" in x
+    ]
+    mine = [t for t in tables if t["name"] in _nft_names(cluster)]
+    for t in mine:
+        subprocess.run(["nft", "delete", "table", t["family"], t["name"]], check=False)
+    return len(mine)
+
+
+def _nft_names(cluster: str) -> set[str]:
+    return {f"podnet-{cluster}", f"podnet.{cluster}", f"podnet_{cluster}"}

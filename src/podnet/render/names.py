@@ -1,0 +1,104 @@
+"""Kernel names derived from identity.
+
+Every network namespace podnet creates is called `podnet.<cluster>.<role>[.<identity>]`. A
+cluster name is a DNS label (no dots), so the prefix `podnet.<cluster>.` belongs to exactly one
+cluster: `down` finds leftovers by it even when the store is gone.
+
+Link names live inside those namespaces, so they need no cluster name, but they must fit
+IFNAMSIZ: 16 bytes with the trailing NUL, 15 usable. A link named after a pod or node is
+`<readable>-<hash>`: up to 6 readable characters of the name, a dash, and 8 hex digits of a
+SHA-256 over the full identity (budget 6 + 1 + 8 = 15). Two identities that share a hash on one
+node are refused by the renderer rather than silently merged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+IFNAMSIZ = 15  # usable bytes of a Linux interface name (IFNAMSIZ 16 minus the NUL)
+NETNS_NAME_MAX = 255  # a netns is a file under /run/netns: NAME_MAX
+CLUSTER_NAME_MAX = 32  # leaves room for `podnet.<cluster>.pod.<ns>.` in NAME_MAX
+PREFIX = "podnet"
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+# Link names that are fixed by convention (Calico/flannel/kind spellings).
+POD_IF = "eth0"  # in a pod, and a node's uplink to the fabric
+FABRIC_BRIDGE = "br0"
+INTERNET_PORT = "internet"  # the fabric's port towards the internet namespace
+VXLAN_IF = "flannel.1"  # flannel's device for VNI 1
+# Calico gives every host-side veth this MAC; pods hold a permanent neighbour for it.
+GATEWAY_MAC = "ee:ee:ee:ee:ee:ee"
+GATEWAY_IP = "169.254.1.1"
+
+
+def check_cluster_name(name: str) -> str | None:
+    """None when `name` can name a cluster, else the reason it cannot."""
+    if len(name) > CLUSTER_NAME_MAX:
+        return (
+            f"cluster name {name!r} is {len(name)} characters; at most {CLUSTER_NAME_MAX} fit "
+            "the kernel names podnet derives from it"
+        )
+    if not _DNS_LABEL.match(name):
+        return (
+            f"cluster name {name!r} must be a DNS label (lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit)"
+        )
+    return None
+
+
+def short_hash(*parts: str, length: int = 8) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
+
+
+def netns_prefix(cluster: str) -> str:
+    return f"{PREFIX}.{cluster}."
+
+
+def fabric_netns(cluster: str) -> str:
+    return f"{netns_prefix(cluster)}fabric"
+
+
+def internet_netns(cluster: str) -> str:
+    return f"{netns_prefix(cluster)}internet"
+
+
+def node_netns(cluster: str, node: str) -> str:
+    return _bounded(f"{netns_prefix(cluster)}node.{node}", cluster, "node", node)
+
+
+def pod_netns(cluster: str, namespace: str, pod: str) -> str:
+    # Namespace names are DNS labels (no dots): `<ns>.<pod>` splits back unambiguously.
+    return _bounded(f"{netns_prefix(cluster)}pod.{namespace}.{pod}", cluster, "pod", namespace, pod)
+
+
+def _bounded(name: str, cluster: str, role: str, *identity: str) -> str:
+    """Long identities (a pod name may have 253 characters) fall back to a hash."""
+    if len(name) <= NETNS_NAME_MAX:
+        return name
+    return f"{netns_prefix(cluster)}{role}.{short_hash(*identity, length=16)}"
+
+
+def readable_ifname(name: str, *identity: str) -> str:
+    """`<up to 6 readable chars>-<8 hex>`: at most IFNAMSIZ, unique per identity."""
+    readable = re.sub(r"[^a-z0-9-]", "-", name.lower())[:6].strip("-") or "x"
+    out = f"{readable}-{short_hash(*identity)}"
+    assert len(out) <= IFNAMSIZ, out
+    return out
+
+
+def pod_veth(namespace: str, pod: str) -> str:
+    """The node-side end of a pod's veth pair (Calico calls it cali<hash>)."""
+    return readable_ifname(pod, "pod", namespace, pod)
+
+
+def node_port(node: str) -> str:
+    """The fabric-side end of a node's uplink, enslaved to the fabric bridge."""
+    return readable_ifname(node, "node", node)
+
+
+def vtep_mac(cluster: str, node: str) -> str:
+    """A stable, locally administered unicast MAC for a node's VXLAN device."""
+    h = short_hash(cluster, "vtep", node, length=10)
+    return "0e:" + ":".join(h[i : i + 2] for i in range(0, 10, 2))

@@ -1,0 +1,218 @@
+"""Render the network of a live cluster: fabric, internet, nodes, pods (DESIGN.md layout).
+
+- fabric: a bridge, the node network's switch; it also routes between the node network and
+  the outside-clients network (one "router on a stick", so it sends no ICMP redirects).
+- node: `eth0` on the fabric with the node IP; a /32 route per local pod through the pod's
+  veth (Calico/ptp style), and towards other nodes' podCIDRs either host-gw routes via their
+  node IP or a flannel-style VXLAN overlay (VNI 1, UDP 8472, neighbour + FDB entries
+  programmed from the model, no learning).
+- pod: `eth0` holding the pod IP as /32, default route via the link-local gateway
+  169.254.1.1 that the node-side veth answers for with a permanent neighbour entry.
+- internet: a client on the fabric in the documentation range, routed to the node network.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from podnet.model.cluster import Cluster
+from podnet.model.errors import InputError, Problem
+from podnet.model.kinds import identity
+from podnet.render import names
+from podnet.render.plan import (
+    Address,
+    Fdb,
+    Link,
+    Neighbour,
+    NetnsPlan,
+    Peer,
+    Plan,
+    Route,
+    Vxlan,
+)
+from podnet.state.network import NetworkConfig
+from podnet.state.placement import Placement, pod_key
+
+MODES = ("host-gw", "vxlan")
+VXLAN_VNI = 1  # flannel's defaults
+VXLAN_PORT = 8472
+VXLAN_OVERHEAD = 50  # outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14
+UNDERLAY_MTU = 1500
+
+
+def fabric_ip(net: NetworkConfig) -> str:
+    return str(_host(net.node_network, 0))
+
+
+def fabric_internet_ip(net: NetworkConfig) -> str:
+    return str(_host(net.internet_network, 0))
+
+
+def internet_ip(net: NetworkConfig) -> str:
+    return str(_host(net.internet_network, 1))
+
+
+def _host(network: ipaddress.IPv4Network, i: int) -> ipaddress.IPv4Address:
+    return network.network_address + 1 + i
+
+
+def render(
+    cluster: Cluster,
+    placement: Placement,
+    cluster_name: str,
+    mode: str,
+    net: NetworkConfig | None = None,
+) -> Plan:
+    """The whole desired datapath; raises InputError naming any object it cannot name."""
+    net = net or NetworkConfig()
+    if mode not in MODES:
+        raise InputError([Problem(None, "", "", f"unknown mode {mode!r}; one of {MODES}")])
+    reason = names.check_cluster_name(cluster_name)
+    if reason:
+        raise InputError([Problem(None, "", "", reason)])
+    namespaces = [_fabric(cluster, cluster_name, net), _internet(cluster_name, net)]
+    namespaces += [_node(cluster, placement, cluster_name, mode, net, n) for n in _nodes(cluster)]
+    mtu = UNDERLAY_MTU - VXLAN_OVERHEAD if mode == "vxlan" else None
+    for p in cluster.pods:
+        if not p.spec.host_network:
+            ns, name = pod_key(p)
+            namespaces.append(_pod(cluster_name, ns, name, placement.pod_ip[(ns, name)], mtu))
+    plan = Plan(cluster_name, mode, tuple(namespaces))
+    _check_unique(cluster, placement, plan)
+    return plan
+
+
+def _nodes(cluster: Cluster) -> list[str]:
+    return [n.metadata.name for n in cluster.nodes]
+
+
+def _fabric(cluster: Cluster, cluster_name: str, net: NetworkConfig) -> NetnsPlan:
+    links = [Link(names.FABRIC_BRIDGE, "bridge")]
+    for node in _nodes(cluster):
+        peer = Peer(names.node_netns(cluster_name, node), names.POD_IF)
+        links.append(Link(names.node_port(node), "veth", peer, master=names.FABRIC_BRIDGE))
+    inet = Peer(names.internet_netns(cluster_name), names.POD_IF)
+    links.append(Link(names.INTERNET_PORT, "veth", inet, master=names.FABRIC_BRIDGE))
+    bridge = names.FABRIC_BRIDGE
+    return NetnsPlan(
+        name=names.fabric_netns(cluster_name),
+        role="fabric",
+        owner="",
+        sysctls=(
+            ("net.ipv4.ip_forward", "1"),
+            # The fabric routes node network <-> internet on one bridge port; a redirect
+            # would tell a node to reach the internet net directly, which it cannot.
+            ("net.ipv4.conf.all.send_redirects", "0"),
+            ("net.ipv4.conf.default.send_redirects", "0"),
+        ),
+        links=tuple(links),
+        addresses=(
+            Address(bridge, f"{fabric_ip(net)}/{net.node_network.prefixlen}"),
+            Address(bridge, f"{fabric_internet_ip(net)}/{net.internet_network.prefixlen}"),
+        ),
+    )
+
+
+def _internet(cluster_name: str, net: NetworkConfig) -> NetnsPlan:
+    return NetnsPlan(
+        name=names.internet_netns(cluster_name),
+        role="internet",
+        owner="",
+        links=(Link(names.POD_IF, "peer"),),
+        addresses=(Address(names.POD_IF, f"{internet_ip(net)}/{net.internet_network.prefixlen}"),),
+        routes=(Route(str(net.node_network), names.POD_IF, via=fabric_internet_ip(net)),),
+    )
+
+
+def _node(
+    cluster: Cluster,
+    placement: Placement,
+    cluster_name: str,
+    mode: str,
+    net: NetworkConfig,
+    node: str,
+) -> NetnsPlan:
+    ip = placement.node_ip[node]
+    mtu = UNDERLAY_MTU - VXLAN_OVERHEAD if mode == "vxlan" else None
+    links = [Link(names.POD_IF, "peer")]
+    routes = [Route(str(net.internet_network), names.POD_IF, via=fabric_ip(net))]
+    neighbours: list[Neighbour] = []
+    fdb: list[Fdb] = []
+    host_net = {pod_key(p) for p in cluster.pods if p.spec.host_network}
+    for key, pod_node in sorted(placement.pod_node.items()):
+        if pod_node != node or key in host_net:  # hostNetwork pods live in the node's netns
+            continue
+        veth = names.pod_veth(*key)
+        peer = Peer(names.pod_netns(cluster_name, *key), names.POD_IF, mtu=mtu)
+        links.append(Link(veth, "veth", peer, mac=names.GATEWAY_MAC, mtu=mtu))
+        # src: a node reaching its pods is seen with its node IP (requirement 2).
+        routes.append(Route(f"{placement.pod_ip[key]}/32", veth, src=ip))
+    others = [n for n in _nodes(cluster) if n != node]
+    if mode == "vxlan" and others:
+        links.append(
+            Link(
+                names.VXLAN_IF,
+                "vxlan",
+                mac=names.vtep_mac(cluster_name, node),
+                mtu=mtu,
+                vxlan=Vxlan(VXLAN_VNI, VXLAN_PORT, ip, names.POD_IF),
+            )
+        )
+    for other in others:
+        cidr = placement.node_cidr[other]
+        if mode == "host-gw":
+            routes.append(Route(str(cidr), names.POD_IF, via=placement.node_ip[other]))
+            continue
+        # flannel: the remote podCIDR's network address stands for the remote VTEP; a
+        # permanent neighbour gives its MAC and the FDB maps that MAC to the node IP.
+        gw, mac = str(cidr.network_address), names.vtep_mac(cluster_name, other)
+        routes.append(Route(str(cidr), names.VXLAN_IF, via=gw, src=ip, onlink=True))
+        neighbours.append(Neighbour(names.VXLAN_IF, gw, mac))
+        fdb.append(Fdb(names.VXLAN_IF, mac, placement.node_ip[other]))
+    return NetnsPlan(
+        name=names.node_netns(cluster_name, node),
+        role="node",
+        owner=node,
+        sysctls=(("net.ipv4.ip_forward", "1"),),
+        links=tuple(links),
+        addresses=(Address(names.POD_IF, f"{ip}/{net.node_network.prefixlen}"),),
+        routes=tuple(routes),
+        neighbours=tuple(neighbours),
+        fdb=tuple(fdb),
+    )
+
+
+def _pod(cluster_name: str, ns: str, pod: str, ip: str, mtu: int | None) -> NetnsPlan:
+    return NetnsPlan(
+        name=names.pod_netns(cluster_name, ns, pod),
+        role="pod",
+        owner=f"{ns}/{pod}",
+        links=(Link(names.POD_IF, "peer", mtu=mtu),),
+        addresses=(Address(names.POD_IF, f"{ip}/32"),),
+        routes=(Route("0.0.0.0/0", names.POD_IF, via=names.GATEWAY_IP, onlink=True),),
+        neighbours=(Neighbour(names.POD_IF, names.GATEWAY_IP, names.GATEWAY_MAC),),
+    )
+
+
+def _check_unique(cluster: Cluster, placement: Placement, plan: Plan) -> None:
+    """Hashed names could collide; refuse (naming both objects) instead of merging them."""
+    problems: list[Problem] = []
+    seen: dict[str, str] = {}
+    for ns in plan.namespaces:
+        if ns.name in seen:
+            problems.append(_clash(cluster, ns.owner, seen[ns.name], f"netns {ns.name}"))
+        seen[ns.name] = ns.owner
+        links: dict[str, str] = {}
+        for link in ns.links:
+            owner = link.peer.netns if link.peer else link.name
+            if link.name in links:
+                problems.append(_clash(cluster, owner, links[link.name], f"link {link.name}"))
+            links[link.name] = owner
+    if problems:
+        raise InputError(problems)
+
+
+def _clash(cluster: Cluster, a: str, b: str, what: str) -> Problem:
+    ident = identity("Pod", *a.split("/", 1)) if "/" in a else a
+    origin = cluster.origins.get(ident)
+    return Problem(origin, ident, "metadata.name", f"its kernel name {what} collides with {b}")
