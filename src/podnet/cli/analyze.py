@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from typing import Any
 
@@ -58,7 +59,10 @@ def run(args: argparse.Namespace) -> int:
     dsts, out_dsts = parse_selection(args.dst, engine.pods, "--to")
     result = analyze(engine, srcs, dsts, out_srcs, out_dsts, ports)
     if args.output == "table":
-        text = to_table(result, width=None if sys.stdout.isatty() else 200)
+        tty = sys.stdout.isatty()
+        text = to_table(
+            result, color=tty, width=shutil.get_terminal_size((200, 24)).columns if tty else 200
+        )
     else:
         text = RENDERERS[args.output](result)
     sys.stdout.write(text)

@@ -14,7 +14,7 @@ from podnet.report.groups import Group, group_pods
 
 GROUP_OVER = 24  # beyond this many pods on an axis, identical pods are grouped
 ALLOW, DENY, MIXED, NONE = "✓", "✗", "±", "·"
-LEGEND = f"{ALLOW} allowed   {DENY} denied   {MIXED} some pairs of the groups allowed   {NONE} not asked (port not declared)"
+LEGEND = f"{ALLOW} allowed   {DENY} denied   {MIXED} some pairs of the groups allowed   {NONE} not asked (the destination does not declare the port, or a pod to itself)"
 
 
 def _cell(
@@ -52,12 +52,14 @@ def _port_grid(a: Analysis, k: int) -> tuple[list[Group], list[Group], list[list
     return rows, colg, grid
 
 
-def to_table(a: Analysis, width: int | None = None) -> str:
+def to_table(a: Analysis, color: bool = True, width: int = 200) -> str:
+    """One matrix per port. Columns are numbered and the numbers name the rows, so that
+    the table stays narrow; beyond GROUP_OVER pods, identical pods share one row/column."""
     console = Console(
         file=io.StringIO(),
-        width=width or 200,
-        force_terminal=width is None,
-        color_system="standard",
+        width=width,
+        force_terminal=color,
+        color_system="standard" if color else None,
     )
     style = {ALLOW: "green", DENY: "bold red", MIXED: "yellow", NONE: "dim"}
     for k, pp in enumerate(a.ports):
@@ -65,13 +67,22 @@ def to_table(a: Analysis, width: int | None = None) -> str:
         if not rows or not cols:
             continue
         allowed, asked = a.counts(k)
+        number = {c.label: n for n, c in enumerate(cols, 1)}
         t = Table(title=f"port {pp}: {allowed} of {asked} pod pairs allowed", title_justify="left")
-        t.add_column("from \\ to", style="bold")
-        for c in cols:
-            t.add_column(c.label, justify="center", overflow="fold")
+        t.add_column("from \\ to", style="bold", no_wrap=True)
+        for n in range(1, len(cols) + 1):
+            t.add_column(str(n), justify="center")
         for r, line in zip(rows, grid, strict=True):
-            t.add_row(r.label, *(f"[{style[v]}]{v}[/]" for v in line))
+            tag = f"{number[r.label]:>3} " if r.label in number else "    "
+            t.add_row(tag + r.label, *(f"[{style[v]}]{v}[/]" for v in line))
         console.print(t)
+        missing = [
+            f"{n} {c.label}"
+            for n, c in enumerate(cols, 1)
+            if c.label not in {r.label for r in rows}
+        ]
+        if missing:
+            console.print("  columns not among the rows: " + "; ".join(missing))
     if a.outside_results:
         t = Table(title="outside peers", title_justify="left")
         for h in ("from", "to", "port", "verdict"):
@@ -84,6 +95,10 @@ def to_table(a: Analysis, width: int | None = None) -> str:
                 "[green]allowed[/]" if r.allowed else "[bold red]denied[/]",
             )
         console.print(t)
+    if not a.ports:
+        console.print(
+            "no ports to ask about: the destinations declare no container ports; give --ports"
+        )
     console.print(f"[dim]{LEGEND}[/]")
     return console.file.getvalue()  # type: ignore[attr-defined]
 
