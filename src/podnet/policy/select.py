@@ -35,7 +35,7 @@ def parse_selection(
                 [Problem(None, "", flag, f"{item!r}: expected ns/pod, ns/*, * or an IP/CIDR")]
             )
         hits = [p for p in pods if pattern == "*" or fnmatch.fnmatchcase(p.key, pattern)]
-        if not hits:
+        if not hits and item != "*":
             raise InputError([Problem(None, "", flag, f"{item!r} matches no pod")])
         for p in hits:
             chosen[p.key] = p
