@@ -177,7 +177,7 @@ def _record(
     with Store.open(sdir) as store, store.transaction():
         for kind, attr in STORED_KINDS:
             for obj in getattr(cluster, attr):
-                body = obj.model_dump(mode="json", by_alias=True, exclude_none=True)
+                body = _pruned(obj.model_dump(mode="json", by_alias=True, exclude_none=True))
                 store.put(kind, obj.metadata.namespace, obj.metadata.name, body)
         for node, cidr in placement.node_cidr.items():
             store.set_node(node, placement.node_ip[node], str(cidr))
@@ -191,6 +191,16 @@ def _record(
         store.set_meta("created", time.time())
         store.set_meta("phase", "Building")
         store.set_meta("config", {k: str(v) for k, v in dataclasses.asdict(net).items()})
+
+
+def _pruned(value: Any) -> Any:
+    """Drop empty fields ({}, [], ""), as the API server's JSON omits them."""
+    if isinstance(value, dict):
+        out = {k: _pruned(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v not in ({}, [], "", None)}
+    if isinstance(value, list):
+        return [_pruned(v) for v in value]
+    return value
 
 
 def _write_json(path: Path, doc: Any) -> None:

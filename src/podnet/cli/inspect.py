@@ -1,13 +1,262 @@
-"""Placeholder: commands of the live cluster are registered here (issue 3)."""
+"""`podnet get KIND [NAME...] [-n NS|-A] [-o wide|json|yaml]`: a live cluster's objects as
+kubectl shows them, read from the cluster's store (status filled in from IPAM, the node
+table, the kernel's namespace list and the daemon's ready.json)."""
 
 from __future__ import annotations
 
 import argparse
+import copy
+import json
+import os
+import sys
+import time
+from pathlib import Path
 from typing import Any
+
+import yaml
+
+from podnet.cli.cluster import add_cluster_arg
+from podnet.cli.output import print_error
+from podnet.render import names
+from podnet.state.store import Store, Stored, state_dir
+
+KINDS = {
+    "pods": "Pod",
+    "nodes": "Node",
+    "namespaces": "Namespace",
+    "services": "Service",
+    "endpointslices": "EndpointSlice",
+    "networkpolicies": "NetworkPolicy",
+    "ingresses": "Ingress",
+    "ingressclasses": "IngressClass",
+}
+ALIASES = {
+    **{k: k for k in KINDS},
+    **{v.lower(): k for k, v in KINDS.items()},
+    "po": "pods",
+    "no": "nodes",
+    "ns": "namespaces",
+    "svc": "services",
+    "netpol": "networkpolicies",
+    "ing": "ingresses",
+}
+CLUSTER_SCOPED = {"nodes", "namespaces", "ingressclasses"}
+NONE = "<none>"
 
 
 def register(sub: Any) -> None:
-    del sub  # filled in by the live-cluster work
+    p = sub.add_parser(
+        "get",
+        help="list a live cluster's pods, nodes, ...",
+        description="Show objects of a running cluster with kubectl's columns; "
+        "-o json|yaml prints them as Kubernetes objects with status filled in.",
+    )
+    p.add_argument("kind", metavar="KIND", help="pods, nodes, namespaces, services, ...")
+    p.add_argument("names", nargs="*", metavar="NAME", help="only these objects")
+    p.add_argument("-n", "--namespace", default="default", help="namespace (default: default)")
+    p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
+    p.add_argument("-o", "--output", choices=("wide", "json", "yaml"), help="output format")
+    add_cluster_arg(p)
+    p.set_defaults(func=run)
 
 
-__all__ = ["argparse", "register"]
+def run(args: argparse.Namespace) -> int:
+    kind = ALIASES.get(args.kind.lower())
+    if kind is None:
+        print_error(f"unknown kind {args.kind!r}; one of {', '.join(KINDS)}")
+        return 2
+    sdir = state_dir(args.cluster)
+    if not Store.exists(sdir):
+        print_error(f"no cluster {args.cluster} ({sdir} not found); `podnet up` creates it")
+        return 2
+    with Store.open(sdir) as store:
+        view = View(store, sdir, args.cluster)
+        ns = None if args.all_namespaces or kind in CLUSTER_SCOPED else args.namespace
+        objs = [o for o in store.list(KINDS[kind], ns) if not args.names or o.name in args.names]
+        missing = [n for n in args.names if n not in {o.name for o in objs}]
+        items = [view.full(kind, o) for o in objs]
+    for name in missing:
+        print_error(f'{KINDS[kind].lower()}s "{name}" not found')
+    if args.output in ("json", "yaml"):
+        doc: Any = items[0] if len(args.names) == 1 and len(items) == 1 else _list(items)
+        if args.output == "json":
+            print(json.dumps(doc, indent=4))
+        else:
+            print(yaml.safe_dump(doc, sort_keys=False, default_flow_style=False), end="")
+    elif items:
+        wide = args.output == "wide"
+        header, rows = TABLES.get(kind, _generic)(view, items, wide)
+        if args.all_namespaces and kind not in CLUSTER_SCOPED:
+            header = ["NAMESPACE", *header]
+            rows = [
+                [i["metadata"].get("namespace", ""), *r] for i, r in zip(items, rows, strict=True)
+            ]
+        _print_table(header, rows)
+    elif not missing:
+        where = "" if args.all_namespaces or kind in CLUSTER_SCOPED else f" in {ns} namespace"
+        print(f"No resources found{where}.", file=sys.stderr)
+    return 1 if missing else 0
+
+
+def _list(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items}
+
+
+class View:
+    """Stored objects, completed with what the cluster knows about them now."""
+
+    def __init__(self, store: Store, sdir: Path, cluster: str) -> None:
+        self.cluster = cluster
+        self.nodes = store.nodes()
+        self.ips = store.held()
+        self.created = float(store.get_meta("created", time.time()))
+        self.ready = _read_json(sdir / "ready.json") or {}
+        self.netns = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
+
+    def age(self) -> str:
+        return _age(time.time() - self.created)
+
+    def full(self, kind: str, o: Stored) -> dict[str, Any]:
+        body = copy.deepcopy(o.body)
+        meta = body.setdefault("metadata", {})
+        meta["resourceVersion"] = str(o.rv)
+        meta["creationTimestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.created))
+        if kind == "pods":
+            self._pod(body, o)
+        elif kind == "nodes":
+            self._node(body, o)
+        return body
+
+    def _pod(self, body: dict[str, Any], o: Stored) -> None:
+        spec = body.setdefault("spec", {})
+        node, ip = self.ips.get((o.namespace, o.name), (spec.get("nodeName"), None))
+        if spec.get("hostNetwork"):
+            ip = self.nodes.get(node, (None,))[0] if node else None
+        if node:
+            spec["nodeName"] = node
+        key = f"{o.namespace}/{o.name}"
+        up = (
+            names.node_netns(self.cluster, node)
+            if spec.get("hostNetwork") and node
+            else names.pod_netns(self.cluster, o.namespace, o.name)
+        ) in self.netns
+        ready = bool(self.ready.get(key))
+        containers = [c.get("name", "") for c in spec.get("containers", ())]
+        status: dict[str, Any] = {"phase": "Running" if up else "Unknown"}
+        if node in self.nodes:
+            status["hostIP"] = self.nodes[node][0]
+            status["hostIPs"] = [{"ip": self.nodes[node][0]}]
+        if ip:
+            status["podIP"] = ip
+            status["podIPs"] = [{"ip": ip}]
+        status["conditions"] = [
+            {"type": t, "status": "True" if ok else "False"}
+            for t, ok in (
+                ("PodScheduled", True),
+                ("Initialized", True),
+                ("ContainersReady", ready),
+                ("Ready", ready),
+            )
+        ]
+        status["containerStatuses"] = [
+            {
+                "name": c,
+                "ready": ready,
+                "restartCount": 0,
+                "started": up,
+                "state": {"running": {}} if up else {"waiting": {"reason": "ContainerCreating"}},
+            }
+            for c in containers
+        ]
+        body["status"] = status
+
+    def _node(self, body: dict[str, Any], o: Stored) -> None:
+        ip, cidr = self.nodes.get(o.name, ("", ""))
+        spec = body.setdefault("spec", {})
+        spec["podCIDR"], spec["podCIDRs"] = cidr, [cidr]
+        ready = names.node_netns(self.cluster, o.name) in self.netns
+        body["status"] = {
+            **body.get("status", {}),
+            "addresses": [
+                {"type": "InternalIP", "address": ip},
+                {"type": "Hostname", "address": o.name},
+            ],
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        }
+
+
+def _pod_table(
+    view: View, items: list[dict[str, Any]], wide: bool
+) -> tuple[list[str], list[list[str]]]:
+    header = ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"]
+    if wide:
+        header += ["NOMINATED NODE", "READINESS GATES"]
+    rows = []
+    for p in items:
+        cs = p["status"]["containerStatuses"]
+        row = [
+            p["metadata"]["name"],
+            f"{sum(c['ready'] for c in cs)}/{len(cs)}",
+            p["status"]["phase"],
+            "0",
+            view.age(),
+            p["status"].get("podIP", NONE),
+            p["spec"].get("nodeName", NONE),
+        ]
+        rows.append([*row, NONE, NONE] if wide else row)
+    return header, rows
+
+
+def _node_table(
+    view: View, items: list[dict[str, Any]], wide: bool
+) -> tuple[list[str], list[list[str]]]:
+    header = ["NAME", "STATUS", "ROLES", "AGE", "VERSION", "INTERNAL-IP", "POD-CIDR"]
+    rows = []
+    for n in items:
+        ready = n["status"]["conditions"][0]["status"] == "True"
+        ip = n["status"]["addresses"][0]["address"]
+        rows.append(
+            [
+                n["metadata"]["name"],
+                "Ready" if ready else "NotReady",
+                NONE,
+                view.age(),
+                "podnet",
+                ip,
+                n["spec"]["podCIDR"],
+            ]
+        )
+    return header, rows
+
+
+def _generic(
+    view: View, items: list[dict[str, Any]], wide: bool
+) -> tuple[list[str], list[list[str]]]:
+    return ["NAME", "AGE"], [[i["metadata"]["name"], view.age()] for i in items]
+
+
+TABLES = {"pods": _pod_table, "nodes": _node_table}
+
+
+def _print_table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for r in [header, *rows]:
+        print("   ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+def _age(seconds: float) -> str:
+    s = int(max(seconds, 0))
+    if s < 120:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h{(s % 3600) // 60}m" if s < 36000 else f"{s // 3600}h"
+    return f"{s // 86400}d"
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
