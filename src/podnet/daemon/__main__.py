@@ -3,13 +3,19 @@ foreground (supervisor.start detaches it and sends its output to DIR/daemon.log)
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import logging
-import sys
-from pathlib import Path
+import signal
 
-from podnet.daemon.server import Daemon
+# Until the event loop installs its handler, a SIGHUP (a reload request that raced our start)
+# must not kill us with the default action; runtime.json is read after that point anyway.
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from podnet.daemon.server import Daemon  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 from collections import defaultdict
@@ -95,7 +96,7 @@ class Listeners:
                 else:
                     loop = asyncio.get_running_loop()
                     lst.server = await loop.create_server(
-                        lambda s=served: StreamEcho(s), sock=sock, backlog=BACKLOG
+                        functools.partial(StreamEcho, served), sock=sock, backlog=BACKLOG
                     )
                 self.active[ep] = lst
                 changes.opened.add(ep)

@@ -10,14 +10,20 @@ Topology.delete() tolerates what is already gone; use it from a fixture finalize
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
+import tempfile
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from podnet.daemon import supervisor
 from podnet.daemon.netns import entered
+from podnet.daemon.paths import STATE_DIR_ENV
 
 GATEWAY = "169.254.1.1"
 
@@ -67,6 +73,10 @@ class Topology:
             f.write("1\n")  # /proc/sys/net is per network namespace of the writing thread
         self.nodes[name] = {"name": name, "ip": node_ip, "netns": ns, "podCIDR": pod_cidr}
         return ns
+
+    def add_internet(self) -> str:
+        """The internet client's namespace (unwired: enough for `podnet exec internet`)."""
+        return self._add_netns("internet")
 
     def add_pod(
         self,
@@ -137,16 +147,54 @@ class Topology:
         self.namespaces.clear()
 
 
+@dataclass(frozen=True)
+class Live:
+    """A hand-built cluster with its state directory (and daemon, when started)."""
+
+    topology: Topology
+    root: Path  # the cluster's state directory
+    cluster: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment in which `podnet --cluster <cluster>` finds this cluster."""
+        return {**os.environ, STATE_DIR_ENV: str(self.root.parent)}
+
+
+@contextmanager
+def live_cluster(build: Callable[[Topology], None], daemon: bool = True) -> Iterator[Live]:
+    """Build namespaces with `build`, write runtime.json in a temporary state directory,
+    start the daemon and wait until every pod answers; afterwards stop the daemon, delete the
+    namespaces and the directory, whatever happened."""
+    topology = Topology()
+    tmp = tempfile.TemporaryDirectory(prefix="podnet-test-")
+    root = Path(tmp.name) / topology.prefix
+    try:
+        build(topology)
+        topology.write_runtime(root, topology.prefix)
+        if daemon:
+            supervisor.start(root, topology.prefix)
+            supervisor.wait_ready(root, 10)
+        yield Live(topology, root, topology.prefix)
+    finally:
+        try:
+            supervisor.stop(root)
+        finally:
+            topology.delete()
+            tmp.cleanup()
+
+
 def pod_entry(
     namespace: str,
     name: str,
     node: str,
     pod_ip: str,
     netns: str,
-    containers: dict[str, list[tuple[int, str]]],
+    containers: dict[str, list[tuple[Any, ...]]],
     annotations: dict[str, str] | None = None,
     host_network: bool = False,
 ) -> dict[str, Any]:
+    """One pod of runtime.json; containers maps a name to (port, protocol[, port name])."""
     return {
         "namespace": namespace,
         "name": name,
@@ -158,7 +206,10 @@ def pod_entry(
         "containers": [
             {
                 "name": c,
-                "ports": [{"name": None, "port": p, "protocol": proto} for p, proto in ports],
+                "ports": [
+                    {"name": (rest or [None])[0], "port": p, "protocol": proto}
+                    for p, proto, *rest in ports
+                ],
             }
             for c, ports in containers.items()
         ],

@@ -1,0 +1,62 @@
+"""What `podnet exec TARGET` enters: a pod (NS/POD), a node (node/NAME) or `internet`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from podnet.daemon.resolv import OUTSIDE_RESOLV, pod_resolv
+from podnet.daemon.runtime import Runtime
+
+USAGE = "NS/POD, node/NAME or internet"
+
+
+class TargetError(Exception):
+    """No such pod, node or container: one line for the user."""
+
+
+@dataclass(frozen=True)
+class Target:
+    netns: str
+    hostname: str
+    resolv_name: str  # file name stem in <statedir>/exec/
+    resolv: str  # the file's content
+    label: str  # for messages: "pod default/a", "node node-1", "the internet client"
+
+
+def resolve(runtime: Runtime, spec: str, container: str | None = None) -> Target:
+    if spec == "internet":
+        _no_container(spec, container)
+        return Target(
+            runtime.internet_netns, "internet", "outside", OUTSIDE_RESOLV, "the internet client"
+        )
+    kind, sep, name = spec.partition("/")
+    if not sep or not kind or not name or "/" in name:
+        raise TargetError(f"{spec!r}: a target is {USAGE}")
+    if kind == "node" and (node := runtime.node(name)) is not None:
+        _no_container(spec, container)
+        return Target(node.netns, node.name, "outside", OUTSIDE_RESOLV, f"node {name}")
+    pod = runtime.pod(spec)
+    if pod is None:
+        if kind == "node":
+            known = ", ".join(n.name for n in runtime.nodes) or "none"
+            raise TargetError(f"no node {name} in cluster {runtime.cluster} (nodes: {known})")
+        raise TargetError(f"no pod {spec} in cluster {runtime.cluster}")
+    names = [c.name for c in pod.containers]
+    if container is not None and container not in names:
+        raise TargetError(
+            f"pod {spec} has no container {container} (containers: {', '.join(names) or 'none'})"
+        )
+    if pod.host_network:  # the node's namespace, and ClusterFirst falls back to its resolv.conf
+        return Target(pod.netns, pod.node, "outside", OUTSIDE_RESOLV, f"pod {spec}")
+    return Target(
+        pod.netns,
+        pod.name,
+        f"pod-{pod.namespace}",
+        pod_resolv(pod.namespace, runtime.dns_ip, runtime.dns_domain),
+        f"pod {spec}",
+    )
+
+
+def _no_container(spec: str, container: str | None) -> None:
+    if container is not None:
+        raise TargetError(f"-c {container}: {spec} has no containers; -c applies to pods")

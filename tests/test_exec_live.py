@@ -1,0 +1,127 @@
+"""`podnet exec` into real namespaces: the pod's resolv.conf and hostname, exit statuses,
+the container-to-container path over localhost, nodes and the internet client. Needs root."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from podnet.daemon.testing import Topology, live_cluster
+
+pytestmark = pytest.mark.datapath
+
+WEB = "10.244.0.5"
+KUBELET_RESOLV = (
+    "search shop.svc.cluster.local svc.cluster.local cluster.local\n"
+    "nameserver 10.96.0.10\n"
+    "options ndots:5\n"
+)
+# A stand-in for another container's client: connect over loopback and print the answer.
+LOCALHOST_CLIENT = (
+    "import socket; s = socket.create_connection(('127.0.0.1', 9000), 2);"
+    "print(s.recv(100).decode(), end='')"
+)
+
+
+def build(t: Topology) -> None:
+    t.add_node("n1", "172.18.0.2")
+    t.add_internet()
+    t.add_pod(
+        "n1",
+        "shop",
+        "web",
+        WEB,
+        {"app": [(8080, "TCP")], "side": [(9000, "TCP")]},
+        {"podnet.io/localhost-ports": "9000"},
+    )
+
+
+@pytest.fixture(scope="module")
+def live():
+    with live_cluster(build) as cluster:
+        yield cluster
+
+
+def podnet_exec(live, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "podnet", "exec", "--cluster", live.cluster, *args],
+        capture_output=True,
+        text=True,
+        env=live.env,
+        timeout=30,
+    )
+
+
+def test_pod_sees_kubelets_resolv_conf_and_host_files_stay_untouched(live):
+    host_resolv = Path("/etc/resolv.conf").read_text()
+    r = podnet_exec(live, "shop/web", "--", "cat", "/etc/resolv.conf")
+    assert (r.returncode, r.stdout, r.stderr) == (0, KUBELET_RESOLV, "")
+    assert Path("/etc/resolv.conf").read_text() == host_resolv
+    assert not Path(f"/etc/netns/{live.topology.netns('shop-web')}").exists()
+    assert (live.root / "exec" / "pod-shop.resolv.conf").read_text() == KUBELET_RESOLV
+
+
+def test_pod_sees_its_own_ip_and_hostname(live):
+    r = podnet_exec(
+        live, "shop/web", "-c", "app", "--", "sh", "-c", "hostname; ip -4 -o addr show eth0"
+    )
+    assert r.returncode == 0, r.stderr
+    hostname, addr = r.stdout.splitlines()
+    assert hostname == "web"
+    assert f"inet {WEB}/32" in addr
+
+
+def test_exit_status_is_the_commands(live):
+    assert podnet_exec(live, "shop/web", "--", "sh", "-c", "exit 7").returncode == 7
+    assert podnet_exec(live, "shop/web", "--", "true").returncode == 0
+    r = podnet_exec(live, "shop/web", "--", "no-such-command-podnet")
+    assert (r.returncode, r.stderr) == (127, "error: no-such-command-podnet: command not found\n")
+
+
+def test_container_to_container_over_localhost(live):
+    r = podnet_exec(live, "shop/web", "-c", "app", "--", sys.executable, "-c", LOCALHOST_CLIENT)
+    assert (r.returncode, r.stdout) == (0, "shop/web side\n"), r.stderr
+
+
+def test_node_and_internet(live):
+    r = podnet_exec(live, "node/n1", "--", "sh", "-c", "hostname; ip -4 -o addr show lo")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("n1\n") and "172.18.0.2/32" in r.stdout
+    r = podnet_exec(live, "internet", "--", "cat", "/etc/resolv.conf")
+    assert r.returncode == 0 and "nameserver" not in r.stdout.replace("no nameserver", "")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("shop/nope", "--", "true"), "error: no pod shop/nope in cluster {cluster}\n"),
+        (
+            ("shop/web", "-c", "nope", "--", "true"),
+            "error: pod shop/web has no container nope (containers: app, side)\n",
+        ),
+        (("node/n9", "--", "true"), "error: no node n9 in cluster {cluster} (nodes: n1)\n"),
+        (("shop/web",), "error: give the command after --: "),
+        (("shop/web", "--"), "error: no command after --: "),
+    ],
+    ids=["no-pod", "no-container", "no-node", "no-dashdash", "no-command"],
+)
+def test_errors_are_one_line_exit_2(live, args, message):
+    r = podnet_exec(live, *args)
+    assert r.returncode == 2
+    assert r.stderr.startswith(message.format(cluster=live.cluster))
+    assert r.stderr.count("\n") == 1
+
+
+def test_no_such_cluster(live):
+    r = subprocess.run(
+        [sys.executable, "-m", "podnet", "exec", "--cluster", "nonexistent", "a/b", "--", "true"],
+        capture_output=True,
+        text=True,
+        env=live.env,
+        timeout=30,
+    )
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: no cluster nonexistent: ")
