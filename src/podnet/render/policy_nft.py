@@ -1,0 +1,282 @@
+"""NetworkPolicy as one nftables ruleset per node, rendered from the policy engine.
+
+Hook and chains (table `inet podnet_<cluster>` in each node's namespace; all pod traffic of
+a node is routed through it, so the forward hook sees every pod packet the node carries):
+
+    forward (filter, policy accept)
+      ├─ ct state established,related accept        replies of allowed connections
+      ├─ ct state invalid drop
+      ├─ ip saddr vmap @egress-pods    -> jump eg-<h>   local sources isolated for egress
+      └─ ip daddr vmap @ingress-pods   -> jump in-<h>   local destinations isolated for ingress
+
+    eg-<h>: one rule per admitting policy rule; a match `return`s (so that the destination's
+            ingress is still judged when both pods live on this node); else count and reject.
+    in-<h>: likewise, a match `accept`s; else count and reject.
+
+Pods with the same rules share one chain (`<h>` hashes the chain's content), so the rules
+of a node grow with the distinct policy behaviours of its pods, not with the cluster; the
+cluster-wide part (peer addresses) lives in sets. Blocked traffic is *rejected* (TCP reset,
+ICMP admin-prohibited): a denied probe fails at once instead of waiting for a timeout.
+Traffic of the node itself (host-network pods, kubelet) is in the input/output hooks and
+never judged, as "traffic to and from the node where a Pod is running is always allowed".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from podnet.model.networkpolicy import NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort
+from podnet.policy.addresses import AddressSet
+from podnet.policy.endpoints import PodEndpoint
+from podnet.policy.engine import Engine, policy_name
+from podnet.policy.peers import ipblock_set
+
+PROTO = {"TCP": "tcp", "UDP": "udp", "SCTP": "sctp"}
+
+
+def table_name(cluster: str) -> str:
+    # Cluster names are DNS labels (no '_'), so this mapping cannot collide.
+    return "podnet_" + cluster.replace("-", "_")
+
+
+def _h(text: str, n: int = 10) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:n]
+
+
+def counter_name(pol: NetworkPolicy, what: str) -> str:
+    """`pol_<hash>_accept`: nft object names are short; the hash is of `ns/name`."""
+    return f"pol_{_h(policy_name(pol))}_{what}"
+
+
+def _addr_elements(s: AddressSet) -> list[str]:
+    out = []
+    for lo, hi in s.intervals:
+        a, b = ipaddress.IPv4Address(lo), ipaddress.IPv4Address(hi)
+        out.append(str(a) if lo == hi else f"{a}-{b}")
+    return out
+
+
+@dataclass
+class _Sets:
+    """Named sets, deduplicated by content."""
+
+    addr: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name -> elements
+    tuples: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def address_set(self, elements: list[str]) -> str:
+        key = tuple(elements)
+        name = f"peer-{_h(','.join(key))}"
+        self.addr[name] = key
+        return name
+
+    def tuple_set(self, elements: list[str]) -> str:
+        key = tuple(sorted(set(elements)))
+        name = f"np-{_h(','.join(key))}"
+        self.tuples[name] = key
+        return name
+
+
+class NodeRuleset:
+    """Renders the ruleset of one node."""
+
+    def __init__(self, engine: Engine, node: str, cluster: str) -> None:
+        self.e = engine
+        self.node = node
+        self.table = table_name(cluster)
+        self.sets = _Sets()
+        self.chains: dict[str, list[str]] = {}
+        self.ingress_map: dict[str, str] = {}
+        self.egress_map: dict[str, str] = {}
+        self.counters: set[str] = set()
+        self._cluster_addrs = AddressSet.of((p.address, p.address) for p in engine.pods).union(
+            AddressSet.of(
+                (int(ipaddress.IPv4Address(ip)), int(ipaddress.IPv4Address(ip)))
+                for ip in engine.placement.node_ip.values()
+            )
+        )
+
+    # ---- peers -------------------------------------------------------------------------
+    def _peer_addresses(self, peers: Iterable[NetworkPolicyPeer], policy_ns: str) -> AddressSet:
+        ips: list[tuple[int, int]] = []
+        blocks = AddressSet()
+        for peer in peers:
+            if peer.ip_block is not None:
+                s = ipblock_set(peer.ip_block)
+                if self.e.ipblock_pods == "ignore":
+                    s = s.minus(self._cluster_addrs)
+                blocks = blocks.union(s)
+                continue
+            ips += [(p.address, p.address) for p in self._matching_pods(peer, policy_ns)]
+        return AddressSet.of(ips).union(blocks)
+
+    def _matching_pods(self, peer: NetworkPolicyPeer, policy_ns: str) -> list[PodEndpoint]:
+        from podnet.policy.peers import match_pod
+
+        return [
+            p
+            for p in self.e.pods
+            if not p.host_network
+            and match_pod(peer, policy_ns, p, self.e.ns_labels, "match").matched
+        ]
+
+    # ---- ports -------------------------------------------------------------------------
+    @staticmethod
+    def _port_match(rp: NetworkPolicyPort, number: int | None) -> str:
+        proto = PROTO[rp.protocol]
+        if rp.port is None:
+            return f"meta l4proto {proto}"
+        if isinstance(rp.port, str):
+            return f"meta l4proto {proto} th dport {number}"
+        if rp.end_port is not None and rp.end_port != rp.port:
+            return f"meta l4proto {proto} th dport {rp.port}-{rp.end_port}"
+        return f"meta l4proto {proto} th dport {rp.port}"
+
+    # ---- chains ------------------------------------------------------------------------
+    def _ingress_rules(self, pod: PodEndpoint, pols: list[NetworkPolicy]) -> list[str]:
+        rules = []
+        for pol in pols:
+            ns = pol.metadata.namespace or "default"
+            count = f"counter name {counter_name(pol, 'accept')}"
+            self.counters.add(counter_name(pol, "accept"))
+            for rule in pol.spec.ingress or ():
+                src = ""
+                if rule.from_:
+                    src = f"ip saddr @{self.sets.address_set(_addr_elements(self._peer_addresses(rule.from_, ns)))} "
+                if not rule.ports:
+                    rules.append(f"{src}{count} accept")
+                    continue
+                for rp in rule.ports:
+                    number = pod.resolve(rp.port, rp.protocol) if isinstance(rp.port, str) else None
+                    if isinstance(rp.port, str) and number is None:
+                        continue  # the name is not declared by this pod: matches nothing
+                    rules.append(f"{src}{self._port_match(rp, number)} {count} accept")
+        return rules
+
+    def _egress_rules(self, pols: list[NetworkPolicy]) -> list[str]:
+        rules = []
+        for pol in pols:
+            ns = pol.metadata.namespace or "default"
+            count = f"counter name {counter_name(pol, 'accept')}"
+            self.counters.add(counter_name(pol, "accept"))
+            for rule in pol.spec.egress or ():
+                dst_set = None
+                if rule.to:
+                    dst_set = self.sets.address_set(
+                        _addr_elements(self._peer_addresses(rule.to, ns))
+                    )
+                dst = f"ip daddr @{dst_set} " if dst_set else ""
+                if not rule.ports:
+                    rules.append(f"{dst}{count} return")
+                    continue
+                for rp in rule.ports:
+                    if isinstance(rp.port, str):
+                        # "named ports resolve against the destination pod": every candidate
+                        # destination pod that declares the name, as ip . proto . port.
+                        cands = self._egress_candidates(rule.to, ns)
+                        elems = [
+                            f"{p.ip} . {PROTO[rp.protocol]} . {n}"
+                            for p in cands
+                            if (n := p.resolve(rp.port, rp.protocol)) is not None
+                        ]
+                        if elems:
+                            name = self.sets.tuple_set(elems)
+                            rules.append(
+                                f"ip daddr . meta l4proto . th dport @{name} {count} return"
+                            )
+                        continue
+                    rules.append(f"{dst}{self._port_match(rp, None)} {count} return")
+        return rules
+
+    def _egress_candidates(
+        self, peers: tuple[NetworkPolicyPeer, ...] | None, ns: str
+    ) -> list[PodEndpoint]:
+        if not peers:
+            return list(self.e.pods)
+        out: dict[str, PodEndpoint] = {}
+        allowed = self._peer_addresses(peers, ns)
+        for p in self.e.pods:
+            if allowed.contains(p.address):
+                out[p.key] = p
+        return list(out.values())
+
+    def _chain(self, prefix: str, rules: list[str], final: str) -> str:
+        body = [*rules, final]
+        name = f"{prefix}-{_h(chr(10).join(body))}"
+        self.chains[name] = body
+        return name
+
+    def build(self) -> str:
+        for pod in (p for p in self.e.pods if p.node == self.node and not p.host_network):
+            in_pols = self.e.selecting(pod, "ingress")
+            if in_pols:
+                drop = f"in_drop_{_h(pod.key)}"
+                self.counters.add(drop)
+                chain = self._chain(
+                    "in",
+                    self._ingress_rules(pod, in_pols),
+                    f"counter name {drop} reject with icmpx admin-prohibited",
+                )
+                self.ingress_map[pod.ip] = chain
+            eg_pols = self.e.selecting(pod, "egress")
+            if eg_pols:
+                drop = f"eg_drop_{_h(pod.key)}"
+                self.counters.add(drop)
+                chain = self._chain(
+                    "eg",
+                    self._egress_rules(eg_pols),
+                    f"counter name {drop} reject with icmpx admin-prohibited",
+                )
+                self.egress_map[pod.ip] = chain
+        return self.text()
+
+    def text(self) -> str:
+        t = self.table
+        out = [f"table inet {t}", f"delete table inet {t}", f"table inet {t} {{"]
+        for c in sorted(self.counters):
+            out.append(f"\tcounter {c} {{ }}")
+        for name, elems in sorted(self.sets.addr.items()):
+            out.append(f"\tset {name} {{\n\t\ttype ipv4_addr\n\t\tflags interval")
+            if elems:
+                out.append(f"\t\telements = {{ {', '.join(elems)} }}")
+            out.append("\t}")
+        for name, elems in sorted(self.sets.tuples.items()):
+            out.append(f"\tset {name} {{\n\t\ttype ipv4_addr . inet_proto . inet_service")
+            out.append(f"\t\telements = {{ {', '.join(elems)} }}")
+            out.append("\t}")
+        for mapname, entries in (
+            ("ingress-pods", self.ingress_map),
+            ("egress-pods", self.egress_map),
+        ):
+            out.append(f"\tmap {mapname} {{\n\t\ttype ipv4_addr : verdict")
+            if entries:
+                elems = ", ".join(
+                    f"{ip} : jump {c}"
+                    for ip, c in sorted(
+                        entries.items(), key=lambda kv: ipaddress.IPv4Address(kv[0])
+                    )
+                )
+                out.append(f"\t\telements = {{ {elems} }}")
+            out.append("\t}")
+        for name, body in sorted(self.chains.items()):
+            out.append(f"\tchain {name} {{")
+            out += [f"\t\t{r}" for r in body]
+            out.append("\t}")
+        out += [
+            "\tchain forward {",
+            "\t\ttype filter hook forward priority filter; policy accept;",
+            "\t\tct state established,related accept",
+            "\t\tct state invalid drop",
+            "\t\tip saddr vmap @egress-pods",
+            "\t\tip daddr vmap @ingress-pods",
+            "\t}",
+            "}",
+        ]
+        return "\n".join(out) + "\n"
+
+
+def render_node(engine: Engine, node: str, cluster: str) -> str:
+    """The whole nft -f input for one node: replaces podnet's table atomically."""
+    return NodeRuleset(engine, node, cluster).build()
