@@ -28,7 +28,7 @@ while True:
 # Connects and prints "<address the server saw> <address this side used>".
 CLIENT = """
 import socket, sys
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
 print(s.recv(100).decode().strip(), s.getsockname()[0])
 """
 ROOT_SYSCTLS = (
@@ -61,7 +61,7 @@ def podnet(
     return out
 
 
-def in_netns(netns: str, *argv: str, timeout: float = 10) -> subprocess.CompletedProcess[str]:
+def in_netns(netns: str, *argv: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["ip", "netns", "exec", netns, *argv], capture_output=True, text=True, timeout=timeout
     )
