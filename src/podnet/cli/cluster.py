@@ -151,8 +151,12 @@ def run_up(args: argparse.Namespace) -> int:
         with _progress(len(cluster.pods)) as bar:
             _datapath().apply.apply(plan, bar("datapath"))
         _write_json(sdir / RUNTIME_FILE, runtime)
-    except BaseException:
+    except Exception as e:
         _down(name)  # roll back: nothing half-built
+        print_error(f"building cluster {name} failed, rolled back: {type(e).__name__}: {e}")
+        return 1
+    except BaseException:  # KeyboardInterrupt: roll back too, then let it end the program
+        _down(name)
         raise
     with Store.open(sdir) as store:
         store.set_meta("phase", "Running")
