@@ -42,6 +42,28 @@ def alive(pid: int) -> bool:
     return True
 
 
+def exiting(pid: int) -> bool:
+    """True while a process is being torn down (PF_EXITING): its /proc/PID/cmdline already
+    reads empty, so it can no longer be recognised, but it is not a zombie yet either."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    PF_EXITING, PF_KTHREAD = 0x4, 0x200000
+    flags = int(fields[6])  # field 9 of stat(5); fields[0] is field 3
+    return bool(flags & PF_EXITING) and not flags & PF_KTHREAD
+
+
+def wait_dead(pids: list[int], timeout: float) -> bool:
+    """True once none of the pids runs any more (zombies count as gone and are reaped)."""
+    deadline = time.monotonic() + timeout
+    while any(alive(p) for p in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def reap(pid: int) -> None:
     with contextlib.suppress(ChildProcessError):  # not our child: init reaps it
         os.waitpid(pid, os.WNOHANG)
@@ -59,21 +81,12 @@ def terminate(pids: list[int], grace: float) -> None:
     """SIGTERM, and SIGKILL whatever still runs after `grace` seconds; returns when all died."""
     for pid in pids:
         _signal(pid, signal.SIGTERM)
-    if not _wait_dead(pids, grace):
+    if not wait_dead(pids, grace):
         for pid in pids:
             _signal(pid, signal.SIGKILL)
-        _wait_dead(pids, 5.0)
+        wait_dead(pids, 5.0)
 
 
 def _signal(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-
-
-def _wait_dead(pids: list[int], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while any(alive(p) for p in pids):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True

@@ -97,6 +97,8 @@ def stop(state_dir: Path, grace: float = STOP_GRACE) -> None:
     if pid is not None and procs.serves(pid, root) and procs.alive(pid):
         pids.add(pid)
     procs.terminate(sorted(pids), grace)
+    if pid is not None and pid not in pids and procs.exiting(pid):
+        procs.wait_dead([pid], grace)  # killed a moment ago and not yet gone: let it finish
     for path in (files.pid, files.status, files.ready):
         path.unlink(missing_ok=True)
 

@@ -90,14 +90,22 @@ class Topology:
         """A pod namespace with eth0 = pod_ip/32, routed through `node`."""
         ns = self._add_netns(f"{namespace}-{name}")
         node_ns = self.nodes[node]["netns"]
-        host_if = f"v{len(self.pods)}"
+        index = len(self.pods)
+        host_if = f"v{index}"
+        host_mac, pod_mac = mac(index, 1), mac(index, 2)
+        # Permanent neighbour entries instead of ARP: IPv4's neighbour table is one table for
+        # all namespaces with a host-wide gc_thresh3 (1024 by default), and a thousand pods
+        # resolving their gateway overflow it ("neighbor table overflow!"). Permanent entries
+        # are exempt from that accounting (Linux >= 4.19).
         ip_batch(
             node_ns,
             [
-                f"link add {host_if} type veth peer name eth0 netns {ns}",
+                f"link add {host_if} address {host_mac} type veth "
+                f"peer name eth0 address {pod_mac} netns {ns}",
                 f"link set {host_if} up",
                 f"addr add {GATEWAY}/32 dev {host_if}",
                 f"route add {pod_ip}/32 dev {host_if}",
+                f"neigh add {pod_ip} lladdr {pod_mac} dev {host_if} nud permanent",
             ],
         )
         ip_batch(
@@ -107,6 +115,7 @@ class Topology:
                 "link set eth0 up",
                 f"route add {GATEWAY} dev eth0 scope link",
                 f"route add default via {GATEWAY} dev eth0",
+                f"neigh add {GATEWAY} lladdr {host_mac} dev eth0 nud permanent",
             ],
         )
         self.pods.append(
@@ -182,6 +191,12 @@ def live_cluster(build: Callable[[Topology], None], daemon: bool = True) -> Iter
         finally:
             topology.delete()
             tmp.cleanup()
+
+
+def mac(index: int, side: int) -> str:
+    """A locally administered unicast MAC address for one end of pod `index`'s veth."""
+    octets = (side, (index >> 16) & 255, (index >> 8) & 255, index & 255)
+    return "02:70:" + ":".join(f"{o:02x}" for o in octets)
 
 
 def pod_entry(
