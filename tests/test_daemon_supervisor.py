@@ -11,7 +11,7 @@ import time
 import pytest
 
 from podnet.daemon import procs, supervisor
-from podnet.daemon.testing import Topology, connect, live_cluster, pod_entry, read_all
+from podnet.daemon.testing import Topology, connect, ip, live_cluster, pod_entry, read_all
 
 pytestmark = pytest.mark.datapath
 
@@ -145,3 +145,28 @@ def test_sigterm_exit_removes_pid_and_status_files(live):
     assert not (live.root / "daemon.pid").exists()
     assert not (live.root / "daemon.json").exists()
     assert "stopping" in (live.root / "daemon.log").read_text()
+
+
+def test_reload_serves_a_pod_whose_namespace_was_recreated(live):
+    """`apply` may delete and re-create a pod under the same name: the old socket lives in
+    the dead namespace, so the daemon must notice the new namespace (not the name) and
+    open the port again, even though runtime.json did not change at all."""
+    t = live.topology
+    ip("netns", "del", t.netns("shop-web"))
+    t.namespaces.remove(t.netns("shop-web"))
+    old = t.pods.pop(0)
+    t.add_pod("n1", "shop", "web", WEB, {"app": [(8080, "TCP")]})
+    t.pods.insert(0, t.pods.pop())  # the same order: the same runtime.json, byte for byte
+    assert t.pods[0] == old
+    supervisor.reload(live.root)
+    supervisor.wait_ready(live.root, 5)
+    with connect(client(live), WEB, 8080) as s:
+        assert read_all(s) == b"shop/web app\n"
+
+
+def test_a_malformed_runtime_json_is_refused_and_the_old_one_kept(live):
+    (live.root / "runtime.json").write_text("{not json")
+    with pytest.raises(supervisor.DaemonError, match=r"could not reload: .*malformed"):
+        supervisor.reload(live.root)
+    with connect(client(live), WEB, 8080) as s:
+        assert read_all(s) == b"shop/web app\n"

@@ -2,8 +2,9 @@
 SIGHUP, exit on SIGTERM. One asyncio process for the whole cluster.
 
 Files it writes in the state directory (see paths.StateFiles):
-- daemon.json: {"pid", "cluster", "runtime": sha256 of the runtime.json it serves,
-  "listeners", "pods", "warnings": [...]}, rewritten after each (re)load;
+- daemon.json: {"pid", "cluster", "generation" (counts loads), "error" (of the last load),
+  "runtime": sha256 of the runtime.json it serves, "listeners", "pods", "warnings": [...]},
+  rewritten after each (re)load;
 - ready.json: {"ns/pod": bool}, rewritten as pods pass their checks; always written before
   daemon.json, so a reader that sees the current digest in daemon.json sees a ready.json
   that belongs to it.
@@ -55,6 +56,9 @@ class Daemon:
         self.warnings: list[str] = []
         self.reported_unsupported: set[str] = set()
         self.verifier: asyncio.Task[None] | None = None
+        self.runtime: rt.Runtime | None = None
+        self.generation = 0
+        self.load_error: str | None = None
         self.ready_dirty = False
         self.fd_limit = raise_fd_limit()
 
@@ -110,20 +114,28 @@ class Daemon:
 
     async def load(self) -> None:
         started = time.monotonic()
+        self.generation += 1
         try:
             runtime = rt.load(self.files.root)
         except rt.RuntimeFileError as e:
             log.error("not reloaded: %s", e)
+            self.load_error = str(e)
+            self._write_status()
             return
+        self.load_error = None
         plan = make_plan(runtime, sctp=self.sctp_error is None)
-        self._warn_plan(plan)
+        self.warnings = []
+        for problem in plan.problems:
+            self._warn(problem)
+        self._warn_sctp(plan)
         changes = await self.listeners.apply(plan.listeners)
         for problem in changes.problems:
             self._warn(problem)
         self._note_fd_budget()
         self._update_readiness(plan, changes)
         self._write_ready()
-        self._write_status(runtime)
+        self.runtime = runtime
+        self._write_status()
         log.info(
             "serving %d pod(s) with %d socket(s) in %.3fs: %d opened, %d closed, %d renamed",
             len(runtime.pods),
@@ -134,17 +146,20 @@ class Daemon:
             len(changes.renamed),
         )
 
-    def _warn_plan(self, plan: Plan) -> None:
-        for problem in plan.problems:
-            self._warn(problem)
-        new = [u for u in plan.unsupported if u not in self.reported_unsupported]
-        if new:
-            self.reported_unsupported.update(new)
-            shown = ", ".join(new[:5]) + (f" and {len(new) - 5} more" if len(new) > 5 else "")
-            self._warn(
-                f"SCTP is not supported by this kernel ({self.sctp_error}): "
-                f"{len(new)} SCTP port(s) are not served: {shown}"
-            )
+    def _warn_sctp(self, plan: Plan) -> None:
+        """One line for all SCTP ports; logged again only when a reload adds some."""
+        if not plan.unsupported:
+            return
+        n = len(plan.unsupported)
+        shown = ", ".join(plan.unsupported[:5]) + (f" and {n - 5} more" if n > 5 else "")
+        line = (
+            f"SCTP is not supported by this kernel ({self.sctp_error}): "
+            f"{n} SCTP port(s) are not served: {shown}"
+        )
+        self.warnings.append(line)
+        if not set(plan.unsupported) <= self.reported_unsupported:
+            log.warning("%s", line)
+        self.reported_unsupported = set(plan.unsupported)
 
     def _warn(self, line: str) -> None:
         log.warning("%s", line)
@@ -203,12 +218,15 @@ class Daemon:
         self.ready_dirty = False
         write_atomic(self.files.ready, json.dumps(self.ready, sort_keys=True) + "\n")
 
-    def _write_status(self, runtime: rt.Runtime) -> None:
+    def _write_status(self) -> None:
+        runtime = self.runtime
         status = {
             "pid": os.getpid(),
             "cluster": self.cluster,
-            "runtime": runtime.digest,
-            "pods": len(runtime.pods),
+            "generation": self.generation,  # one more per (re)load, failed ones included
+            "error": self.load_error,
+            "runtime": runtime.digest if runtime else None,
+            "pods": len(runtime.pods) if runtime else 0,
             "listeners": len(self.listeners.active),
             "sctp": self.sctp_error is None,
             "warnings": self.warnings,

@@ -35,9 +35,8 @@ def start(state_dir: Path, cluster: str, timeout: float = START_TIMEOUT) -> None
     """Start the one daemon of this cluster (a running one is told to reload instead)."""
     root = state_dir.resolve()
     files = StateFiles(root)
-    running = running_pid(root)
-    if running is not None:
-        os.kill(running, signal.SIGHUP)
+    if running_pid(root) is not None:
+        reload(root, timeout)
         return
     root.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", procs.MODULE, "--state-dir", str(root), "--cluster", cluster]
@@ -80,12 +79,35 @@ def running_pid(state_dir: Path) -> int | None:
     return found[0] if found else None
 
 
-def reload(state_dir: Path) -> None:
-    """Tell the daemon to re-read runtime.json (new pods and ports open, removed ones close)."""
-    pid = running_pid(state_dir)
+def reload(state_dir: Path, timeout: float = START_TIMEOUT) -> None:
+    """Tell the daemon to re-read runtime.json (new pods and ports open, removed ones close,
+    pods in re-created namespaces are served anew); return once it has. Readiness of the
+    changed pods follows: wait_ready."""
+    files = StateFiles(state_dir.resolve())
+    pid = running_pid(files.root)
     if pid is None:
-        raise DaemonError(f"no daemon runs for {state_dir}")
+        raise DaemonError(f"no daemon runs for {files.root}")
+    before = (_status(files) or {}).get("generation", 0)
+    digest = digest_of(files.runtime) if files.runtime.exists() else None
     os.kill(pid, signal.SIGHUP)
+    deadline = time.monotonic() + timeout
+    # A load already under way when the signal came may have read the older file; the
+    # signal then queues one more load, so wait for the one that serves this digest.
+    while not _reloaded(_status(files) or {}, before, digest):
+        if not procs.alive(pid):
+            raise DaemonError(f"the daemon of {files.root} died{_log_tail(files)}")
+        if time.monotonic() > deadline:
+            raise DaemonError(f"the daemon of {files.root} did not reload within {timeout:g}s")
+        time.sleep(POLL)
+    status = _status(files) or {}
+    if status.get("error"):
+        raise DaemonError(f"the daemon could not reload: {status['error']}")
+
+
+def _reloaded(status: dict[str, Any], before: int, digest: str | None) -> bool:
+    if status.get("generation", 0) <= before:
+        return False
+    return bool(status.get("error")) or status.get("runtime") == digest
 
 
 def stop(state_dir: Path, grace: float = STOP_GRACE) -> None:

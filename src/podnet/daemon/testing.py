@@ -35,18 +35,21 @@ def unique_prefix() -> str:
 
 def ip(*args: str, netns: str | None = None) -> None:
     cmd = ["ip", *(("-n", netns) if netns else ()), *args]
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {r.stderr.strip()}")
 
 
 def ip_batch(netns: str, commands: list[str]) -> None:
     """Several `ip` commands in one process (`ip -batch`), all inside `netns`."""
-    subprocess.run(
+    r = subprocess.run(
         ["ip", "-n", netns, "-batch", "-"],
         input="\n".join(commands) + "\n",
-        check=True,
         capture_output=True,
         text=True,
     )
+    if r.returncode:
+        raise RuntimeError(f"ip -n {netns} -batch failed: {r.stderr.strip()}")
 
 
 @dataclass
@@ -55,6 +58,7 @@ class Topology:
     namespaces: list[str] = field(default_factory=list)
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     pods: list[dict[str, Any]] = field(default_factory=list)
+    veths: int = 0  # host-side veth names v0, v1, ... never reused
 
     def netns(self, name: str) -> str:
         return f"{self.prefix}-{name}"
@@ -90,7 +94,8 @@ class Topology:
         """A pod namespace with eth0 = pod_ip/32, routed through `node`."""
         ns = self._add_netns(f"{namespace}-{name}")
         node_ns = self.nodes[node]["netns"]
-        index = len(self.pods)
+        index = self.veths
+        self.veths += 1
         host_if = f"v{index}"
         host_mac, pod_mac = mac(index, 1), mac(index, 2)
         # Permanent neighbour entries instead of ARP: IPv4's neighbour table is one table for
@@ -104,8 +109,10 @@ class Topology:
                 f"peer name eth0 address {pod_mac} netns {ns}",
                 f"link set {host_if} up",
                 f"addr add {GATEWAY}/32 dev {host_if}",
-                f"route add {pod_ip}/32 dev {host_if}",
-                f"neigh add {pod_ip} lladdr {pod_mac} dev {host_if} nud permanent",
+                # replace, not add: a deleted namespace's veth (and its route) goes away
+                # asynchronously, and a re-created pod reuses the address at once
+                f"route replace {pod_ip}/32 dev {host_if}",
+                f"neigh replace {pod_ip} lladdr {pod_mac} dev {host_if} nud permanent",
             ],
         )
         ip_batch(
