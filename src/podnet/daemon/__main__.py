@@ -12,6 +12,7 @@ signal.signal(signal.SIGHUP, signal.SIG_IGN)
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import logging  # noqa: E402
+import os  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -24,12 +25,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cluster", required=True)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every socket")
     args = parser.parse_args(argv)
+    root = args.state_dir.resolve()
+    os.chdir("/")  # a daemon holds no directory of whoever started it
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    return asyncio.run(Daemon(args.state_dir, args.cluster).run())
+    return asyncio.run(Daemon(root, args.cluster).run())
 
 
 if __name__ == "__main__":
