@@ -90,7 +90,17 @@ class Session:
             self._create_veth(link, kw)
         else:
             self._send("link", "add", **kw)
-        self.links(refresh=True)
+        self._refresh_one(link.name)
+
+    def _refresh_one(self, ifname: str) -> None:
+        """Re-read one link, not the whole table: a node holds hundreds of veths."""
+        links = self.links()
+        try:
+            (links[ifname],) = self.ipr.link("get", ifname=ifname)
+        except NetlinkError as e:
+            if e.code != errno.ENODEV:
+                raise
+            links.pop(ifname, None)
 
     def _create_veth(self, link: Link, kw: dict[str, Any]) -> None:
         assert link.peer is not None
@@ -128,7 +138,7 @@ class Session:
         except NetlinkError as e:
             if e.code != errno.ENODEV:  # gone meanwhile: its peer's namespace was removed
                 raise
-        self.links(refresh=True)
+        self.links().pop(ifname, None)
 
     def sync_links(self, wanted: tuple[Link, ...]) -> None:
         names = {link.name for link in wanted}
