@@ -1,0 +1,486 @@
+"""Benchmark of `podnet analyze` on synthetic clusters, optionally beside network-config-analyzer.
+
+For each size, a cluster is generated (bench/gen_cluster.py, cached under bench/out/) and
+`podnet analyze -f DIR -o summary` runs in a fresh child process: the full matrix over each
+destination pod's declared ports. Wall time and the child's peak RSS (wait4's ru_maxrss)
+are measured per run. The target of issue 2: 10,000 pods / 1,000 policies / 200 namespaces
+in at most 10 s and 2 GiB.
+
+With --nca, network-config-analyzer 2.1.0 (installed on demand into bench/.nca-venv) runs
+`nca --connectivity ... -o txt_no_fw_rules` on the same files for 2,000/400 (and with
+--nca-large 5,000/1,000, about 9 minutes), giving podnet's speed-up (target: at least 50x),
+and a differential check on 500/100 compares NCA's allowed pod pairs with
+`podnet analyze --ipblock-pods ignore -o json --ports ...` (NCA never matches ipBlocks
+against pods).
+
+    .venv/bin/python bench/analyze_bench.py                  # podnet, the five sizes
+    .venv/bin/python bench/analyze_bench.py --nca            # + NCA on 2,000/400, differential
+    .venv/bin/python bench/analyze_bench.py --nca --nca-large
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+import gen_cluster  # noqa: E402  (a sibling script, not a package)
+
+NCA_VERSION = "2.1.0"
+NCA_VENV = BENCH / ".nca-venv"
+TARGET_SECONDS = 10.0
+TARGET_RSS_MIB = 2048.0
+TARGET_SPEEDUP = 50.0
+# NCA's times on this machine as issue 2 states them (pods, policies) -> seconds; a speed-up
+# against them is shown without running NCA.
+NCA_REFERENCE = {(2000, 400): 48.0, (5000, 1000): 530.0}
+# Ports of the differential check: named and numeric, an endPort range (9092-9094), UDP,
+# and a sidecar port that only rules without ports open.
+DIFF_PORTS = ("8080/TCP", "9090/TCP", "9093/TCP", "5432/TCP", "53/UDP", "15000/TCP")
+
+
+@dataclass(frozen=True)
+class Size:
+    pods: int
+    policies: int
+    namespaces: int
+    owners: bool = False  # pods name their ReplicaSet (gen_cluster --owners)
+
+    @property
+    def label(self) -> str:
+        return f"{self.pods}/{self.policies}/{self.namespaces}{' owned' if self.owners else ''}"
+
+    @property
+    def input(self) -> str:
+        return "owned" if self.owners else "plain"
+
+    def owned(self) -> Size:
+        return Size(self.pods, self.policies, self.namespaces, True)
+
+    @classmethod
+    def parse(cls, text: str) -> Size:
+        parts = [int(x.replace(",", "").replace("_", "")) for x in text.split("/")]
+        if len(parts) == 2:
+            parts.append(gen_cluster.default_namespaces(parts[0]))
+        return cls(*parts)
+
+
+SIZES = (
+    Size(500, 100, 10),
+    Size(1000, 200, 20),
+    Size(2000, 400, 40),
+    Size(5000, 500, 100),
+    Size(10000, 1000, 200),
+)
+TARGET = Size(10000, 1000, 200)
+DIFF_SIZE = Size(500, 100, 10)
+NCA_SIZE = Size(2000, 400, 40)
+NCA_LARGE = Size(5000, 1000, 100)
+# NCA on plain pods analyses every pod, as podnet does; on owned pods (ownerReferences, as
+# in a real dump) it keeps two representatives per ReplicaSet and label set, much less work.
+# The large size runs owned by default: plain, NCA needs well over half an hour there.
+NCA_RUNS = (NCA_SIZE, NCA_SIZE.owned())
+NCA_LARGE_RUNS = (NCA_LARGE.owned(),)
+
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float
+    rss_mib: float
+    status: int
+    stdout: Path
+    stderr: Path
+
+
+def measure(argv: list[str], stdout: Path, stderr: Path) -> Run:
+    """Run argv in a fresh child; its wall time and peak RSS (from wait4, this child only)."""
+    exe = shutil.which(argv[0])
+    if exe is None:
+        raise SystemExit(f"{argv[0]}: not found")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 1, str(stdout), flags, 0o644),
+        (os.POSIX_SPAWN_OPEN, 2, str(stderr), flags, 0o644),
+    ]
+    start = time.perf_counter()
+    pid = os.posix_spawn(exe, argv, os.environ, file_actions=actions)
+    _, status, usage = os.wait4(pid, 0)
+    seconds = time.perf_counter() - start
+    # Linux reports ru_maxrss in KiB.
+    return Run(seconds, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), stdout, stderr)
+
+
+# ---- inputs --------------------------------------------------------------------------------
+
+
+def cluster_dir(out: Path, size: Size, seed: int) -> Path:
+    """The generated cluster of this size, regenerated when the generator changed. Outputs
+    of the runs go beside it, into its parent folder."""
+    stamp = hashlib.sha256(Path(gen_cluster.__file__).read_bytes()).hexdigest()[:16]
+    base = out / f"p{size.pods}-q{size.policies}-n{size.namespaces}-s{seed}"
+    base = base.with_name(base.name + "-owned") if size.owners else base
+    path = base / "cluster"  # the manifests only: `-f` reads every .yaml/.json below it
+    stamp_file = base / "generator.stamp"
+    if stamp_file.exists() and stamp_file.read_text().strip() == stamp:
+        return path
+    shutil.rmtree(base, ignore_errors=True)
+    gen = gen_cluster.generate(size.pods, size.policies, size.namespaces, seed, size.owners)
+    gen_cluster.write(gen, path)
+    stamp_file.write_text(stamp + "\n")
+    return path
+
+
+def meta(path: Path) -> dict[str, int]:
+    data: dict[str, int] = json.loads((path / "meta.txt").read_text())
+    return data
+
+
+# ---- podnet --------------------------------------------------------------------------------
+
+TOTAL = re.compile(r"^\s*total\s+(\d+)\s+(\d+)", re.M)
+
+
+@dataclass(frozen=True)
+class PodnetResult:
+    size: Size
+    runs: list[Run]
+    pairs: int | None  # as podnet's summary reports them
+    allowed: int | None
+    expected_pairs: int
+
+    @property
+    def best(self) -> Run:
+        return min(self.runs, key=lambda r: r.seconds)
+
+    @property
+    def rss_mib(self) -> float:
+        return max(r.rss_mib for r in self.runs)
+
+
+def run_podnet(podnet: str, path: Path, size: Size, repeat: int) -> PodnetResult:
+    runs = []
+    for i in range(repeat):
+        run = measure(
+            [podnet, "analyze", "-f", str(path), "-o", "summary"],
+            path.parent / f"podnet-summary.{i}.txt",
+            path.parent / f"podnet-summary.{i}.err",
+        )
+        if run.status != 0:
+            raise SystemExit(
+                f"podnet failed on {size.label} (exit {run.status}):\n{run.stderr.read_text()[-2000:]}"
+            )
+        runs.append(run)
+    m = TOTAL.search(runs[0].stdout.read_text())
+    allowed, pairs = (int(m.group(1)), int(m.group(2))) if m else (None, None)
+    return PodnetResult(size, runs, pairs, allowed, meta(path)["pairs"])
+
+
+# ---- NCA -----------------------------------------------------------------------------------
+
+
+def nca_executable() -> str:
+    """bench/.nca-venv/bin/nca, created on first use (pip, PyPI)."""
+    nca = NCA_VENV / "bin" / "nca"
+    marker = NCA_VENV / f".installed-{NCA_VERSION}"
+    if marker.exists() and nca.exists():
+        return str(nca)
+    print(f"installing network-config-analyzer=={NCA_VERSION} into {NCA_VENV} ...", file=sys.stderr)
+    if not (NCA_VENV / "bin" / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(NCA_VENV)], check=True)
+    (NCA_VENV / ".gitignore").write_text("*\n")  # never committed, whatever .gitignore says
+    subprocess.run(
+        [str(NCA_VENV / "bin" / "pip"), "install", "-q", f"network-config-analyzer=={NCA_VERSION}"],
+        check=True,
+    )
+    marker.touch()
+    return str(nca)
+
+
+def run_nca(nca: str, path: Path) -> Run:
+    argv = [
+        nca,
+        "--connectivity",
+        str(path / "policies"),
+        "--ns_list",
+        str(path / "ns"),
+        "--pod_list",
+        str(path / "pods"),
+        "-o",
+        "txt_no_fw_rules",
+    ]
+    run = measure(argv, path.parent / "nca.txt", path.parent / "nca.err")
+    if run.status != 0:
+        raise SystemExit(f"nca failed (exit {run.status}):\n{run.stderr.read_text()[-2000:]}")
+    return run
+
+
+NCA_LINE = re.compile(r"^(\S+)\[Pod\] => (\S+)\[Pod\] : (.*)$")
+NCA_SET = re.compile(r"\{([^}]*)\}")
+
+Conns = tuple[frozenset[str], tuple[tuple[int, int], ...] | None]  # protocols, port ranges
+
+
+def parse_nca(text: str) -> dict[tuple[str, str], list[Conns] | None]:
+    """NCA's txt_no_fw_rules lines between pods: (src, dst) -> connection sets, None meaning
+    all connections; a pair that is absent has none. Lines with IP ranges (outside peers)
+    are skipped; so are NCA's warnings, which it prints to stdout too."""
+    out: dict[tuple[str, str], list[Conns] | None] = {}
+    for line in text.splitlines():
+        m = NCA_LINE.match(line)
+        if not m:
+            continue
+        src, dst, conns = m.groups()
+        # A pair allowed several protocols comes on several lines, one connection set each.
+        if conns.strip() == "All connections" or out.get((src, dst), []) is None:
+            out[(src, dst)] = None
+            continue
+        sets: list[Conns] = []
+        for body in NCA_SET.findall(conns):
+            protocols, _, ports = body.partition("dst_ports:")
+            protos = frozenset(
+                p.strip() for p in protocols.removeprefix("protocols:").split(",") if p.strip()
+            )
+            ranges = None
+            if ports:
+                ranges = tuple(
+                    (int(a), int(b or a))
+                    for a, _, b in (r.strip().partition("-") for r in ports.split(","))
+                    if a
+                )
+            sets.append((protos, ranges))
+        out.setdefault((src, dst), []).extend(sets)  # type: ignore[union-attr]
+    return out
+
+
+def nca_allows(conns: list[Conns] | None, port: int, protocol: str) -> bool:
+    if conns is None:
+        return True
+    return any(
+        protocol in protos and (ranges is None or any(a <= port <= b for a, b in ranges))
+        for protos, ranges in conns
+    )
+
+
+@dataclass(frozen=True)
+class Differential:
+    compared: int
+    agree: Counter[tuple[bool, bool]]  # (nca, podnet) -> count
+    examples: list[str]
+    per_port: dict[str, tuple[int, int]]  # port -> (agreeing, compared)
+
+
+def differential(podnet: str, path: Path, nca_out: Path) -> Differential:
+    nca = parse_nca(nca_out.read_text())
+    run = measure(
+        [
+            podnet,
+            "analyze",
+            "-f",
+            str(path),
+            "--ipblock-pods",
+            "ignore",
+            "-o",
+            "json",
+            "--ports",
+            ",".join(DIFF_PORTS),
+        ],
+        path.parent / "podnet-diff.json",
+        path.parent / "podnet-diff.err",
+    )
+    if run.status != 0:
+        raise SystemExit(f"podnet failed (exit {run.status}):\n{run.stderr.read_text()[-2000:]}")
+    data = json.loads(run.stdout.read_text())
+    counts: Counter[tuple[bool, bool]] = Counter()
+    per_port: dict[str, list[int]] = {p: [0, 0] for p in DIFF_PORTS}
+    examples: list[str] = []
+    for r in data["results"]:
+        src, dst = r["from"], r["to"]
+        if src == dst or "/" not in src or "/" not in dst:
+            continue
+        key = f"{r['port']}/{r['protocol']}"
+        theirs = nca_allows(nca.get((src, dst), []), r["port"], r["protocol"])
+        ours = bool(r["allowed"])
+        counts[(theirs, ours)] += 1
+        per_port[key][1] += 1
+        per_port[key][0] += theirs == ours
+        if theirs != ours and len(examples) < 10:
+            examples.append(f"{src} -> {dst} {key}: nca {theirs}, podnet {ours}")
+    return Differential(
+        sum(counts.values()), counts, examples, {k: (a, c) for k, (a, c) in per_port.items()}
+    )
+
+
+# ---- report --------------------------------------------------------------------------------
+
+
+def print_podnet_table(results: list[PodnetResult]) -> None:
+    print(
+        f"{'pods':>6} {'policies':>8} {'ns':>4} {'input':>5} {'seconds':>8} {'RSS MiB':>8} "
+        f"{'pairs':>12} {'allowed':>11} {'Mpairs/s':>9}  check"
+    )
+    for r in results:
+        best = r.best
+        pairs = r.pairs if r.pairs is not None else r.expected_pairs
+        check = ""
+        if r.size == TARGET:
+            ok = best.seconds <= TARGET_SECONDS and r.rss_mib <= TARGET_RSS_MIB
+            check = f"{'PASS' if ok else 'FAIL'} (<= {TARGET_SECONDS:g} s, <= 2 GiB)"
+        ref = NCA_REFERENCE.get((r.size.pods, r.size.policies))
+        if ref is not None and not r.size.owners:
+            speedup = ref / best.seconds
+            check = (
+                f"{speedup:.0f}x NCA's reference {ref:g} s: "
+                f"{'PASS' if speedup >= TARGET_SPEEDUP else 'FAIL'} (>= {TARGET_SPEEDUP:g}x)"
+            )
+        if r.pairs is not None and r.pairs != r.expected_pairs:
+            check += f" pairs differ from generator's {r.expected_pairs}"
+        allowed = "" if r.allowed is None else f"{r.allowed:,}"
+        print(
+            f"{r.size.pods:>6} {r.size.policies:>8} {r.size.namespaces:>4} {r.size.input:>5} "
+            f"{best.seconds:>8.2f} "
+            f"{r.rss_mib:>8.0f} {pairs:>12,} {allowed:>11} {pairs / best.seconds / 1e6:>9.1f}  {check}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--sizes",
+        help="comma-separated PODS/POLICIES[/NAMESPACES] (default: the five standard sizes)",
+    )
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per size; the fastest counts")
+    parser.add_argument("--podnet", default=str(ROOT / ".venv" / "bin" / "podnet"))
+    parser.add_argument("--out", type=Path, default=BENCH / "out", help="cache of clusters")
+    parser.add_argument("--nca", action="store_true", help=f"also NCA on {NCA_SIZE.label}")
+    parser.add_argument(
+        "--nca-large", action="store_true", help=f"also NCA on {NCA_LARGE.owned().label} (~9 min)"
+    )
+    parser.add_argument(
+        "--nca-large-plain",
+        action="store_true",
+        help=f"also NCA on {NCA_LARGE.label} with plain pods (more than half an hour)",
+    )
+    parser.add_argument("--json", type=Path, help="write the figures to this file too")
+    args = parser.parse_args(argv)
+    if args.nca_large_plain:
+        args.nca_large = True
+    if args.nca_large:
+        args.nca = True
+    nca_runs = list(NCA_RUNS) if args.nca else []
+    if args.nca_large:
+        nca_runs += NCA_LARGE_RUNS
+    if args.nca_large_plain:
+        nca_runs.append(NCA_LARGE)
+
+    sizes = [Size.parse(s) for s in args.sizes.split(",")] if args.sizes else list(SIZES)
+    if args.nca:
+        sizes += [s for s in (*nca_runs, DIFF_SIZE) if s not in sizes]
+    sizes.sort(key=lambda s: (s.pods, s.policies, s.owners))
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    results: list[PodnetResult] = []
+    figures: dict[str, object] = {"podnet": [], "nca": []}
+    for size in sizes:
+        path = cluster_dir(args.out, size, args.seed)
+        r = run_podnet(args.podnet, path, size, args.repeat)
+        results.append(r)
+        print(f"podnet {size.label}: {r.best.seconds:.2f} s, {r.rss_mib:.0f} MiB", file=sys.stderr)
+        figures["podnet"].append(  # type: ignore[attr-defined]
+            {
+                "pods": size.pods,
+                "policies": size.policies,
+                "namespaces": size.namespaces,
+                "input": size.input,
+                "seconds": round(r.best.seconds, 3),
+                "rss_mib": round(r.rss_mib, 1),
+                "pairs": r.pairs,
+                "allowed": r.allowed,
+            }
+        )
+    print()
+    print("podnet analyze -o summary (full matrix over declared ports)")
+    print_podnet_table(results)
+
+    if args.nca:
+        nca = nca_executable()
+        by_size = {r.size: r for r in results}
+        print()
+        print(f"network-config-analyzer {NCA_VERSION} (--connectivity -o txt_no_fw_rules)")
+        print(
+            f"{'pods':>6} {'policies':>8} {'ns':>4} {'input':>5} {'nca s':>8} {'RSS MiB':>8} "
+            f"{'podnet s':>9} "
+            f"{'speed-up':>9}  check"
+        )
+        for size in nca_runs:
+            path = cluster_dir(args.out, size, args.seed)
+            print(f"nca {size.label} ...", file=sys.stderr)
+            run = run_nca(nca, path)
+            ours = by_size[size].best.seconds
+            speedup = run.seconds / ours
+            ok = "PASS" if speedup >= TARGET_SPEEDUP else "FAIL"
+            print(
+                f"{size.pods:>6} {size.policies:>8} {size.namespaces:>4} {size.input:>5} "
+                f"{run.seconds:>8.1f} "
+                f"{run.rss_mib:>8.0f} {ours:>9.2f} {speedup:>8.0f}x  {ok} (>= {TARGET_SPEEDUP:g}x)"
+            )
+            figures["nca"].append(  # type: ignore[attr-defined]
+                {
+                    "pods": size.pods,
+                    "policies": size.policies,
+                    "namespaces": size.namespaces,
+                    "input": size.input,
+                    "seconds": round(run.seconds, 2),
+                    "rss_mib": round(run.rss_mib, 1),
+                    "podnet_seconds": round(ours, 3),
+                    "speedup": round(speedup, 1),
+                }
+            )
+
+        path = cluster_dir(args.out, DIFF_SIZE, args.seed)
+        print(f"nca {DIFF_SIZE.label} (differential) ...", file=sys.stderr)
+        run = run_nca(nca, path)
+        diff = differential(args.podnet, path, run.stdout)
+        agreeing = diff.agree[(True, True)] + diff.agree[(False, False)]
+        print()
+        print(
+            f"differential {DIFF_SIZE.label} (nca {run.seconds:.1f} s; podnet --ipblock-pods ignore), "
+            f"pod pairs on {', '.join(DIFF_PORTS)}:"
+        )
+        print(
+            f"  agree {agreeing:,} of {diff.compared:,} "
+            f"(both allow {diff.agree[(True, True)]:,}, both deny {diff.agree[(False, False)]:,}); "
+            f"only NCA allows {diff.agree[(True, False)]:,}; only podnet allows {diff.agree[(False, True)]:,}"
+        )
+        for port, (a, c) in diff.per_port.items():
+            print(f"  {port:>10}: {a:,} of {c:,}")
+        for e in diff.examples:
+            print(f"  differs: {e}")
+        figures["differential"] = {
+            "compared": diff.compared,
+            "agree": agreeing,
+            "only_nca": diff.agree[(True, False)],
+            "only_podnet": diff.agree[(False, True)],
+        }
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
