@@ -109,6 +109,8 @@ class Session:
             peer: dict[str, Any] = {"ifname": link.peer.ifname, "net_ns_fd": fd}
             if link.peer.mtu:
                 peer["mtu"] = link.peer.mtu
+            if link.peer.mac:
+                peer["address"] = link.peer.mac
             try:
                 self._send("link", "add", peer=peer, **kw)
             except NetlinkError as e:

@@ -98,6 +98,14 @@ def node_port(node: str) -> str:
     return readable_ifname(node, "node", node)
 
 
+def pod_mac(cluster: str, namespace: str, pod: str) -> str:
+    """A stable, locally administered MAC for a pod's eth0: the node holds a permanent
+    neighbour entry for it (no ARP: the kernel's neighbour table is shared by all
+    namespaces and overflows at gc_thresh3, 1024 by default, in a 1,000-pod cluster)."""
+    h = short_hash(cluster, "pod", namespace, pod, length=10)
+    return "0a:" + ":".join(h[i : i + 2] for i in range(0, 10, 2))
+
+
 def vtep_mac(cluster: str, node: str) -> str:
     """A stable, locally administered unicast MAC for a node's VXLAN device."""
     h = short_hash(cluster, "vtep", node, length=10)

@@ -76,7 +76,8 @@ def render(
     for p in cluster.pods:
         if not p.spec.host_network:
             ns, name = pod_key(p)
-            namespaces.append(_pod(cluster_name, ns, name, placement.pod_ip[(ns, name)], mtu))
+            mac = names.pod_mac(cluster_name, ns, name)
+            namespaces.append(_pod(cluster_name, ns, name, placement.pod_ip[(ns, name)], mac, mtu))
     plan = Plan(cluster_name, mode, tuple(namespaces))
     _check_unique(cluster, placement, plan)
     return plan
@@ -143,10 +144,12 @@ def _node(
         if pod_node != node or key in host_net:  # hostNetwork pods live in the node's netns
             continue
         veth = names.pod_veth(*key)
-        peer = Peer(names.pod_netns(cluster_name, *key), names.POD_IF, mtu=mtu)
+        mac = names.pod_mac(cluster_name, *key)
+        peer = Peer(names.pod_netns(cluster_name, *key), names.POD_IF, mac=mac, mtu=mtu)
         links.append(Link(veth, "veth", peer, mac=names.GATEWAY_MAC, mtu=mtu))
         # src: a node reaching its pods is seen with its node IP (requirement 2).
         routes.append(Route(f"{placement.pod_ip[key]}/32", veth, src=ip))
+        neighbours.append(Neighbour(veth, placement.pod_ip[key], mac))
     others = [n for n in _nodes(cluster) if n != node]
     if mode == "vxlan" and others:
         links.append(
@@ -182,12 +185,12 @@ def _node(
     )
 
 
-def _pod(cluster_name: str, ns: str, pod: str, ip: str, mtu: int | None) -> NetnsPlan:
+def _pod(cluster_name: str, ns: str, pod: str, ip: str, mac: str, mtu: int | None) -> NetnsPlan:
     return NetnsPlan(
         name=names.pod_netns(cluster_name, ns, pod),
         role="pod",
         owner=f"{ns}/{pod}",
-        links=(Link(names.POD_IF, "peer", mtu=mtu),),
+        links=(Link(names.POD_IF, "peer", mac=mac, mtu=mtu),),
         addresses=(Address(names.POD_IF, f"{ip}/32"),),
         routes=(Route("0.0.0.0/0", names.POD_IF, via=names.GATEWAY_IP, onlink=True),),
         neighbours=(Neighbour(names.POD_IF, names.GATEWAY_IP, names.GATEWAY_MAC),),
