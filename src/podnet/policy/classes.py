@@ -62,6 +62,7 @@ def classify(pods: list[PodEndpoint], nets: list[ipaddress.IPv4Network]) -> PodC
             p.namespace,
             tuple(sorted(p.labels.items())),
             p.ports,
+            p.localhost,
             p.host_network,
             p.node if p.host_network else "",
             atom_keys[i],

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from podnet.model.cluster import Cluster
+from podnet.model.localports import localhost_ports
 from podnet.state.placement import Placement, pod_key
 
 
@@ -27,6 +28,8 @@ class PodEndpoint:
     node: str
     host_network: bool
     ports: tuple[NamedPort, ...]
+    # (port, protocol) bound to 127.0.0.1 (podnet.io/localhost-ports): no other pod reaches them
+    localhost: frozenset[tuple[int, str]] = frozenset()
 
     @property
     def key(self) -> str:
@@ -52,6 +55,12 @@ def pod_endpoints(cluster: Cluster, placement: Placement) -> list[PodEndpoint]:
     out = []
     for p in cluster.pods:
         key = pod_key(p)
+        ports = tuple(
+            NamedPort(cp.name, cp.container_port, cp.protocol, c) for c, cp in p.all_ports
+        )
+        local, _ = localhost_ports(
+            p.metadata.annotations, [(n.name, n.port, n.protocol) for n in ports]
+        )
         out.append(
             PodEndpoint(
                 namespace=key[0],
@@ -60,9 +69,8 @@ def pod_endpoints(cluster: Cluster, placement: Placement) -> list[PodEndpoint]:
                 ip=placement.pod_ip[key],
                 node=placement.pod_node[key],
                 host_network=p.spec.host_network,
-                ports=tuple(
-                    NamedPort(cp.name, cp.container_port, cp.protocol, c) for c, cp in p.all_ports
-                ),
+                ports=ports,
+                localhost=local,
             )
         )
     return out

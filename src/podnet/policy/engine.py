@@ -94,6 +94,10 @@ class Engine:
                 # "traffic to and from the node where a Pod is running is always allowed"
                 v.reason = f"traffic between a pod and its own node ({src.node}) is always allowed"
                 return v
+        if isinstance(dst, PodEndpoint) and (pp.port, pp.protocol) in dst.localhost:
+            v.allowed = False
+            v.reason = f"{dst.key} binds {pp} to 127.0.0.1 (podnet.io/localhost-ports): only its own containers reach it"
+            return v
         if isinstance(src, PodEndpoint):
             v.egress = self._direction("egress", src, dst, pp, trace)
         if isinstance(dst, PodEndpoint):
