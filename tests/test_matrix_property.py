@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -290,11 +289,6 @@ def test_matrix_equals_per_pair_evaluator(
         assert not wrong, "\n".join(wrong)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="matrix.classes.in_network casts an IPv6 ipBlock's netmask to uint32 (match mode)",
-)
 def test_matrix_with_ipv6_ipblock_equals_evaluator() -> None:
     """ipBlock.cidr may be IPv6 ("2001:db8::/64"); an IPv4 cluster's matrix must not choke."""
     docs = [

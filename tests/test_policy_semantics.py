@@ -459,7 +459,6 @@ def egress_to(*peers: dict[str, Any], ports: list[dict[str, Any]] | None = None)
     )
 
 
-V6_BUG = "IPv6 ipBlocks are compared with IPv4 addresses as bare integers (AddressSet/ipblock_set ignore the address family), so ::/0 and ::/96 hold every IPv4 address"
 BLOCK_Y = {"ipBlock": {"cidr": "10.244.2.0/24", "except": ["10.244.2.8/29"]}}
 DOC_RANGE = {"ipBlock": {"cidr": "203.0.113.0/24", "except": ["203.0.113.128/25"]}}
 
@@ -572,7 +571,6 @@ IPBLOCKS = [
                 ("x/dst", "ext:198.51.100.1", "80/TCP", False),
             ],
             id=f"{mode}-ipv6-block-{cidr}-holds-no-ipv4-address",
-            marks=pytest.mark.xfail(strict=True, reason=V6_BUG),
         )
         for mode in ("match", "ignore")
         for cidr in ("::/0", "::/96")
@@ -725,12 +723,6 @@ def test_named_port_same_name_different_numbers_per_pod(check: Callable[..., Non
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PodEndpoint.resolve returns only the first container port called `http`; the "
-    "API accepts the same name in two containers (with a warning) and the upstream reference "
-    "evaluator (kube-network-policies evaluatePorts) admits any container port of that name",
-)
 def test_named_port_declared_by_two_containers_matches_either(check: Callable[..., None]) -> None:
     two = pod("x/two", labels={"pod": "a"})
     two["spec"]["containers"] = [

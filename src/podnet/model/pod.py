@@ -41,6 +41,18 @@ class Container(ApiModel):
             warnings.warn(f"{e}; the API server would reject it", NameWarning, 2)
         return v
 
+    @field_validator("ports")
+    @classmethod
+    def _unique_names(cls, v: tuple[ContainerPort, ...]) -> tuple[ContainerPort, ...]:
+        # validateContainerPorts: a port name appears once per container ("Duplicate value").
+        seen: set[str] = set()
+        for i, p in enumerate(v):
+            if p.name is not None and p.name in seen:
+                raise ValueError(f"[{i}].name: Duplicate value: {p.name!r}")
+            if p.name is not None:
+                seen.add(p.name)
+        return v
+
     @field_validator("ports", mode="before")
     @classmethod
     def _empty_ports(cls, v: object) -> object:

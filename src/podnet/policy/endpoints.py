@@ -39,16 +39,15 @@ class PodEndpoint:
     def address(self) -> int:
         return int(ipaddress.IPv4Address(self.ip))
 
-    def resolve(self, name: str, protocol: str) -> int | None:
-        """The number of the container port called `name` with `protocol`, if any.
+    def resolve(self, name: str, protocol: str) -> frozenset[int]:
+        """The numbers of the container ports called `name` with `protocol`.
 
         "If this is a string, it must be an IANA_SVC_NAME ... and can be referred to by
-        services" — a named port resolves against the destination pod's containerPorts.
+        services" — a named port resolves against the destination pod's containerPorts. Two
+        containers may declare one name (the API allows it); either number then matches, as
+        in kube-network-policies' evaluatePorts.
         """
-        for p in self.ports:
-            if p.name == name and p.protocol == protocol:
-                return p.port
-        return None
+        return frozenset(p.port for p in self.ports if p.name == name and p.protocol == protocol)
 
 
 def pod_endpoints(cluster: Cluster, placement: Placement) -> list[PodEndpoint]:

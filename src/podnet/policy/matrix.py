@@ -103,7 +103,7 @@ class _Compiler:
             (self.ns_index[p.namespace] for p in self.reps), dtype=np.int64, count=self.c
         )
         self.hostnet = np.fromiter((p.host_network for p in self.reps), dtype=bool, count=self.c)
-        self._named: dict[tuple[str, str], np.ndarray] = {}
+        self._named: dict[tuple[str, str, int], np.ndarray] = {}
 
     def in_namespace(self, ns: str) -> np.ndarray:
         idx = self.ns_index.get(ns)
@@ -115,8 +115,8 @@ class _Compiler:
 
     def peer(self, peer: NetworkPolicyPeer, policy_ns: str) -> np.ndarray:
         if peer.ip_block is not None:
-            if self.engine.ipblock_pods == "ignore":
-                return np.zeros(self.c, dtype=bool)
+            if self.engine.ipblock_pods == "ignore" or peer.ip_block.network.version != 4:
+                return np.zeros(self.c, dtype=bool)  # only IPv4 addresses exist in the model
             m = in_network(self.ip, peer.ip_block.network)  # type: ignore[arg-type]
             for e in peer.ip_block.excepts:
                 m &= ~in_network(self.ip, e)  # type: ignore[arg-type]
@@ -137,13 +137,17 @@ class _Compiler:
             m |= self.peer(p, policy_ns)
         return m
 
-    def named(self, name: str, protocol: str) -> np.ndarray:
-        arr = self._named.get((name, protocol))
+    def named(self, name: str, pp: PortProto) -> np.ndarray:
+        """Per class: does the container port called `name` resolve to pp?"""
+        key = (name, pp.protocol, pp.port)
+        arr = self._named.get(key)
         if arr is None:
             arr = np.fromiter(
-                ((p.resolve(name, protocol) or -1) for p in self.reps), dtype=np.int64, count=self.c
+                (pp.port in p.resolve(name, pp.protocol) for p in self.reps),
+                dtype=bool,
+                count=self.c,
             )
-            self._named[(name, protocol)] = arr
+            self._named[key] = arr
         return arr
 
     def admits(
@@ -159,7 +163,7 @@ class _Compiler:
             if rp.port is None:
                 return True
             if isinstance(rp.port, str):
-                out = out | (self.named(rp.port, pp.protocol) == pp.port)
+                out = out | self.named(rp.port, pp)
             elif rp.port <= pp.port <= (rp.end_port or rp.port):
                 return True
         return out

@@ -22,7 +22,12 @@ IpBlockPods = Literal["match", "ignore"]
 
 
 def ipblock_set(block: IPBlock) -> AddressSet:
-    """ "a particular CIDR ... that is allowed ... except": cidr minus every except entry."""
+    """The ipBlock's addresses: "a particular CIDR ... except" — cidr minus every except.
+
+    podnet models an IPv4 single-stack cluster: an IPv6 ipBlock holds no address of it.
+    """
+    if block.network.version != 4:
+        return AddressSet()
     return AddressSet((net_interval(block.network),)).minus(
         AddressSet.of(net_interval(e) for e in block.excepts)
     )

@@ -50,7 +50,7 @@ def port_admits(rule_port: NetworkPolicyPort, pp: PortProto, dst: PodEndpoint | 
         return True
     if isinstance(rule_port.port, str):
         # A named port only exists on a pod; outside addresses have no container ports.
-        return dst is not None and dst.resolve(rule_port.port, pp.protocol) == pp.port
+        return dst is not None and pp.port in dst.resolve(rule_port.port, pp.protocol)
     if rule_port.end_port is not None:
         # "endPort indicates that the range of ports from port to endPort if set, inclusive"
         return rule_port.port <= pp.port <= rule_port.end_port

@@ -149,10 +149,12 @@ class NodeRuleset:
                     rules.append(f"{src}{count} accept")
                     continue
                 for rp in rule.ports:
-                    number = pod.resolve(rp.port, rp.protocol) if isinstance(rp.port, str) else None
-                    if isinstance(rp.port, str) and number is None:
-                        continue  # the name is not declared by this pod: matches nothing
-                    rules.append(f"{src}{self._port_match(rp, number)} {count} accept")
+                    if not isinstance(rp.port, str):
+                        rules.append(f"{src}{self._port_match(rp, None)} {count} accept")
+                        continue
+                    # A name this pod does not declare matches nothing: no rule.
+                    for number in sorted(pod.resolve(rp.port, rp.protocol)):
+                        rules.append(f"{src}{self._port_match(rp, number)} {count} accept")
         return rules
 
     def _egress_rules(self, pols: list[NetworkPolicy]) -> list[str]:
@@ -179,7 +181,7 @@ class NodeRuleset:
                         elems = [
                             f"{p.ip} . {PROTO[rp.protocol]} . {n}"
                             for p in cands
-                            if (n := p.resolve(rp.port, rp.protocol)) is not None
+                            for n in sorted(p.resolve(rp.port, rp.protocol))
                         ]
                         if elems:
                             name = self.sets.tuple_set(elems)
