@@ -1,7 +1,13 @@
 """`podnet up` and `podnet down`: bring a cluster's network up for real, and remove it.
 
 up: load -> place (IPAM) -> render -> (everything validated; only now touch anything) ->
-store -> datapath -> runtime.json -> daemon -> wait until every pod answers -> summary.
+store -> node namespaces + their nft policy rulesets -> datapath (links, pods) ->
+runtime.json -> daemon -> wait until every pod answers -> summary.
+
+No window at start-up: each node's NetworkPolicy ruleset is committed into the node's
+namespace right after that namespace is created and before any link exists in it; a pod's
+veth is created by its node afterwards (datapath.apply), so the first packet a pod can send or
+receive already meets its rules (docs/policy-datapath.md).
 A failure while building rolls back: nothing is left half-built.
 
 down: stop the daemon, kill what still runs inside the cluster's namespaces, remove every
@@ -148,6 +154,7 @@ def run_up(args: argparse.Namespace) -> int:
         _down(name)
     try:
         _record(sdir, cluster, placement, name, mode, net)
+        _policies_first(name, cluster, placement)
         with _progress(len(cluster.pods)) as bar:
             _datapath().apply.apply(plan, bar("datapath"))
         _write_json(sdir / RUNTIME_FILE, runtime)
@@ -160,6 +167,7 @@ def run_up(args: argparse.Namespace) -> int:
         raise
     with Store.open(sdir) as store:
         store.set_meta("phase", "Running")
+        store.set_meta("synced_revision", store.revision())
     status = 0 if args.no_daemon else _start_daemon(sdir, name, len(cluster.pods), args.timeout)
     _summary(name, mode, cluster, placement, time.monotonic() - started, args.no_daemon)
     return status
@@ -172,6 +180,21 @@ def _datapath() -> Any:
     import podnet.datapath.teardown
 
     return podnet.datapath
+
+
+def _policies_first(name: str, cluster: Cluster, placement: Placement) -> None:
+    """Create the node namespaces (empty: no link yet) and commit their nft rulesets, before
+    datapath.apply creates any pod veth: every pod is isolated from its first packet."""
+    from podnet.datapath import netns, nft
+    from podnet.policy.engine import Engine
+
+    node_ns = {n.metadata.name: names.node_netns(name, n.metadata.name) for n in cluster.nodes}
+    with netns.Worker() as worker:
+        for ns in node_ns.values():
+            worker.create(ns)
+    report = nft.sync_policies(name, Engine(cluster, placement), node_ns)
+    if not report.ok:
+        raise RuntimeError("; ".join(report.errors))
 
 
 def _record(
