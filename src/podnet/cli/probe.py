@@ -1,0 +1,247 @@
+"""`podnet probe`: real packets between a running cluster's pods, against the engine's answer.
+
+Reads the cluster's stored objects and what it runs (runtime.json), asks the policy engine
+which probes must pass, sends them all at once from inside the source pods' namespaces, and
+prints the truth table: observed against expected. Exit 1 on any mismatch, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import sys
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from podnet.cli.cluster import STORED_KINDS, add_cluster_arg
+from podnet.cli.output import print_error, print_warnings
+from podnet.model.errors import InputError, Problem
+from podnet.policy.engine import Engine
+from podnet.policy.ports import parse_ports
+from podnet.policy.probe_expect import Plan, Report, judge, live_placement, plan, stored_cluster
+from podnet.policy.select import parse_selection
+from podnet.state.store import Store, state_dir
+
+TIMEOUT = 1.0
+GRID_MAX = 40  # beyond this many pods on an axis, the per-port grids give way to counts
+OK_ALLOW, OK_DENY, BAD_ALLOW, BAD_DENY, WRONG, NONE = "✓", "✗", "✓!", "✗!", "?!", "·"
+LEGEND = (
+    f"{OK_ALLOW} passed, as expected   {OK_DENY} blocked, as expected   "
+    f"{BAD_ALLOW} passed, engine says blocked   {BAD_DENY} blocked, engine says allowed   "
+    f"{WRONG} answered by the wrong pod   {NONE} not probed"
+)
+VIA_SERVICE = (
+    "--via service: Services have no datapath yet (ClusterIPs and their load balancing are a "
+    "later issue); probe pods directly with --via pod"
+)
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "probe",
+        help="send real traffic between a live cluster's pods and compare with the analysis",
+        description="From every selected source pod to every selected destination pod, on "
+        "each destination's declared ports (or --ports), connect over TCP and read the "
+        "destination's identity line, or send a UDP datagram and wait for the reply. Prints "
+        "what passed against what the policy engine expects; exit 1 on any mismatch. "
+        "Needs root (it opens sockets inside the pods' network namespaces).",
+    )
+    add_cluster_arg(p)
+    p.add_argument("--ports", help="ports to probe, e.g. 80/TCP,53/UDP,8000-8010/TCP")
+    p.add_argument(
+        "--from", dest="src", default="*", metavar="SEL", help="sources: ns/pod, ns/*, *"
+    )
+    p.add_argument(
+        "--to", dest="dst", default="*", metavar="SEL", help="destinations: ns/pod, ns/*, *"
+    )
+    p.add_argument(
+        "--via",
+        choices=("pod", "service"),
+        default="pod",
+        help="address the pod directly (default) or through its Service",
+    )
+    p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=TIMEOUT,
+        metavar="SECONDS",
+        help=f"a probe without an answer by then counts as blocked (default {TIMEOUT:g})",
+    )
+    p.set_defaults(func=run)
+
+
+def _problem(message: str) -> InputError:
+    return InputError([Problem(None, "", "", message)])
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.via == "service":
+        print_error(VIA_SERVICE)
+        return 2
+    if not 0 < args.timeout <= 60:
+        print_error(f"--timeout must be in (0, 60] seconds, not {args.timeout:g}")
+        return 2
+    if os.geteuid() != 0:
+        print_error("podnet probe needs root: it opens sockets inside pod network namespaces")
+        return 2
+    sdir = state_dir(args.cluster)
+    if not Store.exists(sdir):
+        print_error(f"no cluster {args.cluster} ({sdir} not found); `podnet up` creates it")
+        return 2
+    from podnet.daemon import runtime as rt
+    from podnet.daemon.probe import Target, probe
+
+    try:
+        runtime = rt.load(sdir)
+    except rt.RuntimeFileError as e:
+        print_error(f"cluster {args.cluster} is not running: {e}")
+        return 2
+    engine = _engine(sdir, runtime)
+    ports = parse_ports(args.ports) if args.ports else None
+    srcs, out_srcs = parse_selection(args.src, engine.pods, "--from")
+    dsts, out_dsts = parse_selection(args.dst, engine.pods, "--to")
+    if out_srcs or out_dsts:
+        raise _problem("probe sends traffic between pods only: --from/--to take ns/pod, ns/*, *")
+    question = plan(engine, srcs, dsts, ports)
+    where = {p.key: p for p in runtime.pods}
+    targets = [
+        Target(where[p.source].netns, where[p.destination].ip, p.port, p.protocol)
+        for p in question.probes
+    ]
+    started = time.monotonic()
+    seen = probe(targets, timeout=args.timeout)
+    report = judge(question, seen, time.monotonic() - started)
+    if args.output == "json":
+        sys.stdout.write(json.dumps(report.to_json(), indent=1) + "\n")
+    else:
+        tty = sys.stdout.isatty()
+        width = shutil.get_terminal_size((200, 24)).columns if tty else 200
+        sys.stdout.write(to_table(report, color=tty, width=width))
+    for line in question.skipped:
+        print(f"note: {line}", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+def _engine(sdir: Any, runtime: Any) -> Engine:
+    """The engine over the stored objects and the placement the cluster really has."""
+    with Store.open(sdir) as store:
+        bodies = [o.body for kind, _ in STORED_KINDS for o in store.list(kind)]
+        nodes = store.nodes()
+    cluster = stored_cluster(bodies)
+    pods = {(p.namespace, p.name): (p.node, p.ip) for p in runtime.pods}
+    placement = live_placement(cluster, nodes, pods)
+    print_warnings(cluster.warnings)
+    return Engine(cluster, placement)
+
+
+# --- the table -------------------------------------------------------------------------
+
+
+def _cells(report: Report) -> dict[tuple[str, str, int, str], str]:
+    out = {}
+    for r in report.results:
+        p = r.probe
+        if r.wrong_identity:
+            cell = WRONG
+        elif r.ok:
+            cell = OK_ALLOW if r.allowed else OK_DENY
+        else:
+            cell = BAD_ALLOW if r.allowed else BAD_DENY
+        out[(p.source, p.destination, p.port, p.protocol)] = cell
+    return out
+
+
+def _axes(q: Plan, report: Report, pp: Any) -> tuple[list[str], list[str]]:
+    rs = [
+        r.probe
+        for r in report.results
+        if (r.probe.port, r.probe.protocol) == (pp.port, pp.protocol)
+    ]
+    srcs = sorted({p.source for p in rs})
+    dsts = sorted({p.destination for p in rs})
+    return srcs, dsts
+
+
+def to_table(report: Report, color: bool = True, width: int = 200) -> str:
+    """One grid per port (numbered columns, as analyze's table), then every mismatch."""
+    console = Console(
+        file=io.StringIO(),
+        width=width,
+        force_terminal=color,
+        color_system="standard" if color else None,
+    )
+    style = {
+        OK_ALLOW: "green",
+        OK_DENY: "red",
+        BAD_ALLOW: "bold white on red",
+        BAD_DENY: "bold white on red",
+        WRONG: "bold white on magenta",
+        NONE: "dim",
+    }
+    cells = _cells(report)
+    q = report.plan
+    for pp in q.ports:
+        srcs, dsts = _axes(q, report, pp)
+        if not srcs or not dsts:
+            continue
+        rs = [
+            r for r in report.results if (r.probe.port, r.probe.protocol) == (pp.port, pp.protocol)
+        ]
+        passed = sum(r.allowed for r in rs)
+        bad = sum(not r.ok for r in rs)
+        title = f"port {pp}: {passed} of {len(rs)} probes passed" + (
+            f", [bold red]{bad} mismatch{'es' if bad != 1 else ''}[/]" if bad else ", as expected"
+        )
+        if len(srcs) > GRID_MAX or len(dsts) > GRID_MAX:
+            console.print(title)
+            continue
+        console.print(title)
+        t = Table()
+        t.add_column("from \\ to", style="bold", no_wrap=True)
+        number = {d: n for n, d in enumerate(dsts, 1)}
+        for n in range(1, len(dsts) + 1):
+            t.add_column(str(n), justify="center")
+        for s in srcs:
+            tag = f"{number[s]:>3} " if s in number else "    "
+            row = [cells.get((s, d, pp.port, pp.protocol), NONE) for d in dsts]
+            t.add_row(tag + s, *(f"[{style[v]}]{v}[/]" for v in row))
+        console.print(t)
+        missing = [f"{n} {d}" for d, n in number.items() if d not in srcs]
+        if missing:
+            console.print("  columns not among the rows: " + "; ".join(missing))
+    for r in report.mismatches:
+        p, seen = r.probe, r.seen
+        if r.wrong_identity:
+            what = f"answered by [bold]{seen.reply!r}[/], expected {p.identity!r}"
+        else:
+            got = (
+                f"passed ({seen.reply})"
+                if r.allowed
+                else f"blocked ({seen.outcome}: {seen.detail})"
+            )
+            what = f"{got}; the engine says {'allowed' if p.expected else 'blocked'}"
+        console.print(
+            f"[bold red]MISMATCH[/] {p.source} -> {p.destination} {p.port}/{p.protocol}: {what}"
+        )
+    c = report.counts()
+    total = c.get("probes", 0)
+    console.print(
+        f"{total} probes in {report.seconds:.2f}s: {c.get('allowed', 0)} passed, "
+        f"{total - c.get('allowed', 0)} blocked; "
+        + (
+            f"[bold red]{len(report.mismatches)} differ from the engine[/]"
+            if report.mismatches
+            else "[green]all as the engine expects[/]"
+        )
+    )
+    if not total:
+        console.print("nothing to probe: the destinations declare no TCP/UDP ports; give --ports")
+    console.print(f"[dim]{LEGEND}[/]")
+    return console.file.getvalue()  # type: ignore[attr-defined]

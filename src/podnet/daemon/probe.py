@@ -1,0 +1,190 @@
+"""Real traffic for `podnet probe`: from inside each source's network namespace to a
+destination address and port, TCP (connect, read the identity line) or UDP (a datagram, the
+reply line), many at once on one asyncio loop.
+
+A socket keeps the namespace it was created in, so the loop thread enters the source's
+namespace (setns), creates the socket and comes straight back; the loop then drives the
+socket like any other. The namespace fds and the thread's own fd are opened once per run, so
+a probe costs two setns(2) calls and no path lookup.
+
+Outcomes: a reply line is "reply" (the caller checks whose it is); a TCP reset or an ICMP
+port-unreachable is "refused" (nothing listens, or a localhost-only port); ICMP
+admin-prohibited / host-unreachable is "rejected" (what podnet's policy chains send);
+silence until the deadline is "timeout". Only "reply" means the connection passed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import resource
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from podnet.daemon.netns import CLONE_NEWNET, open_netns, setns
+from podnet.policy.probe_expect import Observation
+
+PAYLOAD = b"\n"  # not HTTP: the stand-in answers with its line at once
+TIMEOUT = 1.0
+CONCURRENCY = 512  # probes in flight; each holds one socket
+UDP_RESENDS = 2  # a datagram more at 1/3 and 2/3 of the deadline: UDP makes no promise
+REJECTED = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EACCES, errno.EPERM, errno.EHOSTDOWN}
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    netns: str  # where the socket is created: the source pod's (its node's for hostNetwork)
+    host: str
+    port: int
+    protocol: str  # TCP | UDP
+
+
+class _Namespaces:
+    """fds on the run's namespaces and on the thread's own; sockets created inside them."""
+
+    def __init__(self) -> None:
+        self._fds: dict[str, int] = {}
+        tid = threading.get_native_id()
+        self._home = os.open(f"/proc/self/task/{tid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+
+    def socket(self, netns: str, kind: int) -> socket.socket:
+        fd = self._fds.get(netns)
+        if fd is None:
+            fd = self._fds[netns] = open_netns(netns)
+        setns(fd, CLONE_NEWNET)
+        try:
+            s = socket.socket(socket.AF_INET, kind)
+        finally:
+            # Failing to come back would leave the loop thread in a pod's namespace: fatal,
+            # so setns raises and the probe run ends.
+            setns(self._home, CLONE_NEWNET)
+        s.setblocking(False)
+        return s
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        os.close(self._home)
+
+
+@contextmanager
+def _namespaces() -> Iterator[_Namespaces]:
+    ns = _Namespaces()
+    try:
+        yield ns
+    finally:
+        ns.close()
+
+
+def _failure(e: OSError, started: float) -> Observation:
+    took = time.monotonic() - started
+    if isinstance(e, ConnectionRefusedError):
+        return Observation("refused", detail="connection refused", seconds=took)
+    if e.errno in REJECTED:
+        return Observation("rejected", detail=os.strerror(e.errno or 0), seconds=took)
+    return Observation("error", detail=f"{type(e).__name__}: {e}", seconds=took)
+
+
+def _line(data: bytes) -> str:
+    return data.decode("utf-8", "replace").split("\n", 1)[0].strip()
+
+
+async def _tcp(ns: _Namespaces, t: Target, timeout: float) -> Observation:
+    loop = asyncio.get_running_loop()
+    started = time.monotonic()
+    sock = ns.socket(t.netns, socket.SOCK_STREAM)
+    try:
+        async with asyncio.timeout(timeout):
+            await loop.sock_connect(sock, (t.host, t.port))
+            await loop.sock_sendall(sock, PAYLOAD)
+            data = b""
+            while b"\n" not in data:
+                chunk = await loop.sock_recv(sock, 4096)
+                if not chunk:
+                    break
+                data += chunk
+    except TimeoutError:
+        return Observation("timeout", detail=f"no answer in {timeout:g}s", seconds=timeout)
+    except OSError as e:
+        return _failure(e, started)
+    finally:
+        sock.close()
+    took = time.monotonic() - started
+    if not data:
+        return Observation("error", detail="connected, but closed without a reply", seconds=took)
+    return Observation("reply", reply=_line(data), seconds=took)
+
+
+async def _udp(ns: _Namespaces, t: Target, timeout: float) -> Observation:
+    loop = asyncio.get_running_loop()
+    started = time.monotonic()
+    sock = ns.socket(t.netns, socket.SOCK_DGRAM)
+    try:
+        # A connected UDP socket receives the ICMP errors of its flow as recv() errors:
+        # a rejected datagram fails at once instead of waiting for the deadline.
+        sock.connect((t.host, t.port))
+        attempts = UDP_RESENDS + 1
+        for n in range(attempts):
+            sock.send(PAYLOAD)
+            try:
+                async with asyncio.timeout(timeout / attempts):
+                    data = await loop.sock_recv(sock, 4096)
+                return Observation("reply", reply=_line(data), seconds=time.monotonic() - started)
+            except TimeoutError:
+                if n == attempts - 1:
+                    return Observation(
+                        "timeout", detail=f"no answer in {timeout:g}s", seconds=timeout
+                    )
+    except OSError as e:
+        return _failure(e, started)
+    finally:
+        sock.close()
+    raise AssertionError("unreachable")
+
+
+def raise_fd_limit() -> None:
+    """A socket per probe in flight: lift the soft RLIMIT_NOFILE to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+async def probe_all(
+    targets: Sequence[Target],
+    timeout: float = TIMEOUT,
+    concurrency: int = CONCURRENCY,
+    progress: Callable[[int], None] | None = None,
+) -> list[Observation]:
+    """One observation per target, in order. Runs on the calling loop's thread."""
+    slots = asyncio.Semaphore(concurrency)
+    done = 0
+    with _namespaces() as ns:
+
+        async def one(t: Target) -> Observation:
+            nonlocal done
+            async with slots:
+                try:
+                    if t.protocol == "UDP":
+                        return await _udp(ns, t, timeout)
+                    return await _tcp(ns, t, timeout)
+                except FileNotFoundError:
+                    return Observation("error", detail=f"network namespace {t.netns} is gone")
+                finally:
+                    done += 1
+                    if progress:
+                        progress(done)
+
+        return list(await asyncio.gather(*(one(t) for t in targets)))
+
+
+def probe(
+    targets: Sequence[Target], timeout: float = TIMEOUT, concurrency: int = CONCURRENCY
+) -> list[Observation]:
+    """Run every probe concurrently; blocks until the last one has its answer or deadline."""
+    raise_fd_limit()
+    return asyncio.run(probe_all(targets, timeout, concurrency))

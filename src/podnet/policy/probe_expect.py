@@ -1,0 +1,266 @@
+"""What `podnet probe` expects, and how it judges what the packets did: pure.
+
+The expectations come from the one policy engine (the vectorised matrix, which tests hold
+equal to Engine.allowed): never a second evaluator. A probe is one source pod, one
+destination pod and one declared container port of the destination; the workload stand-in
+answers it with the line `NS/POD CONTAINER`, so a reply proves both that the packets passed
+and that they reached the right pod.
+
+The live snapshot is built from the cluster's stored objects (the store keeps them as the
+API returns them) and the placement the cluster really has (pod IPs and nodes as served).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import yaml
+
+from podnet.model.cluster import Cluster, build
+from podnet.model.errors import InputError, Origin, Problem
+from podnet.model.load import LoadResult, validate_object
+from podnet.policy.endpoints import PodEndpoint
+from podnet.policy.engine import Engine
+from podnet.policy.matrix import compute, declared_ports
+from podnet.policy.ports import PortProto
+from podnet.state.placement import Placement, pod_key
+
+# What the packets did. Only "reply" means the connection passed; a reply with another pod's
+# identity is reported separately (the packets passed, but to the wrong pod).
+Outcome = Literal["reply", "refused", "rejected", "timeout", "error"]
+PROBED_PROTOCOLS = ("TCP", "UDP")  # the stand-in serves SCTP only where the kernel has it
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    source: str  # ns/pod
+    destination: str
+    port: int
+    protocol: str
+    expected: bool  # the engine's answer
+    identity: str  # the line the destination answers with: "ns/pod container"
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    outcome: Outcome
+    reply: str = ""  # the line received, without its newline
+    detail: str = ""  # e.g. the errno of a failed connect
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    probe: Probe
+    seen: Observation
+
+    @property
+    def allowed(self) -> bool:
+        return self.seen.outcome == "reply"
+
+    @property
+    def wrong_identity(self) -> bool:
+        return self.allowed and self.seen.reply != self.probe.identity
+
+    @property
+    def ok(self) -> bool:
+        return self.allowed == self.probe.expected and not self.wrong_identity
+
+    def to_json(self) -> dict[str, object]:
+        p = self.probe
+        doc: dict[str, object] = {
+            "from": p.source,
+            "to": p.destination,
+            "port": p.port,
+            "protocol": p.protocol,
+            "allowed": self.allowed,
+            "expected": p.expected,
+            "outcome": self.seen.outcome,
+        }
+        if self.wrong_identity:
+            doc["identity"] = self.seen.reply
+            doc["expectedIdentity"] = p.identity
+        if self.seen.detail:
+            doc["detail"] = self.seen.detail
+        return doc
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The probes of one question, and what was asked but cannot be probed."""
+
+    pods: list[str]  # every pod of the question, sorted
+    ports: list[PortProto]
+    probes: list[Probe]
+    skipped: list[str]  # one line per reason
+
+
+# --- the live snapshot -----------------------------------------------------------------
+
+
+def stored_cluster(objects: Iterable[dict[str, Any]]) -> Cluster:
+    """The Cluster of a running cluster's stored objects, validated as the loader does."""
+    result = LoadResult()
+    problems: list[Problem] = []
+    skipped: Counter[str] = Counter()
+    for i, body in enumerate(objects):
+        # A deep copy through YAML: validation applies defaults to the raw dict in place.
+        raw = yaml.safe_load(yaml.safe_dump(body))
+        problems += validate_object(raw, Origin("store", i), result, skipped)
+    if problems:
+        raise InputError(problems)
+    return build(result, node_count=None)
+
+
+def live_placement(
+    cluster: Cluster,
+    nodes: Mapping[str, tuple[str, str]],
+    pods: Mapping[tuple[str, str], tuple[str, str]],
+) -> Placement:
+    """The placement the cluster has: `nodes` {name: (ip, podCIDR)}, `pods` {(ns, name):
+    (node, ip)} as served (a hostNetwork pod has its node's IP). A pod of the snapshot that
+    is not served (a change being applied) is an error: its expectations would be guesses."""
+    missing = sorted(f"{ns}/{n}" for ns, n in map(pod_key, cluster.pods) if (ns, n) not in pods)
+    unknown = sorted({node for node, _ in pods.values() if node not in nodes})
+    if missing or unknown:
+        what = []
+        if missing:
+            what.append(f"pods not running yet: {', '.join(missing[:5])}")
+        if unknown:
+            what.append(f"nodes unknown: {', '.join(unknown)}")
+        raise InputError(
+            [
+                Problem(
+                    None,
+                    "",
+                    "",
+                    "the stored objects and the running cluster differ ("
+                    + "; ".join(what)
+                    + "): a change is being applied, try again",
+                )
+            ]
+        )
+    keys = {pod_key(p) for p in cluster.pods}
+    return Placement(
+        node_cidr={n: ipaddress.IPv4Network(cidr) for n, (_, cidr) in nodes.items()},
+        node_ip={n: ip for n, (ip, _) in nodes.items()},
+        pod_node={k: v[0] for k, v in pods.items() if k in keys},
+        pod_ip={k: v[1] for k, v in pods.items() if k in keys},
+    )
+
+
+# --- expectations ----------------------------------------------------------------------
+
+
+def identity(dst: PodEndpoint, pp: PortProto) -> str:
+    """The line the stand-in answers with on pp: the first container declaring it."""
+    for port in dst.ports:
+        if port.port == pp.port and port.protocol == pp.protocol:
+            return f"{dst.key} {port.container}"
+    return f"{dst.key} ?"
+
+
+def plan(
+    engine: Engine,
+    sources: list[PodEndpoint],
+    destinations: list[PodEndpoint],
+    ports: list[PortProto] | None,
+) -> Plan:
+    """Every (source, destination, port) to probe, with the engine's verdict.
+
+    Without `ports`, each destination on its own declared ports (as analyze). With them, only
+    destinations that declare the port: nothing listens elsewhere, so a refusal there would
+    say nothing about policy. A pod to itself is not probed (loopback, always allowed).
+    """
+    asked = ports if ports is not None else declared_ports(destinations)
+    probed = [pp for pp in asked if pp.protocol in PROBED_PROTOCOLS]
+    skipped = [
+        f"{pp}: {pp.protocol} is not probed (the stand-in serves TCP and UDP)"
+        for pp in asked
+        if pp.protocol not in PROBED_PROTOCOLS
+    ]
+    index = {p.key: i for i, p in enumerate(engine.pods)}
+    src_idx = [index[p.key] for p in sources]
+    dst_idx = [index[p.key] for p in destinations]
+    matrix = compute(engine, probed, declared_only=True)
+    probes: list[Probe] = []
+    undeclared = 0
+    for k, pp in enumerate(probed):
+        cols = [j for j in dst_idx if matrix.relevant[k][j]]
+        undeclared += len(dst_idx) - len(cols)
+        if not cols:
+            continue
+        m = matrix.dense(k, np.array(cols, dtype=np.int64))
+        for i in src_idx:
+            for pos, j in enumerate(cols):
+                if i == j:
+                    continue
+                dst = engine.pods[j]
+                probes.append(
+                    Probe(
+                        engine.pods[i].key,
+                        dst.key,
+                        pp.port,
+                        pp.protocol,
+                        bool(m[i, pos]),
+                        identity(dst, pp),
+                    )
+                )
+    if ports is not None and undeclared:
+        skipped.append(
+            f"{undeclared} destination/port combinations not probed: the destination does "
+            "not declare the port, so nothing listens there"
+        )
+    probes.sort(key=lambda p: (p.source, p.destination, p.port, p.protocol))
+    pods = sorted({p.key for p in (*sources, *destinations)})
+    return Plan(pods, probed, probes, skipped)
+
+
+# --- judging ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Report:
+    plan: Plan
+    results: list[Result]
+    seconds: float = 0.0
+
+    @property
+    def mismatches(self) -> list[Result]:
+        return [r for r in self.results if not r.ok]
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+    def counts(self) -> dict[str, int]:
+        c: Counter[str] = Counter()
+        for r in self.results:
+            c["probes"] += 1
+            c["allowed"] += r.allowed
+            c["expected"] += r.probe.expected
+            c["mismatches"] += not r.ok
+            c["wrong identity"] += r.wrong_identity
+            c[r.seen.outcome] += 1
+        return dict(c)
+
+    def to_json(self) -> dict[str, object]:
+        """{"pods": [...], "results": [{"from","to","port","protocol","allowed","expected",
+        "outcome", ...}]}: DESIGN.md's analyze JSON plus `expected` and what happened."""
+        return {
+            "pods": self.plan.pods,
+            "results": [r.to_json() for r in self.results],
+            "summary": {**self.counts(), "seconds": round(self.seconds, 3)},
+            "skipped": self.plan.skipped,
+        }
+
+
+def judge(plan_: Plan, seen: list[Observation], seconds: float = 0.0) -> Report:
+    if len(seen) != len(plan_.probes):
+        raise ValueError(f"{len(seen)} observations for {len(plan_.probes)} probes")
+    return Report(plan_, [Result(p, o) for p, o in zip(plan_.probes, seen, strict=True)], seconds)
