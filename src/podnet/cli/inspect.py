@@ -107,11 +107,28 @@ class View:
 
     def __init__(self, store: Store, sdir: Path, cluster: str) -> None:
         self.cluster = cluster
+        self.sdir = sdir
         self.nodes = store.nodes()
         self.ips = store.held()
         self.created = float(store.get_meta("created", time.time()))
         self.ready = _read_json(sdir / "ready.json") or {}
         self.netns = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
+
+    def policy_counts(self) -> dict[str, tuple[int, int]] | None:
+        """Per policy (accepted, dropped) connections; None without root or a store."""
+        if os.geteuid() != 0:
+            return None
+        from podnet.daemon.reconcile import network_config, snapshot
+        from podnet.datapath import nft
+        from podnet.policy.engine import Engine
+        from podnet.state.placement import place
+
+        with Store.open(self.sdir) as store:
+            cluster = snapshot(store)
+            net = network_config(store.get_meta("config"))
+            placement = place(cluster, net, held=store.held(), strict=True)
+        node_ns = {n: names.node_netns(self.cluster, n) for n in self.nodes}
+        return nft.policy_counts(Engine(cluster, placement), nft.read_counters(node_ns))
 
     def age(self) -> str:
         return _age(time.time() - self.created)
@@ -235,7 +252,33 @@ def _generic(
     return ["NAME", "AGE"], [[i["metadata"]["name"], view.age()] for i in items]
 
 
-TABLES = {"pods": _pod_table, "nodes": _node_table}
+def _netpol_table(
+    view: View, items: list[dict[str, Any]], wide: bool
+) -> tuple[list[str], list[list[str]]]:
+    """kubectl's NAME, POD-SELECTOR, AGE plus the connections each policy accepted and
+    dropped (nft counters, summed over nodes; `-` when they cannot be read)."""
+    counts = view.policy_counts()
+    header = ["NAME", "POD-SELECTOR", "ACCEPTED", "DROPPED", "AGE"]
+    if wide:
+        header += ["POLICY-TYPES"]
+    rows = []
+    for p in items:
+        key = f"{p['metadata'].get('namespace', 'default')}/{p['metadata']['name']}"
+        sel = p.get("spec", {}).get("podSelector", {}).get("matchLabels") or {}
+        exprs = p.get("spec", {}).get("podSelector", {}).get("matchExpressions") or []
+        shown = ",".join(f"{k}={v}" for k, v in sorted(sel.items()))
+        shown += ("," if shown and exprs else "") + ",".join(
+            f"{e['key']} {e['operator']}" for e in exprs
+        )
+        acc, drop = counts.get(key, ("-", "-")) if counts is not None else ("-", "-")
+        row = [p["metadata"]["name"], shown or NONE, str(acc), str(drop), view.age()]
+        if wide:
+            row.append(",".join(p.get("spec", {}).get("policyTypes") or ["Ingress"]))
+        rows.append(row)
+    return header, rows
+
+
+TABLES = {"pods": _pod_table, "nodes": _node_table, "networkpolicies": _netpol_table}
 
 
 def _print_table(header: list[str], rows: list[list[str]]) -> None:

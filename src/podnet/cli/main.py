@@ -17,7 +17,7 @@ from podnet.model.errors import InputError
 # Command modules under podnet.cli; each defines register(subparsers) and sets `func`.
 MAX_ERRORS = 50
 
-COMMANDS = ("analyze", "explain", "cluster", "inspect", "execute", "probe")
+COMMANDS = ("analyze", "explain", "cluster", "inspect", "execute", "probe", "change")
 
 
 def build_parser() -> argparse.ArgumentParser:

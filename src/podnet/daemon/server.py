@@ -28,6 +28,7 @@ from podnet.daemon.netns import Namespaces
 from podnet.daemon.paths import StateFiles, write_atomic
 from podnet.daemon.plan import Check, Plan, make_plan
 from podnet.daemon.readiness import Prober
+from podnet.daemon.reconcile import Syncer
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class Daemon:
         self.load_error: str | None = None
         self.ready_dirty = False
         self.fd_limit = raise_fd_limit()
+        self.syncer = Syncer.for_state(self.files.root, cluster, self.load)
 
     def claim(self) -> bool:
         """Hold an exclusive lock on daemon.pid for the daemon's life: a second daemon of
@@ -95,9 +97,10 @@ class Daemon:
         await self.load()
         writer = asyncio.ensure_future(self._write_ready_loop())
         reloader = asyncio.ensure_future(self._reload_loop(reload))
+        syncer = self.syncer.start(loop, self._write_status) if self.syncer else None
         await stop.wait()
         log.info("stopping")
-        for task in (writer, reloader, self.verifier):
+        for task in (writer, reloader, self.verifier, syncer):
             if task:
                 task.cancel()
         self.listeners.close()
@@ -230,6 +233,7 @@ class Daemon:
             "listeners": len(self.listeners.active),
             "sctp": self.sctp_error is None,
             "warnings": self.warnings,
+            "sync": self.syncer.status if self.syncer else None,
         }
         write_atomic(self.files.status, json.dumps(status, indent=1) + "\n")
 

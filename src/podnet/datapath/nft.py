@@ -32,8 +32,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from podnet.datapath import netns as dp_netns
-from podnet.policy.engine import Engine
-from podnet.render.policy_nft import render_node, table_name
+from podnet.datapath.render_cache import SharedPeers, render_node_cached
+from podnet.policy.engine import Engine, policy_name
+from podnet.render.policy_nft import _h, counter_name, table_name
 
 Counters = dict[str, tuple[int, int]]
 NFT_TIMEOUT = 30.0
@@ -114,7 +115,7 @@ class FakeRunner:
         with self._lock:
             self.applied[netns] = text
             self.history.append((netns, text))
-            values = {m.group(2): (0, 0) for m in re.finditer(r"^\s*counter (\S+) \{", text, re.M)}
+            values = {m.group(1): (0, 0) for m in re.finditer(r"^\s*counter (\S+) \{", text, re.M)}
             for m in re.finditer(r"^\s*counter (\S+) \{ packets (\d+) bytes (\d+) \}$", text, re.M):
                 values[m.group(1)] = (int(m.group(2)), int(m.group(3)))
             self.counters[netns] = values
@@ -211,11 +212,12 @@ def sync_policies(
     runner = runner or IpNetnsRunner()
     started = time.monotonic()
     previous = previous or {}
+    shared = SharedPeers(engine)  # peer addresses computed once for all nodes
 
     def one(node: str) -> tuple[NodeSync, str]:
         ns = node_netns[node]
         t0 = time.monotonic()
-        text = render_node(engine, node, cluster_name)
+        text = render_node_cached(engine, node, cluster_name, shared)
         t1 = time.monotonic()
         rules = rule_count(text)
         if previous.get(node) == text:
@@ -263,9 +265,35 @@ __all__ = [
     "NodeSync",
     "SyncReport",
     "parse_counters",
+    "policy_counts",
     "read_counters",
     "rule_count",
     "sync_policies",
     "table_name",
     "with_counters",
 ]
+
+
+def policy_counts(
+    engine: Engine, counters: Mapping[str, tuple[int, int]]
+) -> dict[str, tuple[int, int]]:
+    """{"ns/name": (accepted, dropped)} connections per policy, from the summed counters.
+
+    Only a connection's first packet (`ct state new`) reaches the per-pod chains, so packets
+    counted are connections (a retransmitted SYN that is rejected again counts again).
+    Accepted: the policy's own counter `pol_<h>_accept` (the first admitting rule counts).
+    Dropped: a pod's `in_drop_` / `eg_drop_` counter, attributed to every policy that
+    isolates that pod in that direction (each of them would have had to admit it)."""
+    out: dict[str, list[int]] = {}
+    for pol in engine.cluster.policies:
+        out[policy_name(pol)] = [counters.get(counter_name(pol, "accept"), (0, 0))[0], 0]
+    for pod in engine.pods:
+        if pod.host_network:
+            continue
+        for direction, prefix in (("ingress", "in_drop_"), ("egress", "eg_drop_")):
+            dropped = counters.get(f"{prefix}{_h(pod.key)}", (0, 0))[0]
+            if not dropped:
+                continue
+            for pol in engine.selecting(pod, direction):
+                out[policy_name(pol)][1] += dropped
+    return {k: (v[0], v[1]) for k, v in out.items()}

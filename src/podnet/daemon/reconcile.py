@@ -1,0 +1,376 @@
+"""The reconciler: make the kernel match the store, after `podnet apply | delete | label`.
+
+One sync, run by the daemon (on SIGUSR1) or by the CLI when no daemon runs:
+
+1. snapshot: every stored object -> `model.cluster.build` (the same validation as `up`);
+   `place(held=store.held())`: pods keep their addresses, new pods get one (recorded in the
+   store), pods gone release theirs. Render the topology plan, runtime.json and every
+   node's nft ruleset. Anything wrong here changes nothing.
+2. removals first: namespaces of pods that are gone, and their node-side veths, routes and
+   neighbours (the node namespaces applied without the *new* pods).
+3. nft: one `nft -f` transaction per node whose ruleset changed (all of them in a full sync).
+   A new pod's rules are in place here, before its link exists.
+4. additions: new pod namespaces, their veths from the node, their addresses and routes.
+5. runtime.json rewritten when it changed; the daemon then reloads its listeners.
+
+A full sync (the first one, and the one after any failure) re-applies the whole plan with
+`datapath.apply.apply` and every node's ruleset; an incremental sync applies only the
+namespaces whose plan changed and the nodes whose ruleset text changed. After a success the
+store's meta `synced_revision` is the revision the sync read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ipaddress
+import json
+import logging
+import signal
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from podnet.datapath import netns as dp_netns
+from podnet.datapath import nft
+from podnet.datapath.apply import apply as apply_plan
+from podnet.datapath.apply import apply_netns
+from podnet.model.cluster import Cluster, build
+from podnet.model.errors import Origin
+from podnet.model.load import LoadResult, validate_object
+from podnet.policy.engine import Engine
+from podnet.render import names
+from podnet.render.plan import NetnsPlan, Plan
+from podnet.render.runtime import runtime_doc
+from podnet.render.topology import render
+from podnet.state.network import NetworkConfig
+from podnet.state.placement import Placement, place
+from podnet.state.store import Store
+
+STORED_KINDS = (
+    "Namespace",
+    "Node",
+    "Pod",
+    "NetworkPolicy",
+    "Service",
+    "Endpoints",
+    "EndpointSlice",
+    "Ingress",
+    "IngressClass",
+)
+RUNTIME_FILE = "runtime.json"
+SYNC_SIGNAL = signal.SIGUSR1  # `podnet apply | delete | label` -> the daemon: sync now
+
+log = logging.getLogger(__name__)
+
+
+def network_config(meta: dict[str, str] | None) -> NetworkConfig:
+    """NetworkConfig from the store's meta `config` (every value stored as a string)."""
+    if not meta:
+        return NetworkConfig()
+    kw: dict[str, Any] = {}
+    for f in dataclasses.fields(NetworkConfig):
+        if f.name not in meta:
+            continue
+        default = f.default
+        if isinstance(default, ipaddress.IPv4Network):
+            kw[f.name] = ipaddress.IPv4Network(meta[f.name])
+        elif isinstance(default, int):
+            kw[f.name] = int(meta[f.name])
+        else:
+            kw[f.name] = meta[f.name]
+    return NetworkConfig(**kw)
+
+
+def stored_objects(store: Store) -> LoadResult:
+    """Every stored object, validated again as the loader does (origin `<store>`)."""
+    result = LoadResult()
+    problems = []
+    skipped: Counter[str] = Counter()
+    for i, kind in enumerate(STORED_KINDS):
+        for j, o in enumerate(store.list(kind)):
+            body = json.loads(json.dumps(o.body))  # the loader mutates (raw defaults)
+            body.setdefault("kind", kind)
+            problems += validate_object(body, Origin("<store>", i, j), result, skipped)
+    if problems:
+        from podnet.model.errors import InputError
+
+        raise InputError(problems)
+    return result
+
+
+def snapshot(store: Store) -> Cluster:
+    return build(stored_objects(store), node_count=None)
+
+
+@dataclass
+class Desired:
+    revision: int
+    cluster: Cluster
+    placement: Placement
+    plan: Plan
+    runtime: dict[str, Any]
+    engine: Engine
+    node_netns: dict[str, str]
+
+
+@dataclass
+class SyncResult:
+    revision: int
+    full: bool
+    ok: bool
+    seconds: float
+    error: str | None = None
+    removed: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    nft: nft.SyncReport | None = None
+    runtime_changed: bool = False
+
+    def summary(self) -> str:
+        if not self.ok:
+            return (
+                f"sync of revision {self.revision} FAILED after {self.seconds:.3f}s: {self.error}"
+            )
+        what = []
+        if self.added:
+            what.append(f"+{len(self.added)} netns")
+        if self.removed:
+            what.append(f"-{len(self.removed)} netns")
+        if self.changed:
+            what.append(f"~{len(self.changed)} netns")
+        if self.nft:
+            what.append(self.nft.summary())
+        if self.runtime_changed:
+            what.append("runtime.json rewritten")
+        kind = "full" if self.full else "incremental"
+        return f"{kind} sync of revision {self.revision} in {self.seconds:.3f}s: " + (
+            "; ".join(what) or "nothing changed"
+        )
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "revision": self.revision,
+            "ok": self.ok,
+            "full": self.full,
+            "error": self.error,
+            "seconds": round(self.seconds, 4),
+            "time": time.time(),
+        }
+
+
+class Reconciler:
+    """Keeps what the last successful sync applied, to make the next one incremental."""
+
+    def __init__(self, state_dir: Path, cluster: str, runner: nft.NftRunner | None = None) -> None:
+        self.root = state_dir
+        self.cluster = cluster
+        self.runner = runner or nft.IpNetnsRunner()
+        self.full_next = True
+        self.plan: Plan | None = None
+        self.nft_texts: dict[str, str] = {}
+        self.runtime: dict[str, Any] | None = None
+
+    # --- the desired state ------------------------------------------------------------
+    def desired(self) -> Desired:
+        with Store.open(self.root) as store:
+            revision = store.revision()
+            cluster = snapshot(store)
+            mode = store.get_meta("mode", "host-gw")
+            net = network_config(store.get_meta("config"))
+            held = store.held()
+            placement = place(cluster, net, held=held, strict=True)
+            with store.transaction():
+                for key, ip in placement.pod_ip.items():
+                    if held.get(key) != (placement.pod_node[key], ip):
+                        store.allocate(*key, placement.pod_node[key], ip)
+                for key in held.keys() - placement.pod_ip.keys():
+                    store.release(*key)
+        plan = render(cluster, placement, self.cluster, mode, net)
+        runtime = runtime_doc(cluster, placement, self.cluster, mode, net)
+        node_netns = {
+            n.metadata.name: names.node_netns(self.cluster, n.metadata.name) for n in cluster.nodes
+        }
+        return Desired(
+            revision, cluster, placement, plan, runtime, Engine(cluster, placement), node_netns
+        )
+
+    def assume_synced(self) -> None:
+        """Adopt the current store as what the kernel holds (after `up`, whose revision
+        the store records as synced): the next sync can be incremental."""
+        d = self.desired()
+        self.plan = d.plan
+        self.runtime = d.runtime
+        shared = nft.SharedPeers(d.engine)
+        self.nft_texts = {
+            node: nft.render_node_cached(d.engine, node, self.cluster, shared)
+            for node in d.node_netns
+        }
+        self.full_next = False
+
+    # --- one sync ---------------------------------------------------------------------
+    def sync(self) -> SyncResult:
+        started = time.monotonic()
+        full = self.full_next
+        self.full_next = True  # until this sync succeeds
+        revision = -1
+        result = SyncResult(revision, full, False, 0.0)
+        try:
+            d = self.desired()
+            result.revision = d.revision
+            self._apply(d, full, result)
+        except Exception as e:  # any failure: report it, and the next sync is full
+            result.error = f"{type(e).__name__}: {e}"
+            result.seconds = time.monotonic() - started
+            return result
+        result.ok = True
+        result.seconds = time.monotonic() - started
+        self.full_next = False
+        with Store.open(self.root) as store:
+            store.set_meta("synced_revision", d.revision)
+        return result
+
+    def _apply(self, d: Desired, full: bool, result: SyncResult) -> None:
+        old = {ns.name: ns for ns in self.plan.namespaces} if self.plan and not full else {}
+        new = {ns.name: ns for ns in d.plan.namespaces}
+        existing = set(dp_netns.listing(names.netns_prefix(self.cluster)))
+        added = [n for n in new if n not in existing]
+        result.added = added
+        result.removed = sorted(existing - new.keys())
+        result.changed = [n for n, ns in new.items() if n in existing and old.get(n) != ns]
+        # 2. removals (and every other change that is not an addition) first.
+        without_new = _without(d.plan, set(added))
+        if full:
+            apply_plan(without_new)
+        elif result.removed or result.changed:
+            for name in result.removed:
+                dp_netns.remove(name)
+            with dp_netns.Worker() as worker:
+                for ns in without_new.namespaces:
+                    if ns.name in result.changed:
+                        apply_netns(worker, ns)
+        # 3. rulesets: a new pod's rules exist before its link does.
+        report = nft.sync_policies(
+            self.cluster,
+            d.engine,
+            d.node_netns,
+            self.runner,
+            previous=None if full else self.nft_texts,
+        )
+        result.nft = report
+        if not report.ok:
+            raise nft.NftError("; ".join(report.errors))
+        self.nft_texts = report.texts
+        # 4. additions.
+        if full and added:
+            apply_plan(d.plan)
+        elif added:
+            touched = set(added) | {
+                ns.name
+                for ns in d.plan.namespaces
+                if any(link.peer and link.peer.netns in added for link in ns.links)
+            }
+            with dp_netns.Worker() as worker:
+                for name in added:
+                    worker.create(name)
+                for ns in d.plan.namespaces:  # plan order: nodes before pods
+                    if ns.name in touched:
+                        apply_netns(worker, ns)
+        self.plan = d.plan
+        # 5. runtime.json for the daemon's listeners.
+        if full or d.runtime != self.runtime:
+            _write_json(self.root / RUNTIME_FILE, d.runtime)
+            result.runtime_changed = d.runtime != self.runtime
+        self.runtime = d.runtime
+
+
+def _without(plan: Plan, gone: set[str]) -> Plan:
+    """The plan minus the namespaces in `gone` and everything in other namespaces that
+    refers to them (the node-side veth of a pod, its route and neighbour)."""
+    if not gone:
+        return plan
+    out: list[NetnsPlan] = []
+    for ns in plan.namespaces:
+        if ns.name in gone:
+            continue
+        links = {lk.name for lk in ns.links if lk.peer and lk.peer.netns in gone}
+        if links:
+            ns = dataclasses.replace(
+                ns,
+                links=tuple(lk for lk in ns.links if lk.name not in links),
+                addresses=tuple(a for a in ns.addresses if a.dev not in links),
+                routes=tuple(r for r in ns.routes if r.dev not in links),
+                neighbours=tuple(n for n in ns.neighbours if n.dev not in links),
+            )
+        out.append(ns)
+    return dataclasses.replace(plan, namespaces=tuple(out))
+
+
+def _write_json(path: Path, doc: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
+    tmp.replace(path)
+
+
+class Syncer:
+    """The daemon's side: SIGUSR1 -> one sync (in a worker thread; signals that arrive
+    during a sync coalesce into one more), then a listener reload when runtime.json changed.
+    `status` goes into daemon.json as "sync" ({"revision", "ok", "error", ...}): the CLI
+    waits until it shows the revision it wrote."""
+
+    def __init__(self, reconciler: Reconciler, reload: Callable[[], Awaitable[None]]) -> None:
+        self.reconciler = reconciler
+        self.reload = reload
+        self.event = asyncio.Event()
+        self.status: dict[str, Any] | None = None
+
+    @classmethod
+    def for_state(
+        cls, root: Path, cluster: str, reload: Callable[[], Awaitable[None]]
+    ) -> Syncer | None:
+        """None for a state directory without a store (hand-built test namespaces)."""
+        if not Store.exists(root):
+            return None
+        # Until the loop's handler is installed, a sync request must not kill the daemon.
+        signal.signal(SYNC_SIGNAL, signal.SIG_IGN)
+        return cls(Reconciler(root, cluster), reload)
+
+    def start(
+        self, loop: asyncio.AbstractEventLoop, write_status: Callable[[], None]
+    ) -> asyncio.Task[None]:
+        loop.add_signal_handler(SYNC_SIGNAL, self.event.set)
+        return asyncio.ensure_future(self._run(loop, write_status))
+
+    async def _run(self, loop: asyncio.AbstractEventLoop, write_status: Callable[[], None]) -> None:
+        try:
+            synced = await loop.run_in_executor(None, self._baseline)
+        except Exception as e:  # the first sync will be full and say what is wrong
+            log.warning("no baseline (%s: %s): the first sync is full", type(e).__name__, e)
+            synced = False
+        if not synced:
+            self.event.set()
+        while True:
+            await self.event.wait()
+            self.event.clear()
+            result = await loop.run_in_executor(None, self.reconciler.sync)
+            (log.info if result.ok else log.error)("%s", result.summary())
+            if result.runtime_changed:
+                await self.reload()
+            self.status = result.status()
+            write_status()
+
+    def _baseline(self) -> bool:
+        """True when the kernel already matches the store (`up` recorded its revision)."""
+        with Store.open(self.reconciler.root) as store:
+            revision, synced = store.revision(), store.get_meta("synced_revision")
+        if synced != revision:
+            log.info("store revision %s, synced %s: full sync", revision, synced)
+            return False
+        started = time.monotonic()
+        self.reconciler.assume_synced()
+        self.status = {"revision": revision, "ok": True, "full": True, "error": None}
+        log.info("baseline of revision %d in %.3fs", revision, time.monotonic() - started)
+        return True
