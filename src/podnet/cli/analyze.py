@@ -8,18 +8,14 @@ import sys
 from typing import Any
 
 from podnet.cli.common import add_ipblock_arg, add_manifest_args, load_engine
-from podnet.policy.analysis import analyze
-from podnet.policy.ports import parse_ports
-from podnet.policy.select import parse_selection
-from podnet.report.machine import to_csv, to_json
-from podnet.report.text import to_dot, to_markdown, to_summary, to_table
 
+# output format -> (module, function) of podnet.report, imported when used
 RENDERERS = {
-    "json": to_json,
-    "csv": to_csv,
-    "dot": to_dot,
-    "md": to_markdown,
-    "summary": to_summary,
+    "json": ("machine", "to_json"),
+    "csv": ("machine", "to_csv"),
+    "dot": ("text", "to_dot"),
+    "md": ("text", "to_markdown"),
+    "summary": ("text", "to_summary"),
 }
 
 
@@ -53,17 +49,26 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import importlib
+
+    from podnet.policy.analysis import analyze
+    from podnet.policy.ports import parse_ports
+    from podnet.policy.select import parse_selection
+
     _, engine = load_engine(args)
     ports = parse_ports(args.ports) if args.ports else None
     srcs, out_srcs = parse_selection(args.src, engine.pods, "--from")
     dsts, out_dsts = parse_selection(args.dst, engine.pods, "--to")
     result = analyze(engine, srcs, dsts, out_srcs, out_dsts, ports)
     if args.output == "table":
+        from podnet.report.text import to_table
+
         tty = sys.stdout.isatty()
         text = to_table(
             result, color=tty, width=shutil.get_terminal_size((200, 24)).columns if tty else 200
         )
     else:
-        text = RENDERERS[args.output](result)
+        module, function = RENDERERS[args.output]
+        text = getattr(importlib.import_module(f"podnet.report.{module}"), function)(result)
     sys.stdout.write(text)
     return 0

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from podnet.cli.output import print_warnings
-from podnet.model.cluster import Cluster, load_cluster
-from podnet.policy.engine import Engine
+if TYPE_CHECKING:  # imported lazily: every command pays for what it uses only
+    from podnet.model.cluster import Cluster
+    from podnet.policy.engine import Engine
 
 
 def add_manifest_args(p: argparse.ArgumentParser) -> None:
@@ -32,6 +33,10 @@ def add_ipblock_arg(p: argparse.ArgumentParser) -> None:
 
 
 def load_engine(args: argparse.Namespace) -> tuple[Cluster, Engine]:
+    from podnet.cli.output import print_warnings
+    from podnet.model.cluster import load_cluster
+    from podnet.policy.engine import Engine
+
     cluster = load_cluster(args.files)
     engine = Engine(cluster, ipblock_pods=args.ipblock_pods)
     print_warnings([*cluster.warnings, *engine.placement.warnings])

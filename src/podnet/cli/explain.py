@@ -9,9 +9,6 @@ from typing import Any
 
 from podnet.cli.common import add_ipblock_arg, add_manifest_args, load_engine
 from podnet.model.errors import InputError, Problem
-from podnet.policy.ports import parse_ports
-from podnet.policy.select import parse_selection
-from podnet.report.explain import verdict_text
 
 
 def register(sub: Any) -> None:
@@ -32,6 +29,10 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from podnet.policy.ports import parse_ports
+    from podnet.policy.select import parse_selection
+    from podnet.report.explain import verdict_text
+
     _, engine = load_engine(args)
     ports = parse_ports(args.port)
     srcs, out_srcs = parse_selection(args.src, engine.pods, "--from")
