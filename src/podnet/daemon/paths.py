@@ -6,15 +6,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-STATE_DIR_ENV = "PODNET_STATE_DIR"
-DEFAULT_STATE_ROOT = Path("/var/lib/podnet")
+from podnet.state.store import STATE_ROOT_ENV as STATE_DIR_ENV
+from podnet.state.store import state_dir
+
 NETNS_DIR = Path("/var/run/netns")  # iproute2's convention: one bind-mounted file per netns
 
-
-def state_dir(cluster: str) -> Path:
-    """`$PODNET_STATE_DIR/NAME` when the variable is set, else `/var/lib/podnet/NAME`."""
-    root = os.environ.get(STATE_DIR_ENV)
-    return (Path(root) if root else DEFAULT_STATE_ROOT) / cluster
+__all__ = ["NETNS_DIR", "STATE_DIR_ENV", "StateFiles", "netns_path", "state_dir", "write_atomic"]
 
 
 def netns_path(netns: str) -> Path:
