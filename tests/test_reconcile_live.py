@@ -1,0 +1,241 @@
+"""Changes to a running cluster: `podnet apply | delete | label` are enforced when the command
+returns (the daemon syncs within 1 s), established connections survive unrelated syncs, bad
+input changes nothing, and a failed sync makes the next one full.
+
+One module-scoped host-gw cluster (the one of test_nft_live); every test puts back what it
+changed, so the tests do not depend on their order.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from test_nft_live import bring_up, pod, policy, probe
+
+from podnet.cli.main import main
+from podnet.daemon.reconcile import Reconciler
+from podnet.datapath import netns
+from podnet.datapath.nft import FakeRunner
+from podnet.state.store import Store
+
+pytestmark = pytest.mark.datapath
+DEADLINE = 1.0  # seconds from the command's start to enforcement
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("reconcile")
+    old = os.environ.get("PODNET_STATE_DIR")
+    os.environ["PODNET_STATE_DIR"] = str(tmp / "state")
+    try:
+        yield from bring_up(tmp, "host-gw", "rec")
+    finally:
+        if old is None:
+            os.environ.pop("PODNET_STATE_DIR", None)
+        else:
+            os.environ["PODNET_STATE_DIR"] = old
+
+
+def run(live, *args: str) -> tuple[int, float]:
+    started = time.monotonic()
+    status = main([*args, "--cluster", live.name])
+    return status, time.monotonic() - started
+
+
+def write(tmp: Path, *docs: dict) -> str:
+    path = tmp / f"m{time.monotonic_ns()}.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    return str(path)
+
+
+def expect(live, src: str, dst: str, port: int, proto: str, want: str) -> None:
+    ip = live.ip.get(dst, dst)
+    assert probe(live.ns(src), [(ip, port, proto)]) == [want], f"{src} -> {dst}:{port}/{proto}"
+
+
+def test_label_a_pod_is_enforced_when_the_command_returns(live):
+    expect(live, "x/b", "x/a", 80, "TCP", "ok")
+    status, took = run(live, "label", "pods", "b", "app=z", "--overwrite", "-n", "x")
+    assert status == 0 and took < DEADLINE
+    expect(live, "x/b", "x/a", 80, "TCP", "denied")  # no longer app=b
+    expect(live, "x/a", "x/b", 80, "TCP", "ok")  # and no longer isolated
+    status, took = run(live, "label", "pods", "b", "app=b", "--overwrite", "-n", "x")
+    assert status == 0 and took < DEADLINE
+    expect(live, "x/b", "x/a", 80, "TCP", "ok")
+    expect(live, "x/a", "x/b", 80, "TCP", "denied")
+
+
+def test_label_a_namespace_and_apply_then_delete_a_policy(live, tmp_path):
+    allow = policy(
+        "x",
+        "team-blue-81",
+        {
+            "podSelector": {"matchLabels": {"app": "a"}},
+            "ingress": [
+                {
+                    "from": [{"namespaceSelector": {"matchLabels": {"team": "blue"}}}],
+                    "ports": [{"port": 81}],
+                }
+            ],
+        },
+    )
+    expect(live, "y/d", "x/a", 81, "TCP", "denied")
+    status, took = run(live, "apply", "-f", write(tmp_path, allow))
+    assert status == 0 and took < DEADLINE
+    expect(live, "y/d", "x/a", 81, "TCP", "denied")  # y has no team label yet
+    status, took = run(live, "label", "namespaces", "y", "team=blue")
+    assert status == 0 and took < DEADLINE
+    expect(live, "y/d", "x/a", 81, "TCP", "ok")
+    status, took = run(live, "label", "ns", "y", "team-")
+    assert status == 0 and took < DEADLINE
+    expect(live, "y/d", "x/a", 81, "TCP", "denied")
+    assert run(live, "label", "ns", "y", "team=blue")[0] == 0
+    status, took = run(live, "delete", "networkpolicy", "team-blue-81", "-n", "x")
+    assert status == 0 and took < DEADLINE
+    expect(live, "y/d", "x/a", 81, "TCP", "denied")
+    assert run(live, "label", "ns", "y", "team-")[0] == 0
+
+
+def test_apply_and_delete_a_pod(live, tmp_path):
+    new = pod("x", "f", "node-1", {"app": "b"}, [{"name": "http", "containerPort": 80}])
+    status, took = run(live, "apply", "-f", write(tmp_path, new))
+    assert status == 0 and took < DEADLINE
+    with Store.open(live.root / live.name) as store:
+        node, ip = store.held()[("x", "f")]
+    assert node == "node-1"
+    pod_ns = live.ns("x/f")
+    assert pod_ns in netns.listing()
+    expect(live, "x/f", "x/a", 80, "TCP", "ok")  # app=b: admitted by a-ingress
+    expect(live, "x/a", ip, 80, "TCP", "denied")  # isolated by b-isolated from the start
+    status, took = run(live, "delete", "pod", "f", "-n", "x")
+    assert status == 0 and took < DEADLINE
+    assert pod_ns not in netns.listing()
+    with Store.open(live.root / live.name) as store:
+        assert ("x", "f") not in store.held()
+
+
+ECHO_SERVER = r"""
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 9004)); s.listen(1); print("ready", flush=True)
+c, _ = s.accept()
+while (data := c.recv(100)):
+    c.sendall(data)
+"""
+ECHO_CLIENT = r"""
+import socket, sys
+s = socket.create_connection((sys.argv[1], 9004), timeout=5); print("connected", flush=True)
+for line in sys.stdin:
+    s.sendall(line.encode()); print(s.recv(100).decode().strip(), flush=True)
+"""
+
+
+def test_established_connections_survive_unrelated_changes(live, tmp_path):
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", live.ns("x/a"), sys.executable, "-c", ECHO_SERVER],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    client = None
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        client = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                live.ns("x/b"),
+                sys.executable,
+                "-c",
+                ECHO_CLIENT,
+                live.ip["x/a"],
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert client.stdin is not None and client.stdout is not None
+        assert client.stdout.readline().strip() == "connected"
+        unrelated = policy("y", "unrelated", {"podSelector": {"matchLabels": {"app": "d"}}})
+        changes = [
+            ("apply", "-f", write(tmp_path, unrelated)),
+            ("label", "pods", "d", "tier=one", "-n", "y"),
+            ("label", "pods", "c", "tier=two", "-n", "x"),
+            ("delete", "networkpolicy", "unrelated", "-n", "y"),
+            ("label", "pods", "d", "tier-", "-n", "y"),
+            ("label", "pods", "c", "tier-", "-n", "x"),
+        ]
+        for i, change in enumerate(changes):
+            assert run(live, *change)[0] == 0
+            client.stdin.write(f"ping {i}\n")
+            client.stdin.flush()
+            assert client.stdout.readline().strip() == f"ping {i}"
+    finally:
+        for proc in (client, server):
+            if proc is not None:
+                proc.kill()
+                proc.communicate()  # reaps it and closes its pipes
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("label", "pods", "a", "app=q", "-n", "x"), "already has a value"),
+        (("label", "pods", "a", "a/b/c=v", "-n", "x"), "metadata.labels"),
+        (("label", "ns", "x", "kubernetes.io/metadata.name=q", "--overwrite"), "API server"),
+        (("label", "services", "s", "k=v"), "pods and namespaces"),
+        (("delete", "pod", "nope", "-n", "x"), 'Pod "nope" not found'),
+        (("delete", "node", "node-1"), "nodes cannot be deleted"),
+        (("delete", "gizmo", "g"), "unknown kind"),
+    ],
+    ids=["overwrite", "bad-key", "ns-name-label", "kind", "not-found", "node", "unknown-kind"],
+)
+def test_bad_commands_change_nothing(live, capsys, args, message):
+    with Store.open(live.root / live.name) as store:
+        before = store.revision()
+    assert run(live, *args)[0] == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    with Store.open(live.root / live.name) as store:
+        assert store.revision() == before
+
+
+def test_bad_apply_names_file_object_and_field(live, tmp_path, capsys):
+    bad = policy(
+        "x", "broken", {"podSelector": {}, "ingress": [{"ports": [{"port": 80, "endPort": 10}]}]}
+    )
+    ok = pod("x", "g", "node-1", {"app": "g"}, [])
+    path = write(tmp_path, ok, bad)
+    with Store.open(live.root / live.name) as store:
+        before = store.revision()
+    assert run(live, "apply", "-f", path)[0] == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and path in err[0] and "NetworkPolicy x/broken" in err[0], err
+    assert "endPort" in err[0]
+    with Store.open(live.root / live.name) as store:
+        assert store.revision() == before  # the good pod of the same file is not applied
+    assert live.ns("x/g") not in netns.listing()
+
+
+def test_a_failed_sync_makes_the_next_one_full(live):
+    runner = FakeRunner(fail={live.ns("node/node-1")})
+    rec = Reconciler(live.root / live.name, live.name, runner)
+    rec.assume_synced()
+    first = rec.sync()
+    assert first.ok and not first.full
+    runner.fail.clear()
+    # Force a changed ruleset on node-1 only in the fake: the real kernel is not touched.
+    rec.nft_texts = {}
+    runner.fail.add(live.ns("node/node-1"))
+    failed = rec.sync()
+    assert not failed.ok and "node-1" in (failed.error or "")
+    runner.fail.clear()
+    again = rec.sync()
+    assert again.ok and again.full
+    assert set(runner.applied) == {live.ns("node/node-1"), live.ns("node/node-2")}
