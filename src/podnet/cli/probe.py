@@ -14,7 +14,8 @@ import os
 import shutil
 import sys
 import time
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -23,10 +24,13 @@ from podnet.cli.cluster import STORED_KINDS, add_cluster_arg
 from podnet.cli.output import print_error, print_warnings
 from podnet.model.errors import InputError, Problem
 from podnet.policy.engine import Engine
-from podnet.policy.ports import parse_ports
+from podnet.policy.ports import PortProto, parse_ports
 from podnet.policy.probe_expect import Plan, Report, judge, live_placement, plan, stored_cluster
 from podnet.policy.select import parse_selection
 from podnet.state.store import Store, state_dir
+
+if TYPE_CHECKING:
+    from podnet.daemon.runtime import Runtime
 
 TIMEOUT = 1.0
 GRID_MAX = 40  # beyond this many pods on an axis, the per-port grids give way to counts
@@ -96,28 +100,15 @@ def run(args: argparse.Namespace) -> int:
         print_error(f"no cluster {args.cluster} ({sdir} not found); `podnet up` creates it")
         return 2
     from podnet.daemon import runtime as rt
-    from podnet.daemon.probe import Target, probe
 
     try:
         runtime = rt.load(sdir)
     except rt.RuntimeFileError as e:
         print_error(f"cluster {args.cluster} is not running: {e}")
         return 2
-    engine = _engine(sdir, runtime)
     ports = parse_ports(args.ports) if args.ports else None
-    srcs, out_srcs = parse_selection(args.src, engine.pods, "--from")
-    dsts, out_dsts = parse_selection(args.dst, engine.pods, "--to")
-    if out_srcs or out_dsts:
-        raise _problem("probe sends traffic between pods only: --from/--to take ns/pod, ns/*, *")
-    question = plan(engine, srcs, dsts, ports)
-    where = {p.key: p for p in runtime.pods}
-    targets = [
-        Target(where[p.source].netns, where[p.destination].ip, p.port, p.protocol)
-        for p in question.probes
-    ]
-    started = time.monotonic()
-    seen = probe(targets, timeout=args.timeout)
-    report = judge(question, seen, time.monotonic() - started)
+    report = collect(sdir, runtime, args.src, args.dst, ports, args.timeout)
+    question = report.plan
     if args.output == "json":
         sys.stdout.write(json.dumps(report.to_json(), indent=1) + "\n")
     else:
@@ -129,7 +120,34 @@ def run(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _engine(sdir: Any, runtime: Any) -> Engine:
+def collect(
+    sdir: Path,
+    runtime: Runtime,
+    src: str = "*",
+    dst: str = "*",
+    ports: list[PortProto] | None = None,
+    timeout: float = TIMEOUT,
+) -> Report:
+    """Probe a running cluster and judge the result (InputError on a bad selection)."""
+    from podnet.daemon.probe import Target, probe
+
+    engine = live_engine(sdir, runtime)
+    srcs, out_srcs = parse_selection(src, engine.pods, "--from")
+    dsts, out_dsts = parse_selection(dst, engine.pods, "--to")
+    if out_srcs or out_dsts:
+        raise _problem("probe sends traffic between pods only: --from/--to take ns/pod, ns/*, *")
+    question = plan(engine, srcs, dsts, ports)
+    where = {p.key: p for p in runtime.pods}
+    targets = [
+        Target(where[p.source].netns, where[p.destination].ip, p.port, p.protocol)
+        for p in question.probes
+    ]
+    started = time.monotonic()
+    seen = probe(targets, timeout=timeout)
+    return judge(question, seen, time.monotonic() - started)
+
+
+def live_engine(sdir: Path, runtime: Runtime) -> Engine:
     """The engine over the stored objects and the placement the cluster really has."""
     with Store.open(sdir) as store:
         bodies = [o.body for kind, _ in STORED_KINDS for o in store.list(kind)]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import random
 import resource
 import socket
 import threading
@@ -34,6 +35,37 @@ TIMEOUT = 1.0
 CONCURRENCY = 512  # probes in flight; each holds one socket
 UDP_RESENDS = 2  # a datagram more at 1/3 and 2/3 of the deadline: UDP makes no promise
 REJECTED = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EACCES, errno.EPERM, errno.EHOSTDOWN}
+EPHEMERAL = (32768, 60999)  # Linux's default ip_local_port_range
+
+
+class _SourcePorts:
+    """UDP source ports in sequence from a random start, process-wide.
+
+    A node keeps a UDP flow in conntrack for 30 s after its last packet, and its policy chain
+    accepts `ct state established` first. A probe that happened to reuse the 5-tuple of an
+    earlier probe (the kernel picks source ports at random) would ride that old entry past a
+    policy applied since. In sequence, no probe of this process reuses a port before
+    28,000 others have been used.
+    """
+
+    def __init__(self) -> None:
+        lo, hi = EPHEMERAL
+        self._next = lo + random.randrange(hi - lo)
+
+    def bind(self, sock: socket.socket) -> None:
+        lo, hi = EPHEMERAL
+        for _ in range(32):
+            port, self._next = self._next, lo + (self._next + 1 - lo) % (hi - lo)
+            try:
+                sock.bind(("0.0.0.0", port))
+                return
+            except OSError as e:
+                if e.errno != errno.EADDRINUSE:
+                    raise
+        sock.bind(("0.0.0.0", 0))
+
+
+_UDP_PORTS = _SourcePorts()
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +159,7 @@ async def _udp(ns: _Namespaces, t: Target, timeout: float) -> Observation:
     try:
         # A connected UDP socket receives the ICMP errors of its flow as recv() errors:
         # a rejected datagram fails at once instead of waiting for the deadline.
+        _UDP_PORTS.bind(sock)
         sock.connect((t.host, t.port))
         attempts = UDP_RESENDS + 1
         for n in range(attempts):

@@ -1,0 +1,169 @@
+"""The cluster the probe suites bring up (the upstream netpol e2e layout: namespaces x, y, z
+with pods a, b, c, each serving 80 and 81 over TCP and UDP, with labels and named ports that
+differ per namespace), the context manager that brings it up and always tears it down, and
+pure checks of the probe plan on it (no root)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from podnet.policy.ports import PortProto
+from podnet.policy.probe_expect import plan
+from podnet.testing.builders import engine, namespace, pod
+
+NAMESPACES = ("x", "y", "z")
+POD_LABELS = {
+    "x/a": {"app": "web", "tier": "front"},
+    "x/b": {"app": "db"},
+    "x/c": {},
+    "y/a": {"app": "web"},
+    "y/b": {"app": "db", "tier": "back"},
+    "y/c": {"tier": "front"},
+    "z/a": {"app": "db"},
+    "z/b": {},
+    "z/c": {"app": "web", "tier": "back"},
+}
+# Port names differ per namespace, so that a named port resolves to different numbers.
+PORT_NAMES = {
+    "x": {(80, "TCP"): "http", (81, "TCP"): "metrics", (80, "UDP"): "dns"},
+    "y": {(81, "TCP"): "http", (80, "TCP"): "metrics", (81, "UDP"): "dns"},
+    "z": {(80, "TCP"): "http", (81, "UDP"): "dns"},
+}
+PORTS = ((80, "TCP"), (81, "TCP"), (80, "UDP"), (81, "UDP"))
+
+
+def container_ports(ns: str) -> list[dict[str, Any]]:
+    out = []
+    for number, proto in PORTS:
+        p: dict[str, Any] = {"containerPort": number, "protocol": proto}
+        name = PORT_NAMES[ns].get((number, proto))
+        if name:
+            p["name"] = name
+        out.append(p)
+    return out
+
+
+def e2e_docs(host_pod: bool = False) -> list[dict[str, Any]]:
+    """9 pods in 3 namespaces (and optionally a hostNetwork pod `h/host` on node-1)."""
+    docs = [namespace(ns, ns=ns) for ns in NAMESPACES]
+    for key, labels in POD_LABELS.items():
+        ns, name = key.split("/")
+        docs.append(pod(key, labels={"pod": name, **labels}, ports=container_ports(ns)))
+    if host_pod:
+        docs.append(namespace("h"))
+        docs.append(
+            pod(
+                "h/host",
+                labels={"pod": "host"},
+                ports=[{"name": "http", "containerPort": 8080}],
+                node="node-1",
+                host_network=True,
+            )
+        )
+    return docs
+
+
+@dataclass
+class Live:
+    name: str
+    sdir: Path
+    env: dict[str, str]
+
+    def runtime(self) -> dict[str, Any]:
+        return json.loads((self.sdir / "runtime.json").read_text())
+
+    def pod_ips(self) -> dict[str, str]:
+        return {f"{p['namespace']}/{p['name']}": p["ip"] for p in self.runtime()["pods"]}
+
+    def node_netns(self) -> dict[str, str]:
+        return {n["name"]: n["netns"] for n in self.runtime()["nodes"]}
+
+
+@contextmanager
+def live_cluster(
+    tmp: Path, docs: list[dict[str, Any]], prefix: str, nodes: int = 2
+) -> Iterator[Live]:
+    """`podnet up` of `docs` under a unique name and a private state directory; on exit,
+    even after a failure, `podnet down` and a check that no namespace of it is left.
+    PODNET_STATE_DIR is set in this process too, for in-process calls."""
+    from podnet.datapath import netns
+    from podnet.datapath.testing import podnet, unique_cluster
+    from podnet.render import names
+
+    name = unique_cluster(prefix)
+    state = tmp / "state"
+    env = {"PODNET_STATE_DIR": str(state)}
+    manifest = tmp / f"{name}.yaml"
+    manifest.write_text(yaml.safe_dump_all(docs))
+    old = os.environ.get("PODNET_STATE_DIR")
+    os.environ["PODNET_STATE_DIR"] = str(state)
+    try:
+        up = podnet("up", "-f", str(manifest), "--cluster", name, "--nodes", str(nodes), env=env)
+        assert up.returncode == 0, up.stderr
+        yield Live(name, state / name, env)
+    finally:
+        podnet("down", "--cluster", name, env=env)
+        if old is None:
+            os.environ.pop("PODNET_STATE_DIR", None)
+        else:
+            os.environ["PODNET_STATE_DIR"] = old
+        assert netns.listing(names.netns_prefix(name)) == []
+
+
+# --- pure checks of the plan on this cluster ---------------------------------------------
+
+
+def test_nine_pods_on_two_ports_are_162_probes_self_included():
+    e = engine(*e2e_docs(), nodes=2)
+    q = plan(e, e.pods, e.pods, [PortProto(80, "TCP"), PortProto(81, "TCP")])
+    assert len(q.probes) == 162
+    assert sum(p.source == p.destination for p in q.probes) == 18
+    assert all(p.expected for p in q.probes)  # no policy: everything passes
+    assert q.skipped == []
+
+
+def test_declared_ports_by_default_and_identity_names_the_container():
+    e = engine(*e2e_docs(host_pod=True), nodes=2)
+    q = plan(e, e.pods, e.pods, None)
+    # 9 pods x 9 destinations x 4 ports, plus the host pod's 8080 from all 10 sources.
+    assert len(q.probes) == 9 * 10 * 4 + 10
+    host = [p for p in q.probes if p.destination == "h/host"]
+    assert {p.port for p in host} == {8080}
+    assert {p.identity for p in host} == {"h/host c"}
+
+
+@pytest.mark.parametrize(
+    ("named", "dst", "port", "expected"),
+    [
+        pytest.param("http", "x/a", 80, True, id="x-http-is-80"),
+        pytest.param("http", "x/a", 81, False, id="x-81-is-metrics"),
+        pytest.param("http", "y/a", 81, True, id="y-http-is-81"),
+        pytest.param("http", "y/a", 80, False, id="y-80-is-metrics"),
+        pytest.param("metrics", "z/a", 81, False, id="z-has-no-metrics"),
+    ],
+)
+def test_named_ports_resolve_per_destination(named, dst, port, expected):
+    from podnet.testing.builders import policy
+
+    docs = [
+        *e2e_docs(),
+        *(
+            policy(
+                f"{ns}/only-named",
+                {"podSelector": {}, "ingress": [{"ports": [{"port": named}]}]},
+            )
+            for ns in NAMESPACES
+        ),
+    ]
+    e = engine(*docs, nodes=2)
+    q = plan(e, [e.by_key["z/b"]], [e.by_key[dst]], [PortProto(port, "TCP")])
+    assert [p.expected for p in q.probes] == [expected]

@@ -1,0 +1,232 @@
+"""The pure parts of `podnet probe` (no root): the live snapshot from stored objects, the plan
+and its expectations (the engine's, nothing else), judging observations, the outputs, and
+the command's refusals."""
+
+from __future__ import annotations
+
+import errno
+import json
+
+import pytest
+
+from podnet.cli import probe as probe_cli
+from podnet.cli.cluster import STORED_KINDS, _pruned
+from podnet.cli.main import main
+from podnet.daemon.probe import _failure, _line
+from podnet.model.errors import InputError
+from podnet.policy.ports import PortProto
+from podnet.policy.probe_expect import (
+    Observation,
+    Probe,
+    judge,
+    live_placement,
+    plan,
+    stored_cluster,
+)
+from podnet.state.placement import place
+from podnet.testing.builders import cluster, engine, namespace, pod, policy
+
+WEB = [{"name": "http", "containerPort": 8080}, {"containerPort": 53, "protocol": "UDP"}]
+DOCS = [
+    namespace("shop", team="a"),
+    namespace("ops", team="b"),
+    pod("shop/web", labels={"app": "web"}, ports=WEB),
+    pod("shop/db", labels={"app": "db"}, ports=[{"name": "pg", "containerPort": 5432}]),
+    pod("ops/mon", labels={"app": "mon"}, ports=[{"containerPort": 9090}]),
+    pod("ops/agent", ports=[{"containerPort": 9100}], node="node-1", host_network=True),
+    policy(
+        "shop/db",
+        {
+            "podSelector": {"matchLabels": {"app": "db"}},
+            "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "web"}}}]}],
+        },
+    ),
+    policy(
+        "shop/web-egress",
+        {
+            "podSelector": {"matchLabels": {"app": "web"}},
+            "policyTypes": ["Egress"],
+            "egress": [{"ports": [{"port": "pg"}]}],
+        },
+    ),
+]
+
+
+def stored_bodies(docs):
+    """What `podnet up` stores: each object as the API returns it (cli.cluster._record)."""
+    c = cluster(*docs, nodes=2)
+    return c, [
+        _pruned(o.model_dump(mode="json", by_alias=True, exclude_none=True))
+        for _, attr in STORED_KINDS
+        for o in getattr(c, attr)
+    ]
+
+
+def test_stored_objects_give_back_the_same_cluster():
+    c, bodies = stored_bodies(DOCS)
+    again = stored_cluster(bodies)
+    for attr in ("namespaces", "nodes", "pods", "policies"):
+        assert getattr(again, attr) == getattr(c, attr), attr
+
+
+def test_live_placement_is_the_served_one():
+    c, _ = stored_bodies(DOCS)
+    real = place(c)
+    nodes = {n: (real.node_ip[n], str(real.node_cidr[n])) for n in real.node_ip}
+    served = {k: (real.pod_node[k], real.pod_ip[k]) for k in real.pod_ip}
+    served[("shop", "web")] = ("node-1", "10.244.0.77")  # whatever the cluster really runs
+    got = live_placement(c, nodes, served)
+    assert got.pod_ip[("shop", "web")] == "10.244.0.77"
+    assert got.pod_node[("shop", "web")] == "node-1"
+    assert got.pod_ip[("ops", "agent")] == real.node_ip["node-1"]
+
+
+def test_a_pod_not_served_yet_is_an_error_not_a_guess():
+    c, _ = stored_bodies(DOCS)
+    real = place(c)
+    nodes = {n: (real.node_ip[n], str(real.node_cidr[n])) for n in real.node_ip}
+    served = {k: (real.pod_node[k], real.pod_ip[k]) for k in real.pod_ip if k[1] != "db"}
+    with pytest.raises(InputError, match="change is being applied"):
+        live_placement(c, nodes, served)
+
+
+def test_expectations_are_the_engines_answers():
+    e = engine(*DOCS, nodes=2)
+    q = plan(e, e.pods, e.pods, None)
+    assert q.probes
+    for p in q.probes:
+        want = e.allowed(e.by_key[p.source], e.by_key[p.destination], PortProto(p.port, p.protocol))
+        assert p.expected == want, p
+    by = {(p.source, p.destination, p.port): p.expected for p in q.probes}
+    assert by[("shop/web", "shop/db", 5432)] is True
+    assert by[("ops/mon", "shop/db", 5432)] is False
+    assert by[("shop/web", "ops/mon", 9090)] is False  # egress only to named port pg
+    assert by[("shop/db", "shop/db", 5432)] is True  # itself, over loopback
+    # The hostNetwork pod's node is always allowed to reach its own pods.
+    assert all(p.expected for p in q.probes if p.source == "ops/agent")
+
+
+def test_ports_given_skip_destinations_that_do_not_declare_them_and_sctp():
+    e = engine(*DOCS, nodes=2)
+    q = plan(e, e.pods, e.pods, [PortProto(5432, "TCP"), PortProto(7, "SCTP")])
+    assert {p.destination for p in q.probes} == {"shop/db"}
+    assert len(q.probes) == 4
+    assert any("SCTP is not probed" in s for s in q.skipped)
+    assert any("3 destination/port combinations not probed" in s for s in q.skipped)
+    assert q.ports == [PortProto(5432, "TCP")]
+
+
+PROBE = Probe("a/x", "b/y", 80, "TCP", True, "b/y app")
+
+
+@pytest.mark.parametrize(
+    ("expected", "seen", "allowed", "ok", "wrong"),
+    [
+        pytest.param(True, Observation("reply", "b/y app"), True, True, False, id="pass"),
+        pytest.param(False, Observation("rejected"), False, True, False, id="blocked"),
+        pytest.param(False, Observation("timeout"), False, True, False, id="timeout-is-blocked"),
+        pytest.param(False, Observation("reply", "b/y app"), True, False, False, id="leak"),
+        pytest.param(True, Observation("refused"), False, False, False, id="over-blocked"),
+        pytest.param(True, Observation("reply", "b/z app"), True, False, True, id="wrong-pod"),
+        pytest.param(True, Observation("error", detail="x"), False, False, False, id="error"),
+    ],
+)
+def test_judging_one_probe(expected, seen, allowed, ok, wrong):
+    q = probe_cli.Plan(["a/x", "b/y"], [PortProto(80, "TCP")], [_with(expected)], [])
+    r = judge(q, [seen]).results[0]
+    assert (r.allowed, r.ok, r.wrong_identity) == (allowed, ok, wrong)
+
+
+def _with(expected: bool) -> Probe:
+    return Probe(PROBE.source, PROBE.destination, 80, "TCP", expected, PROBE.identity)
+
+
+def _report():
+    probes = [
+        Probe("a/x", "b/y", 80, "TCP", True, "b/y app"),
+        Probe("a/x", "b/y", 53, "UDP", False, "b/y app"),
+        Probe("b/y", "b/y", 80, "TCP", True, "b/y app"),
+        Probe("b/y", "a/x", 80, "TCP", True, "a/x app"),
+    ]
+    seen = [
+        Observation("reply", "b/y app"),
+        Observation("reply", "b/y app"),  # leak
+        Observation("reply", "b/y app"),
+        Observation("reply", "c/z app"),  # wrong pod
+    ]
+    q = probe_cli.Plan(["a/x", "b/y"], [PortProto(53, "UDP"), PortProto(80, "TCP")], probes, [])
+    return judge(q, seen, 0.25)
+
+
+def test_json_is_the_analyze_contract_plus_expected():
+    doc = _report().to_json()
+    json.dumps(doc)
+    assert doc["pods"] == ["a/x", "b/y"]
+    first = doc["results"][0]
+    assert {k: first[k] for k in ("from", "to", "port", "protocol", "allowed", "expected")} == {
+        "from": "a/x",
+        "to": "b/y",
+        "port": 80,
+        "protocol": "TCP",
+        "allowed": True,
+        "expected": True,
+    }
+    assert doc["results"][1]["allowed"] is True and doc["results"][1]["expected"] is False
+    assert doc["results"][3]["identity"] == "c/z app"
+    assert doc["results"][3]["expectedIdentity"] == "a/x app"
+    assert doc["summary"]["mismatches"] == 2
+    assert doc["summary"]["wrong identity"] == 1
+
+
+def test_table_highlights_mismatches():
+    text = probe_cli.to_table(_report(), color=False)
+    assert "port 80/TCP: 3 of 3 probes passed, 1 mismatch" in text
+    assert "port 53/UDP: 1 of 1 probes passed, 1 mismatch" in text
+    assert "MISMATCH a/x -> b/y 53/UDP: passed (b/y app); the engine says blocked" in text
+    assert "MISMATCH b/y -> a/x 80/TCP: answered by 'c/z app', expected 'a/x app'" in text
+    assert "4 probes in 0.25s: 4 passed, 0 blocked; 2 differ from the engine" in text
+    assert "✓!" in text and "?!" in text
+
+
+def test_judge_refuses_a_short_list():
+    with pytest.raises(ValueError):
+        judge(_report().plan, [])
+
+
+@pytest.mark.parametrize(
+    ("error", "outcome"),
+    [
+        pytest.param(ConnectionRefusedError(errno.ECONNREFUSED, "x"), "refused", id="rst"),
+        pytest.param(OSError(errno.EHOSTUNREACH, "x"), "rejected", id="admin-prohibited"),
+        pytest.param(OSError(errno.EACCES, "x"), "rejected", id="eacces"),
+        pytest.param(OSError(errno.EMFILE, "x"), "error", id="emfile"),
+    ],
+)
+def test_socket_errors_map_to_outcomes(error, outcome):
+    assert _failure(error, 0.0).outcome == outcome
+
+
+def test_reply_line():
+    assert _line(b"x/a app\n") == "x/a app"
+    assert _line(b"x/a app\nmore") == "x/a app"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        pytest.param(["--via", "service"], "Services have no datapath yet", id="via-service"),
+        pytest.param(["--timeout", "0"], "--timeout must be", id="timeout"),
+        pytest.param([], "not found", id="no-cluster"),
+    ],
+)
+def test_refusals_exit_2(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("PODNET_STATE_DIR", str(tmp_path))
+    monkeypatch.setattr(probe_cli.os, "geteuid", lambda: 0)
+    assert main(["probe", "--cluster", "nope", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_needs_root(capsys, monkeypatch):
+    monkeypatch.setattr(probe_cli.os, "geteuid", lambda: 1000)
+    assert main(["probe"]) == 2
+    assert "needs root" in capsys.readouterr().err
