@@ -21,7 +21,6 @@ from podnet.policy.probe_expect import (
     judge,
     live_placement,
     plan,
-    stored_cluster,
 )
 from podnet.state.placement import place
 from podnet.testing.builders import cluster, engine, namespace, pod, policy
@@ -56,15 +55,23 @@ def stored_bodies(docs):
     """What `podnet up` stores: each object as the API returns it (cli.cluster._record)."""
     c = cluster(*docs, nodes=2)
     return c, [
-        _pruned(o.model_dump(mode="json", by_alias=True, exclude_none=True))
-        for _, attr in STORED_KINDS
+        (kind, o, _pruned(o.model_dump(mode="json", by_alias=True, exclude_none=True)))
+        for kind, attr in STORED_KINDS
         for o in getattr(c, attr)
     ]
 
 
-def test_stored_objects_give_back_the_same_cluster():
+def test_stored_objects_give_back_the_same_cluster(tmp_path):
+    """probe builds its engine from the store with the reconciler's snapshot: what up stored
+    must come back as the same cluster."""
+    from podnet.daemon.reconcile import snapshot
+    from podnet.state.store import Store
+
     c, bodies = stored_bodies(DOCS)
-    again = stored_cluster(bodies)
+    with Store.open(tmp_path) as store:
+        for kind, o, body in bodies:
+            store.put(kind, o.metadata.namespace, o.metadata.name, body)
+        again = snapshot(store)
     for attr in ("namespaces", "nodes", "pods", "policies"):
         assert getattr(again, attr) == getattr(c, attr), attr
 

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from podnet.cli.cluster import STORED_KINDS, add_cluster_arg
+from podnet.cli.cluster import add_cluster_arg
 from podnet.cli.output import print_error, print_warnings
 from podnet.model.errors import InputError, Problem
 from podnet.policy.engine import Engine
 from podnet.policy.ports import PortProto, parse_ports
-from podnet.policy.probe_expect import Plan, Report, judge, live_placement, plan, stored_cluster
+from podnet.policy.probe_expect import Plan, Report, judge, live_placement, plan
 from podnet.policy.select import parse_selection
 from podnet.state.store import Store, state_dir
 
@@ -148,11 +148,20 @@ def collect(
 
 
 def live_engine(sdir: Path, runtime: Runtime) -> Engine:
-    """The engine over the stored objects and the placement the cluster really has."""
+    """The engine over the stored objects (built as the daemon's reconciler builds them) and
+    the placement the cluster really has (runtime.json: the addresses the pods serve)."""
+    from podnet.daemon.reconcile import snapshot
+
     with Store.open(sdir) as store:
-        bodies = [o.body for kind, _ in STORED_KINDS for o in store.list(kind)]
+        cluster = snapshot(store)
         nodes = store.nodes()
-    cluster = stored_cluster(bodies)
+        revision, synced = store.revision(), store.get_meta("synced_revision")
+    if synced is not None and int(synced) < revision:
+        print(
+            f"warning: the cluster enforces revision {synced} of its objects, not yet the "
+            f"latest ({revision}): a change is being applied; mismatches may be that",
+            file=sys.stderr,
+        )
     pods = {(p.namespace, p.name): (p.node, p.ip) for p in runtime.pods}
     placement = live_placement(cluster, nodes, pods)
     print_warnings(cluster.warnings)

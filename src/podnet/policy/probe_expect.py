@@ -6,24 +6,22 @@ destination pod and one declared container port of the destination; the workload
 answers it with the line `NS/POD CONTAINER`, so a reply proves both that the packets passed
 and that they reached the right pod.
 
-The live snapshot is built from the cluster's stored objects (the store keeps them as the
-API returns them) and the placement the cluster really has (pod IPs and nodes as served).
+The live snapshot is the cluster's stored objects (built by the daemon's reconciler) with
+the placement the cluster really has (pod IPs and nodes as served): `live_placement`.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
-import yaml
 
-from podnet.model.cluster import Cluster, build
-from podnet.model.errors import InputError, Origin, Problem
-from podnet.model.load import LoadResult, validate_object
+from podnet.model.cluster import Cluster
+from podnet.model.errors import InputError, Problem
 from podnet.policy.endpoints import PodEndpoint
 from podnet.policy.engine import Engine
 from podnet.policy.matrix import compute, declared_ports
@@ -101,20 +99,6 @@ class Plan:
 
 
 # --- the live snapshot -----------------------------------------------------------------
-
-
-def stored_cluster(objects: Iterable[dict[str, Any]]) -> Cluster:
-    """The Cluster of a running cluster's stored objects, validated as the loader does."""
-    result = LoadResult()
-    problems: list[Problem] = []
-    skipped: Counter[str] = Counter()
-    for i, body in enumerate(objects):
-        # A deep copy through YAML: validation applies defaults to the raw dict in place.
-        raw = yaml.safe_load(yaml.safe_dump(body))
-        problems += validate_object(raw, Origin("store", i), result, skipped)
-    if problems:
-        raise InputError(problems)
-    return build(result, node_count=None)
 
 
 def live_placement(
