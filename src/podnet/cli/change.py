@@ -133,6 +133,15 @@ def run_delete(args: argparse.Namespace) -> int:
         raise _bad("nodes cannot be deleted from a running cluster (`podnet down`, then up)")
     ns = "" if kind in CLUSTER_SCOPED else args.namespace
     with _open(args.cluster) as store:
+        if kind != "Namespace":
+            # Removing one object (not a namespace) leaves every other object valid.
+            with store.transaction():
+                if not store.delete(kind, ns or None, args.name):
+                    where = f" in namespace {ns}" if ns else ""
+                    raise _bad(f'{kind} "{args.name}" not found{where}')
+                revision = store.revision()
+            print(f'{_ref(kind, args.name).split("/")[0]} "{args.name}" deleted')
+            return _sync(args.cluster, revision)
         current = _stored(store)
         target = (kind, ns, args.name)
         if target not in {_key(o) for o in current}:
@@ -158,16 +167,16 @@ def run_label(args: argparse.Namespace) -> int:
     changes = [_parse_label(text) for text in args.labels]
     ns = "" if kind in CLUSTER_SCOPED else args.namespace
     with _open(args.cluster) as store:
-        current = _stored(store)
-        index = {_key(o): i for i, o in enumerate(current)}
-        i = index.get((kind, ns, args.name))
-        if i is None:
+        # Labels cannot break what holds between objects (names, addresses), so only the
+        # object itself is validated again: no whole-cluster build on this hot path.
+        stored = store.get(kind, ns, args.name)
+        if stored is None:
             where = f" in namespace {ns}" if ns else ""
             raise _bad(f'{kind} "{args.name}" not found{where}')
-        body = _body(current[i].obj)
+        body = json.loads(json.dumps(stored.body))
         labels = dict(body.setdefault("metadata", {}).get("labels") or {})
+        ident = f"{kind} {ns + '/' if ns else ''}{args.name}"
         for key, value in changes:
-            ident = f"{kind} {ns + '/' if ns else ''}{args.name}"
             if kind == "Namespace" and key == NS_NAME_LABEL:
                 raise _bad(f"{ident}: metadata.labels: {NS_NAME_LABEL} is set by the API server")
             if value is not None and labels.get(key, value) != value and not args.overwrite:
@@ -180,8 +189,10 @@ def run_label(args: argparse.Namespace) -> int:
             else:
                 labels[key] = value
         body["metadata"]["labels"] = labels
-        current[i] = _revalidate(kind, body)
-        revision = _commit(store, current)
+        obj = _revalidate(kind, body).obj
+        with store.transaction():
+            store.put(kind, ns or None, args.name, _body(obj))
+            revision = store.revision()
     print(f"{_ref(kind, args.name)} labeled")
     return _sync(args.cluster, revision)
 

@@ -220,11 +220,21 @@ def _record(
         store.set_meta("config", {k: str(v) for k, v in dataclasses.asdict(net).items()})
 
 
+# An empty selector is not an absent one: `podSelector: {}` in a peer selects every pod,
+# `namespaceSelector: {}` every namespace; without them the peer means something else.
+KEEP_EMPTY = frozenset({"podSelector", "namespaceSelector"})
+
+
 def _pruned(value: Any) -> Any:
-    """Drop empty fields ({}, [], ""), as the API server's JSON omits them."""
+    """Drop empty fields ({}, [], ""), as the API server's JSON omits them; empty selectors
+    stay (KEEP_EMPTY)."""
     if isinstance(value, dict):
         out = {k: _pruned(v) for k, v in value.items()}
-        return {k: v for k, v in out.items() if v not in ({}, [], "", None)}
+        return {
+            k: v
+            for k, v in out.items()
+            if v not in ({}, [], "", None) or (k in KEEP_EMPTY and v == {})
+        }
     if isinstance(value, list):
         return [_pruned(v) for v in value]
     return value

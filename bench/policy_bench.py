@@ -1,0 +1,289 @@
+"""NetworkPolicy in the live datapath: sync time, change-to-enforcement latency, throughput
+with policies in force, rule counts per node. Prints figures; asserts nothing.
+
+    sudo .venv/bin/python bench/policy_bench.py [--pods 1000] [--policies 1000] [--changes 100]
+
+1. A synthetic cluster (bench/gen_cluster.py: realistic namespaces, apps, policies) plus a
+   namespace `pbench` with two pods on different nodes: `dst` admits `app=src` on 8080 and
+   5201 (iperf3); `src` starts with app=src. Brought up with its daemon (`podnet up`).
+2. Rule sync: every node's ruleset rendered and applied for real (counters read and written
+   back), full, five times: wall time and the render/apply split; rules per node.
+3. Change to enforcement: `podnet label pod src app=other|app=src` alternately, called in
+   this process (interpreter start-up excluded; it is reported separately), then a prober
+   inside src's namespace connects to dst:8080 until the outcome flips. The time from the
+   command's start to the flip, p50/p99/max over --changes changes.
+4. iperf3 src -> dst (across nodes), single TCP stream, with the policies in force and with
+   the two nodes' podnet tables removed (then restored by a full sync), alternately.
+
+Everything lives in namespaces named podnet.<cluster>.*; the cluster is removed at the end,
+also on failure or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+PROBER = r"""
+import errno, socket, sys
+ip = sys.argv[1]
+for _ in sys.stdin:
+    try:
+        socket.create_connection((ip, 8080), timeout=0.5).close(); print("ok", flush=True)
+    except OSError as e:
+        print("denied" if e.errno == errno.EHOSTUNREACH else "other", flush=True)
+"""
+
+
+def sh(*argv: str, env: dict[str, str] | None = None) -> str:
+    out = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[:4])}...: {out.stderr.strip()[-2000:]}")
+    return out.stdout
+
+
+def bench_docs(nodes: list[str]) -> list[dict]:
+    def pod(name: str, node: str, app: str) -> dict:
+        ports = [{"name": "http", "containerPort": 8080}]
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": "pbench", "labels": {"app": app}},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "x", "ports": ports}]},
+        }
+
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "pbench"}},
+        pod("src", nodes[0], "src"),
+        pod("dst", nodes[1], "dst"),
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "dst-in", "namespace": "pbench"},
+            "spec": {
+                "podSelector": {"matchLabels": {"app": "dst"}},
+                "ingress": [
+                    {
+                        "from": [{"podSelector": {"matchLabels": {"app": "src"}}}],
+                        "ports": [{"port": 8080}, {"port": 5201}],
+                    }
+                ],
+            },
+        },
+    ]
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pods", type=int, default=1000)
+    ap.add_argument("--policies", type=int, default=1000)
+    ap.add_argument("--namespaces", type=int, default=20)
+    ap.add_argument("--changes", type=int, default=100)
+    ap.add_argument("--iperf-seconds", type=int, default=5)
+    ap.add_argument("--iperf-rounds", type=int, default=2)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="policy-bench-"))
+    os.environ["PODNET_STATE_DIR"] = str(tmp / "state")
+    name = f"pb-{uuid.uuid4().hex[:6]}"
+    gen = tmp / "cluster"
+    sh(
+        sys.executable, str(HERE / "gen_cluster.py"), str(gen), "--pods", str(args.pods),
+        "--policies", str(args.policies), "--namespaces", str(args.namespaces),
+    )  # fmt: skip
+    nodes = sorted(
+        n["metadata"]["name"]
+        for n in yaml.safe_load((gen / "nodes" / "nodes.yaml").read_text())["items"]
+    )
+    (tmp / "pbench.yaml").write_text(yaml.safe_dump_all(bench_docs(nodes)))
+    print(f"cluster {name}: {args.pods} pods + 2, {args.policies} policies + 1, {len(nodes)} nodes")
+    try:
+        t = time.monotonic()
+        sh(sys.executable, "-m", "podnet", "up", "-f", str(gen), "-f", str(tmp / "pbench.yaml"),
+           "--cluster", name, "--timeout", "300")  # fmt: skip
+        print(f"up (with daemon, every pod answering): {time.monotonic() - t:.1f}s")
+        sync_figures(name)
+        latency(name, args.changes)
+        throughput(name, nodes, args.iperf_seconds, args.iperf_rounds)
+    finally:
+        sh(sys.executable, "-m", "podnet", "down", "--cluster", name)
+    return 0
+
+
+def sync_figures(name: str) -> None:
+    from podnet.daemon.reconcile import Reconciler
+    from podnet.datapath import nft
+    from podnet.state.store import state_dir
+
+    rec = Reconciler(state_dir(name), name)
+    t = time.monotonic()
+    d = rec.desired()
+    desired_s = time.monotonic() - t
+    runs = []
+    for _ in range(5):
+        runs.append(nft.sync_policies(name, d.engine, d.node_netns))
+    last = runs[-1]
+    assert last.ok, last.errors
+    walls = [r.seconds for r in runs]
+    render = max(n.render_s for n in last.nodes.values())
+    apply_ = max(n.apply_s for n in last.nodes.values())
+    print(
+        f"rule sync, full, {len(d.node_netns)} nodes in parallel: "
+        f"median {statistics.median(walls):.3f}s (min {min(walls):.3f}, max {max(walls):.3f}); "
+        f"slowest node: render {render:.3f}s, read counters + nft -f {apply_:.3f}s; "
+        f"snapshot+placement+plans beforehand {desired_s:.3f}s"
+    )
+    rules = [n.rules for n in last.nodes.values()]
+    chars = [n.chars for n in last.nodes.values()]
+    pods = {n: 0 for n in d.node_netns}
+    for node in d.placement.pod_node.values():
+        pods[node] += 1
+    print(
+        f"rules per node: min {min(rules)}, median {statistics.median(rules):.0f}, "
+        f"max {max(rules)}, total {sum(rules)}; ruleset text per node median "
+        f"{statistics.median(chars) / 1024:.0f} KiB; pods per node median "
+        f"{statistics.median(pods.values()):.0f}"
+    )
+    for node, n in sorted(last.nodes.items())[:3]:
+        print(f"  {node}: {pods[node]} pods, {n.rules} rules, {n.chars / 1024:.0f} KiB")
+
+
+def latency(name: str, changes: int) -> None:
+    from podnet.cli.main import main as podnet_main
+    from podnet.render import names
+
+    runtime = json.loads((Path(os.environ["PODNET_STATE_DIR"]) / name / "runtime.json").read_text())
+    dst_ip = next(
+        p["ip"] for p in runtime["pods"] if p["namespace"] == "pbench" and p["name"] == "dst"
+    )
+    prober = subprocess.Popen(
+        ["ip", "netns", "exec", names.pod_netns(name, "pbench", "src"), sys.executable, "-c",
+         PROBER, dst_ip],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert prober.stdin and prober.stdout
+
+    def probe() -> str:
+        prober.stdin.write("\n")  # type: ignore[union-attr]
+        prober.stdin.flush()  # type: ignore[union-attr]
+        return prober.stdout.readline().strip()  # type: ignore[union-attr]
+
+    try:
+        assert probe() == "ok"
+        to_flip, command = [], []
+        app = "src"
+        devnull = open(os.devnull, "w")  # noqa: SIM115
+        for _ in range(changes):
+            app = "other" if app == "src" else "src"
+            want = "ok" if app == "src" else "denied"
+            t0 = time.monotonic()
+            stdout, sys.stdout = sys.stdout, devnull
+            try:
+                status = podnet_main(
+                    [
+                        "label",
+                        "pod",
+                        "src",
+                        f"app={app}",
+                        "--overwrite",
+                        "-n",
+                        "pbench",
+                        "--cluster",
+                        name,
+                    ]
+                )
+            finally:
+                sys.stdout = stdout
+            t1 = time.monotonic()
+            assert status == 0
+            while (got := probe()) != want:
+                if time.monotonic() - t0 > 10:
+                    raise RuntimeError(f"no flip to {want} after 10s (last {got})")
+            to_flip.append(time.monotonic() - t0)
+            command.append(t1 - t0)
+        devnull.close()
+    finally:
+        prober.kill()
+        prober.communicate()
+    clis = []
+    for i in range(5):  # a real change each time (a label no policy looks at)
+        t = time.monotonic()
+        sh(sys.executable, "-m", "podnet", "label", "pod", "src", f"bench-run={i}", "--overwrite",
+           "-n", "pbench", "--cluster", name)  # fmt: skip
+        clis.append(time.monotonic() - t)
+    cli = statistics.median(clis)
+    print(
+        f"label -> enforcement over {changes} changes: p50 {pct(to_flip, 0.5) * 1000:.0f} ms, "
+        f"p99 {pct(to_flip, 0.99) * 1000:.0f} ms, max {max(to_flip) * 1000:.0f} ms "
+        f"(command returns: p50 {pct(command, 0.5) * 1000:.0f} ms, p99 {pct(command, 0.99) * 1000:.0f} ms); "
+        f"`podnet label` as a process (interpreter start included), median of 5: {cli * 1000:.0f} ms"
+    )
+
+
+def iperf(client_ns: str, server_ns: str, server_ip: str, seconds: int) -> float:
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", server_ns, "iperf3", "-s", "-1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for _ in range(100):
+            if sh("ip", "netns", "exec", server_ns, "ss", "-ltnH", "sport = :5201").strip():
+                break
+            time.sleep(0.05)
+        out = sh(
+            "ip", "netns", "exec", client_ns, "iperf3", "-c", server_ip, "-t", str(seconds), "-J"
+        )
+        return float(json.loads(out)["end"]["sum_received"]["bits_per_second"]) / 1e9
+    finally:
+        server.kill()
+        server.wait()
+
+
+def throughput(name: str, nodes: list[str], seconds: int, rounds: int) -> None:
+    from podnet.daemon.reconcile import Reconciler
+    from podnet.datapath import nft
+    from podnet.render import names
+    from podnet.render.policy_nft import table_name
+    from podnet.state.store import state_dir
+
+    runtime = json.loads((state_dir(name) / "runtime.json").read_text())
+    dst_ip = next(
+        p["ip"] for p in runtime["pods"] if p["namespace"] == "pbench" and p["name"] == "dst"
+    )
+    src_ns, dst_ns = names.pod_netns(name, "pbench", "src"), names.pod_netns(name, "pbench", "dst")
+    involved = [names.node_netns(name, n) for n in nodes[:2]]
+    rec = Reconciler(state_dir(name), name)
+    d = rec.desired()
+    with_pol, without = [], []
+    for _ in range(rounds):
+        assert nft.sync_policies(name, d.engine, d.node_netns).ok
+        with_pol.append(iperf(src_ns, dst_ns, dst_ip, seconds))
+        for ns in involved:  # our own table, in our own node namespaces only
+            sh("ip", "netns", "exec", ns, "nft", "delete", "table", "inet", table_name(name))
+        without.append(iperf(src_ns, dst_ns, dst_ip, seconds))
+    assert nft.sync_policies(name, d.engine, d.node_netns).ok
+    a, b = statistics.median(with_pol), statistics.median(without)
+    print(
+        f"iperf3 src -> dst across nodes, {seconds}s x {rounds}: with {len(d.cluster.policies)} "
+        f"policies {a:.2f} Gbit/s, without {b:.2f} Gbit/s, ratio {a / b:.3f} "
+        f"(runs with {', '.join(f'{x:.2f}' for x in with_pol)}; without {', '.join(f'{x:.2f}' for x in without)})"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
