@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DEB_PACKAGES := python3 python3-venv python3-pip nftables iproute2 iperf3 procps
 PYTEST_ARGS ?=
 
-.PHONY: all debs venv test lint unit datapath suites demo bench clean
+.PHONY: all debs venv test lint unit datapath suites demo bench bench-live clean
 
 all: test
 
@@ -40,11 +40,27 @@ suites: venv
 test: venv lint
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
+# The example application: what the manifests allow (static), then the same cluster built
+# for real, probed with real packets against the engine's expectations, and torn down.
+DEMO_CLUSTER ?= demo
 demo: venv
-	$(VENV)/bin/podnet analyze -f examples/shop -o table
+	$(VENV)/bin/podnet analyze -f examples/shop --ports 8080/TCP,5432/TCP
+	$(VENV)/bin/podnet explain -f examples/shop --from 'shop/frontend-*' --to shop/db-0 --port 5432/TCP
+	@set -e; trap '$(VENV)/bin/podnet down --cluster $(DEMO_CLUSTER)' EXIT; \
+	  $(VENV)/bin/podnet up -f examples/shop --cluster $(DEMO_CLUSTER) --replace; \
+	  $(VENV)/bin/podnet get pods -A -o wide --cluster $(DEMO_CLUSTER); \
+	  $(VENV)/bin/podnet probe --cluster $(DEMO_CLUSTER); \
+	  $(VENV)/bin/podnet get networkpolicies -A --cluster $(DEMO_CLUSTER)
 
 bench: venv
 	$(PY) bench/analyze_bench.py
+
+# Benchmarks of the live network (root): up/down, iperf3, policy sync, probes.
+bench-live: venv
+	$(PY) bench/up_bench.py
+	$(PY) bench/iperf_bench.py
+	$(PY) bench/policy_bench.py
+	$(PY) bench/probe_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
