@@ -12,8 +12,9 @@ with policies in force, rule counts per node. Prints figures; asserts nothing.
    this process (interpreter start-up excluded; it is reported separately), then a prober
    inside src's namespace connects to dst:8080 until the outcome flips. The time from the
    command's start to the flip, p50/p99/max over --changes changes.
-4. iperf3 src -> dst (across nodes), single TCP stream, with the policies in force and with
-   the two nodes' podnet tables removed (then restored by a full sync), alternately.
+4. iperf3 src -> dst (across nodes), single TCP stream, round after round: with the policies
+   in force; with podnet's ruleset for no policy at all; with the two nodes' podnet tables
+   removed (then restored by a full sync).
 
 Everything lives in namespaces named podnet.<cluster>.*; the cluster is removed at the end,
 also on failure or Ctrl-C.
@@ -22,6 +23,7 @@ also on failure or Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -257,6 +259,7 @@ def iperf(client_ns: str, server_ns: str, server_ip: str, seconds: int) -> float
 def throughput(name: str, nodes: list[str], seconds: int, rounds: int) -> None:
     from podnet.daemon.reconcile import Reconciler
     from podnet.datapath import nft
+    from podnet.policy.engine import Engine
     from podnet.render import names
     from podnet.render.policy_nft import table_name
     from podnet.state.store import state_dir
@@ -269,20 +272,29 @@ def throughput(name: str, nodes: list[str], seconds: int, rounds: int) -> None:
     involved = [names.node_netns(name, n) for n in nodes[:2]]
     rec = Reconciler(state_dir(name), name)
     d = rec.desired()
-    with_pol, without = [], []
+    # "None": podnet's ruleset for the same pods without a single policy (the forward chain
+    # with its conntrack rule stays); "no table": the two nodes without any podnet table,
+    # where conntrack does not even run in the namespace.
+    bare = Engine(dataclasses.replace(d.cluster, policies=()), d.placement)
+    runs: dict[str, list[float]] = {"with": [], "none": [], "no table": []}
     for _ in range(rounds):
         assert nft.sync_policies(name, d.engine, d.node_netns).ok
-        with_pol.append(iperf(src_ns, dst_ns, dst_ip, seconds))
+        runs["with"].append(iperf(src_ns, dst_ns, dst_ip, seconds))
+        assert nft.sync_policies(name, bare, d.node_netns).ok
+        runs["none"].append(iperf(src_ns, dst_ns, dst_ip, seconds))
         for ns in involved:  # our own table, in our own node namespaces only
             sh("ip", "netns", "exec", ns, "nft", "delete", "table", "inet", table_name(name))
-        without.append(iperf(src_ns, dst_ns, dst_ip, seconds))
+        runs["no table"].append(iperf(src_ns, dst_ns, dst_ip, seconds))
     assert nft.sync_policies(name, d.engine, d.node_netns).ok
-    a, b = statistics.median(with_pol), statistics.median(without)
+    med = {k: statistics.median(v) for k, v in runs.items()}
     print(
-        f"iperf3 src -> dst across nodes, {seconds}s x {rounds}: with {len(d.cluster.policies)} "
-        f"policies {a:.2f} Gbit/s, without {b:.2f} Gbit/s, ratio {a / b:.3f} "
-        f"(runs with {', '.join(f'{x:.2f}' for x in with_pol)}; without {', '.join(f'{x:.2f}' for x in without)})"
+        f"iperf3 src -> dst across nodes, {seconds}s x {rounds}, medians: with "
+        f"{len(d.cluster.policies)} policies {med['with']:.2f} Gbit/s, with none "
+        f"{med['none']:.2f}, no podnet table {med['no table']:.2f}; ratio with/none "
+        f"{med['with'] / med['none']:.3f}, with/no table {med['with'] / med['no table']:.3f}"
     )
+    for k, v in runs.items():
+        print(f"  {k:>8}: {', '.join(f'{x:.2f}' for x in v)}")
 
 
 if __name__ == "__main__":
