@@ -34,6 +34,7 @@ from typing import Protocol
 from podnet.datapath import netns as dp_netns
 from podnet.datapath.render_cache import SharedPeers, render_node_cached
 from podnet.policy.engine import Engine, policy_name
+from podnet.policy.verdict import Direction
 from podnet.render.policy_nft import _h, counter_name, table_name
 
 Counters = dict[str, tuple[int, int]]
@@ -290,7 +291,8 @@ def policy_counts(
     for pod in engine.pods:
         if pod.host_network:
             continue
-        for direction, prefix in (("ingress", "in_drop_"), ("egress", "eg_drop_")):
+        drops: tuple[tuple[Direction, str], ...] = (("ingress", "in_drop_"), ("egress", "eg_drop_"))
+        for direction, prefix in drops:
             dropped = counters.get(f"{prefix}{_h(pod.key)}", (0, 0))[0]
             if not dropped:
                 continue
