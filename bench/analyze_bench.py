@@ -58,17 +58,21 @@ class Size:
     policies: int
     namespaces: int
     owners: bool = False  # pods name their ReplicaSet (gen_cluster --owners)
+    fmt: str = "yaml"  # or "json", as `kubectl get -o json` prints it
 
     @property
     def label(self) -> str:
-        return f"{self.pods}/{self.policies}/{self.namespaces}{' owned' if self.owners else ''}"
+        return f"{self.pods}/{self.policies}/{self.namespaces} {self.input}"
 
     @property
     def input(self) -> str:
-        return "owned" if self.owners else "plain"
+        return self.fmt + ("+own" if self.owners else "")
 
     def owned(self) -> Size:
-        return Size(self.pods, self.policies, self.namespaces, True)
+        return Size(self.pods, self.policies, self.namespaces, True, self.fmt)
+
+    def as_json(self) -> Size:
+        return Size(self.pods, self.policies, self.namespaces, self.owners, "json")
 
     @classmethod
     def parse(cls, text: str) -> Size:
@@ -132,13 +136,14 @@ def cluster_dir(out: Path, size: Size, seed: int) -> Path:
     stamp = hashlib.sha256(Path(gen_cluster.__file__).read_bytes()).hexdigest()[:16]
     base = out / f"p{size.pods}-q{size.policies}-n{size.namespaces}-s{seed}"
     base = base.with_name(base.name + "-owned") if size.owners else base
+    base = base.with_name(base.name + "-json") if size.fmt == "json" else base
     path = base / "cluster"  # the manifests only: `-f` reads every .yaml/.json below it
     stamp_file = base / "generator.stamp"
     if stamp_file.exists() and stamp_file.read_text().strip() == stamp:
         return path
     shutil.rmtree(base, ignore_errors=True)
     gen = gen_cluster.generate(size.pods, size.policies, size.namespaces, seed, size.owners)
-    gen_cluster.write(gen, path)
+    gen_cluster.write(gen, path, size.fmt)
     stamp_file.write_text(stamp + "\n")
     return path
 
@@ -160,6 +165,7 @@ class PodnetResult:
     pairs: int | None  # as podnet's summary reports them
     allowed: int | None
     expected_pairs: int
+    consistent: bool = True  # every repeated run printed the same summary
 
     @property
     def best(self) -> Run:
@@ -183,9 +189,10 @@ def run_podnet(podnet: str, path: Path, size: Size, repeat: int) -> PodnetResult
                 f"podnet failed on {size.label} (exit {run.status}):\n{run.stderr.read_text()[-2000:]}"
             )
         runs.append(run)
+    outputs = {r.stdout.read_text() for r in runs}
     m = TOTAL.search(runs[0].stdout.read_text())
     allowed, pairs = (int(m.group(1)), int(m.group(2))) if m else (None, None)
-    return PodnetResult(size, runs, pairs, allowed, meta(path)["pairs"])
+    return PodnetResult(size, runs, pairs, allowed, meta(path)["pairs"], len(outputs) == 1)
 
 
 # ---- NCA -----------------------------------------------------------------------------------
@@ -327,8 +334,10 @@ def differential(podnet: str, path: Path, nca_out: Path) -> Differential:
 
 
 def print_podnet_table(results: list[PodnetResult]) -> None:
+    # The variants of one size (yaml+own, json) hold the same cluster: the same answer.
+    reference = {(r.size.pods, r.size.policies, r.size.namespaces): r.allowed for r in results}
     print(
-        f"{'pods':>6} {'policies':>8} {'ns':>4} {'input':>5} {'seconds':>8} {'RSS MiB':>8} "
+        f"{'pods':>6} {'policies':>8} {'ns':>4} {'input':>8} {'seconds':>8} {'RSS MiB':>8} "
         f"{'pairs':>12} {'allowed':>11} {'Mpairs/s':>9}  check"
     )
     for r in results:
@@ -339,17 +348,21 @@ def print_podnet_table(results: list[PodnetResult]) -> None:
             ok = best.seconds <= TARGET_SECONDS and r.rss_mib <= TARGET_RSS_MIB
             check = f"{'PASS' if ok else 'FAIL'} (<= {TARGET_SECONDS:g} s, <= 2 GiB)"
         ref = NCA_REFERENCE.get((r.size.pods, r.size.policies))
-        if ref is not None and not r.size.owners:
+        if ref is not None and r.size.fmt == "yaml":
             speedup = ref / best.seconds
             check = (
                 f"{speedup:.0f}x NCA's reference {ref:g} s: "
                 f"{'PASS' if speedup >= TARGET_SPEEDUP else 'FAIL'} (>= {TARGET_SPEEDUP:g}x)"
             )
+        if r.allowed != reference[(r.size.pods, r.size.policies, r.size.namespaces)]:
+            check += " ANSWER DIFFERS between inputs"
+        if not r.consistent:
+            check += " RUNS DIFFER"
         if r.pairs is not None and r.pairs != r.expected_pairs:
             check += f" pairs differ from generator's {r.expected_pairs}"
         allowed = "" if r.allowed is None else f"{r.allowed:,}"
         print(
-            f"{r.size.pods:>6} {r.size.policies:>8} {r.size.namespaces:>4} {r.size.input:>5} "
+            f"{r.size.pods:>6} {r.size.policies:>8} {r.size.namespaces:>4} {r.size.input:>8} "
             f"{best.seconds:>8.2f} "
             f"{r.rss_mib:>8.0f} {pairs:>12,} {allowed:>11} {pairs / best.seconds / 1e6:>9.1f}  {check}"
         )
@@ -377,6 +390,11 @@ def main(argv: list[str] | None = None) -> int:
         help=f"also NCA on {NCA_LARGE.label} with plain pods (more than half an hour)",
     )
     parser.add_argument("--json", type=Path, help="write the figures to this file too")
+    parser.add_argument(
+        "--json-input",
+        action="store_true",
+        help="also run podnet on the same clusters written as JSON (what YAML parsing costs)",
+    )
     args = parser.parse_args(argv)
     if args.nca_large_plain:
         args.nca_large = True
@@ -389,9 +407,11 @@ def main(argv: list[str] | None = None) -> int:
         nca_runs.append(NCA_LARGE)
 
     sizes = [Size.parse(s) for s in args.sizes.split(",")] if args.sizes else list(SIZES)
+    if args.json_input:
+        sizes += [s.as_json() for s in sizes]
     if args.nca:
         sizes += [s for s in (*nca_runs, DIFF_SIZE) if s not in sizes]
-    sizes.sort(key=lambda s: (s.pods, s.policies, s.owners))
+    sizes.sort(key=lambda s: (s.pods, s.policies, s.owners, s.fmt))
     args.out.mkdir(parents=True, exist_ok=True)
 
     results: list[PodnetResult] = []
@@ -423,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(f"network-config-analyzer {NCA_VERSION} (--connectivity -o txt_no_fw_rules)")
         print(
-            f"{'pods':>6} {'policies':>8} {'ns':>4} {'input':>5} {'nca s':>8} {'RSS MiB':>8} "
+            f"{'pods':>6} {'policies':>8} {'ns':>4} {'input':>8} {'nca s':>8} {'RSS MiB':>8} "
             f"{'podnet s':>9} "
             f"{'speed-up':>9}  check"
         )
@@ -435,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
             speedup = run.seconds / ours
             ok = "PASS" if speedup >= TARGET_SPEEDUP else "FAIL"
             print(
-                f"{size.pods:>6} {size.policies:>8} {size.namespaces:>4} {size.input:>5} "
+                f"{size.pods:>6} {size.policies:>8} {size.namespaces:>4} {size.input:>8} "
                 f"{run.seconds:>8.1f} "
                 f"{run.rss_mib:>8.0f} {ours:>9.2f} {speedup:>8.0f}x  {ok} (>= {TARGET_SPEEDUP:g}x)"
             )

@@ -623,17 +623,25 @@ def generate(
     )
 
 
-def write(gen: Generated, out: Path) -> None:
-    """The NCA-compatible layout (see the module docstring)."""
+def write(gen: Generated, out: Path, fmt: str = "yaml") -> None:
+    """The NCA-compatible layout (see the module docstring). With fmt "json", the same objects
+    as `kubectl get -o json` prints them (one List per file, policies too)."""
     for sub in ("ns", "nodes", "pods", "policies"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    _dump(
-        out / "ns" / "namespaces.yaml",
-        [{"apiVersion": "v1", "kind": "List", "items": gen.namespaces}],
-    )
-    _dump(out / "nodes" / "nodes.yaml", [{"apiVersion": "v1", "kind": "List", "items": gen.nodes}])
-    _dump(out / "pods" / "pods.yaml", [{"apiVersion": "v1", "kind": "List", "items": gen.pods}])
-    _dump(out / "policies" / "policies.yaml", gen.policies)
+    lists = {
+        "ns/namespaces": gen.namespaces,
+        "nodes/nodes": gen.nodes,
+        "pods/pods": gen.pods,
+        "policies/policies": gen.policies,
+    }
+    for name, items in lists.items():
+        as_list = {"apiVersion": "v1", "kind": "List", "items": items}
+        if fmt == "json":
+            (out / f"{name}.json").write_text(json.dumps(as_list, indent=1) + "\n")
+        elif name.startswith("policies"):
+            _dump(out / f"{name}.yaml", items)  # a folder of policies: multi-document YAML
+        else:
+            _dump(out / f"{name}.yaml", [as_list])
     (out / "meta.txt").write_text(json.dumps(gen.meta, indent=2) + "\n")
 
 
@@ -650,9 +658,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--namespaces", type=int, default=None, help="default: pods / 50")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--owners", action="store_true", help="pods with ownerReferences")
+    parser.add_argument("--format", choices=("yaml", "json"), default="yaml")
     args = parser.parse_args(argv)
     gen = generate(args.pods, args.policies, args.namespaces, args.seed, args.owners)
-    write(gen, args.out)
+    write(gen, args.out, args.format)
     print(json.dumps(gen.meta))
     return 0
 

@@ -174,3 +174,18 @@ def test_every_document_loads_and_places(tmp_path: Path) -> None:
         len({(cp.container_port, cp.protocol) for _, cp in p.all_ports}) for p in cluster.pods
     )
     assert gen.meta["port_slots"] == slots
+
+
+def test_json_output_is_the_same_cluster(tmp_path: Path) -> None:
+    gen = gen_cluster.generate(200, 40, 6, seed=2, owners=True)
+    gen_cluster.write(gen, tmp_path / "y")
+    gen_cluster.write(gen, tmp_path / "j", "json")
+    assert not list((tmp_path / "j").rglob("*.yaml"))
+    a, b = load_cluster([str(tmp_path / "y")]), load_cluster([str(tmp_path / "j")])
+    assert (a.namespaces, a.nodes, a.pods, a.policies) == (
+        b.namespaces,
+        b.nodes,
+        b.pods,
+        b.policies,
+    )
+    assert all(p.metadata.owner_references for p in a.pods)
