@@ -14,8 +14,7 @@ from podnet.datapath.nft import (
     sync_policies,
     with_counters,
 )
-from podnet.datapath.render_cache import SharedPeers, render_node_cached
-from podnet.render.policy_nft import _h, counter_name, render_node
+from podnet.render.policy_nft import PeerIndex, _h, counter_name, render_node
 from podnet.testing.builders import engine, namespace, pod
 
 
@@ -80,11 +79,11 @@ def test_one_transaction_per_node_with_the_rendered_text():
         assert report.nodes[node].rules == rule_count(runner.applied[ns]) > 0
 
 
-def test_the_shared_peer_cache_renders_the_same_text():
+def test_one_peer_index_shared_by_all_nodes_renders_the_same_text():
     e = cluster()
-    shared = SharedPeers(e)
+    shared = PeerIndex(e)
     for node in NODES:
-        assert render_node_cached(e, node, "c1", shared) == render_node(e, node, "c1")
+        assert render_node(e, node, "c1", shared) == render_node(e, node, "c1")
 
 
 def test_counters_survive_a_sync():

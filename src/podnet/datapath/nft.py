@@ -32,10 +32,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from podnet.datapath import netns as dp_netns
-from podnet.datapath.render_cache import SharedPeers, render_node_cached
 from podnet.policy.engine import Engine, policy_name
 from podnet.policy.verdict import Direction
-from podnet.render.policy_nft import _h, counter_name, table_name
+from podnet.render.policy_nft import PeerIndex, _h, counter_name, render_node, table_name
 
 Counters = dict[str, tuple[int, int]]
 NFT_TIMEOUT = 30.0
@@ -213,12 +212,12 @@ def sync_policies(
     runner = runner or IpNetnsRunner()
     started = time.monotonic()
     previous = previous or {}
-    shared = SharedPeers(engine)  # peer addresses computed once for all nodes
+    shared = PeerIndex(engine)  # peer addresses computed once for all nodes
 
     def one(node: str) -> tuple[NodeSync, str]:
         ns = node_netns[node]
         t0 = time.monotonic()
-        text = render_node_cached(engine, node, cluster_name, shared)
+        text = render_node(engine, node, cluster_name, shared)
         t1 = time.monotonic()
         rules = rule_count(text)
         if previous.get(node) == text:

@@ -87,7 +87,7 @@ class Matrix:
         return allowed, total
 
 
-class _Compiler:
+class ClassCompiler:
     """Turns policies into class masks, memoising selectors over classes and namespaces."""
 
     def __init__(self, engine: Engine, classes: PodClasses) -> None:
@@ -194,7 +194,7 @@ def compute(engine: Engine, ports: list[PortProto], declared_only: bool) -> Matr
     classes = classify(
         pods, ipblock_networks(engine.cluster.policies) if engine.ipblock_pods == "match" else []
     )
-    comp = _Compiler(engine, classes)
+    comp = ClassCompiler(engine, classes)
     c = comp.c
     iso_in = np.zeros(c, dtype=bool)
     iso_eg = np.zeros(c, dtype=bool)
