@@ -15,9 +15,10 @@ a node is routed through it, so the forward hook sees every pod packet the node 
 
 Pods with the same rules share one chain (`<h>` hashes the chain's content), so the rules
 of a node grow with the distinct policy behaviours of its pods, not with the cluster; the
-cluster-wide part (peer addresses) lives in sets. Blocked traffic is *rejected* with ICMP
-"administratively prohibited" (for TCP too: the client sees "no route to host" at once), so
-a denied probe fails immediately instead of waiting for a timeout.
+cluster-wide part (peer addresses) lives in sets. Blocked traffic is *rejected*, so a
+denied probe fails immediately instead of waiting for a timeout: ICMP "administratively
+prohibited" for every protocol (so "blocked" differs from "nothing listens", a TCP reset),
+and the node's icmp_ratemask=0 keeps the kernel from throttling those errors.
 Traffic of the node itself (host-network pods, kubelet) is in the input/output hooks and
 never judged, as "traffic to and from the node where a Pod is running is always allowed".
 """
@@ -241,8 +242,8 @@ class NodeRuleset:
                     rules.append(f"{dst}{self._port_match(rp, None)} {count} return")
         return rules
 
-    def _chain(self, prefix: str, rules: list[str], final: str) -> str:
-        body = [*rules, final]
+    def _chain(self, prefix: str, rules: list[str], *final: str) -> str:
+        body = [*rules, *final]
         name = f"{prefix}-{_h(chr(10).join(body))}"
         self.chains[name] = body
         return name
@@ -256,7 +257,7 @@ class NodeRuleset:
                 chain = self._chain(
                     "in",
                     self._ingress_rules(pod, in_pols),
-                    f"counter name {drop} reject with icmpx admin-prohibited",
+                    *_deny(drop),
                 )
                 self.ingress_map[pod.ip] = chain
             eg_pols = self.peers.selecting(pod, "egress")
@@ -266,7 +267,7 @@ class NodeRuleset:
                 chain = self._chain(
                     "eg",
                     self._egress_rules(eg_pols),
-                    f"counter name {drop} reject with icmpx admin-prohibited",
+                    *_deny(drop),
                 )
                 self.egress_map[pod.ip] = chain
         return self.text()
@@ -314,6 +315,12 @@ class NodeRuleset:
             "}",
         ]
         return "\n".join(out) + "\n"
+
+
+def _deny(counter: str) -> tuple[str, ...]:
+    """Count, then reject with ICMP "administratively prohibited" — for TCP too: a client
+    then tells "blocked by policy" (no route to host) from "nothing listens" (a reset)."""
+    return (f"counter name {counter} reject with icmpx admin-prohibited",)
 
 
 def render_node(engine: Engine, node: str, cluster: str, peers: PeerIndex | None = None) -> str:

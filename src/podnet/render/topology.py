@@ -176,7 +176,13 @@ def _node(
         name=names.node_netns(cluster_name, node),
         role="node",
         owner=node,
-        sysctls=(("net.ipv4.ip_forward", "1"),),
+        sysctls=(
+            ("net.ipv4.ip_forward", "1"),
+            # NetworkPolicy rejects with ICMP from this namespace; the default rate limit
+            # (icmp_ratemask covers destination-unreachable) would silence all but a few
+            # per peer, and blocked connections would wait for a timeout instead of failing.
+            ("net.ipv4.icmp_ratemask", "0"),
+        ),
         links=tuple(links),
         addresses=(Address(names.POD_IF, f"{ip}/{net.node_network.prefixlen}"),),
         routes=tuple(routes),
