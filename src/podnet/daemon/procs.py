@@ -31,15 +31,24 @@ def serves(pid: int, root: Path) -> bool:
 
 
 def alive(pid: int) -> bool:
-    """Running and not a zombie; reaps the zombie when it is our own child."""
+    """Running and not a zombie; reaps the zombie when it is our own child.
+
+    Every thread counts: after SIGKILL the group leader can be a zombie while its other
+    threads are still exiting, and they still hold the shared file table (the listening
+    sockets) until the last one is gone."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
+        tasks = [t.name for t in Path(f"/proc/{pid}/task").iterdir()]
+    except (FileNotFoundError, ProcessLookupError, NotADirectoryError):
         return False
-    if state in ("Z", "X"):
-        reap(pid)
-        return False
-    return True
+    for tid in tasks:
+        try:
+            state = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if state not in ("Z", "X"):
+            return True
+    reap(pid)
+    return False
 
 
 def exiting(pid: int) -> bool:

@@ -44,6 +44,7 @@ from podnet.model.load import Loaded, LoadResult, validate_object
 from podnet.policy.engine import Engine
 from podnet.render import names
 from podnet.render.plan import NetnsPlan, Plan
+from podnet.render.policy_nft import PeerIndex, render_node
 from podnet.render.runtime import runtime_doc
 from podnet.render.topology import render
 from podnet.state.network import NetworkConfig
@@ -220,10 +221,9 @@ class Reconciler:
         d = self.desired()
         self.plan = d.plan
         self.runtime = d.runtime
-        shared = nft.SharedPeers(d.engine)
+        shared = PeerIndex(d.engine)
         self.nft_texts = {
-            node: nft.render_node_cached(d.engine, node, self.cluster, shared)
-            for node in d.node_netns
+            node: render_node(d.engine, node, self.cluster, shared) for node in d.node_netns
         }
         self.full_next = False
 
