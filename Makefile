@@ -30,6 +30,7 @@ venv: debs $(VENV)/.installed
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy src
 
 unit: venv
 	$(VENV)/bin/pytest -q -m "not datapath" $(PYTEST_ARGS)

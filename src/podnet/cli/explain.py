@@ -29,6 +29,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from podnet.policy.engine import Endpoint
     from podnet.policy.ports import parse_ports
     from podnet.policy.select import parse_selection
     from podnet.report.explain import verdict_text
@@ -37,7 +38,9 @@ def run(args: argparse.Namespace) -> int:
     ports = parse_ports(args.port)
     srcs, out_srcs = parse_selection(args.src, engine.pods, "--from")
     dsts, out_dsts = parse_selection(args.dst, engine.pods, "--to")
-    pairs = [(s, d) for s in (*srcs, *out_srcs) for d in (*dsts, *out_dsts) if s is not d]
+    sources: list[Endpoint] = [*srcs, *out_srcs]
+    destinations: list[Endpoint] = [*dsts, *out_dsts]
+    pairs = [(s, d) for s in sources for d in destinations if s is not d]
     if not pairs:
         raise InputError([Problem(None, "", "--from/--to", "no pair of endpoints to explain")])
     verdicts = [engine.explain(s, d, pp) for s, d in pairs for pp in ports]

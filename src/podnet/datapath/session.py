@@ -184,7 +184,7 @@ class Session:
         have = set()
         for m in self.ipr.get_addr(family=socket.AF_INET):
             dev = by_index.get(int(m["index"]))
-            if dev == "lo":
+            if dev is None or dev == "lo":
                 continue
             have.add((dev, f"{m.get('IFA_ADDRESS')}/{m['prefixlen']}"))
         for dev, cidr in sorted(have - want):

@@ -127,10 +127,21 @@ class NetworkPolicyIngressRule(StrictApiModel):
     from_: tuple[NetworkPolicyPeer, ...] | None = Field(default=None, alias="from")
     ports: tuple[NetworkPolicyPort, ...] | None = None
 
+    @property
+    def peers(self) -> tuple[NetworkPolicyPeer, ...] | None:
+        return self.from_
+
 
 class NetworkPolicyEgressRule(StrictApiModel):
     to: tuple[NetworkPolicyPeer, ...] | None = None
     ports: tuple[NetworkPolicyPort, ...] | None = None
+
+    @property
+    def peers(self) -> tuple[NetworkPolicyPeer, ...] | None:
+        return self.to
+
+
+Rule = NetworkPolicyIngressRule | NetworkPolicyEgressRule
 
 
 PolicyType = Literal["Ingress", "Egress"]
@@ -142,6 +153,10 @@ class NetworkPolicySpec(StrictApiModel):
     policy_types: tuple[PolicyType, ...] = ()
     ingress: tuple[NetworkPolicyIngressRule, ...] | None = None
     egress: tuple[NetworkPolicyEgressRule, ...] | None = None
+
+    def rules(self, direction: str) -> tuple[Rule, ...]:
+        """The rules of one direction ("ingress" or "egress"); absent and [] alike."""
+        return (self.ingress if direction == "ingress" else self.egress) or ()
 
     @field_validator("policy_types")
     @classmethod

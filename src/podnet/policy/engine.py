@@ -135,14 +135,13 @@ class Engine:
         covered = AddressSet()
         for pol in policies:
             ns = pol.metadata.namespace or "default"
-            rules = (pol.spec.ingress if direction == "ingress" else pol.spec.egress) or ()
-            for i, rule in enumerate(rules):
+            for i, rule in enumerate(pol.spec.rules(direction)):
                 name = f"{policy_name(pol)} {direction}[{i}]"
                 if not ports_admit(rule.ports, pp, dst_pod):
                     if trace:
                         dv.misses.append(RuleMiss(name, self._port_miss(rule.ports, pp, dst_pod)))
                     continue
-                peers = rule.from_ if direction == "ingress" else rule.to  # type: ignore[union-attr]
+                peers = rule.peers
                 if not peers:
                     # "If this field is empty or missing, this rule matches all sources
                     # (traffic not restricted by source)" / "... all destinations".
@@ -192,7 +191,7 @@ class Engine:
 
 
 def rules_exist(policies: list[NetworkPolicy], direction: Direction) -> bool:
-    return any((p.spec.ingress if direction == "ingress" else p.spec.egress) for p in policies)
+    return any(p.spec.rules(direction) for p in policies)
 
 
 def _nearest(matches: list[PeerMatch]) -> str:

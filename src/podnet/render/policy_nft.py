@@ -292,13 +292,13 @@ class NodeRuleset:
         ):
             out.append(f"\tmap {mapname} {{\n\t\ttype ipv4_addr : verdict")
             if entries:
-                elems = ", ".join(
+                listed = ", ".join(
                     f"{ip} : jump {c}"
                     for ip, c in sorted(
                         entries.items(), key=lambda kv: ipaddress.IPv4Address(kv[0])
                     )
                 )
-                out.append(f"\t\telements = {{ {elems} }}")
+                out.append(f"\t\telements = {{ {listed} }}")
             out.append("\t}")
         for name, body in sorted(self.chains.items()):
             out.append(f"\tchain {name} {{")

@@ -87,12 +87,12 @@ def to_table(a: Analysis, color: bool = True, width: int = 200) -> str:
         t = Table(title="outside peers", title_justify="left")
         for h in ("from", "to", "port", "verdict"):
             t.add_column(h)
-        for r in a.outside_results:
+        for res in a.outside_results:
             t.add_row(
-                r.source,
-                r.destination,
-                f"{r.port}/{r.protocol}",
-                "[green]allowed[/]" if r.allowed else "[bold red]denied[/]",
+                res.source,
+                res.destination,
+                f"{res.port}/{res.protocol}",
+                "[green]allowed[/]" if res.allowed else "[bold red]denied[/]",
             )
         console.print(t)
     if not a.ports:

@@ -115,19 +115,20 @@ def place(
         key = pod_key(p)
         ns, name = key
         if key in held:
-            node, ip = held[key]
-            pod_node[key], pod_ip[key] = node, ip
-            used.add(ip)
-            load[node] = load.get(node, 0) + 1
+            held_node, held_ip = held[key]
+            pod_node[key], pod_ip[key] = held_node, held_ip
+            used.add(held_ip)
+            load[held_node] = load.get(held_node, 0) + 1
             continue
-        node = p.spec.node_name
+        node: str | None = p.spec.node_name
         if node is not None and node not in cidrs:
             problems.append(
                 _problem(cluster, "Pod", ns, name, "spec.nodeName", f"node {node!r} does not exist")
             )
             continue
-        ip = p.ip if not p.spec.host_network else None
-        if ip is not None:
+        pinned = p.ip if not p.spec.host_network else None
+        if pinned is not None:
+            ip = pinned
             addr = ipaddress.ip_address(ip)
             inside = addr in net.cluster_cidr
             if strict and not inside:
@@ -190,10 +191,10 @@ def place(
     cursors = {n: _free_hosts(c, used) for n, c in cidrs.items()}
     for p in pending:
         key = pod_key(p)
-        node = pod_node.get(key)
-        if node is None:
-            node = _least_loaded(node_names, load, p.spec.node_selector, labels)
-            if node is None:
+        target = pod_node.get(key)
+        if target is None:
+            target = _least_loaded(node_names, load, p.spec.node_selector, labels)
+            if target is None:
                 problems.append(
                     _problem(
                         cluster,
@@ -204,24 +205,24 @@ def place(
                     )
                 )
                 continue
-            pod_node[key] = node
-            load[node] += 1
+            pod_node[key] = target
+            load[target] += 1
         if p.spec.host_network:
-            pod_ip[key] = node_ip[node]
+            pod_ip[key] = node_ip[target]
             continue
-        ip = next(cursors[node], None)
-        if ip is None:
+        free = next(cursors[target], None)
+        if free is None:
             problems.append(
                 _problem(
                     cluster,
                     "Pod",
                     *key,
                     "status.podIP",
-                    f"node {node}'s podCIDR {cidrs[node]} is exhausted",
+                    f"node {target}'s podCIDR {cidrs[target]} is exhausted",
                 )
             )
             continue
-        pod_ip[key] = ip
+        pod_ip[key] = free
     if problems:
         raise InputError(problems)
     return Placement(cidrs, node_ip, pod_node, pod_ip)
