@@ -411,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         sizes += [s.as_json() for s in sizes]
     if args.nca:
         sizes += [s for s in (*nca_runs, DIFF_SIZE) if s not in sizes]
-    sizes.sort(key=lambda s: (s.pods, s.policies, s.owners, s.fmt))
+    sizes = sorted(set(sizes), key=lambda s: (s.pods, s.policies, s.owners, s.fmt))
     args.out.mkdir(parents=True, exist_ok=True)
 
     results: list[PodnetResult] = []
