@@ -68,13 +68,31 @@ def _own_netns_fd() -> int:
     return os.open(f"/proc/self/task/{tid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
 
 
+class WrongNamespace(OSError):
+    """A namespace file that is our own (the host's) namespace, or a setns that did not land."""
+
+
+def _here() -> int:
+    return os.stat(f"/proc/self/task/{threading.get_native_id()}/ns/net").st_ino
+
+
 @contextmanager
 def entered_fd(fd: int) -> Iterator[None]:
-    """Run the body on this thread inside the namespace of `fd`; come back afterwards."""
+    """Run the body on this thread inside the namespace of `fd`; come back afterwards.
+
+    The guard that keeps the host safe: a namespace file that is this thread's own
+    namespace (a stale or wrong bind mount under a podnet name) is refused, so nothing is
+    ever bound or sent in the host's namespace by mistake; and after setns the thread must
+    really be in the target."""
     home = _own_netns_fd()
+    target = os.fstat(fd).st_ino
     try:
+        if target == os.fstat(home).st_ino:
+            raise WrongNamespace(f"refusing to enter namespace {target}: it is this process's own")
         setns(fd, CLONE_NEWNET)
         try:
+            if _here() != target:  # pragma: no cover - the kernel broke its promise
+                raise WrongNamespace(f"setns into namespace {target} did not land")
             yield
         finally:
             # Failing to come back would leave the thread in a pod's namespace: fatal.

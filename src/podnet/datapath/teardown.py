@@ -8,10 +8,8 @@ Removing a namespace drops its links; a veth's peer dies with it. Tolerates what
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
-import subprocess
 import time
 from dataclasses import dataclass
 
@@ -25,7 +23,6 @@ ROLE_ORDER = {"pod": 0, "node": 1}
 class TeardownResult:
     namespaces: int
     processes: int
-    nft_tables: int
 
 
 def teardown(cluster: str) -> TeardownResult:
@@ -34,7 +31,7 @@ def teardown(cluster: str) -> TeardownResult:
     killed = kill_processes_in(found)
     for name in sorted(found, key=lambda n: (_role_rank(prefix, n), n)):
         netns.remove(name)
-    return TeardownResult(len(found), killed, _delete_root_nft_tables(cluster))
+    return TeardownResult(len(found), killed)
 
 
 def _role_rank(prefix: str, name: str) -> int:
@@ -52,7 +49,9 @@ def _netns_inodes(found: list[str]) -> set[int]:
 def processes_in(found: list[str]) -> list[int]:
     """Pids with any thread inside one of these namespaces (the daemon enters them with
     setns on worker threads, so each task is checked, not just the process)."""
-    inodes = _netns_inodes(found)
+    # A namespace file that points at our own (the host's) namespace would make every
+    # process on the host a match: such a file is never podnet's, so it is skipped.
+    inodes = _netns_inodes(found) - {os.stat("/proc/thread-self/ns/net").st_ino}
     me = os.getpid()
     pids = []
     for entry in os.listdir("/proc"):
@@ -94,28 +93,3 @@ def _alive(pid: int) -> bool:
             return f.read().split(") ", 1)[1][:1] != "Z"
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
-
-
-def _delete_root_nft_tables(cluster: str) -> int:
-    """podnet's nft tables live inside node namespaces and vanish with them. A table in the
-    host namespace whose name carries the cluster could only be a leak: delete it (only
-    those, never another table)."""
-    try:
-        out = subprocess.run(
-            ["nft", "-j", "list", "tables"], capture_output=True, text=True, timeout=10
-        )
-    except (FileNotFoundError, subprocess.TimeoutExpired):
-        return 0
-    if out.returncode != 0:
-        return 0
-    tables = [
-        x["table"] for x in json.loads(out.stdout or "{}").get("nftables", []) if "table" in x
-    ]
-    mine = [t for t in tables if t["name"] in _nft_names(cluster)]
-    for t in mine:
-        subprocess.run(["nft", "delete", "table", t["family"], t["name"]], check=False)
-    return len(mine)
-
-
-def _nft_names(cluster: str) -> set[str]:
-    return {f"podnet-{cluster}", f"podnet.{cluster}", f"podnet_{cluster}"}

@@ -31,13 +31,33 @@ import socket, sys
 s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
 print(s.recv(100).decode().strip(), s.getsockname()[0])
 """
-ROOT_SYSCTLS = (
-    "net.ipv4.ip_forward",
-    "net.ipv4.conf.all.forwarding",
-    "net.ipv4.conf.all.send_redirects",
-    "net.ipv4.conf.default.send_redirects",
-    "net.ipv4.conf.all.proxy_arp",
-    "net.ipv4.conf.all.rp_filter",
+
+
+def _rendered_sysctls() -> set[str]:
+    """Every sysctl key a rendered plan sets, in either mode: podnet writes them inside its
+    namespaces only, and the safety checks prove the host's values never change."""
+    from podnet.render.topology import MODES, render
+    from podnet.state.placement import place
+    from podnet.testing.builders import cluster, namespace, pod
+
+    c = cluster(namespace("x"), pod("x/a"), nodes=2)
+    keys: set[str] = set()
+    for mode in MODES:
+        plan = render(c, place(c, strict=True), "sysctls", mode)
+        keys |= {key for ns in plan.namespaces for key, _ in ns.sysctls}
+    # Per-link keys name links that exist in podnet's namespaces only; the host has none.
+    return {k for k in keys if Path("/proc/sys/" + k.replace(".", "/")).exists()}
+
+
+ROOT_SYSCTLS = tuple(
+    sorted(
+        _rendered_sysctls()
+        | {
+            "net.ipv4.conf.all.forwarding",
+            "net.ipv4.conf.all.proxy_arp",
+            "net.ipv4.conf.all.rp_filter",
+        }
+    )
 )
 
 
