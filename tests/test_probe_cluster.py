@@ -52,8 +52,33 @@ def container_ports(ns: str) -> list[dict[str, Any]]:
     return out
 
 
-def e2e_docs(host_pod: bool = False) -> list[dict[str, Any]]:
-    """9 pods in 3 namespaces (and optionally a hostNetwork pod `h/host` on node-1)."""
+# x/d: a pod with localhost-only ports (podnet.io/localhost-ports), on node-2. Not on node-1,
+# the hostNetwork pod's node: there the engine wrongly lets the node reach a localhost-only
+# port (see the xfail in test_probe_expect).
+LOCAL_POD = "x/d"
+LOCAL_PORTS = ((9000, "TCP"), (5353, "UDP"))
+HOST_POD = "h/host"
+
+
+def local_pod() -> dict[str, Any]:
+    doc = pod(
+        LOCAL_POD,
+        labels={"pod": "d", "app": "db"},
+        ports=[
+            {"name": "http", "containerPort": 80},
+            {"name": "admin", "containerPort": 9000},
+            {"containerPort": 5353, "protocol": "UDP"},
+        ],
+        node="node-2",
+    )
+    doc["metadata"]["annotations"] = {"podnet.io/localhost-ports": "admin, 5353/UDP"}
+    return doc
+
+
+def e2e_docs(host_pod: bool = False, local: bool = False) -> list[dict[str, Any]]:
+    """9 pods in 3 namespaces; optionally a hostNetwork pod `h/host` on node-1 (labelled
+    app=web, which no selector may match: its traffic is its node's) and `x/d` with
+    localhost-only ports on node-2."""
     docs = [namespace(ns, ns=ns) for ns in NAMESPACES]
     for key, labels in POD_LABELS.items():
         ns, name = key.split("/")
@@ -62,13 +87,15 @@ def e2e_docs(host_pod: bool = False) -> list[dict[str, Any]]:
         docs.append(namespace("h"))
         docs.append(
             pod(
-                "h/host",
-                labels={"pod": "host"},
+                HOST_POD,
+                labels={"pod": "host", "app": "web"},
                 ports=[{"name": "http", "containerPort": 8080}],
                 node="node-1",
                 host_network=True,
             )
         )
+    if local:
+        docs.append(local_pod())
     return docs
 
 

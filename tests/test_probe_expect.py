@@ -123,6 +123,84 @@ def test_ports_given_skip_destinations_that_do_not_declare_them_and_sctp():
     assert q.ports == [PortProto(5432, "TCP")]
 
 
+def _with_local(node: str = "node-2", host_network: bool = False):
+    """DOCS plus shop/cache: 6379 bound to 127.0.0.1 by annotation, 6380 on its IP. On
+    node-2 by default: not the node of the hostNetwork pod ops/agent (see the xfail below)."""
+    cache = pod(
+        "shop/cache",
+        labels={"app": "cache"},
+        ports=[{"name": "redis", "containerPort": 6379}, {"containerPort": 6380}],
+        node=node,
+        host_network=host_network,
+    )
+    cache["metadata"]["annotations"] = {"podnet.io/localhost-ports": "redis"}
+    return engine(*DOCS, cache, nodes=2)
+
+
+def test_a_pod_reaches_its_own_localhost_port_over_loopback_and_nobody_else_does():
+    e = _with_local()
+    q = plan(e, e.pods, [e.by_key["shop/cache"]], None)
+    local = [p for p in q.probes if p.port == 6379]
+    assert len(local) == len(e.pods)
+    [own] = [p for p in local if p.source == "shop/cache"]
+    assert own.loopback and own.expected
+    others = [p for p in local if p.source != "shop/cache"]
+    assert not any(p.loopback or p.expected for p in others)
+    # Its other port: the self-probe goes to its IP as every other probe does.
+    assert not any(p.loopback for p in q.probes if p.port == 6380)
+    assert [p.source for p in q.probes if p.port == 6380 and not p.expected] == ["shop/web"]
+
+
+def test_loopback_probes_target_127_0_0_1_in_the_pods_own_namespace():
+    from podnet.daemon import runtime as rt
+
+    e = _with_local()
+    q = plan(e, [e.by_key["shop/cache"], e.by_key["shop/web"]], [e.by_key["shop/cache"]], None)
+    runtime = rt.parse(
+        {
+            "cluster": "t",
+            "pods": [
+                {"namespace": "shop", "name": n, "node": "node-1", "ip": ip, "netns": f"ns-{n}"}
+                for n, ip in (("cache", "10.244.1.7"), ("web", "10.244.1.8"))
+            ],
+        }
+    )
+    got = {
+        (p.source, p.port): (t.netns, t.host)
+        for p, t in zip(q.probes, probe_cli.targets_of(q, runtime), strict=True)
+    }
+    assert got == {
+        ("shop/cache", 6379): ("ns-cache", "127.0.0.1"),
+        ("shop/cache", 6380): ("ns-cache", "10.244.1.7"),
+        ("shop/web", 6379): ("ns-web", "10.244.1.7"),
+        ("shop/web", 6380): ("ns-web", "10.244.1.7"),
+    }
+    doc = judge(q, [Observation("reply", "shop/cache c")] * len(q.probes)).to_json()
+    marked = [(r["from"], r["port"]) for r in doc["results"] if r.get("loopback")]
+    assert marked == [("shop/cache", 6379)]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine: the node-traffic rule (a hostNetwork pod and a pod of the same node) is "
+    "applied before the localhost-only rule, but a port bound to 127.0.0.1 is not reached "
+    "from the node either: the kernel refuses what the engine allows (Engine.explain and "
+    "matrix.dense, not probe's files)",
+)
+@pytest.mark.parametrize(
+    ("source", "host_network"),
+    [
+        pytest.param("ops/agent", False, id="hostnetwork-source-same-node"),
+        pytest.param("shop/web", True, id="hostnetwork-destination-same-node"),
+    ],
+)
+def test_nobody_on_the_same_node_reaches_a_localhost_port_either(source, host_network):
+    e = _with_local(node="node-1", host_network=host_network)
+    assert e.by_key[source].node == e.by_key["shop/cache"].node == "node-1"
+    [p] = plan(e, [e.by_key[source]], [e.by_key["shop/cache"]], [PortProto(6379, "TCP")]).probes
+    assert p.expected is False
+
+
 PROBE = Probe("a/x", "b/y", 80, "TCP", True, "b/y app")
 
 

@@ -1,6 +1,7 @@
 """`podnet probe` against a live cluster: the JSON contract and exit codes as a user runs the
 command, the 162-probe timing (printed, not asserted), a deliberate mismatch (a policy in
-the store that the datapath was never told about), hostNetwork sources and destinations."""
+the store that the datapath was never told about), hostNetwork sources and destinations, a
+pod with localhost-only ports (its self-probe over 127.0.0.1)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ import time
 
 import pytest
 import yaml
-from test_probe_cluster import e2e_docs, live_cluster
+from test_probe_cluster import HOST_POD, LOCAL_POD, LOCAL_PORTS, e2e_docs, live_cluster
 
 from podnet.datapath.testing import podnet
 from podnet.testing.builders import policy
 
 pytestmark = pytest.mark.datapath
 
-PODS9 = "x/*,y/*,z/*"
+PODS9 = "x/a,x/b,x/c,y/*,z/*"  # the e2e pods, without x/d (localhost-only ports)
 # Upstream-style cases: x/a admits only namespace y; z/c sends only DNS-like UDP; y/b
 # admits port 81 from app=web anywhere and everything from an ipBlock with an exception.
 POLICIES = [
@@ -67,7 +68,7 @@ def y_b_policy(live) -> dict:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("live")
-    with live_cluster(tmp, e2e_docs(host_pod=True), "plive") as lc:
+    with live_cluster(tmp, e2e_docs(host_pod=True, local=True), "plive") as lc:
         f = tmp / "policies.yaml"
         f.write_text(yaml.safe_dump_all([*POLICIES, y_b_policy(lc)]))
         out = podnet("apply", "-f", str(f), "--cluster", lc.name, env=lc.env)
@@ -152,16 +153,52 @@ def test_host_network_pod_as_source_and_destination(live):
     out = probe(live, "-o", "json", "--from", "h/host")
     assert out.returncode == 0, out.stdout[-3000:]
     doc = json.loads(out.stdout)
-    assert len(doc["results"]) == 9 * 4 + 1
+    assert len(doc["results"]) == 9 * 4 + 1 + 3  # x/d declares 3 ports
     out = probe(live, "-o", "json", "--to", "h/host")
     assert out.returncode == 0, out.stdout[-3000:]
     doc = json.loads(out.stdout)
-    assert len(doc["results"]) == 10
+    assert len(doc["results"]) == 11
     # z/c may only send UDP dns: the host pod's 8080/TCP is blocked from it, unless z/c runs
     # on node-1, the host pod's node ("traffic to and from the node ... is always allowed").
     node = {p["namespace"] + "/" + p["name"]: p["node"] for p in live.runtime()["pods"]}
     z_c = {r["from"]: r["allowed"] for r in doc["results"]}["z/c"]
     assert z_c is (node["z/c"] == "node-1")
+
+
+def test_every_pod_to_every_pod_exits_0(live):
+    """The whole cluster, hostNetwork pod and localhost-only ports included."""
+    out = probe(live, "-o", "json")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr
+    doc = json.loads(out.stdout)
+    assert HOST_POD in doc["pods"] and LOCAL_POD in doc["pods"]
+    assert doc["summary"]["mismatches"] == 0
+
+
+def test_a_pod_reaches_its_own_localhost_only_ports_and_nobody_else_does(live):
+    """podnet.io/localhost-ports binds x/d's 9000/TCP and 5353/UDP to 127.0.0.1: its
+    self-probe goes there (the path its own containers take) and passes; every other pod,
+    the hostNetwork one included, is blocked (the stand-in refuses the pod IP)."""
+    out = probe(live, "-o", "json", "--to", LOCAL_POD)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr
+    results = json.loads(out.stdout)["results"]
+    sources = {r["from"] for r in results}
+    assert len(sources) == 11
+    for port, proto in LOCAL_PORTS:
+        on = [r for r in results if (r["port"], r["protocol"]) == (port, proto)]
+        assert {r["from"] for r in on} == sources
+        [own] = [r for r in on if r["from"] == LOCAL_POD]
+        assert own["loopback"] is True
+        assert (own["allowed"], own["expected"], own["outcome"]) == (True, True, "reply")
+        for r in on:
+            if r["from"] != LOCAL_POD:
+                assert (r["allowed"], r["expected"]) == (False, False), r
+                assert "loopback" not in r
+        # Nothing but x/d's own containers: refused at x/d, or rejected by a policy first.
+        assert {r["outcome"] for r in on if r["from"] != LOCAL_POD} <= {"refused", "rejected"}
+        assert sum(r["outcome"] == "refused" for r in on) >= 8
+    # Its ordinary port: the self-probe goes to its IP, as every other probe does.
+    [own80] = [r for r in results if r["from"] == LOCAL_POD and r["port"] == 80]
+    assert (own80["allowed"], own80.get("loopback")) == (True, None)
 
 
 @pytest.mark.parametrize(

@@ -30,9 +30,11 @@ from podnet.policy.select import parse_selection
 from podnet.state.store import Store, state_dir
 
 if TYPE_CHECKING:
+    from podnet.daemon.probe import Target
     from podnet.daemon.runtime import Runtime
 
 TIMEOUT = 1.0
+LOOPBACK = "127.0.0.1"  # a pod reaching its own localhost-only port (Probe.loopback)
 GRID_MAX = 40  # beyond this many pods on an axis, the per-port grids give way to counts
 OK_ALLOW, OK_DENY, BAD_ALLOW, BAD_DENY, WRONG, NONE = "✓", "✗", "✓!", "✗!", "?!", "·"
 LEGEND = (
@@ -129,7 +131,7 @@ def collect(
     timeout: float = TIMEOUT,
 ) -> Report:
     """Probe a running cluster and judge the result (InputError on a bad selection)."""
-    from podnet.daemon.probe import Target, probe
+    from podnet.daemon.probe import probe
 
     engine = live_engine(sdir, runtime)
     srcs, out_srcs = parse_selection(src, engine.pods, "--from")
@@ -137,14 +139,27 @@ def collect(
     if out_srcs or out_dsts:
         raise _problem("probe sends traffic between pods only: --from/--to take ns/pod, ns/*, *")
     question = plan(engine, srcs, dsts, ports)
-    where = {p.key: p for p in runtime.pods}
-    targets = [
-        Target(where[p.source].netns, where[p.destination].ip, p.port, p.protocol)
-        for p in question.probes
-    ]
+    targets = targets_of(question, runtime)
     started = time.monotonic()
     seen = probe(targets, timeout=timeout)
     return judge(question, seen, time.monotonic() - started)
+
+
+def targets_of(question: Plan, runtime: Runtime) -> list[Target]:
+    """Where each probe goes: from the source's namespace (its node's for hostNetwork) to the
+    destination's IP, or to 127.0.0.1 for a pod reaching its own localhost-only port."""
+    from podnet.daemon.probe import Target
+
+    where = {p.key: p for p in runtime.pods}
+    return [
+        Target(
+            where[p.source].netns,
+            LOOPBACK if p.loopback else where[p.destination].ip,
+            p.port,
+            p.protocol,
+        )
+        for p in question.probes
+    ]
 
 
 def live_engine(sdir: Path, runtime: Runtime) -> Engine:
@@ -254,8 +269,10 @@ def to_table(report: Report, color: bool = True, width: int = 200) -> str:
                 else f"blocked ({seen.outcome}: {seen.detail})"
             )
             what = f"{got}; the engine says {'allowed' if p.expected else 'blocked'}"
+        via = f" (over {LOOPBACK})" if p.loopback else ""
         console.print(
-            f"[bold red]MISMATCH[/] {p.source} -> {p.destination} {p.port}/{p.protocol}: {what}"
+            f"[bold red]MISMATCH[/] {p.source} -> {p.destination} {p.port}/{p.protocol}{via}: "
+            f"{what}"
         )
     c = report.counts()
     total = c.get("probes", 0)

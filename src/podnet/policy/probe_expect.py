@@ -42,6 +42,9 @@ class Probe:
     protocol: str
     expected: bool  # the engine's answer
     identity: str  # the line the destination answers with: "ns/pod container"
+    # A pod reaching itself on a port it binds to 127.0.0.1 (podnet.io/localhost-ports): the
+    # probe goes to 127.0.0.1 inside the pod, the only way such a port is reached.
+    loopback: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,8 @@ class Result:
             "expected": p.expected,
             "outcome": self.seen.outcome,
         }
+        if p.loopback:
+            doc["loopback"] = True
         if self.wrong_identity:
             doc["identity"] = self.seen.reply
             doc["expectedIdentity"] = p.identity
@@ -160,7 +165,10 @@ def plan(
     Without `ports`, each destination on its own declared ports (as analyze). With them, only
     destinations that declare the port: nothing listens elsewhere, so a refusal there would
     say nothing about policy. A pod to itself is probed too, as the upstream e2e truth
-    tables do (over its own loopback: always allowed), so 9 pods on 2 ports are 162 probes.
+    tables do (always allowed: it never leaves the pod's namespace), so 9 pods on 2 ports are
+    162 probes. A self-probe goes to the pod's own IP, except on a port the pod binds to
+    127.0.0.1 (podnet.io/localhost-ports): there it goes to 127.0.0.1 (`Probe.loopback`), the
+    path its own containers take, while every other pod is expected blocked on that port.
     """
     asked = ports if ports is not None else declared_ports(destinations)
     probed = [pp for pp in asked if pp.protocol in PROBED_PROTOCOLS]
@@ -192,6 +200,7 @@ def plan(
                         pp.protocol,
                         bool(m[i, pos]),
                         identity(dst, pp),
+                        loopback=i == j and (pp.port, pp.protocol) in dst.localhost,
                     )
                 )
     if ports is not None and undeclared:
