@@ -251,3 +251,52 @@ def test_ten_thousand_pod_dump_loads_quickly(tmp_path: Path) -> None:
     )
     c = load_cluster([str(tmp_path / "dump.json")])
     assert len(c.pods) == 10_000 and len(c.nodes) == 100
+
+
+def _big_list(n: int, trailing: bool) -> str:
+    items = "".join(
+        f"- apiVersion: v1\n  kind: Pod\n  metadata:\n    name: p{i}\n    namespace: x\n"
+        f"    labels: {{app: a{i % 7}, on: 'yes'}}\n  spec:\n    containers:\n    - name: c\n"
+        f"      ports:\n      - {{containerPort: {1000 + i % 50}, name: p{i % 50}x}}\n"
+        for i in range(n)
+    )
+    tail = "kind: List\nmetadata:\n  resourceVersion: ''\n" if trailing else ""
+    head = "" if trailing else "kind: List\n"
+    return f"apiVersion: v1\n{head}items:\n{items}{tail}"
+
+
+@pytest.mark.parametrize("shape", ["list-kubectl-layout", "list-kind-first", "multi-document"])
+def test_parallel_parse_equals_sequential(monkeypatch: pytest.MonkeyPatch, shape: str) -> None:
+    import podnet.model.load as loader
+
+    if shape == "multi-document":
+        text = "".join(
+            f"---\nkind: Pod\nmetadata: {{name: p{i}, labels: {{v: '1'}}}}\nspec: {{}}\n"
+            for i in range(9000)
+        )
+    else:
+        text = _big_list(3000, trailing=shape == "list-kubectl-layout")
+    assert len(text) >= loader.PARALLEL_MIN_BYTES
+    parallel = loader._parse_in_parallel(text)
+    assert parallel is not None, "a cut point exists"
+    monkeypatch.setattr(loader, "PARALLEL_MIN_BYTES", 10**12)
+    assert parallel == loader.parse_documents("x.yaml", text)
+
+
+def test_parallel_parse_errors_keep_their_true_position() -> None:
+    import podnet.model.load as loader
+
+    text = _big_list(3000, trailing=True)
+    lines = text.splitlines(keepends=True)
+    bad = len(lines) - 20
+    lines[bad] = "  spec: [unclosed\n"
+    with pytest.raises(InputError) as e:
+        loader.parse_documents("big.yaml", "".join(lines))
+    assert f"big.yaml:{bad + 2}:" in str(e.value) or f"big.yaml:{bad + 1}:" in str(e.value)
+
+
+def test_a_top_level_key_between_items_prevents_the_list_cut() -> None:
+    import podnet.model.load as loader
+
+    text = "items:\n" + "- a: 1\n" * 10 + "other:\n" + "- b: 2\n" * 10
+    assert loader._list_cut(text) is None
