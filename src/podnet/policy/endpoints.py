@@ -30,14 +30,15 @@ class PodEndpoint:
     ports: tuple[NamedPort, ...]
     # (port, protocol) bound to 127.0.0.1 (podnet.io/localhost-ports): no other pod reaches them
     localhost: frozenset[tuple[int, str]] = frozenset()
+    address: int = 0  # self.ip as an integer, for address-set arithmetic
+
+    def __post_init__(self) -> None:
+        if not self.address:
+            object.__setattr__(self, "address", int(ipaddress.IPv4Address(self.ip)))
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
-
-    @property
-    def address(self) -> int:
-        return int(ipaddress.IPv4Address(self.ip))
 
     def resolve(self, name: str, protocol: str) -> frozenset[int]:
         """The numbers of the container ports called `name` with `protocol`.

@@ -104,6 +104,7 @@ class ClassCompiler:
         )
         self.hostnet = np.fromiter((p.host_network for p in self.reps), dtype=bool, count=self.c)
         self._named: dict[tuple[str, str, int], np.ndarray] = {}
+        self._resolved: dict[tuple[str, str], list[frozenset[int]]] = {}
 
     def in_namespace(self, ns: str) -> np.ndarray:
         idx = self.ns_index.get(ns)
@@ -142,11 +143,11 @@ class ClassCompiler:
         key = (name, pp.protocol, pp.port)
         arr = self._named.get(key)
         if arr is None:
-            arr = np.fromiter(
-                (pp.port in p.resolve(name, pp.protocol) for p in self.reps),
-                dtype=bool,
-                count=self.c,
-            )
+            numbers = self._resolved.get((name, pp.protocol))
+            if numbers is None:
+                numbers = [p.resolve(name, pp.protocol) for p in self.reps]
+                self._resolved[(name, pp.protocol)] = numbers
+            arr = np.fromiter((pp.port in n for n in numbers), dtype=bool, count=self.c)
             self._named[key] = arr
         return arr
 
@@ -243,14 +244,10 @@ def compute(engine: Engine, ports: list[PortProto], declared_only: bool) -> Matr
         allowed.append(ing & eg)
 
     if declared_only:
+        declared = [{(n.port, n.protocol) for n in p.ports} for p in pods]
         relevant = [
             np.fromiter(
-                (
-                    any(np_.port == pp.port and np_.protocol == pp.protocol for np_ in p.ports)
-                    for p in pods
-                ),
-                dtype=bool,
-                count=len(pods),
+                ((pp.port, pp.protocol) in d for d in declared), dtype=bool, count=len(pods)
             )
             for pp in ports
         ]
