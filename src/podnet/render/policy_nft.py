@@ -13,9 +13,10 @@ a node is routed through it, so the forward hook sees every pod packet the node 
             ingress is still judged when both pods live on this node); else count and reject.
     in-<h>: likewise, a match `accept`s; else count and reject.
 
-Pods with the same rules share one chain (`<h>` hashes the chain's content), so the rules
-of a node grow with the distinct policy behaviours of its pods, not with the cluster; the
-cluster-wide part (peer addresses) lives in sets. Blocked traffic is *rejected*, so a
+Each isolated pod has its own chain (it carries the pod's drop counter; `<h>` hashes the
+chain's content), with one rule per admitting policy rule: the rules of a node grow with its
+own pods and their policies, not with the cluster. The cluster-wide part, the peer addresses,
+lives in named sets shared by all chains. Blocked traffic is *rejected*, so a
 denied probe fails immediately instead of waiting for a timeout: ICMP "administratively
 prohibited" for every protocol (so "blocked" differs from "nothing listens", a TCP reset),
 and the node's icmp_ratemask=0 keeps the kernel from throttling those errors.
@@ -327,3 +328,19 @@ def render_node(engine: Engine, node: str, cluster: str, peers: PeerIndex | None
     """The whole nft -f input for one node: replaces podnet's table atomically. Pass one
     PeerIndex for all the nodes of a sync to compute the peers once."""
     return NodeRuleset(engine, node, cluster, peers).build()
+
+
+def render_all(engine: Engine, cluster: str) -> dict[str, str]:
+    """{node: its whole `nft -f` text} for every node of the engine's cluster, with one
+    PeerIndex shared by all of them: every peer is computed once per sync."""
+    peers = PeerIndex(engine)
+    return {
+        n.metadata.name: render_node(engine, n.metadata.name, cluster, peers)
+        for n in engine.cluster.nodes
+    }
+
+
+def short_hash(text: str, n: int = 10) -> str:
+    """The short hash in the names of podnet's nft objects: a pod's drop counters are
+    `in_drop_<short_hash("ns/pod")>` and `eg_drop_...`, a policy's `pol_<...>_accept`."""
+    return _h(text, n)
