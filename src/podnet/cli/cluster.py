@@ -31,11 +31,14 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from podnet.cli.common import add_manifest_args
 from podnet.cli.output import print_error, print_warnings
+from podnet.daemon.paths import StateFiles, write_atomic
 from podnet.model.cluster import Cluster, load_cluster
 from podnet.render import names
 from podnet.render.runtime import runtime_doc
 from podnet.render.topology import MODES, render
+from podnet.state.kinds import STORED_KINDS
 from podnet.state.network import NetworkConfig
 from podnet.state.placement import Placement, place, pod_key
 from podnet.state.store import Store, state_dir
@@ -43,18 +46,6 @@ from podnet.state.store import Store, state_dir
 DEFAULT_CLUSTER = "podnet"
 PROGRESS_MIN_PODS = 50  # below this, up is quick enough to need no progress bar
 READY_TIMEOUT = 120.0
-RUNTIME_FILE = "runtime.json"
-STORED_KINDS = (
-    ("Namespace", "namespaces"),
-    ("Node", "nodes"),
-    ("Pod", "pods"),
-    ("NetworkPolicy", "policies"),
-    ("Service", "services"),
-    ("Endpoints", "endpoints"),
-    ("EndpointSlice", "endpoint_slices"),
-    ("Ingress", "ingresses"),
-    ("IngressClass", "ingress_classes"),
-)
 
 
 def register(sub: Any) -> None:
@@ -65,15 +56,7 @@ def register(sub: Any) -> None:
         "namespace for outside clients, and the routes between them (host-gw or VXLAN); "
         "start the cluster's daemon and return once every pod answers. Needs root.",
     )
-    up.add_argument(
-        "-f",
-        "--filename",
-        dest="files",
-        action="append",
-        required=True,
-        metavar="PATH",
-        help="manifest file, folder (recursive: .yaml, .yml, .json) or - for stdin; repeatable",
-    )
+    add_manifest_args(up)
     add_cluster_arg(up)
     up.add_argument(
         "--nodes",
@@ -157,7 +140,7 @@ def run_up(args: argparse.Namespace) -> int:
         _policies_first(name, cluster, placement)
         with _progress(len(cluster.pods)) as bar:
             _datapath().apply.apply(plan, bar("datapath"))
-        _write_json(sdir / RUNTIME_FILE, runtime)
+        write_atomic(StateFiles(sdir).runtime, json.dumps(runtime, indent=2) + "\n")
     except Exception as e:
         _down(name)  # roll back: nothing half-built
         print_error(f"building cluster {name} failed, rolled back: {type(e).__name__}: {e}")
@@ -238,12 +221,6 @@ def _pruned(value: Any) -> Any:
     if isinstance(value, list):
         return [_pruned(v) for v in value]
     return value
-
-
-def _write_json(path: Path, doc: Any) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
-    tmp.replace(path)
 
 
 class _Bar:
