@@ -14,7 +14,13 @@ from podnet.datapath.nft import (
     sync_policies,
     with_counters,
 )
-from podnet.render.policy_nft import PeerIndex, _h, counter_name, render_node
+from podnet.render.policy_nft import (
+    PeerIndex,
+    counter_name,
+    render_all,
+    render_node,
+    short_hash,
+)
 from podnet.testing.builders import engine, namespace, pod
 
 
@@ -86,6 +92,23 @@ def test_one_peer_index_shared_by_all_nodes_renders_the_same_text():
         assert render_node(e, node, "c1", shared) == render_node(e, node, "c1")
 
 
+def test_render_all_renders_every_node_as_render_node_does():
+    e = cluster()
+    texts = render_all(e, "c1")
+    assert sorted(texts) == sorted(NODES)
+    assert texts == {node: render_node(e, node, "c1") for node in NODES}
+
+
+def test_a_full_sync_applies_every_node_whatever_was_applied_before():
+    # The kernel's table may have been deleted or flushed since: previous=None re-applies.
+    e, runner = cluster(), FakeRunner()
+    first = sync_policies("c1", e, NODES, runner)
+    runner.applied.clear()
+    full = sync_policies("c1", e, NODES, runner, previous=None)
+    assert full.applied == ["node-1", "node-2"]
+    assert runner.applied == {ns: first.texts[n] for n, ns in NODES.items()}
+
+
 def test_counters_survive_a_sync():
     e, runner = cluster(), FakeRunner()
     sync_policies("c1", e, NODES, runner)
@@ -130,7 +153,7 @@ def test_parse_counters_keeps_podnet_tables_only():
 def test_drops_are_attributed_to_every_policy_isolating_the_pod(direction, prefix):
     e = cluster()
     target = e.by_key["x/a" if direction == "ingress" else "y/c"]
-    counters = {f"{prefix}{_h(target.key)}": (5, 300)}
+    counters = {f"{prefix}{short_hash(target.key)}": (5, 300)}
     counts = policy_counts(e, counters)
     pols = {f"{p.metadata.namespace}/{p.metadata.name}" for p in e.selecting(target, direction)}
     assert pols

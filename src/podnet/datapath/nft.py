@@ -34,7 +34,7 @@ from typing import Protocol
 from podnet.datapath import netns as dp_netns
 from podnet.policy.engine import Engine, policy_name
 from podnet.policy.verdict import Direction
-from podnet.render.policy_nft import PeerIndex, _h, counter_name, render_node, table_name
+from podnet.render.policy_nft import counter_name, render_all, short_hash, table_name
 
 Counters = dict[str, tuple[int, int]]
 NFT_TIMEOUT = 30.0
@@ -160,7 +160,7 @@ class NodeSync:
     netns: str
     rules: int
     chars: int
-    render_s: float
+    render_s: float  # rendering every node's text (one shared pass, see render_all)
     apply_s: float
     applied: bool  # False: the text was unchanged since the last sync and not re-applied
     error: str | None = None
@@ -212,23 +212,22 @@ def sync_policies(
     runner = runner or IpNetnsRunner()
     started = time.monotonic()
     previous = previous or {}
-    shared = PeerIndex(engine)  # peer addresses computed once for all nodes
+    texts = render_all(engine, cluster_name)  # peer addresses computed once for all nodes
+    render_s = time.monotonic() - started
 
     def one(node: str) -> tuple[NodeSync, str]:
-        ns = node_netns[node]
-        t0 = time.monotonic()
-        text = render_node(engine, node, cluster_name, shared)
-        t1 = time.monotonic()
+        ns, text = node_netns[node], texts[node]
         rules = rule_count(text)
         if previous.get(node) == text:
-            return NodeSync(node, ns, rules, len(text), t1 - t0, 0.0, False), text
+            return NodeSync(node, ns, rules, len(text), render_s, 0.0, False), text
+        t0 = time.monotonic()
         try:
             values = runner.list_counters(ns) if keep_counters else {}
             runner.apply(ns, with_counters(text, values))
         except (NftError, OSError, ValueError, subprocess.SubprocessError) as e:
             err = f"{type(e).__name__}: {e}"
-            return NodeSync(node, ns, rules, len(text), t1 - t0, 0.0, True, err), text
-        return NodeSync(node, ns, rules, len(text), t1 - t0, time.monotonic() - t1, True), text
+            return NodeSync(node, ns, rules, len(text), render_s, 0.0, True, err), text
+        return NodeSync(node, ns, rules, len(text), render_s, time.monotonic() - t0, True), text
 
     nodes = sorted(node_netns)
     with ThreadPoolExecutor(max_workers=max(1, min(MAX_PARALLEL, len(nodes)))) as pool:
@@ -292,7 +291,7 @@ def policy_counts(
             continue
         drops: tuple[tuple[Direction, str], ...] = (("ingress", "in_drop_"), ("egress", "eg_drop_"))
         for direction, prefix in drops:
-            dropped = counters.get(f"{prefix}{_h(pod.key)}", (0, 0))[0]
+            dropped = counters.get(f"{prefix}{short_hash(pod.key)}", (0, 0))[0]
             if not dropped:
                 continue
             for pol in engine.selecting(pod, direction):
