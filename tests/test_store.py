@@ -87,3 +87,37 @@ def test_meta_and_nodes_round_trip(tmp_path):
         assert s.get_meta("mode") == "vxlan"
         assert s.get_meta("missing", 3) == 3
         assert s.nodes() == {"node-1": ("172.18.0.2", "10.244.0.0/24")}
+
+
+def test_a_snapshot_reads_one_state_while_others_commit(tmp_path):
+    with Store.open(tmp_path) as reader, Store.open(tmp_path) as writer:
+        writer.put("Pod", "shop", "a", {})
+        with reader.snapshot():
+            revision = reader.revision()
+            writer.put("Pod", "shop", "b", {})  # commits while the snapshot is open
+            assert [o.name for o in reader.list("Pod")] == ["a"]
+            assert reader.revision() == revision
+        assert [o.name for o in reader.list("Pod")] == ["a", "b"]
+        assert reader.revision() == revision + 1
+
+
+def test_a_write_transaction_waits_for_another(tmp_path):
+    """BEGIN IMMEDIATE: the second writer waits for the first instead of interleaving."""
+    import threading
+
+    order: list[str] = []
+    inside = threading.Event()
+
+    def other() -> None:
+        inside.wait()
+        with Store.open(tmp_path) as second, second.transaction():
+            order.append("second")
+
+    t = threading.Thread(target=other)
+    t.start()
+    with Store.open(tmp_path) as first, first.transaction():
+        inside.set()
+        t.join(0.2)  # the other thread is now waiting for the lock
+        order.append("first")
+    t.join()
+    assert order == ["first", "second"]
