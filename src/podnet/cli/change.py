@@ -1,25 +1,25 @@
 """`podnet apply`, `podnet delete`, `podnet label`: change a running cluster.
 
-Each command computes the cluster's next state whole (stored objects plus the change),
-validates it exactly as `up` does (model build, placement, topology names), and only then
-writes the store in one transaction; any problem is one line naming the file, object and
-field, exit 2, and nothing is written. It then asks the cluster's daemon to sync (SIGUSR1)
-and returns once the daemon reports a sync of that revision (or, without a daemon, syncs
-itself): the rules are enforced when the command returns.
+Each command reads the store, computes the cluster's next state whole (stored objects plus
+the change), validates it exactly as `up` does (model build, placement, topology names) and
+writes the difference, all in one write transaction (BEGIN IMMEDIATE): a concurrent change
+waits for it and then starts from its result, so no change is lost. Any problem is one line
+naming the file, object and field, exit 2, and nothing is written. It then asks the
+cluster's daemon to sync (`supervisor.request_sync`) and returns once the daemon reports a
+sync of that revision (or, without a daemon, syncs itself): the rules are enforced when the
+command returns.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from podnet.cli.cluster import _preflight, _pruned, add_cluster_arg
+from podnet.cli.common import add_manifest_args
 from podnet.cli.inspect import ALIASES, KINDS
 from podnet.cli.output import print_error, print_warnings
 from podnet.model.cluster import Cluster, build
@@ -27,11 +27,11 @@ from podnet.model.errors import InputError, Origin, Problem
 from podnet.model.kinds import CLUSTER_SCOPED, WORKLOAD_KINDS
 from podnet.model.load import Loaded, LoadResult, load, validate_object
 from podnet.render.topology import render
+from podnet.state.kinds import KIND_NAMES, STORED_KINDS
 from podnet.state.placement import place
 from podnet.state.store import Store, state_dir
 
 SYNC_TIMEOUT = 30.0
-POLL = 0.005
 LABELLED = {"pods": "Pod", "namespaces": "Namespace"}
 NS_NAME_LABEL = "kubernetes.io/metadata.name"
 API_GROUP = {
@@ -56,15 +56,7 @@ def register(sub: Any) -> None:
         description="Create or update any supported object (pods, workloads, namespaces, "
         "policies, services, ...) of a running cluster; returns once the cluster enforces it.",
     )
-    ap.add_argument(
-        "-f",
-        "--filename",
-        dest="files",
-        action="append",
-        required=True,
-        metavar="PATH",
-        help="manifest file, folder or - for stdin; repeatable",
-    )
+    add_manifest_args(ap)
     add_cluster_arg(ap)
     ap.set_defaults(func=run_apply)
     de = sub.add_parser(
@@ -99,27 +91,7 @@ def run_apply(args: argparse.Namespace) -> int:
     incoming = load(args.files)  # InputError: exit 2, naming file, object and field
     print_warnings(incoming.warnings)
     with _open(args.cluster) as store:
-        current = _stored(store)
-        replaced = {_key(o) for o in incoming.objects}
-        owners = {
-            (o.obj.metadata.namespace or "default", o.kind, o.obj.metadata.name)
-            for o in incoming.objects
-            if o.kind in WORKLOAD_KINDS
-        }
-        kept = [o for o in current if _key(o) not in replaced and not _owned_by(o, owners)]
-        lines = []
-        before = {_key(o): o for o in current}
-        for o in incoming.objects:
-            k = _key(o)
-            verb = "created"
-            if k in before:
-                verb = "unchanged" if _body(before[k].obj) == _body(o.obj) else "configured"
-            if o.kind in WORKLOAD_KINDS:
-                verb = (
-                    "configured" if any(_owned_by(c, {_owner(o)}) for c in current) else "created"
-                )
-            lines.append(f"{_ref(o.kind, o.obj.metadata.name)} {verb}")
-        revision = _commit(store, [*kept, *incoming.objects])
+        lines, revision = apply_objects(store, incoming.objects)
     for line in lines:
         print(line)
     return _sync(args.cluster, revision)
@@ -133,27 +105,7 @@ def run_delete(args: argparse.Namespace) -> int:
         raise _bad("nodes cannot be deleted from a running cluster (`podnet down`, then up)")
     ns = "" if kind in CLUSTER_SCOPED else args.namespace
     with _open(args.cluster) as store:
-        if kind != "Namespace":
-            # Removing one object (not a namespace) leaves every other object valid.
-            with store.transaction():
-                if not store.delete(kind, ns or None, args.name):
-                    where = f" in namespace {ns}" if ns else ""
-                    raise _bad(f'{kind} "{args.name}" not found{where}')
-                revision = store.revision()
-            print(f'{_ref(kind, args.name).split("/")[0]} "{args.name}" deleted')
-            return _sync(args.cluster, revision)
-        current = _stored(store)
-        target = (kind, ns, args.name)
-        if target not in {_key(o) for o in current}:
-            where = f" in namespace {ns}" if ns else ""
-            raise _bad(f'{kind} "{args.name}" not found{where}')
-        kept = [
-            o
-            for o in current
-            if _key(o) != target
-            and not (kind == "Namespace" and (o.obj.metadata.namespace or "") == args.name)
-        ]
-        revision = _commit(store, kept)
+        revision = delete_object(store, kind, ns, args.name)
     print(f'{_ref(kind, args.name).split("/")[0]} "{args.name}" deleted')
     return _sync(args.cluster, revision)
 
@@ -167,19 +119,78 @@ def run_label(args: argparse.Namespace) -> int:
     changes = [_parse_label(text) for text in args.labels]
     ns = "" if kind in CLUSTER_SCOPED else args.namespace
     with _open(args.cluster) as store:
-        # Labels cannot break what holds between objects (names, addresses), so only the
-        # object itself is validated again: no whole-cluster build on this hot path.
-        stored = store.get(kind, ns, args.name)
+        revision = label_object(store, kind, ns, args.name, changes, args.overwrite)
+    print(f"{_ref(kind, args.name)} labeled")
+    return _sync(args.cluster, revision)
+
+
+# --- the changes: read, validate and write in one transaction -----------------------------
+def apply_objects(store: Store, incoming: list[Loaded]) -> tuple[list[str], int]:
+    """Create or update `incoming` (a workload replaces the pods it expanded into before);
+    returns kubectl's lines ("pod/a created") and the store's revision after the change."""
+    with store.transaction():
+        current = _stored(store)
+        replaced = {_key(o) for o in incoming}
+        owners = {_owner(o) for o in incoming if o.kind in WORKLOAD_KINDS}
+        kept = [o for o in current if _key(o) not in replaced and not _owned_by(o, owners)]
+        lines = []
+        before = {_key(o): o for o in current}
+        for o in incoming:
+            k = _key(o)
+            verb = "created"
+            if k in before:
+                verb = "unchanged" if _body(before[k].obj) == _body(o.obj) else "configured"
+            if o.kind in WORKLOAD_KINDS:
+                verb = (
+                    "configured" if any(_owned_by(c, {_owner(o)}) for c in current) else "created"
+                )
+            lines.append(f"{_ref(o.kind, o.obj.metadata.name)} {verb}")
+        return lines, _commit(store, [*kept, *incoming])
+
+
+def delete_object(store: Store, kind: str, ns: str, name: str) -> int:
+    """Delete one object (a namespace with its objects); the store's revision after it."""
+    where = f" in namespace {ns}" if ns else ""
+    with store.transaction():
+        if kind != "Namespace":
+            # Removing one object (not a namespace) leaves every other object valid.
+            if not store.delete(kind, ns or None, name):
+                raise _bad(f'{kind} "{name}" not found{where}')
+            return store.revision()
+        current = _stored(store)
+        target = (kind, ns, name)
+        if target not in {_key(o) for o in current}:
+            raise _bad(f'{kind} "{name}" not found{where}')
+        # The namespace's objects go with it.
+        kept = [
+            o for o in current if _key(o) != target and (o.obj.metadata.namespace or "") != name
+        ]
+        return _commit(store, kept)
+
+
+def label_object(
+    store: Store,
+    kind: str,
+    ns: str,
+    name: str,
+    changes: list[tuple[str, str | None]],
+    overwrite: bool = False,
+) -> int:
+    """Set (value) or remove (None) labels of a pod or namespace; the revision after it.
+    Labels cannot break what holds between objects (names, addresses), so only the object
+    itself is validated again: no whole-cluster build on this hot path."""
+    with store.transaction():
+        stored = store.get(kind, ns, name)
         if stored is None:
             where = f" in namespace {ns}" if ns else ""
-            raise _bad(f'{kind} "{args.name}" not found{where}')
+            raise _bad(f'{kind} "{name}" not found{where}')
         body = json.loads(json.dumps(stored.body))
         labels = dict(body.setdefault("metadata", {}).get("labels") or {})
-        ident = f"{kind} {ns + '/' if ns else ''}{args.name}"
+        ident = f"{kind} {ns + '/' if ns else ''}{name}"
         for key, value in changes:
             if kind == "Namespace" and key == NS_NAME_LABEL:
                 raise _bad(f"{ident}: metadata.labels: {NS_NAME_LABEL} is set by the API server")
-            if value is not None and labels.get(key, value) != value and not args.overwrite:
+            if value is not None and labels.get(key, value) != value and not overwrite:
                 raise _bad(
                     f"{ident}: metadata.labels: {key!r} already has a value "
                     f"({labels[key]}), and --overwrite is false"
@@ -190,11 +201,8 @@ def run_label(args: argparse.Namespace) -> int:
                 labels[key] = value
         body["metadata"]["labels"] = labels
         obj = _revalidate(kind, body).obj
-        with store.transaction():
-            store.put(kind, ns or None, args.name, _body(obj))
-            revision = store.revision()
-    print(f"{_ref(kind, args.name)} labeled")
-    return _sync(args.cluster, revision)
+        store.put(kind, ns or None, name, _body(obj))
+        return store.revision()
 
 
 # --- the next state, validated, then written ---------------------------------------------
@@ -212,9 +220,10 @@ def _stored(store: Store) -> list[Loaded]:
 
 
 def _commit(store: Store, objects: list[Loaded]) -> int:
-    """Validate the whole next state as `up` would, then write the difference in one
-    transaction; returns the store's revision after it."""
-    from podnet.daemon.reconcile import STORED_KINDS, network_config
+    """Validate the whole next state as `up` would, then write the difference, in one
+    transaction (the caller's, which read the store, when there is one); returns the store's
+    revision after it."""
+    from podnet.daemon.reconcile import network_config
 
     cluster = build(LoadResult(objects=list(objects)), node_count=None)
     net = network_config(store.get_meta("config"))
@@ -224,9 +233,7 @@ def _commit(store: Store, objects: list[Loaded]) -> int:
     print_warnings([*placement.warnings])
     desired = _desired(cluster)
     with store.transaction():
-        existing = {
-            (o.kind, o.namespace, o.name) for kind in STORED_KINDS for o in store.list(kind)
-        }
+        existing = {(o.kind, o.namespace, o.name) for kind in KIND_NAMES for o in store.list(kind)}
         for (kind, ns, name), body in desired.items():
             store.put(kind, ns, name, body)
         for kind, ns, name in sorted(existing - desired.keys()):
@@ -235,10 +242,8 @@ def _commit(store: Store, objects: list[Loaded]) -> int:
 
 
 def _desired(cluster: Cluster) -> dict[Key, dict[str, Any]]:
-    from podnet.cli.cluster import STORED_KINDS as ATTRS
-
     out: dict[Key, dict[str, Any]] = {}
-    for kind, attr in ATTRS:
+    for kind, attr in STORED_KINDS:
         for obj in getattr(cluster, attr):
             out[(kind, obj.metadata.namespace or "", obj.metadata.name)] = _body(obj)
     return out
@@ -316,43 +321,24 @@ def _bad(message: str) -> InputError:
 
 # --- the daemon syncs -----------------------------------------------------------------
 def _sync(cluster: str, revision: int, timeout: float = SYNC_TIMEOUT) -> int:
-    """Ask the daemon to sync and wait for a sync of `revision` or later (without a daemon,
-    sync here). 0 when it succeeded, 1 when it failed (the store keeps the change; the
-    daemon's next sync is full and retries it)."""
+    """Have the cluster synced to `revision` or later: by its daemon, or here without one.
+    0 when it succeeded, 1 when it failed (the store keeps the change; the daemon's next
+    sync is full and retries it)."""
     from podnet.daemon import supervisor
-    from podnet.daemon.reconcile import SYNC_SIGNAL, Reconciler
 
     sdir = state_dir(cluster).resolve()
-    pid = supervisor.running_pid(sdir)
-    if pid is None:
+    if supervisor.running_pid(sdir) is None:
+        from podnet.daemon.reconcile import Reconciler
+
         result = Reconciler(sdir, cluster).sync()
-        if not result.ok:
-            print_error(f"the change is stored but not in force: {result.error}")
+        status = {"ok": result.ok, "error": result.error}
+    else:
+        try:
+            status = supervisor.request_sync(sdir, revision, timeout)
+        except (supervisor.DaemonError, TimeoutError) as e:
+            print_error(f"the change is stored, but {e}")
             return 1
-        return 0
-    status = wait_synced(sdir, revision, pid, SYNC_SIGNAL, timeout)
-    if status is None:
-        print_error(f"the daemon did not sync revision {revision} within {timeout:g}s")
-        return 1
     if not status.get("ok"):
         print_error(f"the change is stored but not in force: {status.get('error')}")
         return 1
     return 0
-
-
-def wait_synced(
-    sdir: Path, revision: int, pid: int, sig: int, timeout: float
-) -> dict[str, Any] | None:
-    """Signal the daemon, then the daemon.json "sync" status of a revision >= `revision`."""
-    os.kill(pid, sig)
-    deadline = time.monotonic() + timeout
-    path = sdir / "daemon.json"
-    while time.monotonic() < deadline:
-        try:
-            status = json.loads(path.read_text()).get("sync") or {}
-        except (FileNotFoundError, ValueError):
-            status = {}
-        if status.get("revision", -1) >= revision:
-            return status
-        time.sleep(POLL)
-    return None

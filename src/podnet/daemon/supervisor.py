@@ -4,6 +4,8 @@ start(state_dir, cluster)      spawn `python -m podnet.daemon` detached; return 
 wait_ready(state_dir, timeout) return once every pod answers (raise TimeoutError naming
                                the pods that do not)
 reload(state_dir)              SIGHUP: re-read runtime.json
+request_sync(state_dir, rev)   SIGUSR1: sync the kernel with the store; return the status of
+                               a sync of that revision or later (`apply`, `delete`, `label`)
 stop(state_dir)                idempotent; SIGTERM then SIGKILL; pid file or command line
 """
 
@@ -25,6 +27,9 @@ from podnet.daemon.runtime import digest_of, load
 START_TIMEOUT = 15.0
 STOP_GRACE = 3.0
 POLL = 0.02
+SYNC_SIGNAL = signal.SIGUSR1  # a change was stored: sync the kernel with the store now
+SYNC_TIMEOUT = 30.0
+SYNC_POLL = 0.005  # a sync takes ~0.1 s: the command returns within 5 ms of its end
 
 
 class DaemonError(Exception):
@@ -102,6 +107,29 @@ def reload(state_dir: Path, timeout: float = START_TIMEOUT) -> None:
     status = _status(files) or {}
     if status.get("error"):
         raise DaemonError(f"the daemon could not reload: {status['error']}")
+
+
+def request_sync(state_dir: Path, revision: int, timeout: float = SYNC_TIMEOUT) -> dict[str, Any]:
+    """Ask the daemon to sync (SIGUSR1) and return its "sync" status (`{"revision", "ok",
+    "error", "full", ...}`) once it reports a sync of `revision` or later. Signals that
+    arrive during a sync coalesce into one more, so a sync that read an older revision is
+    followed by one that reads ours. DaemonError when no daemon runs or it dies meanwhile,
+    TimeoutError when no such sync is reported in time."""
+    files = StateFiles(state_dir.resolve())
+    pid = running_pid(files.root)
+    if pid is None:
+        raise DaemonError(f"no daemon runs for {files.root}")
+    os.kill(pid, SYNC_SIGNAL)
+    deadline = time.monotonic() + timeout
+    while True:
+        status = (_status(files) or {}).get("sync") or {}
+        if status.get("revision", -1) >= revision:
+            return dict(status)
+        if not procs.alive(pid):
+            raise DaemonError(f"the daemon of {files.root} died{_log_tail(files)}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the daemon did not sync revision {revision} within {timeout:g}s")
+        time.sleep(SYNC_POLL)
 
 
 def _reloaded(status: dict[str, Any], before: int, digest: str | None) -> bool:
