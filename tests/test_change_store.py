@@ -3,14 +3,24 @@ written in one transaction; stored objects read back mean what they meant."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 import yaml
 
 from podnet.cli import change
 from podnet.cli.cluster import _record
-from podnet.daemon.reconcile import _without, network_config, snapshot, stored_objects
+from podnet.daemon import reconcile
+from podnet.daemon.reconcile import (
+    Reconciler,
+    _without,
+    network_config,
+    snapshot,
+    stored_objects,
+)
 from podnet.model.cluster import load_cluster
-from podnet.model.errors import InputError
+from podnet.model.errors import InputError, Problem
 from podnet.model.load import load
 from podnet.render.topology import render
 from podnet.state.network import NetworkConfig
@@ -117,3 +127,123 @@ def test_network_config_round_trips_through_meta(store):
 )
 def test_label_arguments(text, want):
     assert change._parse_label(text) == want
+
+
+def test_two_concurrent_applies_of_different_objects_both_survive(store, tmp_path, monkeypatch):
+    """Each apply reads, validates and writes in one transaction: the second one starts
+    from the first one's result instead of deleting what it did not read."""
+    slow_build = change.build
+
+    def build(*args, **kwargs):
+        time.sleep(0.2)  # a long validation: both would have read the old state
+        return slow_build(*args, **kwargs)
+
+    monkeypatch.setattr(change, "build", build)
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def apply(name: str) -> None:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(pod(f"x/{name}")))
+        incoming = load([str(path)]).objects
+        try:
+            with Store.open(tmp_path / "state") as mine:
+                start.wait()
+                change.apply_objects(mine, incoming)
+        except BaseException as e:  # reported by the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=apply, args=(n,)) for n in ("b", "c")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert [o.name for o in store.list("Pod", "x")] == ["a", "b", "c"]
+
+
+def test_delete_namespace_takes_its_objects_and_keeps_the_rest(store, tmp_path):
+    path = write(tmp_path, namespace("y"), pod("y/q"))
+    change.apply_objects(store, load([path]).objects)
+    change.delete_object(store, "Namespace", "", "x")
+    kept = {
+        (o.kind, o.namespace, o.name)
+        for k in ("Namespace", "Pod", "NetworkPolicy")
+        for o in store.list(k)
+    }
+    assert kept == {("Namespace", "", "y"), ("Pod", "y", "q")}
+
+
+def test_label_writes_nothing_when_refused(store):
+    before = store.revision()
+    with pytest.raises(InputError, match="--overwrite"):
+        change.label_object(store, "Pod", "x", "a", [("app", "z")])
+    assert store.revision() == before
+    assert change.label_object(store, "Pod", "x", "a", [("app", "z")], overwrite=True) > before
+    assert store.get("Pod", "x", "a").body["metadata"]["labels"] == {"app": "z"}
+
+
+def test_desired_reads_one_revision_whole(store, tmp_path, monkeypatch):
+    """A change committed while the reconciler reads is wholly in the next sync, not half
+    in this one (the revision it reports and the objects it read belong together)."""
+    before = store.revision()
+    read = reconcile.stored_objects
+    once = []
+
+    def commit_meanwhile(s, cache=None):
+        if not once:  # (apply reads the store with this function too)
+            once.append(True)
+            with Store.open(tmp_path / "state") as other:
+                change.apply_objects(other, load([write(tmp_path, pod("x/late"))]).objects)
+        return read(s, cache)
+
+    monkeypatch.setattr(reconcile, "stored_objects", commit_meanwhile)
+    d = Reconciler(tmp_path / "state", "c1").desired()
+    assert d.revision == before
+    assert "late" not in {p.metadata.name for p in d.cluster.pods}
+    assert store.revision() > before  # the change is stored, for the next sync
+
+
+def _new_pod(store, tmp_path) -> int:
+    return change.apply_objects(store, load([write(tmp_path, pod("x/new"))]).objects)[1]
+
+
+def _render_fails(*args, **kwargs):
+    raise InputError([Problem(None, "", "", "cannot render")])
+
+
+def _kernel_fails(self, *args, **kwargs):
+    raise OSError("netlink said no")
+
+
+@pytest.mark.parametrize(
+    "where, patch",
+    [("render", ("render", _render_fails)), ("kernel", ("Reconciler._apply", _kernel_fails))],
+    ids=["render", "kernel"],
+)
+def test_a_failed_sync_leaves_ipam_as_it_was(store, tmp_path, monkeypatch, where, patch):
+    _new_pod(store, tmp_path)
+    held, synced = store.held(), store.get_meta("synced_revision")
+    name, fake = patch
+    if "." in name:
+        monkeypatch.setattr(reconcile.Reconciler, name.split(".")[1], fake)
+    else:
+        monkeypatch.setattr(reconcile, name, fake)
+    result = Reconciler(tmp_path / "state", "c1").sync()
+    assert not result.ok and result.error
+    assert store.held() == held and ("x", "new") not in held
+    assert store.get_meta("synced_revision") == synced
+
+
+def test_a_successful_sync_records_allocations_and_its_revision(store, tmp_path, monkeypatch):
+    revision = _new_pod(store, tmp_path)
+    change.delete_object(store, "Pod", "x", "a")
+    revision = store.revision()
+    monkeypatch.setattr(reconcile.Reconciler, "_apply", lambda self, d, full, result: None)
+    rec = Reconciler(tmp_path / "state", "c1")
+    assert rec.desired().allocations  # x/new is not recorded yet
+    result = rec.sync()
+    assert result.ok and result.revision == revision
+    assert set(store.held()) == {("x", "new")}
+    assert store.get_meta("synced_revision") == revision
+    assert not rec.desired().allocations

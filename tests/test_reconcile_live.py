@@ -1,9 +1,10 @@
 """Changes to a running cluster: `podnet apply | delete | label` are enforced when the command
-returns (the daemon syncs within 1 s), established connections survive unrelated syncs, bad
-input changes nothing, and a failed sync makes the next one full.
+returns (durations printed; the figures live in bench/policy_bench.py), established
+connections survive unrelated syncs, bad input changes nothing, a failed sync makes the next
+one full, and the periodic full sync repairs a table deleted behind the daemon's back.
 
 One module-scoped host-gw cluster (the one of test_nft_live); every test puts back what it
-changed, so the tests do not depend on their order.
+changed, so the tests do not depend on their order. Its daemon resyncs every RESYNC seconds.
 """
 
 from __future__ import annotations
@@ -19,33 +20,40 @@ import yaml
 from test_nft_live import bring_up, pod, policy, probe
 
 from podnet.cli.main import main
-from podnet.daemon.reconcile import Reconciler
+from podnet.daemon.reconcile import RESYNC_ENV, Reconciler
 from podnet.datapath import netns
 from podnet.datapath.nft import FakeRunner
+from podnet.datapath.testing import in_netns
+from podnet.render.policy_nft import table_name
 from podnet.state.store import Store
 
 pytestmark = pytest.mark.datapath
-DEADLINE = 1.0  # seconds from the command's start to enforcement
+RESYNC = "2"  # seconds between the daemon's full syncs (30 by default)
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("reconcile")
-    old = os.environ.get("PODNET_STATE_DIR")
-    os.environ["PODNET_STATE_DIR"] = str(tmp / "state")
+    env = {"PODNET_STATE_DIR": str(tmp / "state"), RESYNC_ENV: RESYNC}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # the CLI in-process and the daemon `up` starts
     try:
         yield from bring_up(tmp, "host-gw", "rec")
     finally:
-        if old is None:
-            os.environ.pop("PODNET_STATE_DIR", None)
-        else:
-            os.environ["PODNET_STATE_DIR"] = old
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def run(live, *args: str) -> tuple[int, float]:
+    """The command's exit status and how long it took (printed: no bound on it here)."""
     started = time.monotonic()
     status = main([*args, "--cluster", live.name])
-    return status, time.monotonic() - started
+    took = time.monotonic() - started
+    print(f"podnet {' '.join(args)}: {took:.3f}s")
+    return status, took
 
 
 def write(tmp: Path, *docs: dict) -> str:
@@ -61,12 +69,12 @@ def expect(live, src: str, dst: str, port: int, proto: str, want: str) -> None:
 
 def test_label_a_pod_is_enforced_when_the_command_returns(live):
     expect(live, "x/b", "x/a", 80, "TCP", "ok")
-    status, took = run(live, "label", "pods", "b", "app=z", "--overwrite", "-n", "x")
-    assert status == 0 and took < DEADLINE
+    status, _ = run(live, "label", "pods", "b", "app=z", "--overwrite", "-n", "x")
+    assert status == 0
     expect(live, "x/b", "x/a", 80, "TCP", "denied")  # no longer app=b
     expect(live, "x/a", "x/b", 80, "TCP", "ok")  # and no longer isolated
-    status, took = run(live, "label", "pods", "b", "app=b", "--overwrite", "-n", "x")
-    assert status == 0 and took < DEADLINE
+    status, _ = run(live, "label", "pods", "b", "app=b", "--overwrite", "-n", "x")
+    assert status == 0
     expect(live, "x/b", "x/a", 80, "TCP", "ok")
     expect(live, "x/a", "x/b", 80, "TCP", "denied")
 
@@ -86,26 +94,26 @@ def test_label_a_namespace_and_apply_then_delete_a_policy(live, tmp_path):
         },
     )
     expect(live, "y/d", "x/a", 81, "TCP", "denied")
-    status, took = run(live, "apply", "-f", write(tmp_path, allow))
-    assert status == 0 and took < DEADLINE
+    status, _ = run(live, "apply", "-f", write(tmp_path, allow))
+    assert status == 0
     expect(live, "y/d", "x/a", 81, "TCP", "denied")  # y has no team label yet
-    status, took = run(live, "label", "namespaces", "y", "team=blue")
-    assert status == 0 and took < DEADLINE
+    status, _ = run(live, "label", "namespaces", "y", "team=blue")
+    assert status == 0
     expect(live, "y/d", "x/a", 81, "TCP", "ok")
-    status, took = run(live, "label", "ns", "y", "team-")
-    assert status == 0 and took < DEADLINE
+    status, _ = run(live, "label", "ns", "y", "team-")
+    assert status == 0
     expect(live, "y/d", "x/a", 81, "TCP", "denied")
     assert run(live, "label", "ns", "y", "team=blue")[0] == 0
-    status, took = run(live, "delete", "networkpolicy", "team-blue-81", "-n", "x")
-    assert status == 0 and took < DEADLINE
+    status, _ = run(live, "delete", "networkpolicy", "team-blue-81", "-n", "x")
+    assert status == 0
     expect(live, "y/d", "x/a", 81, "TCP", "denied")
     assert run(live, "label", "ns", "y", "team-")[0] == 0
 
 
 def test_apply_and_delete_a_pod(live, tmp_path):
     new = pod("x", "f", "node-1", {"app": "b"}, [{"name": "http", "containerPort": 80}])
-    status, took = run(live, "apply", "-f", write(tmp_path, new))
-    assert status == 0 and took < DEADLINE
+    status, _ = run(live, "apply", "-f", write(tmp_path, new))
+    assert status == 0
     with Store.open(live.root / live.name) as store:
         node, ip = store.held()[("x", "f")]
     assert node == "node-1"
@@ -113,8 +121,8 @@ def test_apply_and_delete_a_pod(live, tmp_path):
     assert pod_ns in netns.listing()
     expect(live, "x/f", "x/a", 80, "TCP", "ok")  # app=b: admitted by a-ingress
     expect(live, "x/a", ip, 80, "TCP", "denied")  # isolated by b-isolated from the start
-    status, took = run(live, "delete", "pod", "f", "-n", "x")
-    assert status == 0 and took < DEADLINE
+    status, _ = run(live, "delete", "pod", "f", "-n", "x")
+    assert status == 0
     assert pod_ns not in netns.listing()
     with Store.open(live.root / live.name) as store:
         assert ("x", "f") not in store.held()
@@ -239,3 +247,21 @@ def test_a_failed_sync_makes_the_next_one_full(live):
     again = rec.sync()
     assert again.ok and again.full
     assert set(runner.applied) == {live.ns("node/node-1"), live.ns("node/node-2")}
+
+
+def test_the_periodic_full_sync_restores_a_deleted_table(live):
+    node_ns = live.ns("node/node-1")
+    table = ("nft", "list", "table", "inet", table_name(live.name))
+    assert in_netns(node_ns, *table).returncode == 0
+    expect(live, "x/b", "x/a", 81, "TCP", "denied")
+    # Behind the daemon's back: only our own table, inside our own node namespace.
+    out = in_netns(node_ns, "nft", "delete", "table", "inet", table_name(live.name))
+    assert out.returncode == 0, out.stderr
+    assert in_netns(node_ns, *table).returncode != 0
+    started = time.monotonic()
+    while in_netns(node_ns, *table).returncode != 0:
+        assert time.monotonic() - started < 60, "the table never came back"
+        time.sleep(0.1)
+    print(f"table restored after {time.monotonic() - started:.2f}s (resync period {RESYNC}s)")
+    expect(live, "x/b", "x/a", 81, "TCP", "denied")  # enforced again
+    expect(live, "x/b", "x/a", 80, "TCP", "ok")

@@ -2,10 +2,12 @@
 
 One sync, run by the daemon (on SIGUSR1) or by the CLI when no daemon runs:
 
-1. snapshot: every stored object -> `model.cluster.build` (the same validation as `up`);
-   `place(held=store.held())`: pods keep their addresses, new pods get one (recorded in the
-   store), pods gone release theirs. Render the topology plan, runtime.json and every
-   node's nft ruleset. Anything wrong here changes nothing.
+1. snapshot: the revision, every stored object, the meta and the allocations, read in one
+   read transaction (a change committed meanwhile is wholly in the next sync, never half in
+   this one) -> `model.cluster.build` (the same validation as `up`);
+   `place(held=store.held())`: pods keep their addresses, new pods get one, pods gone
+   release theirs. Render the topology plan, runtime.json and every node's nft ruleset.
+   Anything wrong here changes nothing: the store is not written.
 2. removals first: namespaces of pods that are gone, and their node-side veths, routes and
    neighbours (the node namespaces applied without the *new* pods).
 3. nft: one `nft -f` transaction per node whose ruleset changed (all of them in a full sync).
@@ -13,10 +15,16 @@ One sync, run by the daemon (on SIGUSR1) or by the CLI when no daemon runs:
 4. additions: new pod namespaces, their veths from the node, their addresses and routes.
 5. runtime.json rewritten when it changed; the daemon then reloads its listeners.
 
-A full sync (the first one, and the one after any failure) re-applies the whole plan with
-`datapath.apply.apply` and every node's ruleset; an incremental sync applies only the
-namespaces whose plan changed and the nodes whose ruleset text changed. After a success the
-store's meta `synced_revision` is the revision the sync read.
+6. only after all of that succeeded, one store transaction records the new allocations and
+   releases (what the kernel now holds) and `synced_revision`, the revision the sync read.
+   A failed sync leaves the store as it was (IPAM included) and the next sync is full.
+
+A full sync (the first one, the one after any failure, and one every resync period: 30 s,
+`PODNET_RESYNC_SECONDS`) compares with the kernel itself: `datapath.apply.apply` of the
+whole plan (which reads the live state and repairs what differs, e.g. a deleted pod
+namespace) and every node's ruleset applied whatever the last sync applied (a deleted or
+flushed table comes back). An incremental sync applies only the namespaces whose plan
+changed and the nodes whose ruleset text changed.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import dataclasses
 import ipaddress
 import json
 import logging
+import os
 import signal
 import time
 from collections import Counter
@@ -34,6 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from podnet.daemon.paths import StateFiles, write_atomic
+from podnet.daemon.supervisor import SYNC_SIGNAL
 from podnet.datapath import netns as dp_netns
 from podnet.datapath import nft
 from podnet.datapath.apply import apply as apply_plan
@@ -44,26 +55,16 @@ from podnet.model.load import Loaded, LoadResult, validate_object
 from podnet.policy.engine import Engine
 from podnet.render import names
 from podnet.render.plan import NetnsPlan, Plan
-from podnet.render.policy_nft import PeerIndex, render_node
+from podnet.render.policy_nft import render_all
 from podnet.render.runtime import runtime_doc
 from podnet.render.topology import render
+from podnet.state.kinds import KIND_NAMES
 from podnet.state.network import NetworkConfig
 from podnet.state.placement import Placement, place
-from podnet.state.store import Store
+from podnet.state.store import PodKey, Store
 
-STORED_KINDS = (
-    "Namespace",
-    "Node",
-    "Pod",
-    "NetworkPolicy",
-    "Service",
-    "Endpoints",
-    "EndpointSlice",
-    "Ingress",
-    "IngressClass",
-)
-RUNTIME_FILE = "runtime.json"
-SYNC_SIGNAL = signal.SIGUSR1  # `podnet apply | delete | label` -> the daemon: sync now
+RESYNC_ENV = "PODNET_RESYNC_SECONDS"
+RESYNC_SECONDS = 30.0  # a full sync at least this often: repairs what else changed the kernel
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def stored_objects(store: Store, cache: ParsedCache | None = None) -> LoadResult
     problems = []
     skipped: Counter[str] = Counter()
     seen: set[tuple[str, str, str]] = set()
-    for i, kind in enumerate(STORED_KINDS):
+    for i, kind in enumerate(KIND_NAMES):
         for j, o in enumerate(store.list(kind)):
             key = (kind, o.namespace, o.name)
             seen.add(key)
@@ -122,6 +123,35 @@ def snapshot(store: Store, cache: ParsedCache | None = None) -> Cluster:
     return build(stored_objects(store, cache), node_count=None)
 
 
+@dataclass(frozen=True)
+class Allocations:
+    """What a sync changes in IPAM: recorded only once the kernel holds it."""
+
+    allocate: dict[PodKey, tuple[str, str]]  # (ns, pod) -> (node, ip), new or moved
+    release: tuple[PodKey, ...]  # pods gone
+
+    @classmethod
+    def between(cls, held: dict[PodKey, tuple[str, str]], placement: Placement) -> Allocations:
+        allocate = {
+            key: (placement.pod_node[key], ip)
+            for key, ip in placement.pod_ip.items()
+            if held.get(key) != (placement.pod_node[key], ip)
+        }
+        return cls(allocate, tuple(sorted(held.keys() - placement.pod_ip.keys())))
+
+    def __bool__(self) -> bool:
+        return bool(self.allocate or self.release)
+
+    def record(self, store: Store) -> None:
+        """Into the store (inside the caller's transaction). A pod deleted since the sync
+        read the store holds nothing: `delete` released it, and it stays released."""
+        for (ns, pod), (node, ip) in self.allocate.items():
+            if store.get("Pod", ns, pod) is not None:
+                store.allocate(ns, pod, node, ip)
+        for key in self.release:
+            store.release(*key)
+
+
 @dataclass
 class Desired:
     revision: int
@@ -131,6 +161,7 @@ class Desired:
     runtime: dict[str, Any]
     engine: Engine
     node_netns: dict[str, str]
+    allocations: Allocations
 
 
 @dataclass
@@ -145,6 +176,7 @@ class SyncResult:
     changed: list[str] = field(default_factory=list)
     nft: nft.SyncReport | None = None
     runtime_changed: bool = False
+    periodic: bool = False  # the resync period forced it
 
     def summary(self) -> str:
         if not self.ok:
@@ -162,7 +194,7 @@ class SyncResult:
             what.append(self.nft.summary())
         if self.runtime_changed:
             what.append("runtime.json rewritten")
-        kind = "full" if self.full else "incremental"
+        kind = ("periodic full" if self.periodic else "full") if self.full else "incremental"
         return f"{kind} sync of revision {self.revision} in {self.seconds:.3f}s: " + (
             "; ".join(what) or "nothing changed"
         )
@@ -193,51 +225,52 @@ class Reconciler:
 
     # --- the desired state ------------------------------------------------------------
     def desired(self) -> Desired:
-        with Store.open(self.root) as store:
+        """The next state, from one consistent read of the store; writes nothing."""
+        with Store.open(self.root) as store, store.snapshot():
             revision = store.revision()
             cluster = snapshot(store, self.parsed)
             mode = store.get_meta("mode", "host-gw")
             net = network_config(store.get_meta("config"))
             held = store.held()
-            placement = place(cluster, net, held=held, strict=True)
-            with store.transaction():
-                for key, ip in placement.pod_ip.items():
-                    if held.get(key) != (placement.pod_node[key], ip):
-                        store.allocate(*key, placement.pod_node[key], ip)
-                for key in held.keys() - placement.pod_ip.keys():
-                    store.release(*key)
+        placement = place(cluster, net, held=held, strict=True)
         plan = render(cluster, placement, self.cluster, mode, net)
         runtime = runtime_doc(cluster, placement, self.cluster, mode, net)
         node_netns = {
             n.metadata.name: names.node_netns(self.cluster, n.metadata.name) for n in cluster.nodes
         }
-        return Desired(
-            revision, cluster, placement, plan, runtime, Engine(cluster, placement), node_netns
-        )
+        engine = Engine(cluster, placement)
+        allocations = Allocations.between(held, placement)
+        return Desired(revision, cluster, placement, plan, runtime, engine, node_netns, allocations)
 
-    def assume_synced(self) -> None:
+    def assume_synced(self) -> bool:
         """Adopt the current store as what the kernel holds (after `up`, whose revision
-        the store records as synced): the next sync can be incremental."""
+        the store records as synced): the next sync can be incremental. False, and nothing
+        adopted, when the store's allocations are not the placement's (then the kernel
+        cannot be known to match: sync in full)."""
         d = self.desired()
+        if d.allocations:
+            return False
         self.plan = d.plan
         self.runtime = d.runtime
-        shared = PeerIndex(d.engine)
-        self.nft_texts = {
-            node: render_node(d.engine, node, self.cluster, shared) for node in d.node_netns
-        }
+        self.nft_texts = render_all(d.engine, self.cluster)
         self.full_next = False
+        return True
 
     # --- one sync ---------------------------------------------------------------------
-    def sync(self) -> SyncResult:
+    def sync(self, periodic: bool = False) -> SyncResult:
+        """One sync; `periodic` (the resync period) forces it full."""
         started = time.monotonic()
-        full = self.full_next
+        full = self.full_next or periodic
         self.full_next = True  # until this sync succeeds
         revision = -1
-        result = SyncResult(revision, full, False, 0.0)
+        result = SyncResult(revision, full, False, 0.0, periodic=periodic)
         try:
             d = self.desired()
             result.revision = d.revision
             self._apply(d, full, result)
+            with Store.open(self.root) as store, store.transaction():
+                d.allocations.record(store)
+                store.set_meta("synced_revision", d.revision)
         except Exception as e:  # any failure: report it, and the next sync is full
             result.error = f"{type(e).__name__}: {e}"
             if result.revision < 0:  # failed before reading it: the waiting CLI needs one
@@ -248,8 +281,6 @@ class Reconciler:
         result.ok = True
         result.seconds = time.monotonic() - started
         self.full_next = False
-        with Store.open(self.root) as store:
-            store.set_meta("synced_revision", d.revision)
         return result
 
     def _apply(self, d: Desired, full: bool, result: SyncResult) -> None:
@@ -301,7 +332,7 @@ class Reconciler:
         self.plan = d.plan
         # 5. runtime.json for the daemon's listeners.
         if full or d.runtime != self.runtime:
-            _write_json(self.root / RUNTIME_FILE, d.runtime)
+            write_atomic(StateFiles(self.root).runtime, json.dumps(d.runtime, indent=2) + "\n")
             result.runtime_changed = d.runtime != self.runtime
         self.runtime = d.runtime
 
@@ -328,23 +359,37 @@ def _without(plan: Plan, gone: set[str]) -> Plan:
     return dataclasses.replace(plan, namespaces=tuple(out))
 
 
-def _write_json(path: Path, doc: Any) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
-    tmp.replace(path)
+def resync_period() -> float:
+    """Seconds between full syncs: $PODNET_RESYNC_SECONDS (tests use a short one), else 30."""
+    text = os.environ.get(RESYNC_ENV, "")
+    try:
+        value = float(text) if text else RESYNC_SECONDS
+    except ValueError:
+        log.warning("%s=%r is not a number of seconds: using %g", RESYNC_ENV, text, RESYNC_SECONDS)
+        return RESYNC_SECONDS
+    return value if value > 0 else RESYNC_SECONDS
 
 
 class Syncer:
     """The daemon's side: SIGUSR1 -> one sync (in a worker thread; signals that arrive
-    during a sync coalesce into one more), then a listener reload when runtime.json changed.
-    `status` goes into daemon.json as "sync" ({"revision", "ok", "error", ...}): the CLI
-    waits until it shows the revision it wrote."""
+    during a sync coalesce into one more), then a listener reload when runtime.json changed
+    or a namespace was (re-)created. Every `period` seconds without a full sync, a full one
+    (kube-proxy's baseline: it repairs what else changed the kernel, such as a deleted table
+    or pod namespace). `status` goes into daemon.json as "sync" ({"revision", "ok", "error",
+    ...}): the CLI waits until it shows the revision it wrote."""
 
-    def __init__(self, reconciler: Reconciler, reload: Callable[[], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        reconciler: Reconciler,
+        reload: Callable[[], Awaitable[None]],
+        period: float = RESYNC_SECONDS,
+    ) -> None:
         self.reconciler = reconciler
         self.reload = reload
+        self.period = period
         self.event = asyncio.Event()
         self.status: dict[str, Any] | None = None
+        self.last_full = time.monotonic()
 
     @classmethod
     def for_state(
@@ -355,7 +400,7 @@ class Syncer:
             return None
         # Until the loop's handler is installed, a sync request must not kill the daemon.
         signal.signal(SYNC_SIGNAL, signal.SIG_IGN)
-        return cls(Reconciler(root, cluster), reload)
+        return cls(Reconciler(root, cluster), reload, resync_period())
 
     def start(
         self, loop: asyncio.AbstractEventLoop, write_status: Callable[[], None]
@@ -371,15 +416,28 @@ class Syncer:
             synced = False
         if not synced:
             self.event.set()
+        self.last_full = time.monotonic()
         while True:
-            await self.event.wait()
+            periodic = not await self._wait()
             self.event.clear()
-            result = await loop.run_in_executor(None, self.reconciler.sync)
+            result = await loop.run_in_executor(None, self.reconciler.sync, periodic)
             (log.info if result.ok else log.error)("%s", result.summary())
-            if result.runtime_changed:
-                await self.reload()
+            if result.full:
+                self.last_full = time.monotonic()
+            if result.runtime_changed or result.added:
+                await self.reload()  # new namespaces: their sockets are opened anew
             self.status = result.status()
             write_status()
+
+    async def _wait(self) -> bool:
+        """True on a sync request, False when the resync period has passed without one
+        full sync."""
+        left = self.last_full + self.period - time.monotonic()
+        try:
+            await asyncio.wait_for(self.event.wait(), timeout=max(0.0, left))
+        except TimeoutError:
+            return False
+        return True
 
     def _baseline(self) -> bool:
         """True when the kernel already matches the store (`up` recorded its revision)."""
@@ -389,7 +447,9 @@ class Syncer:
             log.info("store revision %s, synced %s: full sync", revision, synced)
             return False
         started = time.monotonic()
-        self.reconciler.assume_synced()
+        if not self.reconciler.assume_synced():
+            log.info("allocations of revision %s not recorded: full sync", revision)
+            return False
         self.status = {"revision": revision, "ok": True, "full": True, "error": None}
         log.info("baseline of revision %d in %.3fs", revision, time.monotonic() - started)
         return True

@@ -1,0 +1,107 @@
+"""The daemon's sync loop without root: a sync request runs an incremental sync, the resync
+period forces a full one (which compares with the kernel), $PODNET_RESYNC_SECONDS sets the
+period; `supervisor.request_sync` without a daemon says so."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from podnet.daemon import reconcile, supervisor
+from podnet.daemon.reconcile import Reconciler, Syncer, SyncResult, resync_period
+from podnet.state.store import Store
+
+
+class FakeReconciler:
+    """Records each sync's `periodic` flag; the kernel is never touched."""
+
+    def __init__(self, root) -> None:
+        self.root = root
+        self.calls: list[bool] = []
+        self.full_next = False
+
+    def assume_synced(self) -> bool:
+        return True
+
+    def sync(self, periodic: bool = False) -> SyncResult:
+        self.calls.append(periodic)
+        return SyncResult(len(self.calls), periodic, True, 0.0, periodic=periodic)
+
+
+@pytest.fixture
+def synced_store(tmp_path):
+    with Store.open(tmp_path) as store:
+        store.put("Namespace", None, "x", {})
+        store.set_meta("synced_revision", store.revision())
+    return tmp_path
+
+
+async def _until(cond, what: str) -> None:
+    for _ in range(1000):  # generous: a functional wait, not a time bound
+        if cond():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never happened: {what}")
+
+
+def test_the_resync_period_forces_full_syncs_and_requests_sync_incrementally(synced_store):
+    fake = FakeReconciler(synced_store)
+    reloads: list[int] = []
+
+    async def reload() -> None:
+        reloads.append(1)
+
+    async def scenario() -> None:
+        syncer = Syncer(fake, reload, period=0.05)  # type: ignore[arg-type]
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(syncer._run(loop, lambda: None))
+        try:
+            await _until(lambda: fake.calls.count(True) >= 2, "two periodic full syncs")
+            syncer.period = 3600.0  # no more periodic syncs: the next one is a request
+            seen = len(fake.calls)
+            syncer.event.set()
+            await _until(lambda: len(fake.calls) > seen, "a requested sync")
+            assert fake.calls[seen] is False
+            assert syncer.status and syncer.status["ok"]
+        finally:
+            task.cancel()
+
+    asyncio.run(scenario())
+    assert fake.calls[0] is True  # the baseline held: the first sync is the periodic one
+    assert reloads == []  # nothing re-created, runtime.json unchanged
+
+
+def test_a_periodic_sync_is_full_even_after_a_successful_one(tmp_path, monkeypatch):
+    rec = Reconciler(tmp_path, "c1")
+    seen: list[bool] = []
+
+    def fake_desired():
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(rec, "desired", fake_desired)
+    with Store.open(tmp_path):
+        pass
+    rec.full_next = False
+    seen.append(rec.sync(periodic=True).full)
+    rec.full_next = False
+    seen.append(rec.sync().full)
+    assert seen == [True, False]
+
+
+@pytest.mark.parametrize(
+    "value, want",
+    [(None, 30.0), ("2.5", 2.5), ("0", 30.0), ("-1", 30.0), ("soon", 30.0)],
+    ids=["default", "set", "zero", "negative", "not-a-number"],
+)
+def test_resync_period_from_the_environment(monkeypatch, value, want):
+    if value is None:
+        monkeypatch.delenv(reconcile.RESYNC_ENV, raising=False)
+    else:
+        monkeypatch.setenv(reconcile.RESYNC_ENV, value)
+    assert resync_period() == want
+
+
+def test_request_sync_without_a_daemon_says_so(tmp_path):
+    with pytest.raises(supervisor.DaemonError, match="no daemon runs"):
+        supervisor.request_sync(tmp_path, 1, timeout=0.1)
