@@ -247,3 +247,14 @@ def test_a_successful_sync_records_allocations_and_its_revision(store, tmp_path,
     assert set(store.held()) == {("x", "new")}
     assert store.get_meta("synced_revision") == revision
     assert not rec.desired().allocations
+
+
+def test_host_network_pods_hold_no_address(store, tmp_path, monkeypatch):
+    # Two hostNetwork pods on one node share its address: neither is recorded in IPAM.
+    docs = [pod(f"x/h{i}", host_network=True, node="node-1") for i in (1, 2)]
+    change.apply_objects(store, load([write(tmp_path, *docs)]).objects)
+    monkeypatch.setattr(reconcile.Reconciler, "_apply", lambda self, d, full, result: None)
+    rec = Reconciler(tmp_path / "state", "c1")
+    assert rec.sync().ok
+    assert set(store.held()) == {("x", "a")}
+    assert not rec.desired().allocations and rec.assume_synced()

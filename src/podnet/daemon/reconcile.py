@@ -60,7 +60,7 @@ from podnet.render.runtime import runtime_doc
 from podnet.render.topology import render
 from podnet.state.kinds import KIND_NAMES
 from podnet.state.network import NetworkConfig
-from podnet.state.placement import Placement, place
+from podnet.state.placement import Placement, place, pod_key
 from podnet.state.store import PodKey, Store
 
 RESYNC_ENV = "PODNET_RESYNC_SECONDS"
@@ -131,13 +131,19 @@ class Allocations:
     release: tuple[PodKey, ...]  # pods gone
 
     @classmethod
-    def between(cls, held: dict[PodKey, tuple[str, str]], placement: Placement) -> Allocations:
+    def between(
+        cls, held: dict[PodKey, tuple[str, str]], placement: Placement, cluster: Cluster
+    ) -> Allocations:
+        """A hostNetwork pod uses its node's address and holds none (as `up` records it):
+        two of them on one node would otherwise claim the same address."""
+        host = {pod_key(p) for p in cluster.pods if p.spec.host_network}
+        own = {key: ip for key, ip in placement.pod_ip.items() if key not in host}
         allocate = {
             key: (placement.pod_node[key], ip)
-            for key, ip in placement.pod_ip.items()
+            for key, ip in own.items()
             if held.get(key) != (placement.pod_node[key], ip)
         }
-        return cls(allocate, tuple(sorted(held.keys() - placement.pod_ip.keys())))
+        return cls(allocate, tuple(sorted(held.keys() - own.keys())))
 
     def __bool__(self) -> bool:
         return bool(self.allocate or self.release)
@@ -239,7 +245,7 @@ class Reconciler:
             n.metadata.name: names.node_netns(self.cluster, n.metadata.name) for n in cluster.nodes
         }
         engine = Engine(cluster, placement)
-        allocations = Allocations.between(held, placement)
+        allocations = Allocations.between(held, placement, cluster)
         return Desired(revision, cluster, placement, plan, runtime, engine, node_netns, allocations)
 
     def assume_synced(self) -> bool:
