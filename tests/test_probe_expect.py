@@ -291,6 +291,63 @@ def test_socket_errors_map_to_outcomes(error, outcome):
     assert _failure(error, 0.0).outcome == outcome
 
 
+def test_a_source_namespace_that_is_our_own_is_refused(monkeypatch, tmp_path):
+    """probe enters namespaces only through podnet.daemon.netns's guard: a namespace file
+    that is the caller's own namespace (the host's) ends the run before any socket exists,
+    and the command says so (exit 2) instead of probing from the host."""
+    import os
+
+    from podnet.daemon import netns
+    from podnet.daemon import probe as dprobe
+
+    def ours(name: str) -> int:
+        return os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+
+    made = []
+    real_socket = dprobe.socket.socket
+
+    def socket(*a):  # the loop's own socketpair is AF_UNIX; a probe's socket is AF_INET
+        made.append(a[0])
+        return real_socket(*a)
+
+    monkeypatch.setattr(netns, "open_netns", ours)
+    monkeypatch.setattr(dprobe.socket, "socket", socket)
+    with pytest.raises(netns.WrongNamespace, match=r"namespace podnet\.t\.pod\.x\.a: refusing"):
+        dprobe.probe([dprobe.Target("podnet.t.pod.x.a", "127.0.0.1", 9, "TCP")])
+    assert dprobe.socket.AF_INET not in made
+
+
+def test_the_command_turns_a_refused_namespace_into_bad_input(monkeypatch, tmp_path):
+    from podnet.daemon import netns
+    from podnet.daemon import probe as dprobe
+    from podnet.daemon import runtime as rt
+
+    e = engine(*DOCS, nodes=2)
+    runtime = rt.parse(
+        {
+            "cluster": "t",
+            "pods": [
+                {
+                    "namespace": p.namespace,
+                    "name": p.name,
+                    "node": p.node,
+                    "ip": p.ip,
+                    "netns": f"ns-{p.name}",
+                }
+                for p in e.pods
+            ],
+        }
+    )
+
+    def refuse(*a, **k):
+        raise netns.WrongNamespace("network namespace ns-web: refusing to enter namespace 1")
+
+    monkeypatch.setattr(probe_cli, "live_engine", lambda sdir, runtime: e)
+    monkeypatch.setattr(dprobe, "probe", refuse)
+    with pytest.raises(InputError, match="cluster t: network namespace ns-web: refusing"):
+        probe_cli.collect(tmp_path, runtime)
+
+
 def test_reply_line():
     assert _line(b"x/a app\n") == "x/a app"
     assert _line(b"x/a app\nmore") == "x/a app"

@@ -131,6 +131,7 @@ def collect(
     timeout: float = TIMEOUT,
 ) -> Report:
     """Probe a running cluster and judge the result (InputError on a bad selection)."""
+    from podnet.daemon.netns import WrongNamespace
     from podnet.daemon.probe import probe
 
     engine = live_engine(sdir, runtime)
@@ -141,7 +142,11 @@ def collect(
     question = plan(engine, srcs, dsts, ports)
     targets = targets_of(question, runtime)
     started = time.monotonic()
-    seen = probe(targets, timeout=timeout)
+    try:
+        seen = probe(targets, timeout=timeout)
+    except WrongNamespace as e:
+        # A pod's namespace file that is our own namespace: nothing was sent from it.
+        raise _problem(f"cluster {runtime.cluster}: {e}; no probe was sent from it") from None
     return judge(question, seen, time.monotonic() - started)
 
 

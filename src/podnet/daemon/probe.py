@@ -3,9 +3,12 @@ destination address and port, TCP (connect, read the identity line) or UDP (a da
 reply line), many at once on one asyncio loop.
 
 A socket keeps the namespace it was created in, so the loop thread enters the source's
-namespace (setns), creates the socket and comes straight back; the loop then drives the
-socket like any other. The namespace fds and the thread's own fd are opened once per run, so
-a probe costs two setns(2) calls and no path lookup.
+namespace, creates the socket and comes straight back; the loop then drives the socket like
+any other. Entering goes through podnet.daemon.netns (`Namespaces.socket`, i.e. the guarded
+`entered_fd`), the one way into a namespace: it refuses a namespace file that is the
+thread's own namespace (the host's, e.g. a wrong bind mount under a podnet name) and checks
+that setns landed, so a probe is never sent from the host's namespace by mistake. The
+namespace fds are opened once per run (no path lookup per probe).
 
 Outcomes: a reply line is "reply" (the caller checks whose it is); a TCP reset or an ICMP
 port-unreachable is "refused" (nothing listens, or a localhost-only port); ICMP
@@ -21,13 +24,12 @@ import os
 import random
 import resource
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from podnet.daemon.netns import CLONE_NEWNET, open_netns, setns
+from podnet.daemon.netns import Namespaces, WrongNamespace
 from podnet.policy.probe_expect import Observation
 
 PAYLOAD = b"\n"  # not HTTP: the stand-in answers with its line at once
@@ -76,37 +78,9 @@ class Target:
     protocol: str  # TCP | UDP
 
 
-class _Namespaces:
-    """fds on the run's namespaces and on the thread's own; sockets created inside them."""
-
-    def __init__(self) -> None:
-        self._fds: dict[str, int] = {}
-        tid = threading.get_native_id()
-        self._home = os.open(f"/proc/self/task/{tid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-
-    def socket(self, netns: str, kind: int) -> socket.socket:
-        fd = self._fds.get(netns)
-        if fd is None:
-            fd = self._fds[netns] = open_netns(netns)
-        setns(fd, CLONE_NEWNET)
-        try:
-            s = socket.socket(socket.AF_INET, kind)
-        finally:
-            # Failing to come back would leave the loop thread in a pod's namespace: fatal,
-            # so setns raises and the probe run ends.
-            setns(self._home, CLONE_NEWNET)
-        s.setblocking(False)
-        return s
-
-    def close(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        os.close(self._home)
-
-
 @contextmanager
-def _namespaces() -> Iterator[_Namespaces]:
-    ns = _Namespaces()
+def _namespaces() -> Iterator[Namespaces]:
+    ns = Namespaces()
     try:
         yield ns
     finally:
@@ -126,7 +100,7 @@ def _line(data: bytes) -> str:
     return data.decode("utf-8", "replace").split("\n", 1)[0].strip()
 
 
-async def _tcp(ns: _Namespaces, t: Target, timeout: float) -> Observation:
+async def _tcp(ns: Namespaces, t: Target, timeout: float) -> Observation:
     loop = asyncio.get_running_loop()
     started = time.monotonic()
     sock = ns.socket(t.netns, socket.SOCK_STREAM)
@@ -152,7 +126,7 @@ async def _tcp(ns: _Namespaces, t: Target, timeout: float) -> Observation:
     return Observation("reply", reply=_line(data), seconds=took)
 
 
-async def _udp(ns: _Namespaces, t: Target, timeout: float) -> Observation:
+async def _udp(ns: Namespaces, t: Target, timeout: float) -> Observation:
     loop = asyncio.get_running_loop()
     started = time.monotonic()
     sock = ns.socket(t.netns, socket.SOCK_DGRAM)
@@ -193,7 +167,10 @@ async def probe_all(
     concurrency: int = CONCURRENCY,
     progress: Callable[[int], None] | None = None,
 ) -> list[Observation]:
-    """One observation per target, in order. Runs on the calling loop's thread."""
+    """One observation per target, in order. Runs on the calling loop's thread.
+
+    WrongNamespace (a source namespace that is this thread's own) ends the run: nothing is
+    sent from the host's namespace, and no verdict is made up for it."""
     slots = asyncio.Semaphore(concurrency)
     done = 0
     with _namespaces() as ns:
@@ -207,6 +184,8 @@ async def probe_all(
                     return await _tcp(ns, t, timeout)
                 except FileNotFoundError:
                     return Observation("error", detail=f"network namespace {t.netns} is gone")
+                except WrongNamespace as e:
+                    raise WrongNamespace(f"network namespace {t.netns}: {e}") from None
                 finally:
                     done += 1
                     if progress:
