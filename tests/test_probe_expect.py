@@ -125,7 +125,7 @@ def test_ports_given_skip_destinations_that_do_not_declare_them_and_sctp():
 
 def _with_local(node: str = "node-2", host_network: bool = False):
     """DOCS plus shop/cache: 6379 bound to 127.0.0.1 by annotation, 6380 on its IP. On
-    node-2 by default: not the node of the hostNetwork pod ops/agent (see the xfail below)."""
+    node-2 by default: not the node of the hostNetwork pod ops/agent (the hostNetwork case is tested below)."""
     cache = pod(
         "shop/cache",
         labels={"app": "cache"},
@@ -180,13 +180,6 @@ def test_loopback_probes_target_127_0_0_1_in_the_pods_own_namespace():
     assert marked == [("shop/cache", 6379)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: the node-traffic rule (a hostNetwork pod and a pod of the same node) is "
-    "applied before the localhost-only rule, but a port bound to 127.0.0.1 is not reached "
-    "from the node either: the kernel refuses what the engine allows (Engine.explain and "
-    "matrix.dense, not probe's files)",
-)
 @pytest.mark.parametrize(
     ("source", "host_network"),
     [

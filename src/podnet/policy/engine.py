@@ -84,19 +84,24 @@ class Engine:
         if isinstance(src, External) and isinstance(dst, External):
             v.reason = "neither end is a pod: NetworkPolicy does not apply"
             return v
-        if isinstance(src, PodEndpoint) and isinstance(dst, PodEndpoint):
-            if src.key == dst.key:
-                # A pod's traffic to itself goes over its own loopback and never reaches
-                # the pod network (upstream e2e: reachability.AllowLoopback()).
-                v.reason = "a pod reaching itself (loopback) is always allowed"
-                return v
-            if (src.host_network or dst.host_network) and src.node == dst.node:
-                # "traffic to and from the node where a Pod is running is always allowed"
-                v.reason = f"traffic between a pod and its own node ({src.node}) is always allowed"
-                return v
+        both_pods = isinstance(src, PodEndpoint) and isinstance(dst, PodEndpoint)
+        if both_pods and src.key == dst.key:
+            # A pod's traffic to itself goes over its own loopback and never reaches
+            # the pod network (upstream e2e: reachability.AllowLoopback()).
+            v.reason = "a pod reaching itself (loopback) is always allowed"
+            return v
         if isinstance(dst, PodEndpoint) and (pp.port, pp.protocol) in dst.localhost:
             v.allowed = False
             v.reason = f"{dst.key} binds {pp} to 127.0.0.1 (podnet.io/localhost-ports): only its own containers reach it"
+            return v
+        if (
+            isinstance(src, PodEndpoint)
+            and isinstance(dst, PodEndpoint)
+            and (src.host_network or dst.host_network)
+            and src.node == dst.node
+        ):
+            # "traffic to and from the node where a Pod is running is always allowed"
+            v.reason = f"traffic between a pod and its own node ({src.node}) is always allowed"
             return v
         if isinstance(src, PodEndpoint):
             v.egress = self._direction("egress", src, dst, pp, trace)

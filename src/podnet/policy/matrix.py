@@ -51,17 +51,17 @@ class Matrix:
         cols = np.flatnonzero(self.relevant[k]) if cols is None else cols
         co = self.classes.class_of
         m = self.allowed[k][co[:, None], co[cols][None, :]]
+        hostnet = np.fromiter((p.host_network for p in self.pods), dtype=bool, count=len(self.pods))
+        if hostnet.any():
+            same = self._node_id[:, None] == self._node_id[cols][None, :]
+            m |= same & (hostnet[:, None] | hostnet[cols][None, :])
         pp = self.ports[k]
         local = [
             pos for pos, j in enumerate(cols) if (pp.port, pp.protocol) in self.pods[j].localhost
         ]
         if local:
-            m[:, local] = False  # bound to 127.0.0.1: only the pod itself reaches it
+            m[:, local] = False  # bound to 127.0.0.1: nobody else reaches it, its node neither
         m[cols, np.arange(len(cols))] = True
-        hostnet = np.fromiter((p.host_network for p in self.pods), dtype=bool, count=len(self.pods))
-        if hostnet.any():
-            same = self._node_id[:, None] == self._node_id[cols][None, :]
-            m |= same & (hostnet[:, None] | hostnet[cols][None, :])
         return m
 
     def pairs(self, k: int) -> Iterator[tuple[int, int, bool]]:
