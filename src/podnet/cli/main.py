@@ -14,26 +14,43 @@ from podnet import __version__
 from podnet.cli.output import print_error
 from podnet.model.errors import InputError
 
-# Command modules under podnet.cli; each defines register(subparsers) and sets `func`.
 MAX_ERRORS = 50
 
+# Command modules under podnet.cli; each defines register(subparsers) and sets `func`.
 COMMANDS = ("analyze", "explain", "cluster", "inspect", "execute", "probe", "change")
+# Which module registers each command: a run imports only the module of its command, so
+# that `podnet label` or `podnet exec` does not pay for numpy and the analyzer.
+COMMAND_MODULES = {
+    "analyze": "analyze",
+    "explain": "explain",
+    "up": "cluster",
+    "down": "cluster",
+    "get": "inspect",
+    "exec": "execute",
+    "probe": "probe",
+    "apply": "change",
+    "delete": "change",
+    "label": "change",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="podnet",
         description="The Kubernetes network model on one Linux host: live, and analysed statically.",
     )
     parser.add_argument("--version", action="version", version=f"podnet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
+    first = next((a for a in argv or () if not a.startswith("-")), None)
+    modules = [COMMAND_MODULES[first]] if first in COMMAND_MODULES else COMMANDS
+    for name in modules:
         importlib.import_module(f"podnet.cli.{name}").register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
