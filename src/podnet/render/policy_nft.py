@@ -170,9 +170,6 @@ class NodeRuleset:
         self.egress_map: dict[str, str] = {}
         self.counters: set[str] = set()
 
-    def _peer_addresses(self, peers: tuple[NetworkPolicyPeer, ...], policy_ns: str) -> AddressSet:
-        return self.peers.addresses(peers, policy_ns)
-
     # ---- ports -------------------------------------------------------------------------
     @staticmethod
     def _port_match(rp: NetworkPolicyPort, number: int | None) -> str:
@@ -195,7 +192,7 @@ class NodeRuleset:
             for rule in pol.spec.ingress or ():
                 src = ""
                 if rule.from_:
-                    src = f"ip saddr @{self.sets.address_set(_addr_elements(self._peer_addresses(rule.from_, ns)))} "
+                    src = f"ip saddr @{self.sets.address_set(_addr_elements(self.peers.addresses(rule.from_, ns)))} "
                 if not rule.ports:
                     rules.append(f"{src}{count} accept")
                     continue
@@ -218,7 +215,7 @@ class NodeRuleset:
                 dst_set = None
                 if rule.to:
                     dst_set = self.sets.address_set(
-                        _addr_elements(self._peer_addresses(rule.to, ns))
+                        _addr_elements(self.peers.addresses(rule.to, ns))
                     )
                 dst = f"ip daddr @{dst_set} " if dst_set else ""
                 if not rule.ports:
