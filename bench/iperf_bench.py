@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,7 @@ from podnet.datapath.teardown import teardown
 from podnet.render import names
 
 SECONDS = int(os.environ.get("IPERF_SECONDS", "5"))
+ROUNDS = int(os.environ.get("IPERF_ROUNDS", "3"))  # interleaved; the medians are compared
 PODS = {"a": ("node-1", "10.244.0.2"), "b": ("node-1", "10.244.0.3"), "c": ("node-2", "10.244.1.2")}
 NODES = {"node-1": ("172.18.0.2", "10.244.0.0/24"), "node-2": ("172.18.0.3", "10.244.1.0/24")}
 VTEP_MAC = {"node-1": "0e:00:00:00:00:01", "node-2": "0e:00:00:00:00:02"}
@@ -268,7 +270,9 @@ def main() -> int:
     if os.geteuid() != 0:
         print("bench/iperf_bench.py needs root", file=sys.stderr)
         return 2
-    print(f"iperf3 single stream TCP, {SECONDS}s each, Gbit/s")
+    print(
+        f"iperf3 single stream TCP, {SECONDS}s each, median of {ROUNDS} interleaved rounds, Gbit/s"
+    )
     for mode in ("host-gw", "vxlan"):
         with tempfile.TemporaryDirectory() as tmp:
             clusters: list[str] = []
@@ -279,10 +283,15 @@ def main() -> int:
                 clusters.append(hd)
                 for label, dst in (("same node", "b"), ("across nodes", "c")):
                     ip = PODS[dst][1]
-                    ours = iperf(pn_ns["a"], pn_ns[dst], ip)
-                    hand = iperf(hd_ns["a"], hd_ns[dst], ip)
+                    runs = [
+                        (iperf(pn_ns["a"], pn_ns[dst], ip), iperf(hd_ns["a"], hd_ns[dst], ip))
+                        for _ in range(ROUNDS)
+                    ]
+                    ours = statistics.median(r[0] for r in runs)
+                    hand = statistics.median(r[1] for r in runs)
                     print(
                         f"{mode:8} {label:13} podnet {ours:7.2f}  hand {hand:7.2f}  ratio {ours / hand:5.3f}"
+                        f"  (rounds: {', '.join(f'{a:.1f}/{b:.1f}' for a, b in runs)})"
                     )
             finally:
                 for c in clusters:

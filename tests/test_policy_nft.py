@@ -75,7 +75,8 @@ def test_rendering_is_deterministic() -> None:
     assert render_node(a, "node-1", "x") == render_node(b, "node-1", "x")
 
 
-def test_unisolated_node_has_empty_maps() -> None:
+def test_a_node_without_isolated_pods_has_no_hook() -> None:
+    """No forward hook, so no connection tracking where no policy applies."""
     e = engine(
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}},
         {
@@ -86,7 +87,7 @@ def test_unisolated_node_has_empty_maps() -> None:
         },
     )
     text = render_node(e, "node-1", "t")
-    assert "jump" not in text and "ip saddr vmap @egress-pods" in text
+    assert "jump" not in text and "hook forward" not in text and "map ingress-pods" in text
 
 
 def check_all_pairs(e: Engine, ports: list[PortProto]) -> list[str]:

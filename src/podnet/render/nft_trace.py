@@ -122,6 +122,8 @@ def _matches(rs: Ruleset, rule: str, pkt: Packet) -> tuple[bool, str]:
 def trace(rs: Ruleset, pkt: Packet) -> str:
     """The verdict of the forward hook for the first packet of a connection:
     'accept' (including falling off the base chain, whose policy is accept) or 'reject'/'drop'."""
+    if "forward" not in rs.chains:
+        return "accept"  # no hook: nothing of this node is isolated
     return _walk(rs, "forward", pkt, depth=0) or "accept"
 
 
