@@ -5,13 +5,12 @@ that policy still allows goes on undisturbed."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from test_nft_live import Live, pod, policy
-from test_reconcile_live import ECHO_CLIENT, ECHO_SERVER
+from test_reconcile_live import echo_connection
 
 from podnet.datapath import netns
 from podnet.datapath.testing import podnet, unique_cluster
@@ -60,31 +59,7 @@ def test_first_isolation_installs_the_hook_and_keeps_an_allowed_connection(
     live: Live, tmp_path: Path
 ) -> None:
     assert not hooked(live, "node-1") and not hooked(live, "node-2")
-    server = subprocess.Popen(
-        ["ip", "netns", "exec", live.ns("x/a"), sys.executable, "-c", ECHO_SERVER],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    client = None
-    try:
-        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
-        client = subprocess.Popen(
-            [
-                "ip",
-                "netns",
-                "exec",
-                live.ns("x/b"),
-                sys.executable,
-                "-c",
-                ECHO_CLIENT,
-                live.ip["x/a"],
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert client.stdin is not None and client.stdout is not None
-        assert client.stdout.readline().strip() == "connected"
+    with echo_connection(live, "x/a", "x/b") as ping:
         # a admits b on 9004; b may send only to a on 9004 and admits nothing: both ends
         # become isolated, in both directions, while the connection is open.
         docs = [
@@ -122,12 +97,5 @@ def test_first_isolation_installs_the_hook_and_keeps_an_allowed_connection(
         assert out.returncode == 0, out.stderr
         assert hooked(live, "node-1") and hooked(live, "node-2")
         for i in range(3):
-            client.stdin.write(f"ping {i}\n")
-            client.stdin.flush()
-            assert client.stdout.readline().strip() == f"ping {i}"
+            assert ping(f"ping {i}") == f"ping {i}"
         live.check([("x/a", "x/b", 9005, "TCP", "denied"), ("x/b", "x/a", 8080, "TCP", "denied")])
-    finally:
-        for proc in (client, server):
-            if proc is not None:
-                proc.kill()
-                proc.communicate()

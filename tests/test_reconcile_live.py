@@ -9,6 +9,7 @@ changed, so the tests do not depend on their order. Its daemon resyncs every RES
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -144,32 +145,41 @@ for line in sys.stdin:
 """
 
 
-def test_established_connections_survive_unrelated_changes(live, tmp_path):
+@contextlib.contextmanager
+def echo_connection(live, server_key: str, client_key: str):
+    """One TCP connection held open from client_key to an echo server in server_key (port
+    9004); yields ping(text), which sends a line over it and returns the echo."""
     server = subprocess.Popen(
-        ["ip", "netns", "exec", live.ns("x/a"), sys.executable, "-c", ECHO_SERVER],
+        ["ip", "netns", "exec", live.ns(server_key), sys.executable, "-c", ECHO_SERVER],
         stdout=subprocess.PIPE,
         text=True,
     )
     client = None
     try:
         assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        argv = ["ip", "netns", "exec", live.ns(client_key), sys.executable, "-c", ECHO_CLIENT]
         client = subprocess.Popen(
-            [
-                "ip",
-                "netns",
-                "exec",
-                live.ns("x/b"),
-                sys.executable,
-                "-c",
-                ECHO_CLIENT,
-                live.ip["x/a"],
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
+            [*argv, live.ip[server_key]], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
-        assert client.stdin is not None and client.stdout is not None
-        assert client.stdout.readline().strip() == "connected"
+        stdin, stdout = client.stdin, client.stdout
+        assert stdin is not None and stdout is not None
+        assert stdout.readline().strip() == "connected"
+
+        def ping(text: str) -> str:
+            stdin.write(text + "\n")
+            stdin.flush()
+            return stdout.readline().strip()
+
+        yield ping
+    finally:
+        for proc in (client, server):
+            if proc is not None:
+                proc.kill()
+                proc.communicate()  # reaps it and closes its pipes
+
+
+def test_established_connections_survive_unrelated_changes(live, tmp_path):
+    with echo_connection(live, "x/a", "x/b") as ping:
         unrelated = policy("y", "unrelated", {"podSelector": {"matchLabels": {"app": "d"}}})
         changes = [
             ("apply", "-f", write(tmp_path, unrelated)),
@@ -181,14 +191,7 @@ def test_established_connections_survive_unrelated_changes(live, tmp_path):
         ]
         for i, change in enumerate(changes):
             assert run(live, *change)[0] == 0
-            client.stdin.write(f"ping {i}\n")
-            client.stdin.flush()
-            assert client.stdout.readline().strip() == f"ping {i}"
-    finally:
-        for proc in (client, server):
-            if proc is not None:
-                proc.kill()
-                proc.communicate()  # reaps it and closes its pipes
+            assert ping(f"ping {i}") == f"ping {i}"
 
 
 @pytest.mark.parametrize(
