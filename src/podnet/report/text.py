@@ -6,8 +6,6 @@ import io
 from collections import defaultdict
 
 import numpy as np
-from rich.console import Console
-from rich.table import Table
 
 from podnet.policy.analysis import Analysis
 from podnet.report.groups import Group, group_pods
@@ -55,6 +53,9 @@ def _port_grid(a: Analysis, k: int) -> tuple[list[Group], list[Group], list[list
 def to_table(a: Analysis, color: bool = True, width: int = 200) -> str:
     """One matrix per port. Columns are numbered and the numbers name the rows, so that
     the table stays narrow; beyond GROUP_OVER pods, identical pods share one row/column."""
+    from rich.console import Console  # only the table needs rich: md, dot, summary start faster
+    from rich.table import Table
+
     console = Console(
         file=io.StringIO(),
         width=width,
