@@ -26,8 +26,12 @@ BLOCK = 2048  # source rows per matrix-product block: 2048 x C float32 at a time
 
 @dataclass
 class _Rule:
-    peer: np.ndarray  # (C,) classes the rule's peers match
-    subject: np.ndarray  # (C,) classes the policy selects
+    """One rule as the connections it admits: from `src` classes to `dst` classes (ingress:
+    peers to selected pods; egress: selected pods to peers). Its ports, named ones resolved
+    on the destination, narrow `dst` per port."""
+
+    src: np.ndarray  # (C,)
+    dst: np.ndarray  # (C,)
     ports: tuple[NetworkPolicyPort, ...] | None
 
 
@@ -189,6 +193,24 @@ def _union_product(left: list[np.ndarray], right: list[np.ndarray], c: int) -> n
     return out
 
 
+def _admitted(rules: list[_Rule], pp: PortProto | None, comp: ClassCompiler) -> np.ndarray:
+    """(C, C) bool: pairs some rule admits — with pp None, the rules without ports (any
+    port); else the rules with ports, on port pp."""
+    src, dst = [], []
+    for r in rules:
+        if pp is None:
+            if not r.ports:
+                src.append(r.src)
+                dst.append(r.dst)
+            continue
+        if r.ports:
+            a = comp.admits(r.ports, pp)
+            if a is not False:
+                src.append(r.src)
+                dst.append(r.dst & a)
+    return _union_product(src, dst, comp.c)
+
+
 def compute(engine: Engine, ports: list[PortProto], declared_only: bool) -> Matrix:
     """The matrix over `ports`; with declared_only, each destination only on its own ports."""
     pods = engine.pods
@@ -213,35 +235,16 @@ def compute(engine: Engine, ports: list[PortProto], declared_only: bool) -> Matr
             ]
         if pol.affects_egress:
             iso_eg |= sel
-            egress += [_Rule(comp.peers(r.to, ns), sel, r.ports) for r in pol.spec.egress or ()]
+            egress += [_Rule(sel, comp.peers(r.to, ns), r.ports) for r in pol.spec.egress or ()]
 
-    # Rules that admit every port: one product for all ports.
-    in_any = [r for r in ingress if not r.ports]
-    eg_any = [r for r in egress if not r.ports]
-    base_in = _union_product([r.peer for r in in_any], [r.subject for r in in_any], c)
-    base_eg = _union_product([r.subject for r in eg_any], [r.peer for r in eg_any], c)
-    base_in |= ~iso_in[None, :]
-    base_eg |= ~iso_eg[:, None]
-
-    allowed: list[np.ndarray] = []
-    for pp in ports:
-        left, right = [], []
-        for r in ingress:
-            if r.ports:
-                a = comp.admits(r.ports, pp)
-                if a is not False:
-                    left.append(r.peer)
-                    right.append(r.subject & a)
-        ing = base_in | _union_product(left, right, c) if left else base_in
-        left, right = [], []
-        for r in egress:
-            if r.ports:
-                a = comp.admits(r.ports, pp)
-                if a is not False:
-                    left.append(r.subject)
-                    right.append(r.peer & a)
-        eg = base_eg | _union_product(left, right, c) if left else base_eg
-        allowed.append(ing & eg)
+    # A direction admits (s, d) when its rules do, or when d (ingress) / s (egress) is not
+    # isolated; rules that admit every port are one product for all ports.
+    base_in = _admitted(ingress, None, comp) | ~iso_in[None, :]
+    base_eg = _admitted(egress, None, comp) | ~iso_eg[:, None]
+    allowed = [
+        (base_in | _admitted(ingress, pp, comp)) & (base_eg | _admitted(egress, pp, comp))
+        for pp in ports
+    ]
 
     if declared_only:
         declared = [{(n.port, n.protocol) for n in p.ports} for p in pods]
