@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from podnet.datapath.teardown import teardown
-from podnet.render import names
+from podnet.render import kernel_names
 
 SECONDS = int(os.environ.get("IPERF_SECONDS", "5"))
 ROUNDS = int(os.environ.get("IPERF_ROUNDS", "3"))  # interleaved; the medians are compared
@@ -70,14 +70,14 @@ def podnet_cluster(tmp: Path, mode: str) -> tuple[str, dict[str, str]]:
         check=True,
         capture_output=True,
     )
-    return name, {p: names.pod_netns(name, "bench", p) for p in PODS}
+    return name, {p: kernel_names.pod_netns(name, "bench", p) for p in PODS}
 
 
 def hand_cluster(mode: str) -> tuple[str, dict[str, str]]:
     """The same topology with `ip` commands: a bridge for a fabric, veths, /32 routes,
     a link-local gateway, host-gw routes or a VXLAN device with static FDB entries."""
     name = f"hand-{uuid.uuid4().hex[:6]}"
-    pre = names.netns_prefix(name)
+    pre = kernel_names.netns_prefix(name)
     fab, node_ns = f"{pre}fabric", {n: f"{pre}node.{n}" for n in NODES}
     pod_ns = {p: f"{pre}pod.bench.{p}" for p in PODS}
     mtu = "1450" if mode == "vxlan" else "1500"

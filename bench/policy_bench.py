@@ -128,8 +128,8 @@ def main() -> int:
 
 
 def sync_figures(name: str) -> None:
-    from podnet.daemon.reconcile import Reconciler
-    from podnet.datapath import nft
+    from podnet.controller.policy_sync import sync_policies
+    from podnet.controller.reconciler import Reconciler
     from podnet.state.store import state_dir
 
     rec = Reconciler(state_dir(name), name)
@@ -138,7 +138,7 @@ def sync_figures(name: str) -> None:
     desired_s = time.monotonic() - t
     runs = []
     for _ in range(5):
-        runs.append(nft.sync_policies(name, d.engine, d.node_netns))
+        runs.append(sync_policies(name, d.engine, d.node_netns))
     last = runs[-1]
     assert last.ok, last.errors
     walls = [r.seconds for r in runs]
@@ -167,14 +167,14 @@ def sync_figures(name: str) -> None:
 
 def latency(name: str, changes: int) -> None:
     from podnet.cli.main import main as podnet_main
-    from podnet.render import names
+    from podnet.render import kernel_names
 
     runtime = json.loads((Path(os.environ["PODNET_STATE_DIR"]) / name / "runtime.json").read_text())
     dst_ip = next(
         p["ip"] for p in runtime["pods"] if p["namespace"] == "pbench" and p["name"] == "dst"
     )
     prober = subprocess.Popen(
-        ["ip", "netns", "exec", names.pod_netns(name, "pbench", "src"), sys.executable, "-c",
+        ["ip", "netns", "exec", kernel_names.pod_netns(name, "pbench", "src"), sys.executable, "-c",
          PROBER, dst_ip],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -257,10 +257,10 @@ def iperf(client_ns: str, server_ns: str, server_ip: str, seconds: int) -> float
 
 
 def throughput(name: str, nodes: list[str], seconds: int, rounds: int) -> None:
-    from podnet.daemon.reconcile import Reconciler
-    from podnet.datapath import nft
+    from podnet.controller.policy_sync import sync_policies
+    from podnet.controller.reconciler import Reconciler
     from podnet.policy.engine import Engine
-    from podnet.render import names
+    from podnet.render import kernel_names
     from podnet.render.policy_nft import table_name
     from podnet.state.store import state_dir
 
@@ -268,8 +268,11 @@ def throughput(name: str, nodes: list[str], seconds: int, rounds: int) -> None:
     dst_ip = next(
         p["ip"] for p in runtime["pods"] if p["namespace"] == "pbench" and p["name"] == "dst"
     )
-    src_ns, dst_ns = names.pod_netns(name, "pbench", "src"), names.pod_netns(name, "pbench", "dst")
-    involved = [names.node_netns(name, n) for n in nodes[:2]]
+    src_ns, dst_ns = (
+        kernel_names.pod_netns(name, "pbench", "src"),
+        kernel_names.pod_netns(name, "pbench", "dst"),
+    )
+    involved = [kernel_names.node_netns(name, n) for n in nodes[:2]]
     rec = Reconciler(state_dir(name), name)
     d = rec.desired()
     # "None": podnet's ruleset for the same pods without a single policy (the forward chain
@@ -278,14 +281,14 @@ def throughput(name: str, nodes: list[str], seconds: int, rounds: int) -> None:
     bare = Engine(dataclasses.replace(d.cluster, policies=()), d.placement)
     runs: dict[str, list[float]] = {"with": [], "none": [], "no table": []}
     for _ in range(rounds):
-        assert nft.sync_policies(name, d.engine, d.node_netns).ok
+        assert sync_policies(name, d.engine, d.node_netns).ok
         runs["with"].append(iperf(src_ns, dst_ns, dst_ip, seconds))
-        assert nft.sync_policies(name, bare, d.node_netns).ok
+        assert sync_policies(name, bare, d.node_netns).ok
         runs["none"].append(iperf(src_ns, dst_ns, dst_ip, seconds))
         for ns in involved:  # our own table, in our own node namespaces only
             sh("ip", "netns", "exec", ns, "nft", "delete", "table", "inet", table_name(name))
         runs["no table"].append(iperf(src_ns, dst_ns, dst_ip, seconds))
-    assert nft.sync_policies(name, d.engine, d.node_netns).ok
+    assert sync_policies(name, d.engine, d.node_netns).ok
     med = {k: statistics.median(v) for k, v in runs.items()}
     print(
         f"iperf3 src -> dst across nodes, {seconds}s x {rounds}, medians: with "

@@ -20,8 +20,7 @@ from typing import Any
 
 import yaml
 
-from podnet.datapath.testing import podnet, unique_cluster
-from podnet.testing.builders import namespace, pod, policy
+from podnet.testing import namespace, pod, podnet, policy, unique_cluster
 
 PORTS = [
     {"name": "http", "containerPort": 80},
@@ -76,8 +75,8 @@ def policies(spaces: list[str]) -> list[dict[str, Any]]:
 
 def measure(name: str, sdir: Path, ports: str | None, repeat: int) -> tuple[list[float], Any]:
     from podnet.cli.probe import collect
-    from podnet.daemon import runtime as rt
     from podnet.policy.ports import parse_ports
+    from podnet.render import runtime as rt
 
     times, report = [], None
     for _ in range(repeat):

@@ -11,7 +11,7 @@ import pytest
 from podnet.policy.addresses import AddressSet
 from podnet.policy.engine import Endpoint, Engine, External
 from podnet.policy.ports import PortProto
-from podnet.testing.builders import engine
+from podnet.testing import engine
 
 # (source, destination, "80/TCP", expected): a pod is "ns/name", an outside peer is "ext:CIDR".
 Check = tuple[str, str, str, bool]

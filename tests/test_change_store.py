@@ -9,24 +9,22 @@ import time
 import pytest
 import yaml
 
-from podnet.cli import change
-from podnet.cli.cluster import _record
-from podnet.daemon import reconcile
-from podnet.daemon.reconcile import (
-    Reconciler,
-    _without,
-    network_config,
-    snapshot,
-    stored_objects,
-)
+from podnet.cli.label import parse_label
+from podnet.controller import reconciler as reconcile
+from podnet.controller.reconciler import Reconciler, _without
 from podnet.model.cluster import load_cluster
 from podnet.model.errors import InputError, Problem
 from podnet.model.load import load
 from podnet.render.topology import render
-from podnet.state.network import NetworkConfig
+from podnet.state import changes as change
+from podnet.state.allocations import Allocations
+from podnet.state import snapshot as snapshot_mod
+from podnet.state.changes import store_cluster
+from podnet.state.network import NetworkConfig, from_meta
 from podnet.state.placement import place
+from podnet.state.snapshot import snapshot, stored_objects
 from podnet.state.store import Store
-from podnet.testing.builders import namespace, pod
+from podnet.testing import namespace, pod
 
 POLICY = {
     "apiVersion": "networking.k8s.io/v1",
@@ -61,8 +59,11 @@ def store(tmp_path):
     path.write_text(yaml.safe_dump_all([namespace("x"), pod("x/a", labels={"app": "a"}), POLICY]))
     cluster = load_cluster([str(path)], node_count=2)
     net = NetworkConfig()
-    _record(tmp_path / "state", cluster, place(cluster, net, strict=True), "c1", "host-gw", net)
+    placement = place(cluster, net, strict=True)
     with Store.open(tmp_path / "state") as s:
+        store_cluster(s, cluster, placement, "c1", "host-gw", net)
+        with s.transaction():  # what the first sync records once the kernel holds it
+            Allocations.between({}, placement, cluster).record(s)
         yield s
 
 
@@ -89,7 +90,7 @@ def test_a_workload_applied_again_replaces_its_pods(store, tmp_path):
             for o in stored_objects(store).objects
             if not change._owned_by(o, {("x", "Deployment", "web")})
         ]
-        change._commit(store, [*current, *incoming.objects])
+        change._commit(store, [*current, *incoming.objects], change.no_check)
         pods = [o.name for o in store.list("Pod", "x") if o.name.startswith("web-")]
         assert len(pods) == replicas
 
@@ -99,14 +100,14 @@ def test_an_invalid_next_state_writes_nothing(store, tmp_path):
     clash = pod("x/b", ip=store.held()[("x", "a")][1])  # the address pod a holds
     incoming = load([write(tmp_path, clash)])
     with pytest.raises(InputError):
-        change._commit(store, [*stored_objects(store).objects, *incoming.objects])
+        change._commit(store, [*stored_objects(store).objects, *incoming.objects], change.no_check)
     assert store.revision() == before
     assert ("x", "b") not in store.held()
 
 
 def test_without_new_pods_drops_their_namespaces_and_node_side_links(store):
     cluster = snapshot(store)
-    net = network_config(store.get_meta("config"))
+    net = from_meta(store.get_meta("config"))
     placement = place(cluster, net, held=store.held(), strict=True)
     plan = render(cluster, placement, "c1", "host-gw", net)
     pod_ns = next(ns.name for ns in plan.namespaces if ns.role == "pod")
@@ -119,14 +120,14 @@ def test_without_new_pods_drops_their_namespaces_and_node_side_links(store):
 
 
 def test_network_config_round_trips_through_meta(store):
-    assert network_config(store.get_meta("config")) == NetworkConfig()
+    assert from_meta(store.get_meta("config")) == NetworkConfig()
 
 
 @pytest.mark.parametrize(
     "text, want", [("k=v", ("k", "v")), ("k-", ("k", None)), ("k=", ("k", ""))]
 )
 def test_label_arguments(text, want):
-    assert change._parse_label(text) == want
+    assert parse_label(text) == want
 
 
 def test_two_concurrent_applies_of_different_objects_both_survive(store, tmp_path, monkeypatch):
@@ -187,7 +188,7 @@ def test_desired_reads_one_revision_whole(store, tmp_path, monkeypatch):
     """A change committed while the reconciler reads is wholly in the next sync, not half
     in this one (the revision it reports and the objects it read belong together)."""
     before = store.revision()
-    read = reconcile.stored_objects
+    read = snapshot_mod.stored_objects
     once = []
 
     def commit_meanwhile(s, cache=None):
@@ -197,7 +198,7 @@ def test_desired_reads_one_revision_whole(store, tmp_path, monkeypatch):
                 change.apply_objects(other, load([write(tmp_path, pod("x/late"))]).objects)
         return read(s, cache)
 
-    monkeypatch.setattr(reconcile, "stored_objects", commit_meanwhile)
+    monkeypatch.setattr(snapshot_mod, "stored_objects", commit_meanwhile)
     d = Reconciler(tmp_path / "state", "c1").desired()
     assert d.revision == before
     assert "late" not in {p.metadata.name for p in d.cluster.pods}
@@ -239,7 +240,9 @@ def test_a_successful_sync_records_allocations_and_its_revision(store, tmp_path,
     revision = _new_pod(store, tmp_path)
     change.delete_object(store, "Pod", "x", "a")
     revision = store.revision()
-    monkeypatch.setattr(reconcile.Reconciler, "_apply", lambda self, d, full, result: None)
+    monkeypatch.setattr(
+        reconcile.Reconciler, "_apply", lambda self, d, full, result, progress: None
+    )
     rec = Reconciler(tmp_path / "state", "c1")
     assert rec.desired().allocations  # x/new is not recorded yet
     result = rec.sync()
@@ -253,7 +256,9 @@ def test_host_network_pods_hold_no_address(store, tmp_path, monkeypatch):
     # Two hostNetwork pods on one node share its address: neither is recorded in IPAM.
     docs = [pod(f"x/h{i}", host_network=True, node="node-1") for i in (1, 2)]
     change.apply_objects(store, load([write(tmp_path, *docs)]).objects)
-    monkeypatch.setattr(reconcile.Reconciler, "_apply", lambda self, d, full, result: None)
+    monkeypatch.setattr(
+        reconcile.Reconciler, "_apply", lambda self, d, full, result, progress: None
+    )
     rec = Reconciler(tmp_path / "state", "c1")
     assert rec.sync().ok
     assert set(store.held()) == {("x", "a")}

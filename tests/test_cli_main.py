@@ -1,5 +1,5 @@
-"""The entry point imports only the module of the command being run; the map that says
-which module registers which command must hold every command."""
+"""The entry point imports only the module of the command being run: each command lives in
+the module of its name."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 
 import pytest
 
-from podnet.cli.main import COMMAND_MODULES, build_parser, main
+from podnet.cli.main import COMMANDS, build_parser, main
 
 
 def _commands(parser: argparse.ArgumentParser) -> set[str]:
@@ -15,10 +15,10 @@ def _commands(parser: argparse.ArgumentParser) -> set[str]:
     return set(sub.choices)
 
 
-def test_every_registered_command_is_mapped_to_its_module() -> None:
-    assert _commands(build_parser([])) == set(COMMAND_MODULES)
-    for command, module in COMMAND_MODULES.items():
-        assert command in _commands(build_parser([command])), module
+def test_every_command_is_registered_by_the_module_of_its_name() -> None:
+    assert _commands(build_parser([])) == set(COMMANDS)
+    for command in COMMANDS:
+        assert _commands(build_parser([command])) == {command}
 
 
 def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from podnet.daemon import http
-from podnet.daemon.plan import Identity
+from podnet.workload import http
+from podnet.workload.sockets import Identity
 
 ME = Identity("shop", "web-0", "nginx", "node-1", "10.244.1.5")
 

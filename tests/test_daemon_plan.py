@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from podnet.daemon.localports import localhost_ports
-from podnet.daemon.plan import ANY, LOCALHOST, NO_PORT, Endpoint, make_plan
-from podnet.daemon.runtime import parse
-from podnet.daemon.testing import pod_entry
+from podnet.render.runtime import dumps, parse
+from podnet.testing import pod_entry, runtime_doc
+from podnet.workload.sockets import ANY, LOCALHOST, NO_PORT, Endpoint, localhost_ports, make_plan
 
 
 def runtime(*pods: dict, nodes: tuple = ({"name": "n1", "ip": "172.18.0.2", "netns": "x-n1"},)):
-    return parse({"cluster": "c", "nodes": list(nodes), "pods": list(pods)}, "digest")
+    return parse(runtime_doc("c", nodes, pods), "digest")
 
 
 def pod(name="a", ports=None, annotations=None, host_network=False, netns=None):
@@ -27,11 +28,19 @@ def pod(name="a", ports=None, annotations=None, host_network=False, netns=None):
     )
 
 
-def test_runtime_parse_defaults():
-    r = parse({"cluster": "c", "pods": [pod()]})
+def test_runtime_reads_back_what_it_writes():
+    r = runtime(pod())
     assert (r.dns_ip, r.dns_domain, r.mode) == ("10.96.0.10", "cluster.local", "host-gw")
     assert r.pods[0].key == "default/a"
     assert r.pods[0].containers[0].ports[0].protocol == "TCP"
+    assert parse(json.loads(dumps(r)), r.digest) == r
+
+
+def test_runtime_fields_are_all_required():
+    doc = runtime_doc("c", pods=[pod()])
+    del doc["dns"]
+    with pytest.raises(KeyError):
+        parse(doc)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from podnet.daemon import supervisor
-from podnet.daemon.testing import Topology, connect, live_cluster, read_all
+from podnet.testing import Topology, connect, live_cluster, read_all
 
 pytestmark = [pytest.mark.datapath, pytest.mark.slow]
 

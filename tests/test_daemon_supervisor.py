@@ -11,7 +11,7 @@ import time
 import pytest
 
 from podnet.daemon import procs, supervisor
-from podnet.daemon.testing import Topology, connect, ip, live_cluster, pod_entry, read_all
+from podnet.testing import Topology, connect, ip, live_cluster, pod_entry, read_all
 
 pytestmark = pytest.mark.datapath
 

@@ -16,19 +16,19 @@ import yaml
 
 from podnet.datapath import netns
 from podnet.datapath.apply import apply
-from podnet.datapath.testing import (
-    connect,
+from podnet.model.cluster import load_cluster
+from podnet.render import kernel_names
+from podnet.render.topology import render
+from podnet.state.placement import place
+from podnet.testing import (
+    connect_seen,
     in_netns,
+    pod,
     podnet,
     root_snapshot,
     serving,
     unique_cluster,
 )
-from podnet.model.cluster import load_cluster
-from podnet.render import names
-from podnet.render.topology import render
-from podnet.state.placement import place
-from podnet.testing.builders import pod
 
 pytestmark = pytest.mark.datapath
 
@@ -56,10 +56,10 @@ class Live:
         return self.pods[key]["status"]["podIP"]
 
     def ns(self, key: str) -> str:
-        return names.pod_netns(self.name, *key.split("/"))
+        return kernel_names.pod_netns(self.name, *key.split("/"))
 
     def node_ns(self, node: str) -> str:
-        return names.node_netns(self.name, node)
+        return kernel_names.node_netns(self.name, node)
 
     def node_ip(self, node: str) -> str:
         return next(
@@ -92,32 +92,32 @@ def live(request, tmp_path_factory, before):
         yield Live(name, mode, manifest, env)
     finally:
         podnet("down", "--cluster", name, env=env)
-        assert netns.listing(names.netns_prefix(name)) == []
+        assert netns.listing(kernel_names.netns_prefix(name)) == []
 
 
 def test_pod_to_pod_across_nodes_without_nat(live):
     with serving(live.ns("shop/c"), PORT):
-        seen, used = connect(live.ns("shop/a"), live.ip("shop/c"), PORT)
+        seen, used = connect_seen(live.ns("shop/a"), live.ip("shop/c"), PORT)
     assert seen == used == live.ip("shop/a")
 
 
 def test_pod_to_pod_on_one_node_without_nat(live):
     with serving(live.ns("shop/b"), PORT):
-        seen, used = connect(live.ns("shop/a"), live.ip("shop/b"), PORT)
+        seen, used = connect_seen(live.ns("shop/a"), live.ip("shop/b"), PORT)
     assert seen == used == live.ip("shop/a")
 
 
 @pytest.mark.parametrize("target", ["shop/a", "shop/c"], ids=["same-node", "other-node"])
 def test_node_reaches_pod_seen_with_its_node_ip(live, target):
     with serving(live.ns(target), PORT):
-        seen, _ = connect(live.node_ns("node-1"), live.ip(target), PORT)
+        seen, _ = connect_seen(live.node_ns("node-1"), live.ip(target), PORT)
     assert seen == live.node_ip("node-1")
 
 
 def test_pod_reaches_host_network_pod_at_node_ip(live):
     agent = live.node_ns("node-2")
     with serving(agent, PORT):
-        seen, _ = connect(live.ns("shop/a"), live.node_ip("node-2"), PORT)
+        seen, _ = connect_seen(live.ns("shop/a"), live.node_ip("node-2"), PORT)
     assert seen == live.ip("shop/a")
     assert live.ip("kube-system/agent") == live.node_ip("node-2")
 
@@ -135,9 +135,9 @@ def test_the_ip_a_pod_sees_itself_as_is_its_status_pod_ip(live, key):
 
 
 def test_outside_client_reaches_nodes_not_pods(live):
-    inet = names.internet_netns(live.name)
+    inet = kernel_names.internet_netns(live.name)
     with serving(live.node_ns("node-1"), PORT):
-        seen, _ = connect(inet, live.node_ip("node-1"), PORT)
+        seen, _ = connect_seen(inet, live.node_ip("node-1"), PORT)
     assert seen.startswith("203.0.113.")
     route = in_netns(inet, "ip", "route", "get", live.ip("shop/a"))
     assert route.returncode != 0  # no route to pod addresses from outside (no NAT, no leak)
@@ -149,13 +149,13 @@ def test_apply_again_changes_nothing(live):
 
 def test_apply_repairs_what_was_damaged(live):
     node = live.node_ns("node-1")
-    veth = names.pod_veth("shop", "a")
+    veth = kernel_names.pod_veth("shop", "a")
     subprocess.run(["ip", "-n", node, "link", "del", veth], check=True)
     subprocess.run(["ip", "-n", node, "route", "del", f"{live.ip('shop/c')[:-1]}0/24"], check=False)
     result = apply(live.plan())
     assert result.changes > 0 and result.created == 0
     with serving(live.ns("shop/c"), PORT):
-        assert connect(live.ns("shop/a"), live.ip("shop/c"), PORT)[0] == live.ip("shop/a")
+        assert connect_seen(live.ns("shop/a"), live.ip("shop/c"), PORT)[0] == live.ip("shop/a")
     assert apply(live.plan()).changes == 0
 
 
@@ -174,7 +174,7 @@ def test_the_cluster_is_sealed(live, before):
     # The host's namespace has not changed while the cluster is up: no link, route or rule
     # of ours is there, not even a veth end.
     assert root_snapshot() == before
-    mine = netns.listing(names.netns_prefix(live.name))
+    mine = netns.listing(kernel_names.netns_prefix(live.name))
     host_ips = _host_addresses()
     for ns in mine:
         links = json.loads(in_netns(ns, "ip", "-j", "-d", "link", "show").stdout)
@@ -189,7 +189,7 @@ def test_the_cluster_is_sealed(live, before):
             # node, fabric or internet namespace has any route towards a host address.
             route = in_netns(ns, "ip", "-j", "route", "get", ip)
             if ".pod." in ns:
-                assert json.loads(route.stdout)[0]["gateway"] == names.GATEWAY_IP
+                assert json.loads(route.stdout)[0]["gateway"] == kernel_names.GATEWAY_IP
             else:
                 assert route.returncode != 0, (ns, ip, route.stdout)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from podnet.daemon.testing import Topology, live_cluster
+from podnet.testing import Topology, live_cluster
 
 pytestmark = pytest.mark.datapath
 

@@ -7,23 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from podnet.daemon.resolv import OUTSIDE_RESOLV, pod_resolv, resolv_file
-from podnet.daemon.runtime import parse
-from podnet.daemon.targets import TargetError, resolve
-from podnet.daemon.testing import pod_entry
+from podnet.enter.resolv import OUTSIDE_RESOLV, pod_resolv, resolv_file
+from podnet.enter.targets import TargetError, resolve
+from podnet.render.runtime import parse
+from podnet.testing import pod_entry, runtime_doc
 
 RUNTIME = parse(
-    {
-        "cluster": "c",
-        "internet": {"netns": "c-internet", "ip": "203.0.113.10"},
-        "nodes": [{"name": "node-1", "ip": "172.18.0.2", "netns": "c-node-1"}],
-        "pods": [
+    runtime_doc(
+        "c",
+        [{"name": "node-1", "ip": "172.18.0.2", "netns": "c-node-1"}],
+        [
             pod_entry("shop", "web", "node-1", "10.244.0.5", "c-web", {"app": [], "side": []}),
             pod_entry(
                 "kube-system", "agent", "node-1", "172.18.0.2", "c-node-1", {"a": []}, None, True
             ),
         ],
-    }
+    )
 )
 
 

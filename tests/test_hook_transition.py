@@ -13,8 +13,8 @@ from test_nft_live import Live, pod, policy
 from test_reconcile_live import echo_connection
 
 from podnet.datapath import netns
-from podnet.datapath.testing import podnet, unique_cluster
-from podnet.render import names
+from podnet.render import kernel_names
+from podnet.testing import podnet, unique_cluster
 
 pytestmark = pytest.mark.datapath
 
@@ -26,7 +26,7 @@ NS = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}}
 
 def hooked(live: Live, node: str) -> bool:
     out = subprocess.run(
-        ["ip", "netns", "exec", names.node_netns(live.name, node), "nft", "list", "ruleset"],
+        ["ip", "netns", "exec", kernel_names.node_netns(live.name, node), "nft", "list", "ruleset"],
         capture_output=True,
         text=True,
         check=True,
@@ -52,7 +52,7 @@ def live(tmp_path: Path):
         yield Live(name, env, tmp_path / "state")
     finally:
         podnet("down", "--cluster", name, env=env)
-        assert netns.listing(names.netns_prefix(name)) == []
+        assert netns.listing(kernel_names.netns_prefix(name)) == []
 
 
 def test_first_isolation_installs_the_hook_and_keeps_an_allowed_connection(

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from podnet.testing.builders import namespace, pod, policy
+from podnet.testing import namespace, pod, policy
 
 # --- "The NetworkPolicy resource": service/networking/networkpolicy.yaml ----------------------
 

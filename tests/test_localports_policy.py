@@ -8,7 +8,7 @@ import pytest
 from podnet.model.localports import localhost_ports
 from podnet.policy.matrix import compute
 from podnet.policy.ports import PortProto
-from podnet.testing.builders import engine, namespace, pod
+from podnet.testing import engine, namespace, pod
 
 PORTS = [
     {"name": "http", "containerPort": 80},

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from podnet.policy.matrix import compute
 from podnet.policy.ports import PortProto
-from podnet.testing.builders import engine, namespace, pod, policy
+from podnet.testing import engine, namespace, pod, policy
 
 NAMESPACES = ("n0", "n1")
 NODES = ("node-1", "node-2")

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from podnet.daemon.netns import WrongNamespace, entered_fd
-from podnet.datapath.testing import ROOT_SYSCTLS
+from podnet.datapath.netns import WrongNamespace, entered_fd
+from podnet.testing import root_sysctls
 
 
 def test_entering_our_own_namespace_is_refused() -> None:
@@ -22,5 +22,5 @@ def test_entering_our_own_namespace_is_refused() -> None:
 
 
 def test_safety_checks_cover_every_sysctl_podnet_writes() -> None:
-    assert "net.ipv4.ip_forward" in ROOT_SYSCTLS
-    assert "net.ipv4.icmp_ratemask" in ROOT_SYSCTLS
+    assert "net.ipv4.ip_forward" in root_sysctls()
+    assert "net.ipv4.icmp_ratemask" in root_sysctls()

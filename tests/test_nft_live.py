@@ -22,8 +22,8 @@ import pytest
 import yaml
 
 from podnet.datapath import netns
-from podnet.datapath.testing import podnet, unique_cluster
-from podnet.render import names
+from podnet.render import kernel_names
+from podnet.testing import podnet, unique_cluster
 
 pytestmark = pytest.mark.datapath
 
@@ -178,9 +178,9 @@ class Live:
 
     def ns(self, key: str) -> str:
         if key.startswith("node/"):
-            return names.node_netns(self.name, key[5:])
+            return kernel_names.node_netns(self.name, key[5:])
         namespace, pod_name = key.split("/")
-        return names.pod_netns(self.name, namespace, pod_name)
+        return kernel_names.pod_netns(self.name, namespace, pod_name)
 
     def check(self, cases: list[tuple[str, str, int, str, str]]) -> None:
         """cases: (src, dst, port, proto, expected); dst is "ns/pod" or an address."""
@@ -217,7 +217,7 @@ def bring_up(tmp: Path, mode: str, prefix: str):
         yield live
     finally:
         podnet("down", "--cluster", name, env=env)
-        assert netns.listing(names.netns_prefix(name)) == []
+        assert netns.listing(kernel_names.netns_prefix(name)) == []
 
 
 @pytest.fixture(scope="module", params=["host-gw", "vxlan"])
@@ -288,18 +288,17 @@ def test_a_node_reaches_its_own_isolated_pods_and_other_nodes_are_judged(live):
 
 
 def test_counters_count_connections_per_policy(live):
-    from podnet.daemon.reconcile import network_config, snapshot
-    from podnet.datapath import nft
+    from podnet.datapath.nft import read_counters
     from podnet.policy.engine import Engine
-    from podnet.state.placement import place
+    from podnet.render.policy_counters import policy_counts
+    from podnet.state.snapshot import read_cluster
     from podnet.state.store import Store
 
     def counts() -> dict[str, tuple[int, int]]:
         with Store.open(live.root / live.name) as store:
-            cluster = snapshot(store)
-            placement = place(cluster, network_config(store.get_meta("config")), held=store.held())
-        node_ns = {n: names.node_netns(live.name, n) for n in ("node-1", "node-2")}
-        return nft.policy_counts(Engine(cluster, placement), nft.read_counters(node_ns))
+            stored = read_cluster(store)
+        node_ns = {n: kernel_names.node_netns(live.name, n) for n in ("node-1", "node-2")}
+        return policy_counts(Engine(stored.cluster, stored.placement()), read_counters(node_ns))
 
     before = counts()
     live.check([("x/b", "x/a", 80, "TCP", "ok")] * 3 + [("x/b", "x/a", 81, "TCP", "denied")])

@@ -6,14 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from podnet.datapath.nft import (
-    FakeRunner,
-    parse_counters,
-    policy_counts,
-    rule_count,
-    sync_policies,
-    with_counters,
-)
+from podnet.controller.policy_sync import sync_policies
+from podnet.datapath.nft import FakeRunner, parse_counters, rule_count, with_counters
+from podnet.render.policy_counters import policy_counts
 from podnet.render.policy_nft import (
     PeerIndex,
     counter_name,
@@ -21,7 +16,7 @@ from podnet.render.policy_nft import (
     render_node,
     short_hash,
 )
-from podnet.testing.builders import engine, namespace, pod
+from podnet.testing import engine, namespace, pod
 
 
 def netpol(key: str, spec: dict) -> dict:

@@ -19,9 +19,8 @@ from podnet.policy.endpoints import PodEndpoint
 from podnet.policy.engine import Engine
 from podnet.policy.matrix import declared_ports
 from podnet.policy.ports import PortProto
-from podnet.render.nft_trace import Packet, Ruleset, parse, trace
 from podnet.render.policy_nft import render_node, table_name
-from podnet.testing.builders import engine
+from podnet.testing import Packet, Ruleset, engine, parse, trace
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).parent / "golden" / "nft"

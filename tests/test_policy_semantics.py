@@ -18,7 +18,7 @@ from podnet.model.errors import InputError
 from podnet.policy.addresses import AddressSet
 from podnet.policy.engine import External
 from podnet.policy.ports import PortProto
-from podnet.testing.builders import engine, namespace, pod, policy
+from podnet.testing import engine, namespace, pod, policy
 
 NS = [namespace("x", team="a"), namespace("y", team="b"), namespace("z")]
 DENY_IN_X = policy("x/deny-in", {"podSelector": {}, "policyTypes": ["Ingress"]})

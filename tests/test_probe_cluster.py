@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
+from podnet.policy.expectations import plan
 from podnet.policy.ports import PortProto
-from podnet.policy.probe_expect import plan
-from podnet.testing.builders import engine, namespace, pod
+from podnet.testing import engine, namespace, pod
 
 NAMESPACES = ("x", "y", "z")
 POD_LABELS = {
@@ -123,8 +123,8 @@ def live_cluster(
     even after a failure, `podnet down` and a check that no namespace of it is left.
     PODNET_STATE_DIR is set in this process too, for in-process calls."""
     from podnet.datapath import netns
-    from podnet.datapath.testing import podnet, unique_cluster
-    from podnet.render import names
+    from podnet.render import kernel_names
+    from podnet.testing import podnet, unique_cluster
 
     name = unique_cluster(prefix)
     state = tmp / "state"
@@ -143,7 +143,7 @@ def live_cluster(
             os.environ.pop("PODNET_STATE_DIR", None)
         else:
             os.environ["PODNET_STATE_DIR"] = old
-        assert netns.listing(names.netns_prefix(name)) == []
+        assert netns.listing(kernel_names.netns_prefix(name)) == []
 
 
 # --- pure checks of the plan on this cluster ---------------------------------------------
@@ -179,7 +179,7 @@ def test_declared_ports_by_default_and_identity_names_the_container():
     ],
 )
 def test_named_ports_resolve_per_destination(named, dst, port, expected):
-    from podnet.testing.builders import policy
+    from podnet.testing import policy
 
     docs = [
         *e2e_docs(),

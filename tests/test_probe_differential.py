@@ -10,7 +10,7 @@ engine says, probe for probe.
 The enforcement path: `podnet apply -f` (namespaces with their new labels and every policy
 slot in one manifest), which returns only once the daemon enforces that revision; or, with
 PODNET_DIFF_PATH=sync, the stored objects are written with the store API and
-`podnet.datapath.nft.sync_policies` applies the engine's rulesets (one `nft -f` per node),
+`podnet.controller.policy_sync.sync_policies` applies the engine's rulesets (one `nft -f` per node),
 synchronously. The test prints which path it took.
 
 No settling, no retry, on either path: the contract (issue 4) is enforcement when the command
@@ -235,7 +235,7 @@ class Enforcer:
     def apply(self, case: dict[str, Any]) -> None:
         docs = objects(case)
         if self.path == "apply":
-            from podnet.datapath.testing import podnet
+            from podnet.testing import podnet
 
             f = self.tmp / "case.yaml"
             f.write_text(yaml.safe_dump_all(docs))
@@ -243,8 +243,8 @@ class Enforcer:
             assert out.returncode == 0, out.stderr
             return
         from podnet.cli.probe import live_engine
-        from podnet.daemon import runtime as rt
-        from podnet.datapath.nft import sync_policies
+        from podnet.controller.policy_sync import sync_policies
+        from podnet.render import runtime as rt
         from podnet.state.store import Store
 
         with Store.open(self.live.sdir) as store, store.transaction():
@@ -258,7 +258,7 @@ class Enforcer:
 def observe(live: Live) -> Any:
     """Probe everything, once, right after the case was applied (no retry: see above)."""
     from podnet.cli.probe import collect
-    from podnet.daemon import runtime as rt
+    from podnet.render import runtime as rt
 
     return collect(live.sdir, rt.load(live.sdir), timeout=0.5)
 

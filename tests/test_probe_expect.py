@@ -10,20 +10,21 @@ import json
 import pytest
 
 from podnet.cli import probe as probe_cli
-from podnet.cli.cluster import STORED_KINDS, _pruned
 from podnet.cli.main import main
-from podnet.daemon.probe import _failure, _line
 from podnet.model.errors import InputError
-from podnet.policy.ports import PortProto
-from podnet.policy.probe_expect import (
+from podnet.policy.expectations import (
     Observation,
     Probe,
     judge,
     live_placement,
     plan,
 )
+from podnet.policy.ports import PortProto
+from podnet.probing.send import _failure, _line
+from podnet.state.changes import body_of
 from podnet.state.placement import place
-from podnet.testing.builders import cluster, engine, namespace, pod, policy
+from podnet.state.stored_kinds import STORED_KINDS
+from podnet.testing import cluster, engine, namespace, pod, pod_entry, policy, runtime_doc
 
 WEB = [{"name": "http", "containerPort": 8080}, {"containerPort": 53, "protocol": "UDP"}]
 DOCS = [
@@ -52,19 +53,15 @@ DOCS = [
 
 
 def stored_bodies(docs):
-    """What `podnet up` stores: each object as the API returns it (cli.cluster._record)."""
+    """What `podnet up` stores: each object as the API returns it (state.changes.store_cluster)."""
     c = cluster(*docs, nodes=2)
-    return c, [
-        (kind, o, _pruned(o.model_dump(mode="json", by_alias=True, exclude_none=True)))
-        for kind, attr in STORED_KINDS
-        for o in getattr(c, attr)
-    ]
+    return c, [(kind, o, body_of(o)) for kind, attr in STORED_KINDS for o in getattr(c, attr)]
 
 
 def test_stored_objects_give_back_the_same_cluster(tmp_path):
     """probe builds its engine from the store with the reconciler's snapshot: what up stored
     must come back as the same cluster."""
-    from podnet.daemon.reconcile import snapshot
+    from podnet.state.snapshot import snapshot
     from podnet.state.store import Store
 
     c, bodies = stored_bodies(DOCS)
@@ -152,18 +149,18 @@ def test_a_pod_reaches_its_own_localhost_port_over_loopback_and_nobody_else_does
 
 
 def test_loopback_probes_target_127_0_0_1_in_the_pods_own_namespace():
-    from podnet.daemon import runtime as rt
+    from podnet.render import runtime as rt
 
     e = _with_local()
     q = plan(e, [e.by_key["shop/cache"], e.by_key["shop/web"]], [e.by_key["shop/cache"]], None)
     runtime = rt.parse(
-        {
-            "cluster": "t",
-            "pods": [
-                {"namespace": "shop", "name": n, "node": "node-1", "ip": ip, "netns": f"ns-{n}"}
+        runtime_doc(
+            "t",
+            pods=[
+                pod_entry("shop", n, "node-1", ip, f"ns-{n}", {})
                 for n, ip in (("cache", "10.244.1.7"), ("web", "10.244.1.8"))
             ],
-        }
+        )
     )
     got = {
         (p.source, p.port): (t.netns, t.host)
@@ -210,7 +207,7 @@ PROBE = Probe("a/x", "b/y", 80, "TCP", True, "b/y app")
     ],
 )
 def test_judging_one_probe(expected, seen, allowed, ok, wrong):
-    q = probe_cli.Plan(["a/x", "b/y"], [PortProto(80, "TCP")], [_with(expected)], [])
+    q = probe_cli.ProbePlan(["a/x", "b/y"], [PortProto(80, "TCP")], [_with(expected)], [])
     r = judge(q, [seen]).results[0]
     assert (r.allowed, r.ok, r.wrong_identity) == (allowed, ok, wrong)
 
@@ -232,7 +229,9 @@ def _report():
         Observation("reply", "b/y app"),
         Observation("reply", "c/z app"),  # wrong pod
     ]
-    q = probe_cli.Plan(["a/x", "b/y"], [PortProto(53, "UDP"), PortProto(80, "TCP")], probes, [])
+    q = probe_cli.ProbePlan(
+        ["a/x", "b/y"], [PortProto(53, "UDP"), PortProto(80, "TCP")], probes, []
+    )
     return judge(q, seen, 0.25)
 
 
@@ -285,13 +284,13 @@ def test_socket_errors_map_to_outcomes(error, outcome):
 
 
 def test_a_source_namespace_that_is_our_own_is_refused(monkeypatch, tmp_path):
-    """probe enters namespaces only through podnet.daemon.netns's guard: a namespace file
+    """probe enters namespaces only through podnet.datapath.netns's guard: a namespace file
     that is the caller's own namespace (the host's) ends the run before any socket exists,
     and the command says so (exit 2) instead of probing from the host."""
     import os
 
-    from podnet.daemon import netns
-    from podnet.daemon import probe as dprobe
+    from podnet.datapath import netns
+    from podnet.probing import send as dprobe
 
     def ours(name: str) -> int:
         return os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
@@ -303,7 +302,7 @@ def test_a_source_namespace_that_is_our_own_is_refused(monkeypatch, tmp_path):
         made.append(a[0])
         return real_socket(*a)
 
-    monkeypatch.setattr(netns, "open_netns", ours)
+    monkeypatch.setattr(netns, "open_fd", ours)
     monkeypatch.setattr(dprobe.socket, "socket", socket)
     with pytest.raises(netns.WrongNamespace, match=r"namespace podnet\.t\.pod\.x\.a: refusing"):
         dprobe.probe([dprobe.Target("podnet.t.pod.x.a", "127.0.0.1", 9, "TCP")])
@@ -311,25 +310,16 @@ def test_a_source_namespace_that_is_our_own_is_refused(monkeypatch, tmp_path):
 
 
 def test_the_command_turns_a_refused_namespace_into_bad_input(monkeypatch, tmp_path):
-    from podnet.daemon import netns
-    from podnet.daemon import probe as dprobe
-    from podnet.daemon import runtime as rt
+    from podnet.datapath import netns
+    from podnet.probing import send as dprobe
+    from podnet.render import runtime as rt
 
     e = engine(*DOCS, nodes=2)
     runtime = rt.parse(
-        {
-            "cluster": "t",
-            "pods": [
-                {
-                    "namespace": p.namespace,
-                    "name": p.name,
-                    "node": p.node,
-                    "ip": p.ip,
-                    "netns": f"ns-{p.name}",
-                }
-                for p in e.pods
-            ],
-        }
+        runtime_doc(
+            "t",
+            pods=[pod_entry(p.namespace, p.name, p.node, p.ip, f"ns-{p.name}", {}) for p in e.pods],
+        )
     )
 
     def refuse(*a, **k):

@@ -12,8 +12,7 @@ import pytest
 import yaml
 from test_probe_cluster import HOST_POD, LOCAL_POD, LOCAL_PORTS, e2e_docs, live_cluster
 
-from podnet.datapath.testing import podnet
-from podnet.testing.builders import policy
+from podnet.testing import podnet, policy
 
 pytestmark = pytest.mark.datapath
 
@@ -101,8 +100,8 @@ def test_json_contract_and_exit_0(live):
 def test_162_probes_timing(live):
     """Printed for the record (the issue asks ≤ 3 s); not asserted, the host is shared."""
     from podnet.cli.probe import collect
-    from podnet.daemon import runtime as rt
     from podnet.policy.ports import parse_ports
+    from podnet.render import runtime as rt
 
     times = []
     for _ in range(3):

@@ -21,12 +21,13 @@ import yaml
 from test_nft_live import bring_up, pod, policy, probe
 
 from podnet.cli.main import main
-from podnet.daemon.reconcile import RESYNC_ENV, Reconciler
+from podnet.controller.reconciler import Reconciler
+from podnet.controller.syncer import RESYNC_ENV
 from podnet.datapath import netns
 from podnet.datapath.nft import FakeRunner
-from podnet.datapath.testing import in_netns
 from podnet.render.policy_nft import table_name
 from podnet.state.store import Store
+from podnet.testing import in_netns
 
 pytestmark = pytest.mark.datapath
 RESYNC = "2"  # seconds between the daemon's full syncs (30 by default)
@@ -242,7 +243,7 @@ def test_a_failed_sync_makes_the_next_one_full(live):
     assert first.ok and not first.full
     runner.fail.clear()
     # Force a changed ruleset on node-1 only in the fake: the real kernel is not touched.
-    rec.nft_texts = {}
+    rec.rulesets = {}
     runner.fail.add(live.ns("node/node-1"))
     failed = rec.sync()
     assert not failed.ok and "node-1" in (failed.error or "")

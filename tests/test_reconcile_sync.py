@@ -8,8 +8,10 @@ import asyncio
 
 import pytest
 
-from podnet.daemon import reconcile, supervisor
-from podnet.daemon.reconcile import Reconciler, Syncer, SyncResult, resync_period
+from podnet.controller import syncer as syncer_mod
+from podnet.controller.reconciler import Reconciler, SyncResult
+from podnet.controller.syncer import Syncer, resync_period
+from podnet.daemon import supervisor
 from podnet.state.store import Store
 
 
@@ -96,9 +98,9 @@ def test_a_periodic_sync_is_full_even_after_a_successful_one(tmp_path, monkeypat
 )
 def test_resync_period_from_the_environment(monkeypatch, value, want):
     if value is None:
-        monkeypatch.delenv(reconcile.RESYNC_ENV, raising=False)
+        monkeypatch.delenv(syncer_mod.RESYNC_ENV, raising=False)
     else:
-        monkeypatch.setenv(reconcile.RESYNC_ENV, value)
+        monkeypatch.setenv(syncer_mod.RESYNC_ENV, value)
     assert resync_period() == want
 
 

@@ -5,7 +5,6 @@ Regenerate the golden files with PODNET_UPDATE_GOLDEN=1 and review the diff.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -14,12 +13,12 @@ import pytest
 from podnet.model.cluster import build
 from podnet.model.errors import InputError
 from podnet.model.load import LoadResult
-from podnet.render import names
-from podnet.render.runtime import runtime_doc
+from podnet.render import kernel_names
+from podnet.render import runtime as rt
 from podnet.render.topology import render
 from podnet.state.placement import place
-from podnet.testing.builders import cluster as cluster_from
-from podnet.testing.builders import pod
+from podnet.testing import cluster as cluster_from
+from podnet.testing import pod
 
 GOLDEN = Path(__file__).parent / "golden" / "render"
 UPDATE = os.environ.get("PODNET_UPDATE_GOLDEN") == "1"
@@ -54,16 +53,15 @@ def test_plan_matches_golden(mode):
 
 def test_runtime_matches_golden():
     c = sample()
-    doc = runtime_doc(c, place(c, strict=True), "demo", "vxlan")
-    check_golden("runtime.json", json.dumps(doc, indent=2) + "\n")
+    check_golden("runtime.json", rt.dumps(rt.build(c, place(c, strict=True), "demo", "vxlan")))
 
 
 def test_runtime_host_network_pod_lives_in_node_namespace():
     c = sample()
-    doc = runtime_doc(c, place(c, strict=True), "demo", "host-gw")
+    doc = rt.to_doc(rt.build(c, place(c, strict=True), "demo", "host-gw"))
     agent = next(p for p in doc["pods"] if p["name"] == "agent")
     assert agent["hostNetwork"] is True
-    assert agent["netns"] == names.node_netns("demo", "node-2")
+    assert agent["netns"] == kernel_names.node_netns("demo", "node-2")
     assert agent["ip"] == next(n["ip"] for n in doc["nodes"] if n["name"] == "node-2")
 
 
@@ -73,16 +71,16 @@ def test_every_netns_carries_the_cluster_name_and_links_fit_ifnamsiz():
     plan = render(c, place(c, strict=True), "demo", "vxlan")
     for ns in plan.namespaces:
         assert ns.name.startswith("podnet.demo.")
-        assert len(ns.name) <= names.NETNS_NAME_MAX
+        assert len(ns.name) <= kernel_names.NETNS_NAME_MAX
         for link in ns.links:
-            assert len(link.name) <= names.IFNAMSIZ
+            assert len(link.name) <= kernel_names.IFNAMSIZ
     assert len({ns.name for ns in plan.namespaces}) == len(plan.namespaces)
 
 
 def test_link_names_are_readable_and_stable():
-    assert names.pod_veth("shop", "web-0") == names.pod_veth("shop", "web-0")
-    assert names.pod_veth("shop", "web-0").startswith("web-0-")
-    assert names.pod_veth("shop", "web-0") != names.pod_veth("other", "web-0")
+    assert kernel_names.pod_veth("shop", "web-0") == kernel_names.pod_veth("shop", "web-0")
+    assert kernel_names.pod_veth("shop", "web-0").startswith("web-0-")
+    assert kernel_names.pod_veth("shop", "web-0") != kernel_names.pod_veth("other", "web-0")
 
 
 @pytest.mark.parametrize(
@@ -103,7 +101,7 @@ def test_bad_cluster_names_are_refused(cluster_name, fragment):
 
 
 def test_hash_collision_is_refused_naming_both_pods(monkeypatch):
-    monkeypatch.setattr(names, "short_hash", lambda *parts, length=8: "0" * length)
+    monkeypatch.setattr(kernel_names, "short_hash", lambda *parts, length=8: "0" * length)
     c = cluster_from(pod("shop/web-abc1"), pod("shop/web-abc2"), nodes=1)
     with pytest.raises(InputError) as e:
         render(c, place(c, strict=True), "demo", "host-gw")
@@ -130,7 +128,7 @@ def test_vxlan_entries_point_at_every_other_node():
     for node in plan.by_role("node"):
         others = {ip for n, ip in pl.node_ip.items() if n != node.owner}
         assert {f.dst for f in node.fdb} == others
-        vteps = {n.mac for n in node.neighbours if n.dev == names.VXLAN_IF}
+        vteps = {n.mac for n in node.neighbours if n.dev == kernel_names.VXLAN_IF}
         assert vteps == {f.mac for f in node.fdb}
 
 

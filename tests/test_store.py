@@ -7,7 +7,7 @@ import pytest
 from podnet.state import store as store_mod
 from podnet.state.placement import place
 from podnet.state.store import IpHeld, Store
-from podnet.testing.builders import cluster, pod
+from podnet.testing import cluster, pod
 
 
 @pytest.fixture

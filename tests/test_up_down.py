@@ -15,12 +15,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from podnet.cli import cluster as cluster_cli
+from podnet.cli import live as live_cli
 from podnet.cli.main import main
 from podnet.datapath import netns
-from podnet.datapath.testing import podnet, root_snapshot, unique_cluster
-from podnet.render import names
-from podnet.testing.builders import pod
+from podnet.render import kernel_names
+from podnet.testing import pod, podnet, root_snapshot, unique_cluster
 
 
 @pytest.fixture
@@ -35,7 +34,7 @@ def name(env):
     n = unique_cluster("ud")
     yield n
     podnet("down", "--cluster", n, env=env)
-    assert netns.listing(names.netns_prefix(n)) == []
+    assert netns.listing(kernel_names.netns_prefix(n)) == []
 
 
 def manifest(tmp_path: Path, *docs) -> str:
@@ -45,12 +44,12 @@ def manifest(tmp_path: Path, *docs) -> str:
 
 
 def assert_nothing_left(name: str, env: dict[str, str]) -> None:
-    assert netns.listing(names.netns_prefix(name)) == []
+    assert netns.listing(kernel_names.netns_prefix(name)) == []
     assert not (Path(env["PODNET_STATE_DIR"]) / name).exists()
 
 
 def test_up_and_down_need_root(monkeypatch, capsys, tmp_path):
-    monkeypatch.setattr(cluster_cli.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(live_cli.os, "geteuid", lambda: 1000)
     assert main(["up", "-f", manifest(tmp_path, pod("a/b")), "--cluster", "x"]) == 2
     assert main(["down", "--cluster", "x"]) == 2
     assert "needs root" in capsys.readouterr().err
@@ -111,7 +110,7 @@ def test_bad_input_is_refused_naming_the_object_and_leaves_nothing(case, tmp_pat
     assert out.returncode == 2, out.stderr
     assert who in out.stderr and what in out.stderr, out.stderr
     assert_nothing_left(name, env)
-    assert netns.listing(names.netns_prefix("c" * 40)) == []
+    assert netns.listing(kernel_names.netns_prefix("c" * 40)) == []
 
 
 @pytest.mark.datapath
@@ -175,12 +174,14 @@ def test_down_after_up_died_half_way(tmp_path, env, name):
     )
     try:
         deadline = time.monotonic() + 60
-        while len(netns.listing(names.netns_prefix(name))) < 40 and time.monotonic() < deadline:
+        while (
+            len(netns.listing(kernel_names.netns_prefix(name))) < 40 and time.monotonic() < deadline
+        ):
             time.sleep(0.01)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    assert netns.listing(names.netns_prefix(name)), "up finished before it could be killed"
+    assert netns.listing(kernel_names.netns_prefix(name)), "up finished before it could be killed"
     out = podnet("down", "--cluster", name, env=env)
     assert out.returncode == 0, out.stderr
     assert_nothing_left(name, env)

@@ -10,9 +10,9 @@ import time
 import pytest
 
 from podnet.daemon import supervisor
-from podnet.daemon.listeners import sctp_unsupported
-from podnet.daemon.netns import entered
-from podnet.daemon.testing import Live, Topology, connect, live_cluster, read_all, udp_socket
+from podnet.datapath.netns import entered
+from podnet.testing import Live, Topology, connect, live_cluster, read_all, udp_socket
+from podnet.workload.listeners import sctp_unsupported
 
 pytestmark = pytest.mark.datapath
 

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from podnet.policy.engine import Endpoint
     from podnet.policy.ports import parse_ports
     from podnet.policy.select import parse_selection
-    from podnet.report.explain import verdict_text
+    from podnet.report.explanation import verdict_text
 
     _, engine = load_engine(args)
     ports = parse_ports(args.port)

@@ -1,4 +1,4 @@
-"""`podnet` entry point: one module per command, each with `register(subparsers)`.
+"""`podnet` entry point: one module per command, named after it.
 
 Exit status: 0 success, 1 a check failed (probe mismatch), 2 bad input or usage.
 """
@@ -16,22 +16,10 @@ from podnet.model.errors import InputError
 
 MAX_ERRORS = 50
 
-# Command modules under podnet.cli; each defines register(subparsers) and sets `func`.
-COMMANDS = ("analyze", "explain", "cluster", "inspect", "execute", "probe", "change")
-# Which module registers each command: a run imports only the module of its command, so
+# One module per command, named after it (podnet.cli.<command>), each with
+# `register(subparsers)` setting `func`. A run imports only the module of its command, so
 # that `podnet label` or `podnet exec` does not pay for numpy and the analyzer.
-COMMAND_MODULES = {
-    "analyze": "analyze",
-    "explain": "explain",
-    "up": "cluster",
-    "down": "cluster",
-    "get": "inspect",
-    "exec": "execute",
-    "probe": "probe",
-    "apply": "change",
-    "delete": "change",
-    "label": "change",
-}
+COMMANDS = ("analyze", "explain", "up", "down", "get", "exec", "probe", "apply", "delete", "label")
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
@@ -42,8 +30,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"podnet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     first = next((a for a in argv or () if not a.startswith("-")), None)
-    modules = [COMMAND_MODULES[first]] if first in COMMAND_MODULES else COMMANDS
-    for name in modules:
+    for name in [first] if first in COMMANDS else COMMANDS:
         importlib.import_module(f"podnet.cli.{name}").register(sub)
     return parser
 

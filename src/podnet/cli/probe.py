@@ -20,18 +20,18 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from podnet.cli.cluster import add_cluster_arg
+from podnet.cli.live import add_cluster_arg
 from podnet.cli.output import print_error, print_warnings
 from podnet.model.errors import InputError, Problem
 from podnet.policy.engine import Engine
+from podnet.policy.expectations import ProbePlan, Report, judge, live_placement, plan
 from podnet.policy.ports import PortProto, parse_ports
-from podnet.policy.probe_expect import Plan, Report, judge, live_placement, plan
 from podnet.policy.select import parse_selection
 from podnet.state.store import Store, state_dir
 
 if TYPE_CHECKING:
-    from podnet.daemon.probe import Target
-    from podnet.daemon.runtime import Runtime
+    from podnet.probing.send import Target
+    from podnet.render.runtime import Runtime
 
 TIMEOUT = 1.0
 LOOPBACK = "127.0.0.1"  # a pod reaching its own localhost-only port (Probe.loopback)
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     if not Store.exists(sdir):
         print_error(f"no cluster {args.cluster} ({sdir} not found); `podnet up` creates it")
         return 2
-    from podnet.daemon import runtime as rt
+    from podnet.render import runtime as rt
 
     try:
         runtime = rt.load(sdir)
@@ -131,8 +131,8 @@ def collect(
     timeout: float = TIMEOUT,
 ) -> Report:
     """Probe a running cluster and judge the result (InputError on a bad selection)."""
-    from podnet.daemon.netns import WrongNamespace
-    from podnet.daemon.probe import probe
+    from podnet.datapath.netns import WrongNamespace
+    from podnet.probing.send import probe
 
     engine = live_engine(sdir, runtime)
     srcs, out_srcs = parse_selection(src, engine.pods, "--from")
@@ -150,10 +150,10 @@ def collect(
     return judge(question, seen, time.monotonic() - started)
 
 
-def targets_of(question: Plan, runtime: Runtime) -> list[Target]:
+def targets_of(question: ProbePlan, runtime: Runtime) -> list[Target]:
     """Where each probe goes: from the source's namespace (its node's for hostNetwork) to the
     destination's IP, or to 127.0.0.1 for a pod reaching its own localhost-only port."""
-    from podnet.daemon.probe import Target
+    from podnet.probing.send import Target
 
     where = {p.key: p for p in runtime.pods}
     return [
@@ -170,7 +170,7 @@ def targets_of(question: Plan, runtime: Runtime) -> list[Target]:
 def live_engine(sdir: Path, runtime: Runtime) -> Engine:
     """The engine over the stored objects (built as the daemon's reconciler builds them) and
     the placement the cluster really has (runtime.json: the addresses the pods serve)."""
-    from podnet.daemon.reconcile import snapshot
+    from podnet.state.snapshot import snapshot
 
     with Store.open(sdir) as store:
         cluster = snapshot(store)
@@ -205,7 +205,7 @@ def _cells(report: Report) -> dict[tuple[str, str, int, str], str]:
     return out
 
 
-def _axes(q: Plan, report: Report, pp: Any) -> tuple[list[str], list[str]]:
+def _axes(q: ProbePlan, report: Report, pp: Any) -> tuple[list[str], list[str]]:
     rs = [
         r.probe
         for r in report.results

@@ -1,7 +1,6 @@
-"""The per-cluster supervisor daemon and the pod workload stand-in.
-
-One process per cluster (`python -m podnet.daemon`) serves every declared containerPort of
-every pod from sockets opened inside the pods' network namespaces (setns on the thread that
-creates the socket). `supervisor` starts, reloads and stops it; `enter` runs a command inside
-a pod's namespace for `podnet exec`. See docs/daemon.md.
+"""The per-cluster daemon: process supervision only. `__main__` is the composition root
+(one process per cluster: the controller and the workload stand-in, wired together);
+`supervisor` starts, reloads, syncs and stops it for the CLI; `procs` finds daemon processes
+safely. What the daemon runs lives in podnet.controller and podnet.workload. See
+docs/daemon.md.
 """

@@ -1,22 +1,84 @@
 """`python -m podnet.daemon --state-dir DIR --cluster NAME`: the cluster's daemon, in the
-foreground (supervisor.start detaches it and sends its output to DIR/daemon.log)."""
+foreground (supervisor.start detaches it and sends its output to DIR/daemon.log).
+
+The composition root: it holds the pid lock, wires the controller (store -> kernel, on
+SIGUSR1 and every resync period) and the workload stand-in (runtime.json -> sockets, on
+SIGHUP and after a sync that changed what runs), writes daemon.json from both, and stops
+on SIGTERM. Everything else lives in those packages.
+"""
 
 from __future__ import annotations
 
 import signal
 
-# Until the event loop installs its handler, a SIGHUP (a reload request that raced our start)
-# must not kill us with the default action; runtime.json is read after that point anyway.
+# Until the event loop installs its handlers, a SIGHUP (a reload request that raced our
+# start) or a SIGUSR1 (a sync request) must not kill us with the default action.
 signal.signal(signal.SIGHUP, signal.SIG_IGN)
+signal.signal(signal.SIGUSR1, signal.SIG_IGN)
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
+import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from podnet.daemon.server import Daemon  # noqa: E402
+from podnet.controller.reconciler import Reconciler  # noqa: E402
+from podnet.controller.syncer import Syncer, resync_period  # noqa: E402
+from podnet.daemon import procs  # noqa: E402
+from podnet.daemon.supervisor import SYNC_SIGNAL  # noqa: E402
+from podnet.state.files import StateFiles, write_atomic  # noqa: E402
+from podnet.workload.standin import StandIn  # noqa: E402
+
+log = logging.getLogger("podnet.daemon")
+
+
+async def serve(root: Path, cluster: str) -> int:
+    files = StateFiles(root)
+    lock = procs.claim_pid_file(files.pid)
+    if lock is None:
+        return 1
+    loop = asyncio.get_running_loop()
+    stop, reload = asyncio.Event(), asyncio.Event()
+    syncer: Syncer | None = None
+
+    def write_status() -> None:
+        status = {
+            "pid": os.getpid(),
+            "cluster": cluster,
+            **standin.status(),
+            "sync": syncer.status if syncer else None,
+        }
+        write_atomic(files.status, json.dumps(status, indent=1) + "\n")
+
+    standin = StandIn(files, write_status)
+    syncer = Syncer(Reconciler(root, cluster), standin.load, resync_period())
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reload.set)
+    log.info("daemon of cluster %s, pid %d, state %s", cluster, os.getpid(), root)
+    await standin.start()
+    tasks = [
+        asyncio.ensure_future(_reloads(reload, standin, files)),
+        syncer.start(loop, SYNC_SIGNAL, write_status),
+    ]
+    await stop.wait()
+    log.info("stopping")
+    for task in tasks:
+        task.cancel()
+    standin.close()
+    files.status.unlink(missing_ok=True)
+    procs.release_pid_file(files.pid, lock)
+    return 0
+
+
+async def _reloads(reload: asyncio.Event, standin: StandIn, files: StateFiles) -> None:
+    while True:
+        await reload.wait()
+        reload.clear()  # HUPs arriving during a load coalesce into one more load
+        log.info("SIGHUP: reloading %s", files.runtime)
+        await standin.load()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    return asyncio.run(Daemon(root, args.cluster).run())
+    return asyncio.run(serve(root, args.cluster))
 
 
 if __name__ == "__main__":

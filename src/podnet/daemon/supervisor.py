@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from podnet.daemon import procs
-from podnet.daemon.paths import StateFiles
-from podnet.daemon.runtime import digest_of, load
+from podnet.render.runtime import digest_of, load
+from podnet.state.files import StateFiles
 
 START_TIMEOUT = 15.0
 STOP_GRACE = 3.0

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from podnet.datapath import netns
 from podnet.datapath.session import Session
-from podnet.render import names
-from podnet.render.plan import NetnsPlan, Plan
+from podnet.render import kernel_names
+from podnet.render.netplan import NetnsPlan, NetPlan
 
 Progress = Callable[[int, int], None]
 
@@ -26,8 +26,8 @@ class ApplyResult:
     changes: int  # netlink changes and sysctl writes
 
 
-def apply(plan: Plan, progress: Progress | None = None) -> ApplyResult:
-    prefix = names.netns_prefix(plan.cluster)
+def apply(plan: NetPlan, progress: Progress | None = None) -> ApplyResult:
+    prefix = kernel_names.netns_prefix(plan.cluster)
     wanted = [ns.name for ns in plan.namespaces]
     existing = set(netns.listing(prefix))
     removed = sum(netns.remove(n) for n in sorted(existing - set(wanted)))

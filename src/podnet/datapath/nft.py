@@ -25,20 +25,14 @@ import os
 import re
 import subprocess
 import threading
-import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from podnet.datapath import netns as dp_netns
-from podnet.policy.engine import Engine, policy_name
-from podnet.policy.verdict import Direction
-from podnet.render.policy_nft import counter_name, render_all, short_hash, table_name
 
 Counters = dict[str, tuple[int, int]]
 NFT_TIMEOUT = 30.0
-MAX_PARALLEL = 8
 TABLE_PREFIX = "podnet_"
 
 _EMPTY_COUNTER = re.compile(r"^(\s*)counter (\S+) \{ \}$", re.M)
@@ -154,91 +148,6 @@ def rule_count(text: str) -> int:
     return n
 
 
-@dataclass(frozen=True)
-class NodeSync:
-    node: str
-    netns: str
-    rules: int
-    chars: int
-    render_s: float  # rendering every node's text (one shared pass, see render_all)
-    apply_s: float
-    applied: bool  # False: the text was unchanged since the last sync and not re-applied
-    error: str | None = None
-
-
-@dataclass
-class SyncReport:
-    nodes: dict[str, NodeSync]
-    texts: dict[str, str]  # node -> rendered text (without counter values): for the next sync
-    seconds: float
-
-    @property
-    def ok(self) -> bool:
-        return all(n.error is None for n in self.nodes.values())
-
-    @property
-    def errors(self) -> list[str]:
-        return [f"{n.node}: {n.error}" for n in self.nodes.values() if n.error]
-
-    @property
-    def rules(self) -> int:
-        return sum(n.rules for n in self.nodes.values())
-
-    @property
-    def applied(self) -> list[str]:
-        return sorted(n.node for n in self.nodes.values() if n.applied)
-
-    def summary(self) -> str:
-        return (
-            f"nft: {len(self.applied)}/{len(self.nodes)} node(s) applied, "
-            f"{self.rules} rules, {self.seconds:.3f}s"
-            + (f"; errors: {'; '.join(self.errors)}" if self.errors else "")
-        )
-
-
-def sync_policies(
-    cluster_name: str,
-    engine: Engine,
-    node_netns: Mapping[str, str],
-    runner: NftRunner | None = None,
-    previous: Mapping[str, str] | None = None,
-    keep_counters: bool = True,
-) -> SyncReport:
-    """Render every node's ruleset and apply it, one `nft -f` transaction per node, nodes in
-    parallel. With `previous` (node -> text of the last successful sync), a node whose text
-    is unchanged is not re-applied (the incremental path; pass None for a full sync).
-    Failures are recorded per node, never raised: the caller decides (and must force the
-    next sync to be full)."""
-    runner = runner or IpNetnsRunner()
-    started = time.monotonic()
-    previous = previous or {}
-    texts = render_all(engine, cluster_name)  # peer addresses computed once for all nodes
-    render_s = time.monotonic() - started
-
-    def one(node: str) -> tuple[NodeSync, str]:
-        ns, text = node_netns[node], texts[node]
-        rules = rule_count(text)
-        if previous.get(node) == text:
-            return NodeSync(node, ns, rules, len(text), render_s, 0.0, False), text
-        t0 = time.monotonic()
-        try:
-            values = runner.list_counters(ns) if keep_counters else {}
-            runner.apply(ns, with_counters(text, values))
-        except (NftError, OSError, ValueError, subprocess.SubprocessError) as e:
-            err = f"{type(e).__name__}: {e}"
-            return NodeSync(node, ns, rules, len(text), render_s, 0.0, True, err), text
-        return NodeSync(node, ns, rules, len(text), render_s, time.monotonic() - t0, True), text
-
-    nodes = sorted(node_netns)
-    with ThreadPoolExecutor(max_workers=max(1, min(MAX_PARALLEL, len(nodes)))) as pool:
-        results = list(pool.map(one, nodes))
-    return SyncReport(
-        nodes={r.node: r for r, _ in results},
-        texts={r.node: t for r, t in results if r.error is None},
-        seconds=time.monotonic() - started,
-    )
-
-
 def read_counters(node_netns: Mapping[str, str], runner: NftRunner | None = None) -> Counters:
     """Every node's counters, summed by name (a policy's counter exists on each node where
     it selects pods); nodes whose namespace or table is missing count nothing."""
@@ -253,47 +162,3 @@ def read_counters(node_netns: Mapping[str, str], runner: NftRunner | None = None
             p0, b0 = total.get(name, (0, 0))
             total[name] = (p0 + p, b0 + b)
     return total
-
-
-__all__ = [
-    "Counters",
-    "FakeRunner",
-    "IpNetnsRunner",
-    "NftError",
-    "NftRunner",
-    "NodeSync",
-    "SyncReport",
-    "parse_counters",
-    "policy_counts",
-    "read_counters",
-    "rule_count",
-    "sync_policies",
-    "table_name",
-    "with_counters",
-]
-
-
-def policy_counts(
-    engine: Engine, counters: Mapping[str, tuple[int, int]]
-) -> dict[str, tuple[int, int]]:
-    """{"ns/name": (accepted, dropped)} connections per policy, from the summed counters.
-
-    Only a connection's first packet (`ct state new`) reaches the per-pod chains, so packets
-    counted are connections (a retransmitted SYN that is rejected again counts again).
-    Accepted: the policy's own counter `pol_<h>_accept` (the first admitting rule counts).
-    Dropped: a pod's `in_drop_` / `eg_drop_` counter, attributed to every policy that
-    isolates that pod in that direction (each of them would have had to admit it)."""
-    out: dict[str, list[int]] = {}
-    for pol in engine.cluster.policies:
-        out[policy_name(pol)] = [counters.get(counter_name(pol, "accept"), (0, 0))[0], 0]
-    for pod in engine.pods:
-        if pod.host_network:
-            continue
-        drops: tuple[tuple[Direction, str], ...] = (("ingress", "in_drop_"), ("egress", "eg_drop_"))
-        for direction, prefix in drops:
-            dropped = counters.get(f"{prefix}{short_hash(pod.key)}", (0, 0))[0]
-            if not dropped:
-                continue
-            for pol in engine.selecting(pod, direction):
-                out[policy_name(pol)][1] += dropped
-    return {k: (v[0], v[1]) for k, v in out.items()}

@@ -18,7 +18,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl.ndmsg import NUD_PERMANENT
 
 from podnet.datapath import netns
-from podnet.render.plan import Address, Fdb, Link, Neighbour, Route
+from podnet.render.netplan import Address, Fdb, Link, Neighbour, Route
 
 MAIN_TABLE = 254
 RTPROT_KERNEL = 2

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 
 from podnet.datapath import netns
-from podnet.render import names
+from podnet.render import kernel_names
 
 ROLE_ORDER = {"pod": 0, "node": 1}
 
@@ -26,7 +26,7 @@ class TeardownResult:
 
 
 def teardown(cluster: str) -> TeardownResult:
-    prefix = names.netns_prefix(cluster)
+    prefix = kernel_names.netns_prefix(cluster)
     found = netns.listing(prefix)
     killed = kill_processes_in(found)
     for name in sorted(found, key=lambda n: (_role_rank(prefix, n), n)):

@@ -18,15 +18,15 @@ import ipaddress
 from podnet.model.cluster import Cluster
 from podnet.model.errors import InputError, Problem
 from podnet.model.kinds import identity
-from podnet.render import names
-from podnet.render.plan import (
+from podnet.render import kernel_names
+from podnet.render.netplan import (
     Address,
     Fdb,
     Link,
     Neighbour,
     NetnsPlan,
+    NetPlan,
     Peer,
-    Plan,
     Route,
     Vxlan,
 )
@@ -62,12 +62,12 @@ def render(
     cluster_name: str,
     mode: str,
     net: NetworkConfig | None = None,
-) -> Plan:
+) -> NetPlan:
     """The whole desired datapath; raises InputError naming any object it cannot name."""
     net = net or NetworkConfig()
     if mode not in MODES:
         raise InputError([Problem(None, "", "", f"unknown mode {mode!r}; one of {MODES}")])
-    reason = names.check_cluster_name(cluster_name)
+    reason = kernel_names.check_cluster_name(cluster_name)
     if reason:
         raise InputError([Problem(None, "", "", reason)])
     namespaces = [_fabric(cluster, cluster_name, net), _internet(cluster_name, net)]
@@ -76,9 +76,9 @@ def render(
     for p in cluster.pods:
         if not p.spec.host_network:
             ns, name = pod_key(p)
-            mac = names.pod_mac(cluster_name, ns, name)
+            mac = kernel_names.pod_mac(cluster_name, ns, name)
             namespaces.append(_pod(cluster_name, ns, name, placement.pod_ip[(ns, name)], mac, mtu))
-    plan = Plan(cluster_name, mode, tuple(namespaces))
+    plan = NetPlan(cluster_name, mode, tuple(namespaces))
     _check_unique(cluster, placement, plan)
     return plan
 
@@ -88,15 +88,17 @@ def _nodes(cluster: Cluster) -> list[str]:
 
 
 def _fabric(cluster: Cluster, cluster_name: str, net: NetworkConfig) -> NetnsPlan:
-    links = [Link(names.FABRIC_BRIDGE, "bridge")]
+    links = [Link(kernel_names.FABRIC_BRIDGE, "bridge")]
     for node in _nodes(cluster):
-        peer = Peer(names.node_netns(cluster_name, node), names.POD_IF)
-        links.append(Link(names.node_port(node), "veth", peer, master=names.FABRIC_BRIDGE))
-    inet = Peer(names.internet_netns(cluster_name), names.POD_IF)
-    links.append(Link(names.INTERNET_PORT, "veth", inet, master=names.FABRIC_BRIDGE))
-    bridge = names.FABRIC_BRIDGE
+        peer = Peer(kernel_names.node_netns(cluster_name, node), kernel_names.POD_IF)
+        links.append(
+            Link(kernel_names.node_port(node), "veth", peer, master=kernel_names.FABRIC_BRIDGE)
+        )
+    inet = Peer(kernel_names.internet_netns(cluster_name), kernel_names.POD_IF)
+    links.append(Link(kernel_names.INTERNET_PORT, "veth", inet, master=kernel_names.FABRIC_BRIDGE))
+    bridge = kernel_names.FABRIC_BRIDGE
     return NetnsPlan(
-        name=names.fabric_netns(cluster_name),
+        name=kernel_names.fabric_netns(cluster_name),
         role="fabric",
         owner="",
         sysctls=(
@@ -116,12 +118,14 @@ def _fabric(cluster: Cluster, cluster_name: str, net: NetworkConfig) -> NetnsPla
 
 def _internet(cluster_name: str, net: NetworkConfig) -> NetnsPlan:
     return NetnsPlan(
-        name=names.internet_netns(cluster_name),
+        name=kernel_names.internet_netns(cluster_name),
         role="internet",
         owner="",
-        links=(Link(names.POD_IF, "peer"),),
-        addresses=(Address(names.POD_IF, f"{internet_ip(net)}/{net.internet_network.prefixlen}"),),
-        routes=(Route(str(net.node_network), names.POD_IF, via=fabric_internet_ip(net)),),
+        links=(Link(kernel_names.POD_IF, "peer"),),
+        addresses=(
+            Address(kernel_names.POD_IF, f"{internet_ip(net)}/{net.internet_network.prefixlen}"),
+        ),
+        routes=(Route(str(net.node_network), kernel_names.POD_IF, via=fabric_internet_ip(net)),),
     )
 
 
@@ -135,18 +139,20 @@ def _node(
 ) -> NetnsPlan:
     ip = placement.node_ip[node]
     mtu = UNDERLAY_MTU - VXLAN_OVERHEAD if mode == "vxlan" else None
-    links = [Link(names.POD_IF, "peer")]
-    routes = [Route(str(net.internet_network), names.POD_IF, via=fabric_ip(net))]
+    links = [Link(kernel_names.POD_IF, "peer")]
+    routes = [Route(str(net.internet_network), kernel_names.POD_IF, via=fabric_ip(net))]
     neighbours: list[Neighbour] = []
     fdb: list[Fdb] = []
     host_net = {pod_key(p) for p in cluster.pods if p.spec.host_network}
     for key, pod_node in sorted(placement.pod_node.items()):
         if pod_node != node or key in host_net:  # hostNetwork pods live in the node's netns
             continue
-        veth = names.pod_veth(*key)
-        mac = names.pod_mac(cluster_name, *key)
-        peer = Peer(names.pod_netns(cluster_name, *key), names.POD_IF, mac=mac, mtu=mtu)
-        links.append(Link(veth, "veth", peer, mac=names.GATEWAY_MAC, mtu=mtu))
+        veth = kernel_names.pod_veth(*key)
+        mac = kernel_names.pod_mac(cluster_name, *key)
+        peer = Peer(
+            kernel_names.pod_netns(cluster_name, *key), kernel_names.POD_IF, mac=mac, mtu=mtu
+        )
+        links.append(Link(veth, "veth", peer, mac=kernel_names.GATEWAY_MAC, mtu=mtu))
         # src: a node reaching its pods is seen with its node IP (requirement 2).
         routes.append(Route(f"{placement.pod_ip[key]}/32", veth, src=ip))
         neighbours.append(Neighbour(veth, placement.pod_ip[key], mac))
@@ -154,26 +160,26 @@ def _node(
     if mode == "vxlan" and others:
         links.append(
             Link(
-                names.VXLAN_IF,
+                kernel_names.VXLAN_IF,
                 "vxlan",
-                mac=names.vtep_mac(cluster_name, node),
+                mac=kernel_names.vtep_mac(cluster_name, node),
                 mtu=mtu,
-                vxlan=Vxlan(VXLAN_VNI, VXLAN_PORT, ip, names.POD_IF),
+                vxlan=Vxlan(VXLAN_VNI, VXLAN_PORT, ip, kernel_names.POD_IF),
             )
         )
     for other in others:
         cidr = placement.node_cidr[other]
         if mode == "host-gw":
-            routes.append(Route(str(cidr), names.POD_IF, via=placement.node_ip[other]))
+            routes.append(Route(str(cidr), kernel_names.POD_IF, via=placement.node_ip[other]))
             continue
         # flannel: the remote podCIDR's network address stands for the remote VTEP; a
         # permanent neighbour gives its MAC and the FDB maps that MAC to the node IP.
-        gw, mac = str(cidr.network_address), names.vtep_mac(cluster_name, other)
-        routes.append(Route(str(cidr), names.VXLAN_IF, via=gw, src=ip, onlink=True))
-        neighbours.append(Neighbour(names.VXLAN_IF, gw, mac))
-        fdb.append(Fdb(names.VXLAN_IF, mac, placement.node_ip[other]))
+        gw, mac = str(cidr.network_address), kernel_names.vtep_mac(cluster_name, other)
+        routes.append(Route(str(cidr), kernel_names.VXLAN_IF, via=gw, src=ip, onlink=True))
+        neighbours.append(Neighbour(kernel_names.VXLAN_IF, gw, mac))
+        fdb.append(Fdb(kernel_names.VXLAN_IF, mac, placement.node_ip[other]))
     return NetnsPlan(
-        name=names.node_netns(cluster_name, node),
+        name=kernel_names.node_netns(cluster_name, node),
         role="node",
         owner=node,
         sysctls=(
@@ -184,7 +190,7 @@ def _node(
             ("net.ipv4.icmp_ratemask", "0"),
         ),
         links=tuple(links),
-        addresses=(Address(names.POD_IF, f"{ip}/{net.node_network.prefixlen}"),),
+        addresses=(Address(kernel_names.POD_IF, f"{ip}/{net.node_network.prefixlen}"),),
         routes=tuple(routes),
         neighbours=tuple(neighbours),
         fdb=tuple(fdb),
@@ -193,17 +199,19 @@ def _node(
 
 def _pod(cluster_name: str, ns: str, pod: str, ip: str, mac: str, mtu: int | None) -> NetnsPlan:
     return NetnsPlan(
-        name=names.pod_netns(cluster_name, ns, pod),
+        name=kernel_names.pod_netns(cluster_name, ns, pod),
         role="pod",
         owner=f"{ns}/{pod}",
-        links=(Link(names.POD_IF, "peer", mac=mac, mtu=mtu),),
-        addresses=(Address(names.POD_IF, f"{ip}/32"),),
-        routes=(Route("0.0.0.0/0", names.POD_IF, via=names.GATEWAY_IP, onlink=True),),
-        neighbours=(Neighbour(names.POD_IF, names.GATEWAY_IP, names.GATEWAY_MAC),),
+        links=(Link(kernel_names.POD_IF, "peer", mac=mac, mtu=mtu),),
+        addresses=(Address(kernel_names.POD_IF, f"{ip}/32"),),
+        routes=(Route("0.0.0.0/0", kernel_names.POD_IF, via=kernel_names.GATEWAY_IP, onlink=True),),
+        neighbours=(
+            Neighbour(kernel_names.POD_IF, kernel_names.GATEWAY_IP, kernel_names.GATEWAY_MAC),
+        ),
     )
 
 
-def _check_unique(cluster: Cluster, placement: Placement, plan: Plan) -> None:
+def _check_unique(cluster: Cluster, placement: Placement, plan: NetPlan) -> None:
     """Hashed names could collide; refuse (naming both objects) instead of merging them."""
     problems: list[Problem] = []
     seen: dict[str, str] = {}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from dataclasses import dataclass
+from typing import Any
 
 IPv4Net = ipaddress.IPv4Network
 
@@ -28,3 +30,26 @@ class NetworkConfig:
     @property
     def max_nodes(self) -> int:
         return 2 ** (self.node_prefix - self.cluster_cidr.prefixlen)
+
+
+def to_meta(net: NetworkConfig) -> dict[str, str]:
+    """The store's meta `config`: every value as a string."""
+    return {k: str(v) for k, v in dataclasses.asdict(net).items()}
+
+
+def from_meta(meta: dict[str, str] | None) -> NetworkConfig:
+    """The inverse of to_meta; fields it lacks keep their defaults."""
+    if not meta:
+        return NetworkConfig()
+    kw: dict[str, Any] = {}
+    for f in dataclasses.fields(NetworkConfig):
+        if f.name not in meta:
+            continue
+        default = f.default
+        if isinstance(default, ipaddress.IPv4Network):
+            kw[f.name] = ipaddress.IPv4Network(meta[f.name])
+        elif isinstance(default, int):
+            kw[f.name] = int(meta[f.name])
+        else:
+            kw[f.name] = meta[f.name]
+    return NetworkConfig(**kw)

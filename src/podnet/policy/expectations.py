@@ -94,7 +94,7 @@ class Result:
 
 
 @dataclass(frozen=True)
-class Plan:
+class ProbePlan:
     """The probes of one question, and what was asked but cannot be probed."""
 
     pods: list[str]  # every pod of the question, sorted
@@ -159,7 +159,7 @@ def plan(
     sources: list[PodEndpoint],
     destinations: list[PodEndpoint],
     ports: list[PortProto] | None,
-) -> Plan:
+) -> ProbePlan:
     """Every (source, destination, port) to probe, with the engine's verdict.
 
     Without `ports`, each destination on its own declared ports (as analyze). With them, only
@@ -210,7 +210,7 @@ def plan(
         )
     probes.sort(key=lambda p: (p.source, p.destination, p.port, p.protocol))
     pods = sorted({p.key for p in (*sources, *destinations)})
-    return Plan(pods, probed, probes, skipped)
+    return ProbePlan(pods, probed, probes, skipped)
 
 
 # --- judging ---------------------------------------------------------------------------
@@ -218,7 +218,7 @@ def plan(
 
 @dataclass(frozen=True)
 class Report:
-    plan: Plan
+    plan: ProbePlan
     results: list[Result]
     seconds: float = 0.0
 
@@ -252,7 +252,7 @@ class Report:
         }
 
 
-def judge(plan_: Plan, seen: list[Observation], seconds: float = 0.0) -> Report:
+def judge(plan_: ProbePlan, seen: list[Observation], seconds: float = 0.0) -> Report:
     if len(seen) != len(plan_.probes):
         raise ValueError(f"{len(seen)} observations for {len(plan_.probes)} probes")
     return Report(plan_, [Result(p, o) for p, o in zip(plan_.probes, seen, strict=True)], seconds)

@@ -1,4 +1,5 @@
-"""Helpers for tests of the live datapath (shipped so that other suites can use them).
+"""Helpers for tests of the live network: run the CLI, serve and connect inside namespaces,
+and snapshot the host's own namespace to prove that nothing there changed.
 
 Traffic goes only to addresses inside namespaces the test's cluster created; servers and
 clients are tiny Python programs run with `ip netns exec`, and every server is killed (by its
@@ -7,6 +8,7 @@ own pid) when its context ends.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -38,7 +40,7 @@ def _rendered_sysctls() -> set[str]:
     namespaces only, and the safety checks prove the host's values never change."""
     from podnet.render.topology import MODES, render
     from podnet.state.placement import place
-    from podnet.testing.builders import cluster, namespace, pod
+    from podnet.testing._builders import cluster, namespace, pod
 
     c = cluster(namespace("x"), pod("x/a"), nodes=2)
     keys: set[str] = set()
@@ -49,16 +51,15 @@ def _rendered_sysctls() -> set[str]:
     return {k for k in keys if Path("/proc/sys/" + k.replace(".", "/")).exists()}
 
 
-ROOT_SYSCTLS = tuple(
-    sorted(
-        _rendered_sysctls()
-        | {
-            "net.ipv4.conf.all.forwarding",
-            "net.ipv4.conf.all.proxy_arp",
-            "net.ipv4.conf.all.rp_filter",
-        }
-    )
-)
+@functools.cache
+def root_sysctls() -> tuple[str, ...]:
+    """The host sysctls the safety checks compare: every key a plan sets, and forwarding."""
+    always = {
+        "net.ipv4.conf.all.forwarding",
+        "net.ipv4.conf.all.proxy_arp",
+        "net.ipv4.conf.all.rp_filter",
+    }
+    return tuple(sorted(_rendered_sysctls() | always))
 
 
 def unique_cluster(prefix: str = "pt") -> str:
@@ -111,7 +112,7 @@ def serving(netns: str, port: int, bind: str = "0.0.0.0") -> Iterator[None]:
                 f.close()
 
 
-def connect(netns: str, ip: str, port: int) -> tuple[str, str]:
+def connect_seen(netns: str, ip: str, port: int) -> tuple[str, str]:
     """(the address the server saw, the address the client used) for one TCP connection."""
     out = in_netns(netns, sys.executable, "-c", CLIENT, ip, str(port))
     if out.returncode != 0:
@@ -139,6 +140,6 @@ def root_snapshot() -> dict[str, str]:
     ):
         res = subprocess.run(argv, capture_output=True, text=True, check=False)
         out[" ".join(argv)] = _normalise(res.stdout)
-    for key in ROOT_SYSCTLS:
+    for key in root_sysctls():
         out[key] = Path("/proc/sys/" + key.replace(".", "/")).read_text().strip()
     return out

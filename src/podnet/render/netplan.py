@@ -1,6 +1,6 @@
 """The desired datapath as immutable values, with a canonical text form for golden files.
 
-A Plan lists network namespaces; each holds the links, addresses, routes, neighbours, FDB
+A NetPlan lists network namespaces; each holds the links, addresses, routes, neighbours, FDB
 entries and sysctls that must exist inside it. A veth pair belongs to the namespace that
 creates it (`Link.peer` names the other end); the other namespace lists its end as
 kind "peer" so that its addresses and routes can refer to it.
@@ -123,7 +123,7 @@ class NetnsPlan:
 
 
 @dataclass(frozen=True, slots=True)
-class Plan:
+class NetPlan:
     cluster: str
     mode: str
     namespaces: tuple[NetnsPlan, ...]  # in apply order: fabric, internet, nodes, pods

@@ -4,7 +4,7 @@ reply line), many at once on one asyncio loop.
 
 A socket keeps the namespace it was created in, so the loop thread enters the source's
 namespace, creates the socket and comes straight back; the loop then drives the socket like
-any other. Entering goes through podnet.daemon.netns (`Namespaces.socket`, i.e. the guarded
+any other. Entering goes through podnet.datapath.netns (`Namespaces.socket`, i.e. the guarded
 `entered_fd`), the one way into a namespace: it refuses a namespace file that is the
 thread's own namespace (the host's, e.g. a wrong bind mount under a podnet name) and checks
 that setns landed, so a probe is never sent from the host's namespace by mistake. The
@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from podnet.daemon.netns import Namespaces, WrongNamespace
-from podnet.policy.probe_expect import Observation
+from podnet.datapath.netns import Namespaces, WrongNamespace
+from podnet.policy.expectations import Observation
 
 PAYLOAD = b"\n"  # not HTTP: the stand-in answers with its line at once
 TIMEOUT = 1.0

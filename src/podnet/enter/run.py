@@ -2,7 +2,7 @@
 /etc/resolv.conf and hostname, on a private mount and UTS namespace, then exec the command
 (so its exit status, signals and terminal are the command's own).
 
-`python -m podnet.daemon.enter --netns NS --resolv FILE --hostname H -- CMD...`
+`python -m podnet.enter --netns NS --resolv FILE --hostname H -- CMD...`
 
 A separate, fresh interpreter on purpose: unshare(CLONE_NEWNS) fails with EINVAL in a
 multi-threaded process, and the podnet CLI is one once numpy has started its BLAS threads.
@@ -16,12 +16,12 @@ import socket
 import sys
 from typing import NoReturn
 
-from podnet.daemon.netns import (
+from podnet.datapath.netns import (
     CLONE_NEWNET,
     CLONE_NEWNS,
     CLONE_NEWUTS,
     mount,
-    open_netns,
+    open_fd,
     setns,
     umount_detach,
     unshare,
@@ -39,7 +39,7 @@ def argv_for(netns: str, resolv: str, hostname: str, command: list[str]) -> list
     return [
         sys.executable,
         "-m",
-        "podnet.daemon.enter",
+        "podnet.enter",
         "--netns",
         netns,
         "--resolv",
@@ -52,7 +52,7 @@ def argv_for(netns: str, resolv: str, hostname: str, command: list[str]) -> list
 
 
 def enter(netns: str, resolv: str, hostname: str) -> None:
-    net = open_netns(netns)
+    net = open_fd(netns)
     unshare(CLONE_NEWNS | CLONE_NEWUTS)
     # Slave, not private: host mounts still propagate in, ours never propagate out.
     mount("none", "/", None, MS_REC | MS_SLAVE)
@@ -70,7 +70,7 @@ def enter(netns: str, resolv: str, hostname: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
-    parser = argparse.ArgumentParser(prog="python -m podnet.daemon.enter")
+    parser = argparse.ArgumentParser(prog="python -m podnet.enter.run")
     parser.add_argument("--netns", required=True)
     parser.add_argument("--resolv", required=True)
     parser.add_argument("--hostname", required=True)

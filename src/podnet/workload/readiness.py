@@ -12,9 +12,9 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 
-from podnet.daemon.listeners import KINDS
-from podnet.daemon.netns import Namespaces
-from podnet.daemon.plan import Check
+from podnet.datapath.netns import Namespaces
+from podnet.workload.listeners import KINDS
+from podnet.workload.sockets import Check
 
 log = logging.getLogger(__name__)
 

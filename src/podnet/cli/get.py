@@ -15,32 +15,13 @@ from typing import Any
 
 import yaml
 
-from podnet.cli.cluster import add_cluster_arg
+from podnet.cli.live import add_cluster_arg
 from podnet.cli.output import print_error
-from podnet.render import names
+from podnet.cli.resources import ALIASES, CLUSTER_SCOPED, KINDS
+from podnet.datapath import netns
+from podnet.render import kernel_names
 from podnet.state.store import Store, Stored, state_dir
 
-KINDS = {
-    "pods": "Pod",
-    "nodes": "Node",
-    "namespaces": "Namespace",
-    "services": "Service",
-    "endpointslices": "EndpointSlice",
-    "networkpolicies": "NetworkPolicy",
-    "ingresses": "Ingress",
-    "ingressclasses": "IngressClass",
-}
-ALIASES = {
-    **{k: k for k in KINDS},
-    **{v.lower(): k for k, v in KINDS.items()},
-    "po": "pods",
-    "no": "nodes",
-    "ns": "namespaces",
-    "svc": "services",
-    "netpol": "networkpolicies",
-    "ing": "ingresses",
-}
-CLUSTER_SCOPED = {"nodes", "namespaces", "ingressclasses"}
 NONE = "<none>"
 
 
@@ -112,23 +93,21 @@ class View:
         self.ips = store.held()
         self.created = float(store.get_meta("created", time.time()))
         self.ready = _read_json(sdir / "ready.json") or {}
-        self.netns = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
+        self.netns = set(netns.listing(kernel_names.netns_prefix(cluster)))
 
     def policy_counts(self) -> dict[str, tuple[int, int]] | None:
         """Per policy (accepted, dropped) connections; None without root or a store."""
         if os.geteuid() != 0:
             return None
-        from podnet.daemon.reconcile import network_config, snapshot
-        from podnet.datapath import nft
+        from podnet.datapath.nft import read_counters
         from podnet.policy.engine import Engine
-        from podnet.state.placement import place
+        from podnet.render.policy_counters import policy_counts
+        from podnet.state.snapshot import read_cluster
 
         with Store.open(self.sdir) as store:
-            cluster = snapshot(store)
-            net = network_config(store.get_meta("config"))
-            placement = place(cluster, net, held=store.held(), strict=True)
-        node_ns = {n: names.node_netns(self.cluster, n) for n in self.nodes}
-        return nft.policy_counts(Engine(cluster, placement), nft.read_counters(node_ns))
+            stored = read_cluster(store)
+        node_ns = {n: kernel_names.node_netns(self.cluster, n) for n in self.nodes}
+        return policy_counts(Engine(stored.cluster, stored.placement()), read_counters(node_ns))
 
     def age(self) -> str:
         return _age(time.time() - self.created)
@@ -153,9 +132,9 @@ class View:
             spec["nodeName"] = node
         key = f"{o.namespace}/{o.name}"
         up = (
-            names.node_netns(self.cluster, node)
+            kernel_names.node_netns(self.cluster, node)
             if spec.get("hostNetwork") and node
-            else names.pod_netns(self.cluster, o.namespace, o.name)
+            else kernel_names.pod_netns(self.cluster, o.namespace, o.name)
         ) in self.netns
         ready = bool(self.ready.get(key))
         containers = [c.get("name", "") for c in spec.get("containers", ())]
@@ -191,7 +170,7 @@ class View:
         ip, cidr = self.nodes.get(o.name, ("", ""))
         spec = body.setdefault("spec", {})
         spec["podCIDR"], spec["podCIDRs"] = cidr, [cidr]
-        ready = names.node_netns(self.cluster, o.name) in self.netns
+        ready = kernel_names.node_netns(self.cluster, o.name) in self.netns
         body["status"] = {
             **body.get("status", {}),
             "addresses": [

@@ -1,34 +1,30 @@
-"""The daemon's main loop: load runtime.json, serve every pod, verify readiness, reload on
-SIGHUP, exit on SIGTERM. One asyncio process for the whole cluster.
+"""The workload stand-in: every pod of runtime.json served from sockets inside its
+namespace, and its readiness proven by checks from its node. One asyncio component of the
+cluster's daemon; `load()` (re)reads runtime.json and diffs the sockets.
 
-Files it writes in the state directory (see paths.StateFiles):
-- daemon.json: {"pid", "cluster", "generation" (counts loads), "error" (of the last load),
-  "runtime": sha256 of the runtime.json it serves, "listeners", "pods", "warnings": [...]},
-  rewritten after each (re)load;
-- ready.json: {"ns/pod": bool}, rewritten as pods pass their checks; always written before
-  daemon.json, so a reader that sees the current digest in daemon.json sees a ready.json
-  that belongs to it.
+What it reports (the daemon writes it into daemon.json): {"generation" (counts loads),
+"error" (of the last load), "runtime": sha256 of the runtime.json it serves, "listeners",
+"pods", "sctp", "warnings": [...]}. ready.json ({"ns/pod": bool}) is its own, rewritten as
+pods pass their checks; always written before the daemon's status, so a reader that sees the
+current digest in daemon.json sees a ready.json that belongs to it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import json
 import logging
-import os
 import resource
-import signal
 import time
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
-from podnet.daemon import runtime as rt
-from podnet.daemon.listeners import Changes, Listeners, sctp_unsupported
-from podnet.daemon.netns import Namespaces
-from podnet.daemon.paths import StateFiles, write_atomic
-from podnet.daemon.plan import Check, Plan, make_plan
-from podnet.daemon.readiness import Prober
-from podnet.daemon.reconcile import Syncer
+from podnet.datapath.netns import Namespaces
+from podnet.render import runtime as rt
+from podnet.state.files import StateFiles, write_atomic
+from podnet.workload.listeners import Changes, Listeners, sctp_unsupported
+from podnet.workload.readiness import Prober
+from podnet.workload.sockets import Check, SocketPlan, make_plan
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +40,10 @@ def raise_fd_limit() -> int:
     return hard
 
 
-class Daemon:
-    def __init__(self, root: Path, cluster: str) -> None:
-        self.files = StateFiles(root)
-        self.cluster = cluster
+class StandIn:
+    def __init__(self, files: StateFiles, write_status: Callable[[], None]) -> None:
+        self.files = files
+        self.write_status = write_status  # the daemon's status file, after each (re)load
         self.namespaces = Namespaces()
         self.listeners = Listeners(self.namespaces)
         self.prober = Prober(self.namespaces)
@@ -57,63 +53,26 @@ class Daemon:
         self.warnings: list[str] = []
         self.reported_unsupported: set[str] = set()
         self.verifier: asyncio.Task[None] | None = None
+        self.writer: asyncio.Task[None] | None = None
         self.runtime: rt.Runtime | None = None
         self.generation = 0
         self.load_error: str | None = None
         self.ready_dirty = False
         self.fd_limit = raise_fd_limit()
-        self.syncer = Syncer.for_state(self.files.root, cluster, self.load)
-
-    def claim(self) -> bool:
-        """Hold an exclusive lock on daemon.pid for the daemon's life: a second daemon of
-        the same state directory stops here, and a stale file from a killed one is no
-        obstacle (the lock died with its holder)."""
-        self.files.root.mkdir(parents=True, exist_ok=True)
-        self.pid_fd = os.open(self.files.pid, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(self.pid_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            other = os.pread(self.pid_fd, 32, 0).decode().strip()
-            log.error("another daemon (pid %s) serves %s; exiting", other, self.files.root)
-            return False
-        os.ftruncate(self.pid_fd, 0)
-        os.pwrite(self.pid_fd, f"{os.getpid()}\n".encode(), 0)
-        return True
-
-    async def run(self) -> int:
-        if not self.claim():
-            return 1
-        loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        reload = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, reload.set)
-        log.info(
-            "daemon of cluster %s, pid %d, state %s", self.cluster, os.getpid(), self.files.root
-        )
         if self.sctp_error:
             log.info("SCTP sockets: unavailable (%s)", self.sctp_error)
+
+    async def start(self) -> None:
         await self.load()
-        writer = asyncio.ensure_future(self._write_ready_loop())
-        reloader = asyncio.ensure_future(self._reload_loop(reload))
-        syncer = self.syncer.start(loop, self._write_status) if self.syncer else None
-        await stop.wait()
-        log.info("stopping")
-        for task in (writer, reloader, self.verifier, syncer):
+        self.writer = asyncio.ensure_future(self._write_ready_loop())
+
+    def close(self) -> None:
+        for task in (self.writer, self.verifier):
             if task:
                 task.cancel()
         self.listeners.close()
         self.namespaces.close()
-        self._remove_own_files()
-        return 0
-
-    async def _reload_loop(self, reload: asyncio.Event) -> None:
-        while True:
-            await reload.wait()
-            reload.clear()  # HUPs arriving during a load coalesce into one more load
-            log.info("SIGHUP: reloading %s", self.files.runtime)
-            await self.load()
+        self.files.ready.unlink(missing_ok=True)
 
     async def load(self) -> None:
         started = time.monotonic()
@@ -123,7 +82,7 @@ class Daemon:
         except rt.RuntimeFileError as e:
             log.error("not reloaded: %s", e)
             self.load_error = str(e)
-            self._write_status()
+            self.write_status()
             return
         self.load_error = None
         plan = make_plan(runtime, sctp=self.sctp_error is None)
@@ -138,7 +97,7 @@ class Daemon:
         self._update_readiness(plan, changes)
         self._write_ready()
         self.runtime = runtime
-        self._write_status()
+        self.write_status()
         log.info(
             "serving %d pod(s) with %d socket(s) in %.3fs: %d opened, %d closed, %d renamed",
             len(runtime.pods),
@@ -149,7 +108,7 @@ class Daemon:
             len(changes.renamed),
         )
 
-    def _warn_sctp(self, plan: Plan) -> None:
+    def _warn_sctp(self, plan: SocketPlan) -> None:
         """One line for all SCTP ports; logged again only when a reload adds some."""
         if not plan.unsupported:
             return
@@ -176,7 +135,7 @@ class Daemon:
                 self.fd_limit,
             )
 
-    def _update_readiness(self, plan: Plan, changes: Changes) -> None:
+    def _update_readiness(self, plan: SocketPlan, changes: Changes) -> None:
         """Keep a pod ready only if its checks and its sockets are unchanged; verify the rest."""
         touched = {
             f"{ident.namespace}/{ident.pod}"
@@ -221,11 +180,9 @@ class Daemon:
         self.ready_dirty = False
         write_atomic(self.files.ready, json.dumps(self.ready, sort_keys=True) + "\n")
 
-    def _write_status(self) -> None:
+    def status(self) -> dict[str, Any]:
         runtime = self.runtime
-        status = {
-            "pid": os.getpid(),
-            "cluster": self.cluster,
+        return {
             "generation": self.generation,  # one more per (re)load, failed ones included
             "error": self.load_error,
             "runtime": runtime.digest if runtime else None,
@@ -233,15 +190,4 @@ class Daemon:
             "listeners": len(self.listeners.active),
             "sctp": self.sctp_error is None,
             "warnings": self.warnings,
-            "sync": self.syncer.status if self.syncer else None,
         }
-        write_atomic(self.files.status, json.dumps(status, indent=1) + "\n")
-
-    def _remove_own_files(self) -> None:
-        for path in (self.files.status, self.files.ready):
-            path.unlink(missing_ok=True)
-        try:
-            if int(self.files.pid.read_text().strip()) == os.getpid():
-                self.files.pid.unlink()
-        except (FileNotFoundError, ValueError):
-            pass

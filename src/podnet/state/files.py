@@ -9,13 +9,7 @@ from pathlib import Path
 from podnet.state.store import STATE_ROOT_ENV as STATE_DIR_ENV
 from podnet.state.store import state_dir
 
-NETNS_DIR = Path("/var/run/netns")  # iproute2's convention: one bind-mounted file per netns
-
-__all__ = ["NETNS_DIR", "STATE_DIR_ENV", "StateFiles", "netns_path", "state_dir", "write_atomic"]
-
-
-def netns_path(netns: str) -> Path:
-    return NETNS_DIR / netns
+__all__ = ["STATE_DIR_ENV", "StateFiles", "state_dir", "write_atomic"]
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from podnet.daemon.paths import StateFiles, write_atomic
+from podnet.state.files import StateFiles, write_atomic
 
 
 def pod_resolv(namespace: str, dns_ip: str, domain: str) -> str:

@@ -9,11 +9,12 @@ import sys
 from typing import Any, NoReturn
 
 from podnet.cli.output import print_error
-from podnet.daemon import runtime as rt
-from podnet.daemon.enter import argv_for
-from podnet.daemon.paths import netns_path, state_dir
-from podnet.daemon.resolv import resolv_file
-from podnet.daemon.targets import USAGE, TargetError, resolve
+from podnet.datapath import netns
+from podnet.enter.resolv import resolv_file
+from podnet.enter.run import argv_for
+from podnet.enter.targets import USAGE, TargetError, resolve
+from podnet.render import runtime as rt
+from podnet.state.files import state_dir
 
 EXIT_USAGE = 2
 USAGE_LINE = "podnet exec [--cluster NAME] NS/POD|node/NAME|internet [-c CONTAINER] -- CMD..."
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
                 "(bring it up with podnet up)"
             ) from None
         target = resolve(runtime, target_spec, container)
-        if not netns_path(target.netns).exists():
+        if not netns.exists(target.netns):
             raise TargetError(f"the namespace {target.netns} of {target.label} does not exist")
         if os.geteuid() != 0:
             raise TargetError("podnet exec needs root (setns and a private mount namespace)")

@@ -10,9 +10,9 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from podnet.daemon.echo import DatagramEcho, Served, StreamEcho
-from podnet.daemon.netns import Namespaces
-from podnet.daemon.plan import Endpoint, Identity
+from podnet.datapath.netns import Namespaces
+from podnet.workload.echo import DatagramEcho, Served, StreamEcho
+from podnet.workload.sockets import Endpoint, Identity
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from podnet.daemon.localports import localhost_ports
-from podnet.daemon.runtime import Runtime
+from podnet.model import localports
+from podnet.render.runtime import Pod, Runtime
 
 ANY = "0.0.0.0"
 LOCALHOST = "127.0.0.1"
@@ -61,14 +61,14 @@ class Check:
 
 
 @dataclass(frozen=True)
-class Plan:
+class SocketPlan:
     listeners: Mapping[Endpoint, Identity]
     checks: Mapping[str, tuple[Check, ...]]  # "ns/pod" -> its checks
     unsupported: tuple[str, ...]  # "ns/pod container port/PROTO" not served (SCTP)
     problems: tuple[str, ...]
 
 
-def make_plan(runtime: Runtime, sctp: bool) -> Plan:
+def make_plan(runtime: Runtime, sctp: bool) -> SocketPlan:
     listeners: dict[Endpoint, Identity] = {}
     checks: dict[str, tuple[Check, ...]] = {}
     unsupported: list[str] = []
@@ -106,4 +106,17 @@ def make_plan(runtime: Runtime, sctp: bool) -> Plan:
         if not pod_checks:  # no port to check (none declared, SCTP only, all conflicting)
             pod_checks.append(Check(checker, pod.ip, NO_PORT, "TCP", None))
         checks[pod.key] = tuple(pod_checks)
-    return Plan(listeners, checks, tuple(unsupported), tuple(problems))
+    return SocketPlan(listeners, checks, tuple(unsupported), tuple(problems))
+
+
+def localhost_ports(pod: Pod) -> tuple[frozenset[tuple[int, str]], tuple[str, ...]]:
+    """The `podnet.io/localhost-ports` annotation of a runtime pod (see
+    podnet.model.localports): ((port, protocol) bound to localhost, problems naming the pod)."""
+    declared = [(p.name, p.port, p.protocol) for c in pod.containers for p in c.ports]
+    chosen, unknown = localports.localhost_ports(pod.annotations, declared)
+    problems = tuple(
+        f"pod {pod.key}: annotation {localports.ANNOTATION}: {ref!r} is not a declared "
+        "containerPort (PORT[/PROTOCOL] or a port name); ignored"
+        for ref in unknown
+    )
+    return chosen, problems

@@ -15,15 +15,17 @@ import socket
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from podnet.daemon import supervisor
-from podnet.daemon.netns import entered
-from podnet.daemon.paths import STATE_DIR_ENV
+from podnet.datapath.netns import entered
+from podnet.render.topology import internet_ip
+from podnet.state.files import STATE_DIR_ENV
+from podnet.state.network import NetworkConfig
 
 GATEWAY = "169.254.1.1"
 
@@ -143,15 +145,13 @@ class Topology:
         )
 
     def runtime(self, cluster: str) -> dict[str, Any]:
-        return {
-            "cluster": cluster,
-            "mode": "host-gw",
-            "dns": {"ip": "10.96.0.10", "domain": "cluster.local"},
-            "fabric": {"netns": self.netns("fabric")},
-            "internet": {"netns": self.netns("internet"), "ip": "203.0.113.10"},
-            "nodes": list(self.nodes.values()),
-            "pods": self.pods,
-        }
+        return runtime_doc(
+            cluster,
+            self.nodes.values(),
+            self.pods,
+            fabric=self.netns("fabric"),
+            internet=self.netns("internet"),
+        )
 
     def write_runtime(self, state_dir: Path, cluster: str) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -198,6 +198,27 @@ def live_cluster(build: Callable[[Topology], None], daemon: bool = True) -> Iter
         finally:
             topology.delete()
             tmp.cleanup()
+
+
+def runtime_doc(
+    cluster: str,
+    nodes: Iterable[dict[str, Any]] = (),
+    pods: Iterable[dict[str, Any]] = (),
+    fabric: str | None = None,
+    internet: str | None = None,
+) -> dict[str, Any]:
+    """A whole runtime.json document (podnet.render.runtime's schema) around these nodes and
+    pods (`pod_entry`); everything else as `up` would write it for the default network."""
+    net = NetworkConfig()
+    return {
+        "cluster": cluster,
+        "mode": "host-gw",
+        "dns": {"ip": net.dns_ip, "domain": net.domain},
+        "fabric": {"netns": fabric or f"{cluster}-fabric"},
+        "internet": {"netns": internet or f"{cluster}-internet", "ip": internet_ip(net)},
+        "nodes": [{"podCIDR": "10.244.0.0/24", **n} for n in nodes],
+        "pods": list(pods),
+    }
 
 
 def mac(index: int, side: int) -> str:

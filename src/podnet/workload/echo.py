@@ -15,8 +15,8 @@ import socket
 import struct
 from dataclasses import dataclass
 
-from podnet.daemon import http
-from podnet.daemon.plan import Identity
+from podnet.workload import http
+from podnet.workload.sockets import Identity
 
 SILENCE = 0.1  # seconds a silent TCP client waits for the line
 HEAD_TIMEOUT = 5.0  # seconds to finish sending an HTTP request head

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from podnet.daemon.resolv import OUTSIDE_RESOLV, pod_resolv
-from podnet.daemon.runtime import Runtime
+from podnet.enter.resolv import OUTSIDE_RESOLV, pod_resolv
+from podnet.render.runtime import Runtime
 
 USAGE = "NS/POD, node/NAME or internet"
 

@@ -1,0 +1,91 @@
+"""What every command on a running cluster shares: `--cluster`, the root and name checks,
+opening the cluster's store, and waiting until a stored change is in force."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import TYPE_CHECKING
+
+from podnet.cli.output import print_error, print_warnings
+from podnet.model.errors import InputError, Problem
+from podnet.render import kernel_names
+from podnet.state.store import Store, state_dir
+
+if TYPE_CHECKING:
+    from podnet.model.cluster import Cluster
+    from podnet.state.network import NetworkConfig
+    from podnet.state.placement import Placement
+
+DEFAULT_CLUSTER = "podnet"
+SYNC_TIMEOUT = 30.0
+
+
+def add_cluster_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cluster",
+        default=DEFAULT_CLUSTER,
+        metavar="NAME",
+        help=f"cluster name (default {DEFAULT_CLUSTER})",
+    )
+
+
+def fail(message: str) -> int:
+    print_error(message)
+    return 2
+
+
+def preflight(command: str, cluster: str) -> int | None:
+    """None when `command` may run on `cluster`; else the exit status (the reason printed)."""
+    if os.geteuid() != 0:
+        return fail(f"podnet {command} needs root: it creates network namespaces (try sudo)")
+    reason = kernel_names.check_cluster_name(cluster)
+    return fail(reason) if reason else None
+
+
+def bad(message: str) -> InputError:
+    """One line of bad input, not tied to a file: exit 2."""
+    return InputError([Problem(None, "", "", message)])
+
+
+def open_store(cluster: str) -> Store:
+    sdir = state_dir(cluster)
+    if not Store.exists(sdir):
+        raise bad(f"no cluster {cluster} ({sdir} not found); `podnet up` creates it")
+    return Store.open(sdir)
+
+
+def wait_synced(cluster: str, revision: int, timeout: float = SYNC_TIMEOUT) -> int:
+    """Have the cluster synced to `revision` or later: by its daemon, or here without one.
+    0 when it succeeded, 1 when it failed (the store keeps the change; the daemon's next
+    sync is full and retries it)."""
+    from podnet.daemon import supervisor
+
+    sdir = state_dir(cluster).resolve()
+    if supervisor.running_pid(sdir) is None:
+        from podnet.controller.reconciler import Reconciler
+
+        result = Reconciler(sdir, cluster).sync()
+        status = {"ok": result.ok, "error": result.error}
+    else:
+        try:
+            status = supervisor.request_sync(sdir, revision, timeout)
+        except (supervisor.DaemonError, TimeoutError) as e:
+            print_error(f"the change is stored, but {e}")
+            return 1
+    if not status.get("ok"):
+        print_error(f"the change is stored but not in force: {status.get('error')}")
+        return 1
+    return 0
+
+
+def check_next_state(
+    store: Store, cluster: Cluster, placement: Placement, net: NetworkConfig
+) -> None:
+    """The next state of a change must render (kernel names that cannot be built are an
+    InputError); placement warnings are shown."""
+    from podnet.render.topology import render
+
+    name, mode = str(store.get_meta("cluster", DEFAULT_CLUSTER)), str(store.get_meta("mode"))
+    render(cluster, placement, name, mode, net)
+    print_warnings(placement.warnings)

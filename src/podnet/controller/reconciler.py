@@ -1,0 +1,269 @@
+"""The reconciler: make the kernel match the store. The one sync path from store to kernel:
+`up` stores the cluster and runs the first sync (full) in its own process; the daemon runs
+every later one (after `apply | delete | label`, and every resync period); without a daemon
+the CLI runs it itself.
+
+One sync:
+
+1. snapshot: the revision, every stored object, the meta and the allocations, read in one
+   read transaction (a change committed meanwhile is wholly in the next sync, never half in
+   this one) -> `model.cluster.build` (the same validation as `up`);
+   `place(held=store.held())`: pods keep their addresses, new pods get one, pods gone
+   release theirs. Render the topology plan, runtime.json and every node's nft ruleset.
+   Anything wrong here changes nothing: the store is not written.
+2. removals first: namespaces of pods that are gone, and their node-side veths, routes and
+   neighbours (the node namespaces applied without the *new* pods).
+3. new namespaces are created, empty: no link exists in them yet.
+4. nft: one `nft -f` transaction per node whose ruleset changed (all of them in a full
+   sync). A new pod's rules are in place here, before its link exists, so the first packet
+   a pod can send or receive already meets its rules.
+5. additions: the new pods' veths from their node, their addresses and routes.
+6. runtime.json rewritten when it changed; the daemon then reloads its listeners.
+7. only after all of that succeeded, one store transaction records the new allocations and
+   releases (what the kernel now holds) and `synced_revision`, the revision the sync read.
+   A failed sync leaves the store as it was (IPAM included) and the next sync is full.
+
+A full sync (the first one, the one after any failure, and one every resync period)
+compares with the kernel itself: `datapath.apply.apply` of the whole plan (which reads the
+live state and repairs what differs, e.g. a deleted pod namespace) and every node's ruleset
+applied whatever the last sync applied (a deleted or flushed table comes back). An
+incremental sync applies only the namespaces whose plan changed and the nodes whose ruleset
+changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from podnet.controller.policy_sync import SyncReport, sync_policies
+from podnet.datapath import netns, nft
+from podnet.datapath.apply import apply as apply_plan
+from podnet.datapath.apply import apply_netns
+from podnet.model.cluster import Cluster
+from podnet.policy.engine import Engine
+from podnet.render import kernel_names
+from podnet.render import runtime as rt
+from podnet.render.netplan import NetnsPlan, NetPlan
+from podnet.render.policy_nft import render_all
+from podnet.render.topology import render
+from podnet.state.allocations import Allocations
+from podnet.state.files import StateFiles, write_atomic
+from podnet.state.placement import Placement
+from podnet.state.snapshot import ParsedCache, read_cluster
+from podnet.state.store import Store
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class Desired:
+    revision: int
+    cluster: Cluster
+    placement: Placement
+    plan: NetPlan
+    runtime: rt.Runtime
+    engine: Engine
+    node_netns: dict[str, str]
+    allocations: Allocations
+
+
+@dataclass
+class SyncResult:
+    revision: int
+    full: bool
+    ok: bool
+    seconds: float
+    error: str | None = None
+    removed: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    nft: SyncReport | None = None
+    runtime_changed: bool = False
+    periodic: bool = False  # the resync period forced it
+
+    def summary(self) -> str:
+        if not self.ok:
+            return (
+                f"sync of revision {self.revision} FAILED after {self.seconds:.3f}s: {self.error}"
+            )
+        what = []
+        if self.added:
+            what.append(f"+{len(self.added)} netns")
+        if self.removed:
+            what.append(f"-{len(self.removed)} netns")
+        if self.changed:
+            what.append(f"~{len(self.changed)} netns")
+        if self.nft:
+            what.append(self.nft.summary())
+        if self.runtime_changed:
+            what.append("runtime.json rewritten")
+        kind = ("periodic full" if self.periodic else "full") if self.full else "incremental"
+        return f"{kind} sync of revision {self.revision} in {self.seconds:.3f}s: " + (
+            "; ".join(what) or "nothing changed"
+        )
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "revision": self.revision,
+            "ok": self.ok,
+            "full": self.full,
+            "error": self.error,
+            "seconds": round(self.seconds, 4),
+            "time": time.time(),
+        }
+
+
+class Reconciler:
+    """Keeps what the last successful sync applied, to make the next one incremental."""
+
+    def __init__(self, state_dir: Path, cluster: str, runner: nft.NftRunner | None = None) -> None:
+        self.root = state_dir
+        self.cluster = cluster
+        self.runner = runner or nft.IpNetnsRunner()
+        self.full_next = True
+        self.plan: NetPlan | None = None
+        self.rulesets: dict[str, Any] = {}  # node -> the ruleset the last sync applied
+        self.runtime: rt.Runtime | None = None
+        self.parsed: ParsedCache = {}
+
+    # --- the desired state ------------------------------------------------------------
+    def desired(self) -> Desired:
+        """The next state, from one consistent read of the store; writes nothing."""
+        with Store.open(self.root) as store:
+            stored = read_cluster(store, self.parsed)
+        revision, cluster, net, mode = stored.revision, stored.cluster, stored.net, stored.mode
+        placement = stored.placement()
+        plan = render(cluster, placement, self.cluster, mode, net)
+        runtime = rt.build(cluster, placement, self.cluster, mode, net)
+        node_netns = {
+            n.metadata.name: kernel_names.node_netns(self.cluster, n.metadata.name)
+            for n in cluster.nodes
+        }
+        engine = Engine(cluster, placement)
+        allocations = Allocations.between(stored.held, placement, cluster)
+        return Desired(revision, cluster, placement, plan, runtime, engine, node_netns, allocations)
+
+    def assume_synced(self) -> bool:
+        """Adopt the current store as what the kernel holds (after `up`, whose revision
+        the store records as synced): the next sync can be incremental. False, and nothing
+        adopted, when the store's allocations are not the placement's (then the kernel
+        cannot be known to match: sync in full)."""
+        d = self.desired()
+        if d.allocations:
+            return False
+        self.plan = d.plan
+        self.runtime = d.runtime
+        self.rulesets = render_all(d.engine, self.cluster)
+        self.full_next = False
+        return True
+
+    # --- one sync ---------------------------------------------------------------------
+    def sync(self, periodic: bool = False, progress: Progress | None = None) -> SyncResult:
+        """One sync; `periodic` (the resync period) forces it full. `progress(done, total)`
+        follows the namespaces a full sync applies (`up` shows it as a bar)."""
+        started = time.monotonic()
+        full = self.full_next or periodic
+        self.full_next = True  # until this sync succeeds
+        revision = -1
+        result = SyncResult(revision, full, False, 0.0, periodic=periodic)
+        try:
+            d = self.desired()
+            result.revision = d.revision
+            self._apply(d, full, result, progress)
+            with Store.open(self.root) as store, store.transaction():
+                d.allocations.record(store)
+                store.set_meta("synced_revision", d.revision)
+        except Exception as e:  # any failure: report it, and the next sync is full
+            result.error = f"{type(e).__name__}: {e}"
+            if result.revision < 0:  # failed before reading it: the waiting CLI needs one
+                with Store.open(self.root) as store:
+                    result.revision = store.revision()
+            result.seconds = time.monotonic() - started
+            return result
+        result.ok = True
+        result.seconds = time.monotonic() - started
+        self.full_next = False
+        return result
+
+    def _apply(self, d: Desired, full: bool, result: SyncResult, progress: Progress | None) -> None:
+        old = {ns.name: ns for ns in self.plan.namespaces} if self.plan and not full else {}
+        new = {ns.name: ns for ns in d.plan.namespaces}
+        existing = set(netns.listing(kernel_names.netns_prefix(self.cluster)))
+        added = [n for n in new if n not in existing]
+        result.added = added
+        result.removed = sorted(existing - new.keys())
+        result.changed = [n for n, ns in new.items() if n in existing and old.get(n) != ns]
+        # 2. removals (and every other change that is not an addition) first.
+        without_new = _without(d.plan, set(added))
+        if full:
+            apply_plan(without_new)
+        elif result.removed or result.changed:
+            for name in result.removed:
+                netns.remove(name)
+            with netns.Worker() as worker:
+                for ns in without_new.namespaces:
+                    if ns.name in result.changed:
+                        apply_netns(worker, ns)
+        # 3. new namespaces, empty: a node's ruleset needs its namespace.
+        if added:
+            with netns.Worker() as worker:
+                for name in added:
+                    worker.create(name)
+        # 4. rulesets: a new pod's rules exist before its link does.
+        report = sync_policies(
+            self.cluster,
+            d.engine,
+            d.node_netns,
+            self.runner,
+            previous=None if full else self.rulesets,
+        )
+        result.nft = report
+        if not report.ok:
+            raise nft.NftError("; ".join(report.errors))
+        self.rulesets = report.texts
+        # 5. additions: links, addresses and routes of the new namespaces.
+        if full and added:
+            apply_plan(d.plan, progress)
+        elif added:
+            touched = set(added) | {
+                ns.name
+                for ns in d.plan.namespaces
+                if any(link.peer and link.peer.netns in added for link in ns.links)
+            }
+            with netns.Worker() as worker:
+                for ns in d.plan.namespaces:  # plan order: nodes before pods
+                    if ns.name in touched:
+                        apply_netns(worker, ns)
+        self.plan = d.plan
+        # 6. runtime.json for the workload stand-in.
+        if full or d.runtime != self.runtime:
+            write_atomic(StateFiles(self.root).runtime, rt.dumps(d.runtime))
+            result.runtime_changed = d.runtime != self.runtime
+        self.runtime = d.runtime
+
+
+def _without(plan: NetPlan, gone: set[str]) -> NetPlan:
+    """The plan minus the namespaces in `gone` and everything in other namespaces that
+    refers to them (the node-side veth of a pod, its route and neighbour)."""
+    if not gone:
+        return plan
+    out: list[NetnsPlan] = []
+    for ns in plan.namespaces:
+        if ns.name in gone:
+            continue
+        links = {lk.name for lk in ns.links if lk.peer and lk.peer.netns in gone}
+        if links:
+            ns = dataclasses.replace(
+                ns,
+                links=tuple(lk for lk in ns.links if lk.name not in links),
+                addresses=tuple(a for a in ns.addresses if a.dev not in links),
+                routes=tuple(r for r in ns.routes if r.dev not in links),
+                neighbours=tuple(n for n in ns.neighbours if n.dev not in links),
+            )
+        out.append(ns)
+    return dataclasses.replace(plan, namespaces=tuple(out))

@@ -1,0 +1,110 @@
+"""The reconciler in the daemon: a sync on request (a signal from the CLI after it stored a
+change), and a full one every resync period (kube-proxy's baseline). Runs each sync on a
+worker thread, so the event loop keeps serving the workload meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from podnet.controller.reconciler import Reconciler
+from podnet.state.store import Store
+
+RESYNC_ENV = "PODNET_RESYNC_SECONDS"
+RESYNC_SECONDS = 30.0  # a full sync at least this often: repairs what else changed the kernel
+
+log = logging.getLogger(__name__)
+
+
+def resync_period() -> float:
+    """Seconds between full syncs: $PODNET_RESYNC_SECONDS (tests use a short one), else 30."""
+    text = os.environ.get(RESYNC_ENV, "")
+    try:
+        value = float(text) if text else RESYNC_SECONDS
+    except ValueError:
+        log.warning("%s=%r is not a number of seconds: using %g", RESYNC_ENV, text, RESYNC_SECONDS)
+        return RESYNC_SECONDS
+    return value if value > 0 else RESYNC_SECONDS
+
+
+class Syncer:
+    """The daemon's side: SIGUSR1 -> one sync (in a worker thread; signals that arrive
+    during a sync coalesce into one more), then a listener reload when runtime.json changed
+    or a namespace was (re-)created. Every `period` seconds without a full sync, a full one
+    (kube-proxy's baseline: it repairs what else changed the kernel, such as a deleted table
+    or pod namespace). `status` goes into daemon.json as "sync" ({"revision", "ok", "error",
+    ...}): the CLI waits until it shows the revision it wrote."""
+
+    def __init__(
+        self,
+        reconciler: Reconciler,
+        reload: Callable[[], Awaitable[None]],
+        period: float = RESYNC_SECONDS,
+    ) -> None:
+        self.reconciler = reconciler
+        self.reload = reload
+        self.period = period
+        self.event = asyncio.Event()
+        self.status: dict[str, Any] | None = None
+        self.last_full = time.monotonic()
+
+    def start(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        request: signal.Signals,
+        write_status: Callable[[], None],
+    ) -> asyncio.Task[None]:
+        """Sync on each `request` signal (coalesced), and every period."""
+        loop.add_signal_handler(request, self.event.set)
+        return asyncio.ensure_future(self._run(loop, write_status))
+
+    async def _run(self, loop: asyncio.AbstractEventLoop, write_status: Callable[[], None]) -> None:
+        try:
+            synced = await loop.run_in_executor(None, self._baseline)
+        except Exception as e:  # the first sync will be full and say what is wrong
+            log.warning("no baseline (%s: %s): the first sync is full", type(e).__name__, e)
+            synced = False
+        if not synced:
+            self.event.set()
+        self.last_full = time.monotonic()
+        while True:
+            periodic = not await self._wait()
+            self.event.clear()
+            result = await loop.run_in_executor(None, self.reconciler.sync, periodic)
+            (log.info if result.ok else log.error)("%s", result.summary())
+            if result.full:
+                self.last_full = time.monotonic()
+            if result.runtime_changed or result.added:
+                await self.reload()  # new namespaces: their sockets are opened anew
+            self.status = result.status()
+            write_status()
+
+    async def _wait(self) -> bool:
+        """True on a sync request, False when the resync period has passed without one
+        full sync."""
+        left = self.last_full + self.period - time.monotonic()
+        try:
+            await asyncio.wait_for(self.event.wait(), timeout=max(0.0, left))
+        except TimeoutError:
+            return False
+        return True
+
+    def _baseline(self) -> bool:
+        """True when the kernel already matches the store (`up` recorded its revision)."""
+        with Store.open(self.reconciler.root) as store:
+            revision, synced = store.revision(), store.get_meta("synced_revision")
+        if synced != revision:
+            log.info("store revision %s, synced %s: full sync", revision, synced)
+            return False
+        started = time.monotonic()
+        if not self.reconciler.assume_synced():
+            log.info("allocations of revision %s not recorded: full sync", revision)
+            return False
+        self.status = {"revision": revision, "ok": True, "full": True, "error": None}
+        log.info("baseline of revision %d in %.3fs", revision, time.monotonic() - started)
+        return True

@@ -1,0 +1,258 @@
+"""Changes to a live cluster's store, as the API server makes them: compute the cluster's
+next state whole (stored objects plus the change), validate it exactly as `up` does (model
+build, placement, and the caller's `check`), and write the difference, all in one write
+transaction (BEGIN IMMEDIATE): a concurrent change waits for it and then starts from its
+result, so no change is lost. Any problem is an InputError naming the object and field, and
+nothing is written. Each returns the store's revision after the change: what the caller
+waits for the reconciler to reach."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from podnet.model.cluster import Cluster, build
+from podnet.model.errors import InputError, Origin, Problem
+from podnet.model.kinds import CLUSTER_SCOPED, WORKLOAD_KINDS
+from podnet.model.load import Loaded, LoadResult, validate_object
+from podnet.state.network import NetworkConfig, from_meta, to_meta
+from podnet.state.placement import Placement, place
+from podnet.state.snapshot import stored_objects
+from podnet.state.store import Store
+from podnet.state.stored_kinds import KIND_NAMES, STORED_KINDS
+
+NS_NAME_LABEL = "kubernetes.io/metadata.name"
+API_GROUP = {
+    "NetworkPolicy": "networking.k8s.io",
+    "Ingress": "networking.k8s.io",
+    "IngressClass": "networking.k8s.io",
+    "EndpointSlice": "discovery.k8s.io",
+    "Deployment": "apps",
+    "ReplicaSet": "apps",
+    "StatefulSet": "apps",
+    "DaemonSet": "apps",
+    "Job": "batch",
+    "CronJob": "batch",
+}
+Key = tuple[str, str, str]  # kind, namespace ("" for cluster-scoped), name
+# A check of the next state beyond the model's and placement's (the CLI passes one that
+# renders the kernel names); it raises InputError.
+Check = Callable[[Store, Cluster, Placement, NetworkConfig], None]
+
+
+def no_check(store: Store, cluster: Cluster, placement: Placement, net: NetworkConfig) -> None:
+    return None
+
+
+def bad(message: str) -> InputError:
+    return InputError([Problem(None, "", "", message)])
+
+
+def ref(kind: str, name: str) -> str:
+    """kubectl's name of an object in its output lines: `networkpolicy.networking.k8s.io/x`."""
+    group = API_GROUP.get(kind)
+    return f"{kind.lower()}{'.' + group if group else ''}/{name}"
+
+
+def apply_objects(
+    store: Store, incoming: list[Loaded], check: Check = no_check
+) -> tuple[list[str], int]:
+    """Create or update `incoming` (a workload replaces the pods it expanded into before);
+    returns kubectl's lines ("pod/a created") and the store's revision after the change."""
+    with store.transaction():
+        current = _stored(store)
+        replaced = {_key(o) for o in incoming}
+        owners = {_owner(o) for o in incoming if o.kind in WORKLOAD_KINDS}
+        kept = [o for o in current if _key(o) not in replaced and not _owned_by(o, owners)]
+        lines = []
+        before = {_key(o): o for o in current}
+        for o in incoming:
+            k = _key(o)
+            verb = "created"
+            if k in before:
+                verb = "unchanged" if body_of(before[k].obj) == body_of(o.obj) else "configured"
+            if o.kind in WORKLOAD_KINDS:
+                verb = (
+                    "configured" if any(_owned_by(c, {_owner(o)}) for c in current) else "created"
+                )
+            lines.append(f"{ref(o.kind, o.obj.metadata.name)} {verb}")
+        return lines, _commit(store, [*kept, *incoming], check)
+
+
+def delete_object(store: Store, kind: str, ns: str, name: str, check: Check = no_check) -> int:
+    """Delete one object (a namespace with its objects); the store's revision after it."""
+    where = f" in namespace {ns}" if ns else ""
+    with store.transaction():
+        if kind != "Namespace":
+            # Removing one object (not a namespace) leaves every other object valid.
+            if not store.delete(kind, ns or None, name):
+                raise bad(f'{kind} "{name}" not found{where}')
+            return store.revision()
+        current = _stored(store)
+        target = (kind, ns, name)
+        if target not in {_key(o) for o in current}:
+            raise bad(f'{kind} "{name}" not found{where}')
+        # The namespace's objects go with it.
+        kept = [
+            o for o in current if _key(o) != target and (o.obj.metadata.namespace or "") != name
+        ]
+        return _commit(store, kept, check)
+
+
+def label_object(
+    store: Store,
+    kind: str,
+    ns: str,
+    name: str,
+    changes: list[tuple[str, str | None]],
+    overwrite: bool = False,
+) -> int:
+    """Set (value) or remove (None) labels of a pod or namespace; the revision after it.
+    Labels cannot break what holds between objects (names, addresses), so only the object
+    itself is validated again: no whole-cluster build on this hot path."""
+    with store.transaction():
+        stored = store.get(kind, ns, name)
+        if stored is None:
+            where = f" in namespace {ns}" if ns else ""
+            raise bad(f'{kind} "{name}" not found{where}')
+        body = json.loads(json.dumps(stored.body))
+        labels = dict(body.setdefault("metadata", {}).get("labels") or {})
+        ident = f"{kind} {ns + '/' if ns else ''}{name}"
+        for key, value in changes:
+            if kind == "Namespace" and key == NS_NAME_LABEL:
+                raise bad(f"{ident}: metadata.labels: {NS_NAME_LABEL} is set by the API server")
+            if value is not None and labels.get(key, value) != value and not overwrite:
+                raise bad(
+                    f"{ident}: metadata.labels: {key!r} already has a value "
+                    f"({labels[key]}), and --overwrite is false"
+                )
+            if value is None:
+                labels.pop(key, None)
+            else:
+                labels[key] = value
+        body["metadata"]["labels"] = labels
+        obj = _revalidate(kind, body).obj
+        store.put(kind, ns or None, name, body_of(obj))
+        return store.revision()
+
+
+def _stored(store: Store) -> list[Loaded]:
+    return list(stored_objects(store).objects)
+
+
+def _commit(store: Store, objects: list[Loaded], check: Check) -> int:
+    """Validate the whole next state as `up` would, then write the difference, in one
+    transaction (the caller's, which read the store, when there is one); returns the store's
+    revision after it."""
+    cluster = build(LoadResult(objects=list(objects)), node_count=None)
+    net = from_meta(store.get_meta("config"))
+    placement = place(cluster, net, held=store.held(), strict=True)
+    check(store, cluster, placement, net)  # e.g. kernel names that cannot be built
+    desired = _desired(cluster)
+    with store.transaction():
+        existing = {(o.kind, o.namespace, o.name) for kind in KIND_NAMES for o in store.list(kind)}
+        for (kind, ns, name), body in desired.items():
+            store.put(kind, ns, name, body)
+        for kind, ns, name in sorted(existing - desired.keys()):
+            store.delete(kind, ns, name)
+        return store.revision()
+
+
+def _desired(cluster: Cluster) -> dict[Key, dict[str, Any]]:
+    out: dict[Key, dict[str, Any]] = {}
+    for kind, attr in STORED_KINDS:
+        for obj in getattr(cluster, attr):
+            out[(kind, obj.metadata.namespace or "", obj.metadata.name)] = body_of(obj)
+    return out
+
+
+def body_of(obj: Any) -> dict[str, Any]:
+    """An object as the store keeps it: the API's JSON, empty fields omitted."""
+    return _pruned(obj.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+def _revalidate(kind: str, body: dict[str, Any]) -> Loaded:
+    result = LoadResult()
+    body = {**body, "kind": kind}
+    body.setdefault("apiVersion", "v1")
+    problems = validate_object(body, Origin("<label>", 0), result, Counter())
+    if problems:
+        raise InputError(problems)
+    return result.objects[0]
+
+
+def _key(o: Loaded) -> Key:
+    ns = "" if o.kind in CLUSTER_SCOPED else (o.obj.metadata.namespace or "default")
+    return (o.kind, ns, o.obj.metadata.name)
+
+
+def _owner(o: Loaded) -> tuple[str, str, str]:
+    return (o.obj.metadata.namespace or "default", o.kind, o.obj.metadata.name)
+
+
+def _owned_by(o: Loaded, owners: set[tuple[str, str, str]]) -> bool:
+    """A stored pod that a workload of this apply expanded into (it is expanded anew)."""
+    if o.kind != "Pod" or not owners:
+        return False
+    ns = o.obj.metadata.namespace or "default"
+    for ref in o.obj.metadata.owner_references:
+        if (ns, ref.kind, ref.name) in owners:
+            return True
+        if ref.kind == "ReplicaSet":
+            for ons, okind, oname in owners:
+                if (
+                    okind == "Deployment"
+                    and ons == ns
+                    and re.fullmatch(rf"{re.escape(oname)}-[a-z0-9]+", ref.name)
+                ):
+                    return True
+    return False
+
+
+# An empty selector is not an absent one: `podSelector: {}` in a peer selects every pod,
+# `namespaceSelector: {}` every namespace; without them the peer means something else.
+KEEP_EMPTY = frozenset({"podSelector", "namespaceSelector"})
+
+
+def _pruned(value: Any) -> Any:
+    """Drop empty fields ({}, [], ""), as the API server's JSON omits them; empty selectors
+    stay (KEEP_EMPTY)."""
+    if isinstance(value, dict):
+        out = {k: _pruned(v) for k, v in value.items()}
+        return {
+            k: v
+            for k, v in out.items()
+            if v not in ({}, [], "", None) or (k in KEEP_EMPTY and v == {})
+        }
+    if isinstance(value, list):
+        return [_pruned(v) for v in value]
+    return value
+
+
+def store_cluster(
+    store: Store,
+    cluster: Cluster,
+    placement: Placement,
+    name: str,
+    mode: str,
+    net: NetworkConfig,
+) -> None:
+    """A new cluster's store (`up`): its objects as the API would return them, its nodes,
+    and its meta, in one transaction. Pod addresses are not recorded here: the first sync
+    records them once the kernel holds them, as every later sync does."""
+    with store.transaction():
+        for kind, attr in STORED_KINDS:
+            for obj in getattr(cluster, attr):
+                store.put(kind, obj.metadata.namespace, obj.metadata.name, body_of(obj))
+        for node, cidr in placement.node_cidr.items():
+            store.set_node(node, placement.node_ip[node], str(cidr))
+        store.set_meta("cluster", name)
+        store.set_meta("mode", mode)
+        store.set_meta("nodes", len(cluster.nodes))
+        store.set_meta("created", time.time())
+        store.set_meta("phase", "Building")
+        store.set_meta("config", to_meta(net))
