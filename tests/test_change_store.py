@@ -17,8 +17,8 @@ from podnet.model.errors import InputError, Problem
 from podnet.model.load import load
 from podnet.render.topology import render
 from podnet.state import changes as change
-from podnet.state.allocations import Allocations
 from podnet.state import snapshot as snapshot_mod
+from podnet.state.allocations import Allocations
 from podnet.state.changes import store_cluster
 from podnet.state.network import NetworkConfig, from_meta
 from podnet.state.placement import place

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from podnet.datapath import netns
-from podnet.datapath.apply import apply
+from podnet.datapath.wiring import apply_plan as apply
 from podnet.model.cluster import load_cluster
 from podnet.render import kernel_names
 from podnet.render.topology import render

@@ -115,9 +115,9 @@ def test_bad_input_is_refused_naming_the_object_and_leaves_nothing(case, tmp_pat
 
 @pytest.mark.datapath
 def test_a_failure_while_building_rolls_back(monkeypatch, tmp_path, env, name, capsys):
-    from podnet.datapath import apply as apply_mod
+    from podnet.datapath import wiring
 
-    real, calls = apply_mod.apply_netns, []
+    real, calls = wiring.apply_netns, []
 
     def failing(worker, ns):
         calls.append(ns.name)
@@ -125,7 +125,7 @@ def test_a_failure_while_building_rolls_back(monkeypatch, tmp_path, env, name, c
             raise OSError(28, "injected failure")
         return real(worker, ns)
 
-    monkeypatch.setattr(apply_mod, "apply_netns", failing)
+    monkeypatch.setattr(wiring, "apply_netns", failing)
     docs = [pod(f"shop/p{i}") for i in range(4)]
     rc = main(["up", "-f", manifest(tmp_path, *docs), "--cluster", name, "--no-daemon"])
     assert rc == 1 and "rolled back" in capsys.readouterr().err

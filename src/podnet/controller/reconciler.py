@@ -24,7 +24,7 @@ One sync:
    A failed sync leaves the store as it was (IPAM included) and the next sync is full.
 
 A full sync (the first one, the one after any failure, and one every resync period)
-compares with the kernel itself: `datapath.apply.apply` of the whole plan (which reads the
+compares with the kernel itself: `datapath.wiring.apply_plan` of the whole plan (which reads the
 live state and repairs what differs, e.g. a deleted pod namespace) and every node's ruleset
 applied whatever the last sync applied (a deleted or flushed table comes back). An
 incremental sync applies only the namespaces whose plan changed and the nodes whose ruleset
@@ -42,8 +42,7 @@ from typing import Any
 
 from podnet.controller.policy_sync import SyncReport, sync_policies
 from podnet.datapath import netns, nft
-from podnet.datapath.apply import apply as apply_plan
-from podnet.datapath.apply import apply_netns
+from podnet.datapath.wiring import apply_netns, apply_plan
 from podnet.model.cluster import Cluster
 from podnet.policy.engine import Engine
 from podnet.render import kernel_names

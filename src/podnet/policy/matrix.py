@@ -19,7 +19,7 @@ from podnet.policy.classes import PodClasses, classify, in_network, ipblock_netw
 from podnet.policy.endpoints import PodEndpoint
 from podnet.policy.engine import Engine
 from podnet.policy.ports import PortProto
-from podnet.policy.selectors import LabelTable
+from podnet.policy.selector_masks import LabelTable
 
 BLOCK = 2048  # source rows per matrix-product block: 2048 x C float32 at a time
 

@@ -26,7 +26,7 @@ class ApplyResult:
     changes: int  # netlink changes and sysctl writes
 
 
-def apply(plan: NetPlan, progress: Progress | None = None) -> ApplyResult:
+def apply_plan(plan: NetPlan, progress: Progress | None = None) -> ApplyResult:
     prefix = kernel_names.netns_prefix(plan.cluster)
     wanted = [ns.name for ns in plan.namespaces]
     existing = set(netns.listing(prefix))
