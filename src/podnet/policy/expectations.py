@@ -243,7 +243,7 @@ class Report:
 
     def to_json(self) -> dict[str, object]:
         """{"pods": [...], "results": [{"from","to","port","protocol","allowed","expected",
-        "outcome", ...}]}: DESIGN.md's analyze JSON plus `expected` and what happened."""
+        "outcome", ...}]}: analyze's JSON (README.md) plus `expected` and what happened."""
         return {
             "pods": self.plan.pods,
             "results": [r.to_json() for r in self.results],

@@ -1,4 +1,4 @@
-"""Render the network of a live cluster: fabric, internet, nodes, pods (DESIGN.md layout).
+"""Render the network of a live cluster: fabric, internet, nodes, pods (docs/datapath.md).
 
 - fabric: a bridge, the node network's switch; it also routes between the node network and
   the outside-clients network (one "router on a stick", so it sends no ICMP redirects).

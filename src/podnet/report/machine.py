@@ -1,4 +1,4 @@
-"""The machine-readable outputs of `analyze`: JSON (the DESIGN.md contract) and CSV."""
+"""The machine-readable outputs of `analyze`: JSON (the contract in README.md, "Using it") and CSV."""
 
 from __future__ import annotations
 
