@@ -1,1 +1,3 @@
-"""The command line (layer 7): parse arguments, call the layers, print. Nothing else."""
+"""The command line: one module per command (podnet.cli.<command>), plus `live` (what the
+commands on a running cluster share), `common` (manifest arguments), `resources` (kubectl's
+resource names) and `output`. Parse arguments, call the layers, print. Nothing else."""

@@ -104,7 +104,7 @@ class Session:
 
     def _create_veth(self, link: Link, kw: dict[str, Any]) -> None:
         assert link.peer is not None
-        fd = os.open(netns.path(link.peer.netns), os.O_RDONLY | os.O_CLOEXEC)
+        fd = netns.open_fd(link.peer.netns)
         try:
             peer: dict[str, Any] = {"ifname": link.peer.ifname, "net_ns_fd": fd}
             if link.peer.mtu:
