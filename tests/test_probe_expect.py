@@ -4,6 +4,7 @@ the command's refusals."""
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 
@@ -195,21 +196,76 @@ PROBE = Probe("a/x", "b/y", 80, "TCP", True, "b/y app")
 
 
 @pytest.mark.parametrize(
-    ("expected", "seen", "allowed", "ok", "wrong"),
+    ("expected", "seen", "verdict", "ok", "mismatch"),
     [
-        pytest.param(True, Observation("reply", "b/y app"), True, True, False, id="pass"),
-        pytest.param(False, Observation("rejected"), False, True, False, id="blocked"),
-        pytest.param(False, Observation("timeout"), False, True, False, id="timeout-is-blocked"),
-        pytest.param(False, Observation("reply", "b/y app"), True, False, False, id="leak"),
-        pytest.param(True, Observation("refused"), False, False, False, id="over-blocked"),
-        pytest.param(True, Observation("reply", "b/z app"), True, False, True, id="wrong-pod"),
-        pytest.param(True, Observation("error", detail="x"), False, False, False, id="error"),
+        pytest.param(True, Observation("reply", "b/y app"), "passed", True, False, id="pass"),
+        pytest.param(False, Observation("rejected"), "blocked", True, False, id="blocked"),
+        pytest.param(False, Observation("reply", "b/y app"), "passed", False, True, id="leak"),
+        pytest.param(True, Observation("rejected"), "blocked", False, True, id="over-blocked"),
+        # A reset means the packets went through every policy to a closed port: a policy
+        # that should have blocked them did not, and an allowed probe did not pass.
+        pytest.param(False, Observation("refused"), "refused", False, True, id="refused-leak"),
+        pytest.param(True, Observation("refused"), "refused", False, True, id="nothing-listens"),
+        pytest.param(True, Observation("reply", "b/z app"), "wrong pod", False, True, id="wrong"),
+        pytest.param(True, Observation("error", detail="x"), "error", False, True, id="error"),
+        # Silence is no verdict: neither agreement nor a mismatch, whatever the engine says.
+        pytest.param(False, Observation("no-answer"), "no answer", False, False, id="silent-1"),
+        pytest.param(True, Observation("no-answer"), "no answer", False, False, id="silent-2"),
     ],
 )
-def test_judging_one_probe(expected, seen, allowed, ok, wrong):
+def test_judging_one_probe(expected, seen, verdict, ok, mismatch):
     q = probe_cli.ProbePlan(["a/x", "b/y"], [PortProto(80, "TCP")], [_with(expected)], [])
     r = judge(q, [seen]).results[0]
-    assert (r.allowed, r.ok, r.wrong_identity) == (allowed, ok, wrong)
+    assert (r.verdict, r.ok, r.mismatch) == (verdict, ok, mismatch)
+    assert r.allowed == (seen.outcome == "reply")
+
+
+def test_a_refusal_is_expected_on_another_pods_localhost_only_port():
+    p = dataclasses.replace(_with(False), refusal_expected=True)
+    q = probe_cli.ProbePlan(["a/x", "b/y"], [PortProto(80, "TCP")], [p], [])
+    for outcome in ("refused", "rejected"):  # a policy may reject it before the pod refuses
+        assert judge(q, [Observation(outcome)]).results[0].ok
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "status"),
+    [
+        (["reply", "rejected"], 0),
+        (["reply", "no-answer"], 3),
+        (["reply", "refused"], 1),
+        (["no-answer", "refused"], 1),  # a definite mismatch outweighs silence
+    ],
+    ids=["agree", "silent", "mismatch", "both"],
+)
+def test_exit_status_tells_mismatch_from_no_answer(outcomes, status):
+    probes = [_with(True), _with(False)]
+    q = probe_cli.ProbePlan(["a/x", "b/y"], [PortProto(80, "TCP")], probes, [])
+    report = judge(q, [Observation(o, "b/y app") for o in outcomes])
+    assert report.exit_status == status
+
+
+def test_summary_keeps_refused_blocked_and_no_answer_apart():
+    probes = [_with(False), _with(False), _with(True), _with(True)]
+    q = probe_cli.ProbePlan(["a/x", "b/y"], [PortProto(80, "TCP")], probes, [])
+    seen = [
+        Observation("rejected"),
+        Observation("refused"),
+        Observation("no-answer", detail="no answer in 3 attempts of 1s", attempts=3),
+        Observation("reply", "b/y app", attempts=2),
+    ]
+    report = judge(q, seen)
+    c = report.counts()
+    assert (c["blocked"], c["refused"], c["no answer"], c["passed"]) == (1, 1, 1, 1)
+    assert c["retried"] == 2 and c["mismatches"] == 1
+    assert [r["verdict"] for r in report.to_json()["results"]] == [
+        "blocked",
+        "refused",
+        "no answer",
+        "passed",
+    ]
+    text = probe_cli.to_table(report, color=False)
+    assert "1 passed, 1 blocked, 1 refused, 1 no answer; 1 differ from the engine" in text
+    assert "NO ANSWER a/x -> b/y 80/TCP: no answer in 3 attempts of 1s" in text
 
 
 def _with(expected: bool) -> Probe:
@@ -261,7 +317,7 @@ def test_table_highlights_mismatches():
     assert "port 53/UDP: 1 of 1 probes passed, 1 mismatch" in text
     assert "MISMATCH a/x -> b/y 53/UDP: passed (b/y app); the engine says blocked" in text
     assert "MISMATCH b/y -> a/x 80/TCP: answered by 'c/z app', expected 'a/x app'" in text
-    assert "4 probes in 0.25s: 4 passed, 0 blocked; 2 differ from the engine" in text
+    assert "4 probes in 0.25s: 3 passed, 0 blocked, 1 wrong pod; 2 differ from the engine" in text
     assert "✓!" in text and "?!" in text
 
 

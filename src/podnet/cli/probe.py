@@ -2,7 +2,8 @@
 
 Reads the cluster's stored objects and what it runs (runtime.json), asks the policy engine
 which probes must pass, sends them all at once from inside the source pods' namespaces, and
-prints the truth table: observed against expected. Exit 1 on any mismatch, 2 on bad input.
+prints the truth table: observed against expected. Exit 0 when every probe agrees, 1 on any
+mismatch, 2 on bad input, 3 when none disagrees but some got no answer (no verdict).
 """
 
 from __future__ import annotations
@@ -35,12 +36,17 @@ if TYPE_CHECKING:
 
 TIMEOUT = 1.0
 LOOPBACK = "127.0.0.1"  # a pod reaching its own localhost-only port (Probe.loopback)
-GRID_MAX = 40  # beyond this many pods on an axis, the per-port grids give way to counts
-OK_ALLOW, OK_DENY, BAD_ALLOW, BAD_DENY, WRONG, NONE = "✓", "✗", "✓!", "✗!", "?!", "·"
+GRID_MAX = 40
+UNANSWERED_SHOWN = 20  # beyond this many pods on an axis, the per-port grids give way to counts
+OK_ALLOW, OK_DENY, OK_REFUSED = "✓", "✗", "○"
+BAD_ALLOW, BAD_DENY, BAD_REFUSED, WRONG = "✓!", "✗!", "○!", "?!"
+NO_ANSWER, ERROR, NONE = "…", "E!", "·"
 LEGEND = (
-    f"{OK_ALLOW} passed, as expected   {OK_DENY} blocked, as expected   "
-    f"{BAD_ALLOW} passed, engine says blocked   {BAD_DENY} blocked, engine says allowed   "
-    f"{WRONG} answered by the wrong pod   {NONE} not probed"
+    f"{OK_ALLOW} passed   {OK_DENY} blocked by a policy   "
+    f"{OK_REFUSED} refused: nothing listens (a localhost-only port)   "
+    f"{NO_ANSWER} no answer (no verdict)   {NONE} not probed   "
+    f"{BAD_ALLOW} {BAD_DENY} {BAD_REFUSED} the engine says otherwise   "
+    f"{WRONG} answered by the wrong pod   {ERROR} error"
 )
 VIA_SERVICE = (
     "--via service: Services have no datapath yet (ClusterIPs and their load balancing are a "
@@ -78,7 +84,8 @@ def register(sub: Any) -> None:
         type=float,
         default=TIMEOUT,
         metavar="SECONDS",
-        help=f"a probe without an answer by then counts as blocked (default {TIMEOUT:g})",
+        help=f"seconds one attempt waits for an answer (default {TIMEOUT:g}); a silent probe "
+        "is tried again, and one silent every time is reported as 'no answer', never as blocked",
     )
     p.set_defaults(func=run)
 
@@ -119,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(to_table(report, color=tty, width=width))
     for line in question.skipped:
         print(f"note: {line}", file=sys.stderr)
-    return 0 if report.ok else 1
+    return report.exit_status
 
 
 def collect(
@@ -197,10 +204,14 @@ def _cells(report: Report) -> dict[tuple[str, str, int, str], str]:
         p = r.probe
         if r.wrong_identity:
             cell = WRONG
-        elif r.ok:
-            cell = OK_ALLOW if r.allowed else OK_DENY
+        elif not r.answered:
+            cell = NO_ANSWER
+        elif r.seen.outcome == "error":
+            cell = ERROR
         else:
-            cell = BAD_ALLOW if r.allowed else BAD_DENY
+            cell = {"passed": OK_ALLOW, "blocked": OK_DENY, "refused": OK_REFUSED}[r.verdict]
+            if not r.ok:
+                cell += "!"
         out[(p.source, p.destination, p.port, p.protocol)] = cell
     return out
 
@@ -227,9 +238,13 @@ def to_table(report: Report, color: bool = True, width: int = 200) -> str:
     style = {
         OK_ALLOW: "green",
         OK_DENY: "red",
+        OK_REFUSED: "yellow",
         BAD_ALLOW: "bold white on red",
         BAD_DENY: "bold white on red",
+        BAD_REFUSED: "bold white on red",
         WRONG: "bold white on magenta",
+        ERROR: "bold white on magenta",
+        NO_ANSWER: "bold yellow",
         NONE: "dim",
     }
     cells = _cells(report)
@@ -242,9 +257,13 @@ def to_table(report: Report, color: bool = True, width: int = 200) -> str:
             r for r in report.results if (r.probe.port, r.probe.protocol) == (pp.port, pp.protocol)
         ]
         passed = sum(r.allowed for r in rs)
-        bad = sum(not r.ok for r in rs)
-        title = f"port {pp}: {passed} of {len(rs)} probes passed" + (
-            f", [bold red]{bad} mismatch{'es' if bad != 1 else ''}[/]" if bad else ", as expected"
+        bad = sum(r.mismatch for r in rs)
+        silent = sum(not r.answered for r in rs)
+        title = (
+            f"port {pp}: {passed} of {len(rs)} probes passed"
+            + (f", [bold red]{bad} mismatch{'es' if bad != 1 else ''}[/]" if bad else "")
+            + (f", [bold yellow]{silent} without an answer[/]" if silent else "")
+            + ("" if bad or silent else ", as expected")
         )
         if len(srcs) > GRID_MAX or len(dsts) > GRID_MAX:
             console.print(title)
@@ -268,27 +287,37 @@ def to_table(report: Report, color: bool = True, width: int = 200) -> str:
         if r.wrong_identity:
             what = f"answered by [bold]{seen.reply!r}[/], expected {p.identity!r}"
         else:
-            got = (
-                f"passed ({seen.reply})"
-                if r.allowed
-                else f"blocked ({seen.outcome}: {seen.detail})"
-            )
-            what = f"{got}; the engine says {'allowed' if p.expected else 'blocked'}"
+            got = f"passed ({seen.reply})" if r.allowed else f"{r.verdict} ({seen.detail})"
+            said = "allowed" if p.expected else "blocked by a policy"
+            what = f"{got}; the engine says {said}"
         via = f" (over {LOOPBACK})" if p.loopback else ""
         console.print(
             f"[bold red]MISMATCH[/] {p.source} -> {p.destination} {p.port}/{p.protocol}{via}: "
             f"{what}"
         )
+    for r in report.unanswered[:UNANSWERED_SHOWN]:
+        p = r.probe
+        console.print(
+            f"[bold yellow]NO ANSWER[/] {p.source} -> {p.destination} {p.port}/{p.protocol}: "
+            f"{r.seen.detail}; the engine says {'allowed' if p.expected else 'blocked'}"
+        )
+    if len(report.unanswered) > UNANSWERED_SHOWN:
+        console.print(
+            f"  ... and {len(report.unanswered) - UNANSWERED_SHOWN} more without an answer"
+        )
     c = report.counts()
     total = c.get("probes", 0)
+    parts = [f"{c.get('passed', 0)} passed", f"{c.get('blocked', 0)} blocked"]
+    parts += [f"{c[v]} {v}" for v in ("refused", "no answer", "wrong pod", "error") if c.get(v)]
+    if report.mismatches:
+        verdict = f"[bold red]{len(report.mismatches)} differ from the engine[/]"
+    elif report.unanswered:
+        verdict = "[bold yellow]no answer is no verdict: the table is incomplete[/]"
+    else:
+        verdict = "[green]all as the engine expects[/]"
+    retried = f" ({c['retried']} retried)" if c.get("retried") else ""
     console.print(
-        f"{total} probes in {report.seconds:.2f}s: {c.get('allowed', 0)} passed, "
-        f"{total - c.get('allowed', 0)} blocked; "
-        + (
-            f"[bold red]{len(report.mismatches)} differ from the engine[/]"
-            if report.mismatches
-            else "[green]all as the engine expects[/]"
-        )
+        f"{total} probes in {report.seconds:.2f}s{retried}: {', '.join(parts)}; {verdict}"
     )
     if not total:
         console.print("nothing to probe: the destinations declare no TCP/UDP ports; give --ports")

@@ -28,9 +28,24 @@ from podnet.policy.matrix import compute, declared_ports
 from podnet.policy.ports import PortProto
 from podnet.state.placement import Placement, pod_key
 
-# What the packets did. Only "reply" means the connection passed; a reply with another pod's
-# identity is reported separately (the packets passed, but to the wrong pod).
-Outcome = Literal["reply", "refused", "rejected", "timeout", "error"]
+# What the packets did, after every retry. Only "reply" means the connection passed (a reply
+# with another pod's identity is reported apart: the packets passed, to the wrong pod).
+# "rejected": a policy chain refused it (ICMP admin-prohibited); "refused": it reached the
+# destination and nothing listens there (a TCP reset, ICMP port-unreachable); "no-answer":
+# silence, attempt after attempt. podnet rejects blocked traffic actively, so silence is
+# never a verdict: it is reported as such and never counted as blocked.
+Outcome = Literal["reply", "refused", "rejected", "no-answer", "error"]
+# The verdict a result shows: what the packets did, in the user's words.
+Verdict = Literal["passed", "blocked", "refused", "no answer", "wrong pod", "error"]
+VERDICT: dict[str, Verdict] = {
+    "reply": "passed",
+    "rejected": "blocked",
+    "refused": "refused",
+    "no-answer": "no answer",
+    "error": "error",
+}
+EXIT_MISMATCH = 1
+EXIT_NO_ANSWER = 3
 PROBED_PROTOCOLS = ("TCP", "UDP")  # the stand-in serves SCTP only where the kernel has it
 
 
@@ -45,6 +60,9 @@ class Probe:
     # A pod reaching itself on a port it binds to 127.0.0.1 (podnet.io/localhost-ports): the
     # probe goes to 127.0.0.1 inside the pod, the only way such a port is reached.
     loopback: bool = False
+    # Another pod reaching a port the destination binds to 127.0.0.1: nothing listens on the
+    # pod's address, so a refusal is the expected answer (a policy may reject it first).
+    refusal_expected: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +71,7 @@ class Observation:
     reply: str = ""  # the line received, without its newline
     detail: str = ""  # e.g. the errno of a failed connect
     seconds: float = 0.0
+    attempts: int = 1  # a probe without an answer is tried again
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +88,32 @@ class Result:
         return self.allowed and self.seen.reply != self.probe.identity
 
     @property
+    def verdict(self) -> Verdict:
+        return "wrong pod" if self.wrong_identity else VERDICT[self.seen.outcome]
+
+    @property
+    def answered(self) -> bool:
+        """False for silence: no verdict either way (neither agreement nor a mismatch)."""
+        return self.seen.outcome != "no-answer"
+
+    @property
     def ok(self) -> bool:
-        return self.allowed == self.probe.expected and not self.wrong_identity
+        """The packets did what the engine says. An allowed probe must pass; a blocked one
+        must be rejected by a policy chain — a refusal means it went through the policy to
+        a destination where nothing listens, which is a mismatch unless the port is bound to
+        localhost (then nothing but the pod itself can reach it, whatever the policies say).
+        An unanswered probe is not ok: it is inconclusive (`answered` is False)."""
+        outcome, p = self.seen.outcome, self.probe
+        if self.wrong_identity or outcome in ("no-answer", "error"):
+            return False
+        if p.expected:
+            return outcome == "reply"
+        return outcome == "rejected" or (outcome == "refused" and p.refusal_expected)
+
+    @property
+    def mismatch(self) -> bool:
+        """A definite disagreement with the engine (silence is not one)."""
+        return self.answered and not self.ok
 
     def to_json(self) -> dict[str, object]:
         p = self.probe
@@ -82,6 +125,7 @@ class Result:
             "allowed": self.allowed,
             "expected": p.expected,
             "outcome": self.seen.outcome,
+            "verdict": self.verdict,
         }
         if p.loopback:
             doc["loopback"] = True
@@ -90,6 +134,8 @@ class Result:
             doc["expectedIdentity"] = p.identity
         if self.seen.detail:
             doc["detail"] = self.seen.detail
+        if self.seen.attempts > 1:
+            doc["attempts"] = self.seen.attempts
         return doc
 
 
@@ -201,6 +247,7 @@ def plan(
                         bool(m[i, pos]),
                         identity(dst, pp),
                         loopback=i == j and (pp.port, pp.protocol) in dst.localhost,
+                        refusal_expected=i != j and (pp.port, pp.protocol) in dst.localhost,
                     )
                 )
     if ports is not None and undeclared:
@@ -224,11 +271,23 @@ class Report:
 
     @property
     def mismatches(self) -> list[Result]:
-        return [r for r in self.results if not r.ok]
+        return [r for r in self.results if r.mismatch]
+
+    @property
+    def unanswered(self) -> list[Result]:
+        return [r for r in self.results if not r.answered]
 
     @property
     def ok(self) -> bool:
-        return not self.mismatches
+        return not self.mismatches and not self.unanswered
+
+    @property
+    def exit_status(self) -> int:
+        """0 every probe agrees with the engine; 1 some disagree; 3 none disagrees but some
+        got no answer (no verdict: the truth table is incomplete, not wrong)."""
+        if self.mismatches:
+            return EXIT_MISMATCH
+        return EXIT_NO_ANSWER if self.unanswered else 0
 
     def counts(self) -> dict[str, int]:
         c: Counter[str] = Counter()
@@ -236,9 +295,10 @@ class Report:
             c["probes"] += 1
             c["allowed"] += r.allowed
             c["expected"] += r.probe.expected
-            c["mismatches"] += not r.ok
+            c["mismatches"] += r.mismatch
             c["wrong identity"] += r.wrong_identity
-            c[r.seen.outcome] += 1
+            c[r.verdict] += 1
+            c["retried"] += r.seen.attempts > 1
         return dict(c)
 
     def to_json(self) -> dict[str, object]:

@@ -12,21 +12,31 @@ namespace fds are opened once per run (no path lookup per probe).
 
 Outcomes: a reply line is "reply" (the caller checks whose it is); a TCP reset or an ICMP
 port-unreachable is "refused" (nothing listens, or a localhost-only port); ICMP
-admin-prohibited / host-unreachable is "rejected" (what podnet's policy chains send);
-silence until the deadline is "timeout". Only "reply" means the connection passed.
+admin-prohibited / host-unreachable is "rejected" (what podnet's policy chains send). Only
+"reply" means the connection passed.
+
+Silence is not a verdict. podnet's policies reject actively, so a probe that times out met
+no policy: it met a busy stand-in, a full accept queue or a lost datagram. It is tried again
+(ATTEMPTS in all); what stays silent is "no-answer", never "blocked". Load adapts so that
+silence stays rare: at most PER_DESTINATION probes in flight to one address (the stand-in's
+accept queue), and an overall window that halves when a probe times out (once per timeout:
+the time it takes to notice) and grows by one per answer (doubling per round, as TCP's slow
+start), between MIN_WINDOW and the concurrency asked for.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import os
 import random
 import resource
 import socket
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
 from podnet.datapath.netns import Namespaces, WrongNamespace
@@ -34,7 +44,10 @@ from podnet.policy.expectations import Observation
 
 PAYLOAD = b"\n"  # not HTTP: the stand-in answers with its line at once
 TIMEOUT = 1.0
-CONCURRENCY = 512  # probes in flight; each holds one socket
+CONCURRENCY = 512  # probes in flight at the most; each holds one socket
+MIN_WINDOW = 8
+PER_DESTINATION = 32  # probes in flight to one address
+ATTEMPTS = 3  # a silent probe is tried this often before it is reported as "no-answer"
 UDP_RESENDS = 2  # a datagram more at 1/3 and 2/3 of the deadline: UDP makes no promise
 REJECTED = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EACCES, errno.EPERM, errno.EHOSTDOWN}
 EPHEMERAL = (32768, 60999)  # Linux's default ip_local_port_range
@@ -100,7 +113,8 @@ def _line(data: bytes) -> str:
     return data.decode("utf-8", "replace").split("\n", 1)[0].strip()
 
 
-async def _tcp(ns: Namespaces, t: Target, timeout: float) -> Observation:
+async def _tcp(ns: Namespaces, t: Target, timeout: float) -> Observation | None:
+    """One attempt; None when it stayed silent until the deadline."""
     loop = asyncio.get_running_loop()
     started = time.monotonic()
     sock = ns.socket(t.netns, socket.SOCK_STREAM)
@@ -115,7 +129,7 @@ async def _tcp(ns: Namespaces, t: Target, timeout: float) -> Observation:
                     break
                 data += chunk
     except TimeoutError:
-        return Observation("timeout", detail=f"no answer in {timeout:g}s", seconds=timeout)
+        return None
     except OSError as e:
         return _failure(e, started)
     finally:
@@ -126,7 +140,8 @@ async def _tcp(ns: Namespaces, t: Target, timeout: float) -> Observation:
     return Observation("reply", reply=_line(data), seconds=took)
 
 
-async def _udp(ns: Namespaces, t: Target, timeout: float) -> Observation:
+async def _udp(ns: Namespaces, t: Target, timeout: float) -> Observation | None:
+    """One attempt (a datagram, resent twice within it); None when it stayed silent."""
     loop = asyncio.get_running_loop()
     started = time.monotonic()
     sock = ns.socket(t.netns, socket.SOCK_DGRAM)
@@ -144,9 +159,7 @@ async def _udp(ns: Namespaces, t: Target, timeout: float) -> Observation:
                 return Observation("reply", reply=_line(data), seconds=time.monotonic() - started)
             except TimeoutError:
                 if n == attempts - 1:
-                    return Observation(
-                        "timeout", detail=f"no answer in {timeout:g}s", seconds=timeout
-                    )
+                    return None
     except OSError as e:
         return _failure(e, started)
     finally:
@@ -161,35 +174,89 @@ def raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+class Window:
+    """How many probes may be in flight: halves on silence (at most once per `timeout`,
+    the time it takes to notice), grows by one per answer."""
+
+    def __init__(self, limit: int, timeout: float) -> None:
+        self.ceiling = max(1, limit)
+        self.limit = float(self.ceiling)
+        self.timeout = timeout
+        self.in_flight = 0
+        self.last_cut = -timeout
+        self._free = asyncio.Condition()
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        async with self._free:
+            await self._free.wait_for(lambda: self.in_flight < int(self.limit))
+            self.in_flight += 1
+        try:
+            yield
+        finally:
+            async with self._free:
+                self.in_flight -= 1
+                self._free.notify_all()
+
+    def answered(self) -> None:
+        self.limit = min(float(self.ceiling), self.limit + 1.0)
+
+    def silent(self) -> None:
+        now = time.monotonic()
+        if now - self.last_cut >= self.timeout:
+            self.last_cut = now
+            self.limit = max(float(min(MIN_WINDOW, self.ceiling)), self.limit / 2)
+
+
 async def probe_all(
     targets: Sequence[Target],
     timeout: float = TIMEOUT,
     concurrency: int = CONCURRENCY,
     progress: Callable[[int], None] | None = None,
+    attempts: int = ATTEMPTS,
 ) -> list[Observation]:
     """One observation per target, in order. Runs on the calling loop's thread.
 
     WrongNamespace (a source namespace that is this thread's own) ends the run: nothing is
     sent from the host's namespace, and no verdict is made up for it."""
-    slots = asyncio.Semaphore(concurrency)
+    window = Window(concurrency, timeout)
+    per_destination: defaultdict[tuple[str, str], asyncio.Semaphore] = defaultdict(
+        lambda: asyncio.Semaphore(PER_DESTINATION)
+    )
     done = 0
     with _namespaces() as ns:
 
+        async def attempt(t: Target) -> Observation | None:
+            # 127.0.0.1 is each source's own: a loopback probe's destination is its netns.
+            where = (t.netns if t.host.startswith("127.") else "", t.host)
+            async with per_destination[where], window.slot():
+                if t.protocol == "UDP":
+                    return await _udp(ns, t, timeout)
+                return await _tcp(ns, t, timeout)
+
         async def one(t: Target) -> Observation:
             nonlocal done
-            async with slots:
-                try:
-                    if t.protocol == "UDP":
-                        return await _udp(ns, t, timeout)
-                    return await _tcp(ns, t, timeout)
-                except FileNotFoundError:
-                    return Observation("error", detail=f"network namespace {t.netns} is gone")
-                except WrongNamespace as e:
-                    raise WrongNamespace(f"network namespace {t.netns}: {e}") from None
-                finally:
-                    done += 1
-                    if progress:
-                        progress(done)
+            try:
+                for n in range(1, attempts + 1):
+                    seen = await attempt(t)
+                    if seen is not None:
+                        window.answered()
+                        return dataclasses.replace(seen, attempts=n)
+                    window.silent()
+                return Observation(
+                    "no-answer",
+                    detail=f"no answer in {attempts} attempts of {timeout:g}s",
+                    seconds=attempts * timeout,
+                    attempts=attempts,
+                )
+            except FileNotFoundError:
+                return Observation("error", detail=f"network namespace {t.netns} is gone")
+            except WrongNamespace as e:
+                raise WrongNamespace(f"network namespace {t.netns}: {e}") from None
+            finally:
+                done += 1
+                if progress:
+                    progress(done)
 
         return list(await asyncio.gather(*(one(t) for t in targets)))
 
