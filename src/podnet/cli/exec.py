@@ -8,6 +8,7 @@ import os
 import sys
 from typing import Any, NoReturn
 
+from podnet.cli.live import keep_daemon
 from podnet.cli.output import print_error
 from podnet.datapath import netns
 from podnet.enter.resolv import resolv_file
@@ -77,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
             raise TargetError(f"the namespace {target.netns} of {target.label} does not exist")
         if os.geteuid() != 0:
             raise TargetError("podnet exec needs root (setns and a private mount namespace)")
+        keep_daemon(cluster)
     except TargetError as e:
         print_error(str(e))
         return EXIT_USAGE

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from podnet.cli.live import add_cluster_arg
+from podnet.cli.live import add_cluster_arg, keep_daemon
 from podnet.cli.output import print_error
 from podnet.cli.resources import ALIASES, CLUSTER_SCOPED, KINDS
 from podnet.datapath import netns
@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if not Store.exists(sdir):
         print_error(f"no cluster {args.cluster} ({sdir} not found); `podnet up` creates it")
         return 2
+    keep_daemon(args.cluster)
     with Store.open(sdir) as store:
         view = View(store, sdir, args.cluster)
         ns = None if args.all_namespaces or kind in CLUSTER_SCOPED else args.namespace
@@ -92,7 +93,9 @@ class View:
         self.nodes = store.nodes()
         self.ips = store.held()
         self.created = float(store.get_meta("created", time.time()))
-        self.ready = _read_json(sdir / "ready.json") or {}
+        self.serving = _serving(sdir)
+        self.ready = _read_json(sdir / "ready.json") or {} if self.serving else {}
+        self.restarts = _read_json(sdir / "restarts.json") or {}
         self.netns = set(netns.listing(kernel_names.netns_prefix(cluster)))
 
     def policy_counts(self) -> dict[str, tuple[int, int]] | None:
@@ -138,7 +141,10 @@ class View:
         ) in self.netns
         ready = bool(self.ready.get(key))
         containers = [c.get("name", "") for c in spec.get("containers", ())]
-        status: dict[str, Any] = {"phase": "Running" if up else "Unknown"}
+        # What really serves, as the kubelet reports its containers: the stand-in is every
+        # pod's process, so a pod runs while its namespace exists and the daemon serves it.
+        running = up and self.serving
+        status: dict[str, Any] = {"phase": "Running" if up else "Pending"}
         if node in self.nodes:
             status["hostIP"] = self.nodes[node][0]
             status["hostIPs"] = [{"ip": self.nodes[node][0]}]
@@ -154,13 +160,25 @@ class View:
                 ("Ready", ready),
             )
         ]
+        if running:
+            state: dict[str, Any] = {"running": {}}
+        elif up:
+            state = {"terminated": {"reason": "Error", "message": "the stand-in is not serving"}}
+        else:
+            state = {"waiting": {"reason": "ContainerCreating"}}
+        restarts = int(self.restarts.get("count", 0))
+        last: dict[str, Any] = {}
+        if restarts:
+            at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.restarts["last"]))
+            last = {"terminated": {"reason": self.restarts.get("reason", ""), "finishedAt": at}}
         status["containerStatuses"] = [
             {
                 "name": c,
                 "ready": ready,
-                "restartCount": 0,
-                "started": up,
-                "state": {"running": {}} if up else {"waiting": {"reason": "ContainerCreating"}},
+                "restartCount": restarts,
+                "started": running,
+                "state": state,
+                **({"lastState": last} if last else {}),
             }
             for c in containers
         ]
@@ -193,14 +211,47 @@ def _pod_table(
         row = [
             p["metadata"]["name"],
             f"{sum(c['ready'] for c in cs)}/{len(cs)}",
-            p["status"]["phase"],
-            "0",
+            _pod_status(p),
+            _restarts(cs),
             view.age(),
             p["status"].get("podIP", NONE),
             p["spec"].get("nodeName", NONE),
         ]
         rows.append([*row, NONE, NONE] if wide else row)
     return header, rows
+
+
+def _pod_status(pod: dict[str, Any]) -> str:
+    """kubectl's STATUS: the phase, or why a container does not run."""
+    for c in pod["status"]["containerStatuses"]:
+        for what in ("waiting", "terminated"):
+            if what in c["state"]:
+                return str(c["state"][what]["reason"])
+    return str(pod["status"]["phase"])
+
+
+def _restarts(containers: list[dict[str, Any]]) -> str:
+    """kubectl's RESTARTS: `2 (35s ago)`."""
+    count = max((c["restartCount"] for c in containers), default=0)
+    finished = next(
+        (c["lastState"]["terminated"]["finishedAt"] for c in containers if "lastState" in c), None
+    )
+    if not count or finished is None:
+        return str(count)
+    at = time.mktime(time.strptime(finished, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    return f"{count} ({_age(time.time() - at)} ago)"
+
+
+def _serving(sdir: Path) -> bool:
+    """The daemon runs and serves the current runtime.json (its status names its digest)."""
+    from podnet.daemon import supervisor
+    from podnet.render.runtime import digest_of
+
+    status = _read_json(sdir / "daemon.json") or {}
+    runtime = sdir / "runtime.json"
+    if supervisor.running_pid(sdir) is None or not runtime.exists():
+        return False
+    return bool(status.get("runtime") == digest_of(runtime))
 
 
 def _node_table(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import TYPE_CHECKING
 
 from podnet.cli.output import print_error, print_warnings
@@ -55,14 +56,42 @@ def open_store(cluster: str) -> Store:
     return Store.open(sdir)
 
 
+def wants_daemon(store: Store) -> bool:
+    """A cluster brought up with its daemon (not `up --no-daemon`), and built."""
+    return bool(store.get_meta("daemon", True)) and store.get_meta("phase") == "Running"
+
+
+def keep_daemon(cluster: str) -> str:
+    """What every command on a running cluster does first: a cluster whose daemon died
+    gets it back, and the user is told. "none" (the cluster has no daemon, or we cannot
+    tell without root), "running", or "restarted"."""
+    from podnet.daemon import supervisor
+
+    sdir = state_dir(cluster)
+    if os.geteuid() != 0 or not Store.exists(sdir):
+        return "none"
+    with Store.open(sdir) as store:
+        if not wants_daemon(store):
+            return "none"
+    try:
+        said = supervisor.ensure_running(sdir, cluster)
+    except supervisor.DaemonError as e:
+        print_error(str(e))
+        return "none"
+    if said:
+        print(f"warning: {said}", file=sys.stderr)
+        return "restarted"
+    return "running"
+
+
 def wait_synced(cluster: str, revision: int, timeout: float = SYNC_TIMEOUT) -> int:
-    """Have the cluster synced to `revision` or later: by its daemon, or here without one.
-    0 when it succeeded, 1 when it failed (the store keeps the change; the daemon's next
-    sync is full and retries it)."""
+    """Have the cluster synced to `revision` or later: by its daemon (started again if it
+    died), or here for a cluster without one. 0 when it succeeded, 1 when it failed (the
+    store keeps the change; the daemon's next sync is full and retries it)."""
     from podnet.daemon import supervisor
 
     sdir = state_dir(cluster).resolve()
-    if supervisor.running_pid(sdir) is None:
+    if keep_daemon(cluster) == "none":
         from podnet.controller.reconciler import Reconciler
 
         result = Reconciler(sdir, cluster).sync()

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from podnet.cli.live import add_cluster_arg
+from podnet.cli.live import add_cluster_arg, keep_daemon
 from podnet.cli.output import print_error, print_warnings
 from podnet.model.errors import InputError, Problem
 from podnet.policy.engine import Engine
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 TIMEOUT = 1.0
 LOOPBACK = "127.0.0.1"  # a pod reaching its own localhost-only port (Probe.loopback)
 GRID_MAX = 40
+READY_TIMEOUT = 30.0  # for a daemon that was started again: every pod answers first
 UNANSWERED_SHOWN = 20  # beyond this many pods on an axis, the per-port grids give way to counts
 OK_ALLOW, OK_DENY, OK_REFUSED = "✓", "✗", "○"
 BAD_ALLOW, BAD_DENY, BAD_REFUSED, WRONG = "✓!", "✗!", "○!", "?!"
@@ -108,6 +109,10 @@ def run(args: argparse.Namespace) -> int:
     if not Store.exists(sdir):
         print_error(f"no cluster {args.cluster} ({sdir} not found); `podnet up` creates it")
         return 2
+    if keep_daemon(args.cluster) == "restarted":
+        from podnet.daemon import supervisor
+
+        supervisor.wait_ready(sdir, READY_TIMEOUT)  # a restarted stand-in serves again first
     from podnet.render import runtime as rt
 
     try:

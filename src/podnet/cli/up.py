@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         take_down(name)
     try:
         with Store.open(sdir) as store:
-            store_cluster(store, cluster, placement, name, mode, net)
+            store_cluster(store, cluster, placement, name, mode, net, not args.no_daemon)
         _first_sync(sdir, name, len(cluster.pods))
     except Exception as e:
         take_down(name)  # roll back: nothing half-built

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -45,22 +44,19 @@ class Syncer:
         reconciler: Reconciler,
         reload: Callable[[], Awaitable[None]],
         period: float = RESYNC_SECONDS,
+        requested: asyncio.Event | None = None,
     ) -> None:
         self.reconciler = reconciler
         self.reload = reload
         self.period = period
-        self.event = asyncio.Event()
+        self.event = requested or asyncio.Event()  # set: a sync was requested
         self.status: dict[str, Any] | None = None
         self.last_full = time.monotonic()
 
     def start(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        request: signal.Signals,
-        write_status: Callable[[], None],
+        self, loop: asyncio.AbstractEventLoop, write_status: Callable[[], None]
     ) -> asyncio.Task[None]:
-        """Sync on each `request` signal (coalesced), and every period."""
-        loop.add_signal_handler(request, self.event.set)
+        """Sync whenever `requested` is set (requests coalesce), and every period."""
         return asyncio.ensure_future(self._run(loop, write_status))
 
     async def _run(self, loop: asyncio.AbstractEventLoop, write_status: Callable[[], None]) -> None:

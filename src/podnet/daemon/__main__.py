@@ -18,18 +18,21 @@ signal.signal(signal.SIGUSR1, signal.SIG_IGN)
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
+import importlib  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
 
-from podnet.controller.reconciler import Reconciler  # noqa: E402
-from podnet.controller.syncer import Syncer, resync_period  # noqa: E402
 from podnet.daemon import procs  # noqa: E402
 from podnet.daemon.supervisor import SYNC_SIGNAL  # noqa: E402
 from podnet.state.files import StateFiles, write_atomic  # noqa: E402
 from podnet.workload.standin import StandIn  # noqa: E402
+
+if TYPE_CHECKING:
+    from podnet.controller.syncer import Syncer
 
 log = logging.getLogger("podnet.daemon")
 
@@ -40,7 +43,7 @@ async def serve(root: Path, cluster: str) -> int:
     if lock is None:
         return 1
     loop = asyncio.get_running_loop()
-    stop, reload = asyncio.Event(), asyncio.Event()
+    stop, reload, sync = asyncio.Event(), asyncio.Event(), asyncio.Event()
     syncer: Syncer | None = None
 
     def write_status() -> None:
@@ -53,15 +56,24 @@ async def serve(root: Path, cluster: str) -> int:
         write_atomic(files.status, json.dumps(status, indent=1) + "\n")
 
     standin = StandIn(files, write_status)
-    syncer = Syncer(Reconciler(root, cluster), standin.load, resync_period())
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, reload.set)
+    # Installed now, not once the controller is up: a request that comes meanwhile waits.
+    loop.add_signal_handler(SYNC_SIGNAL, sync.set)
     log.info("daemon of cluster %s, pid %d, state %s", cluster, os.getpid(), root)
     await standin.start()
+    # The pods answer first (a restarted daemon serves again at once); the controller, whose
+    # modules (the policy engine, numpy) take a second to import, comes up behind them,
+    # imported on a worker thread while the loop serves.
+    await loop.run_in_executor(None, importlib.import_module, "podnet.controller.syncer")
+    from podnet.controller.reconciler import Reconciler
+    from podnet.controller.syncer import Syncer, resync_period
+
+    syncer = Syncer(Reconciler(root, cluster), standin.load, resync_period(), sync)
     tasks = [
         asyncio.ensure_future(_reloads(reload, standin, files)),
-        syncer.start(loop, SYNC_SIGNAL, write_status),
+        syncer.start(loop, write_status),
     ]
     await stop.wait()
     log.info("stopping")

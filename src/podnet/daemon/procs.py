@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 MODULE = "podnet.daemon"
+WATCHDOG = "podnet.daemon.watchdog"
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +55,11 @@ def cmdline(pid: int) -> list[str]:
     return raw.decode(errors="replace").split("\0")[:-1]
 
 
-def serves(pid: int, root: Path) -> bool:
-    """True when pid is `python -m podnet.daemon --state-dir ROOT ...`."""
+def serves(pid: int, root: Path, module: str = MODULE) -> bool:
+    """True when pid is `python -m MODULE --state-dir ROOT ...` (the daemon, or its
+    watchdog with module=WATCHDOG)."""
     args = cmdline(pid)
-    if MODULE not in args or "--state-dir" not in args:
+    if module not in args or "--state-dir" not in args:
         return False
     i = args.index("--state-dir")
     return i + 1 < len(args) and Path(args[i + 1]) == root
@@ -111,10 +113,32 @@ def reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def find(root: Path) -> list[int]:
+def find(root: Path, module: str = MODULE) -> list[int]:
     pids = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and serves(int(entry.name), root) and alive(int(entry.name)):
+        if (
+            entry.name.isdigit()
+            and serves(int(entry.name), root, module)
+            and alive(int(entry.name))
+        ):
+            pids.append(int(entry.name))
+    return sorted(pids)
+
+
+def of_cluster(cluster: str) -> list[int]:
+    """Every daemon and watchdog of a cluster name, whatever its state directory: kernel
+    names carry the cluster's name, so two state directories cannot both own it."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        args = cmdline(int(entry.name))
+        if (
+            (MODULE in args or WATCHDOG in args)
+            and "--cluster" in args
+            and args[args.index("--cluster") + 1 :][:1] == [cluster]
+            and alive(int(entry.name))
+        ):
             pids.append(int(entry.name))
     return sorted(pids)
 
@@ -122,13 +146,13 @@ def find(root: Path) -> list[int]:
 def terminate(pids: list[int], grace: float) -> None:
     """SIGTERM, and SIGKILL whatever still runs after `grace` seconds; returns when all died."""
     for pid in pids:
-        _signal(pid, signal.SIGTERM)
+        signal_pid(pid, signal.SIGTERM)
     if not wait_dead(pids, grace):
         for pid in pids:
-            _signal(pid, signal.SIGKILL)
+            signal_pid(pid, signal.SIGKILL)
         wait_dead(pids, 5.0)
 
 
-def _signal(pid: int, sig: int) -> None:
+def signal_pid(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)

@@ -1,6 +1,8 @@
-"""Start, reload, wait for and stop a cluster's daemon. Used by `up`, `apply` and `down`.
+"""Start, reload, wait for and stop a cluster's daemon: the CLI's side of the daemon.
 
-start(state_dir, cluster)      spawn `python -m podnet.daemon` detached; return once serving
+start(state_dir, cluster)      spawn the watchdog detached (it starts the daemon, and starts
+                               it again when it dies); return once a daemon serves
+ensure_running(state_dir, c)   start it when it should run but does not (every command)
 wait_ready(state_dir, timeout) return once every pod answers (raise TimeoutError naming
                                the pods that do not)
 reload(state_dir)              SIGHUP: re-read runtime.json
@@ -37,21 +39,43 @@ class DaemonError(Exception):
 
 
 def start(state_dir: Path, cluster: str, timeout: float = START_TIMEOUT) -> None:
-    """Start the one daemon of this cluster (a running one is told to reload instead)."""
+    """Start the cluster's daemon under its watchdog (daemon/watchdog.py: a daemon that dies
+    is started again); return once a daemon serves. A running daemon is told to reload
+    instead; one that runs without a watchdog (the watchdog was killed) gets a new one."""
     root = state_dir.resolve()
     files = StateFiles(root)
-    if running_pid(root) is not None:
+    if running_pid(root) is not None and watchdog_pid(root) is not None:
         reload(root, timeout)
         return
     root.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", procs.MODULE, "--state-dir", str(root), "--cluster", cluster]
+    restarts = restart_count(root)
+    # The pid we spawned: its /proc cmdline may not show the watchdog's yet.
+    spawned = _spawn_watchdog(files, cluster) if watchdog_pid(root) is None else None
+    deadline = time.monotonic() + timeout
+    while _serving_pid(files) is None:
+        if restart_count(root) > restarts:
+            stop(root)
+            raise DaemonError(f"the daemon of cluster {cluster} exited at start{_log_tail(files)}")
+        watched = (spawned is not None and procs.alive(spawned)) or watchdog_pid(root) is not None
+        if not watched and running_pid(root) is None:
+            raise DaemonError(f"the daemon of cluster {cluster} exited at start{_log_tail(files)}")
+        if time.monotonic() > deadline:
+            stop(root)
+            raise DaemonError(
+                f"the daemon of cluster {cluster} did not start within {timeout:.0f}s{_log_tail(files)}"
+            )
+        time.sleep(POLL)
+
+
+def _spawn_watchdog(files: StateFiles, cluster: str) -> int:
+    argv = [sys.executable, "-m", procs.WATCHDOG, "--state-dir", str(files.root)]
     log_fd = os.open(files.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
         # posix_spawn rather than subprocess.Popen: a Popen object for a process that
         # outlives it warns on garbage collection. setsid detaches from our terminal.
-        pid = os.posix_spawn(
+        return os.posix_spawn(
             sys.executable,
-            argv,
+            [*argv, "--cluster", cluster],
             os.environ,
             file_actions=[
                 (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
@@ -62,16 +86,49 @@ def start(state_dir: Path, cluster: str, timeout: float = START_TIMEOUT) -> None
         )
     finally:
         os.close(log_fd)
-    deadline = time.monotonic() + timeout
-    while (status := _status(files)) is None or status.get("pid") != pid:
-        if not procs.alive(pid):
-            raise DaemonError(f"the daemon of cluster {cluster} exited at start{_log_tail(files)}")
-        if time.monotonic() > deadline:
-            procs.terminate([pid], STOP_GRACE)
-            raise DaemonError(
-                f"the daemon of cluster {cluster} did not start within {timeout:.0f}s{_log_tail(files)}"
-            )
-        time.sleep(POLL)
+
+
+def _serving_pid(files: StateFiles) -> int | None:
+    """The pid of a live daemon of this directory whose status file is its own."""
+    status = _status(files) or {}
+    pid = status.get("pid")
+    if isinstance(pid, int) and procs.serves(pid, files.root) and procs.alive(pid):
+        return pid
+    return None
+
+
+def watchdog_pid(state_dir: Path) -> int | None:
+    """The pid of this state directory's watchdog, from its pid file or else /proc."""
+    root = state_dir.resolve()
+    pid = _read_pid(StateFiles(root).watchdog_pid)
+    if pid is not None and procs.serves(pid, root, procs.WATCHDOG) and procs.alive(pid):
+        return pid
+    found = procs.find(root, procs.WATCHDOG)
+    return found[0] if found else None
+
+
+def restart_count(state_dir: Path) -> int:
+    """How often the watchdog restarted the daemon since the cluster came up."""
+    doc = _read_json(StateFiles(state_dir.resolve()).restarts) or {}
+    return int(doc.get("count", 0))
+
+
+def restarts(state_dir: Path) -> dict[str, Any]:
+    """{"count", "last" (epoch seconds), "reason"} of the watchdog's restarts ({} for none)."""
+    return dict(_read_json(StateFiles(state_dir.resolve()).restarts) or {})
+
+
+def ensure_running(state_dir: Path, cluster: str) -> str | None:
+    """Start the daemon of a cluster that should have one (`up` without --no-daemon) when
+    neither it nor its watchdog runs; a line saying so, or None when nothing was needed."""
+    root = state_dir.resolve()
+    daemon, dog = running_pid(root), watchdog_pid(root)
+    if daemon is not None and dog is not None:
+        return None
+    start(root, cluster)
+    if daemon is None:
+        return f"the daemon of cluster {cluster} was not running: started it again"
+    return f"the watchdog of cluster {cluster}'s daemon was not running: started it again"
 
 
 def running_pid(state_dir: Path) -> int | None:
@@ -139,9 +196,11 @@ def _reloaded(status: dict[str, Any], before: int, digest: str | None) -> bool:
 
 
 def stop(state_dir: Path, grace: float = STOP_GRACE) -> None:
-    """Stop every daemon of this state directory; nothing running is fine."""
+    """Stop the watchdog (so that nothing restarts the daemon), then every daemon of this
+    state directory; nothing running is fine."""
     root = state_dir.resolve()
     files = StateFiles(root)
+    procs.terminate(procs.find(root, procs.WATCHDOG), grace)
     pids = set(procs.find(root))
     pid = _pid_from_file(files)
     if pid is not None and procs.serves(pid, root) and procs.alive(pid):
@@ -149,7 +208,7 @@ def stop(state_dir: Path, grace: float = STOP_GRACE) -> None:
     procs.terminate(sorted(pids), grace)
     if pid is not None and pid not in pids and procs.exiting(pid):
         procs.wait_dead([pid], grace)  # killed a moment ago and not yet gone: let it finish
-    for path in (files.pid, files.status, files.ready):
+    for path in (files.pid, files.status, files.ready, files.watchdog_pid):
         path.unlink(missing_ok=True)
 
 
@@ -211,8 +270,12 @@ def _read_json(path: Path) -> Any:
 
 
 def _pid_from_file(files: StateFiles) -> int | None:
+    return _read_pid(files.pid)
+
+
+def _read_pid(path: Path) -> int | None:
     try:
-        return int(files.pid.read_text().strip())
+        return int(path.read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
 

@@ -13,15 +13,16 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from podnet.model.cluster import Cluster
-from podnet.model.pod import Pod as PodObject
 from podnet.render import kernel_names
-from podnet.render.topology import internet_ip
 from podnet.state.files import StateFiles
 from podnet.state.network import NetworkConfig
-from podnet.state.placement import Placement, pod_key
+
+if TYPE_CHECKING:  # the readers of the file (the stand-in, exec) need no model at all
+    from podnet.model.cluster import Cluster
+    from podnet.model.pod import Pod as PodObject
+    from podnet.state.placement import Placement
 
 
 class RuntimeFileError(Exception):
@@ -95,6 +96,8 @@ def build(
     mode: str,
     net: NetworkConfig | None = None,
 ) -> Runtime:
+    from podnet.render.topology import internet_ip
+
     net = net or NetworkConfig()
     nodes = tuple(
         Node(
@@ -119,6 +122,8 @@ def build(
 
 
 def _pod(p: PodObject, placement: Placement, cluster_name: str) -> Pod:
+    from podnet.state.placement import pod_key
+
     key = pod_key(p)
     node = placement.pod_node[key]
     host = bool(p.spec.host_network)

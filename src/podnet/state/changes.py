@@ -240,6 +240,7 @@ def store_cluster(
     name: str,
     mode: str,
     net: NetworkConfig,
+    daemon: bool = True,
 ) -> None:
     """A new cluster's store (`up`): its objects as the API would return them, its nodes,
     and its meta, in one transaction. Pod addresses are not recorded here: the first sync
@@ -255,4 +256,5 @@ def store_cluster(
         store.set_meta("nodes", len(cluster.nodes))
         store.set_meta("created", time.time())
         store.set_meta("phase", "Building")
+        store.set_meta("daemon", daemon)
         store.set_meta("config", to_meta(net))

@@ -19,12 +19,20 @@ class StateFiles:
     root: Path
 
     @property
-    def runtime(self) -> Path:  # written by `up` (kernel side), read here
+    def runtime(self) -> Path:  # written by the reconciler after a sync, read by the daemon
         return self.root / "runtime.json"
 
     @property
     def pid(self) -> Path:
         return self.root / "daemon.pid"
+
+    @property
+    def watchdog_pid(self) -> Path:
+        return self.root / "watchdog.pid"
+
+    @property
+    def restarts(self) -> Path:  # {"count", "last", "reason"}: the watchdog's restarts
+        return self.root / "restarts.json"
 
     @property
     def log(self) -> Path:
