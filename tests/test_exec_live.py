@@ -1,19 +1,18 @@
-"""`podnet exec` into real namespaces: the pod's resolv.conf and hostname, exit statuses,
-the container-to-container path over localhost, nodes and the internet client. Needs root."""
+"""`podnet exec` into the namespaces of a real cluster (`podnet up`): the pod's resolv.conf
+and hostname, exit statuses, the container-to-container path over localhost, nodes and the
+internet client. Needs root."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from podnet.testing import Topology, live_cluster
+from podnet.testing import live_cluster, namespace, pod, podnet
 
 pytestmark = pytest.mark.datapath
 
-WEB = "10.244.0.5"
 KUBELET_RESOLV = (
     "search shop.svc.cluster.local svc.cluster.local cluster.local\n"
     "nameserver 10.96.0.10\n"
@@ -24,35 +23,24 @@ LOCALHOST_CLIENT = (
     "import socket; s = socket.create_connection(('127.0.0.1', 9000), 2);"
     "print(s.recv(100).decode(), end='')"
 )
-
-
-def build(t: Topology) -> None:
-    t.add_node("n1", "172.18.0.2")
-    t.add_internet()
-    t.add_pod(
-        "n1",
-        "shop",
-        "web",
-        WEB,
-        {"app": [(8080, "TCP")], "side": [(9000, "TCP")]},
-        {"podnet.io/localhost-ports": "9000"},
-    )
+DOCS = [
+    namespace("shop"),
+    pod(
+        "shop/web",
+        containers={"app": [{"containerPort": 8080}], "side": [{"containerPort": 9000}]},
+        annotations={"podnet.io/localhost-ports": "9000"},
+    ),
+]
 
 
 @pytest.fixture(scope="module")
-def live():
-    with live_cluster(build) as cluster:
+def live(tmp_path_factory):
+    with live_cluster(tmp_path_factory.mktemp("exec"), DOCS, "pex", nodes=1) as cluster:
         yield cluster
 
 
-def podnet_exec(live, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "podnet", "exec", "--cluster", live.cluster, *args],
-        capture_output=True,
-        text=True,
-        env=live.env,
-        timeout=30,
-    )
+def podnet_exec(live, *args: str):
+    return live.cli("exec", *args)
 
 
 def test_pod_sees_kubelets_resolv_conf_and_host_files_stay_untouched(live):
@@ -60,8 +48,8 @@ def test_pod_sees_kubelets_resolv_conf_and_host_files_stay_untouched(live):
     r = podnet_exec(live, "shop/web", "--", "cat", "/etc/resolv.conf")
     assert (r.returncode, r.stdout, r.stderr) == (0, KUBELET_RESOLV, "")
     assert Path("/etc/resolv.conf").read_text() == host_resolv
-    assert not Path(f"/etc/netns/{live.topology.netns('shop-web')}").exists()
-    assert (live.root / "exec" / "pod-shop.resolv.conf").read_text() == KUBELET_RESOLV
+    assert not Path(f"/etc/netns/{live.pod('shop/web')['netns']}").exists()
+    assert (live.sdir / "exec" / "pod-shop.resolv.conf").read_text() == KUBELET_RESOLV
 
 
 def test_pod_sees_its_own_ip_and_hostname(live):
@@ -71,7 +59,7 @@ def test_pod_sees_its_own_ip_and_hostname(live):
     assert r.returncode == 0, r.stderr
     hostname, addr = r.stdout.splitlines()
     assert hostname == "web"
-    assert f"inet {WEB}/32" in addr
+    assert f"inet {live.pod_ips()['shop/web']}/32" in addr
 
 
 def test_exit_status_is_the_commands(live):
@@ -87,9 +75,10 @@ def test_container_to_container_over_localhost(live):
 
 
 def test_node_and_internet(live):
-    r = podnet_exec(live, "node/n1", "--", "sh", "-c", "hostname; ip -4 -o addr show lo")
+    r = podnet_exec(live, "node/node-1", "--", "sh", "-c", "hostname; ip -4 -o addr show")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.startswith("n1\n") and "172.18.0.2/32" in r.stdout
+    assert r.stdout.startswith("node-1\n")
+    assert f"inet {live.node_ips()['node-1']}/" in r.stdout
     r = podnet_exec(live, "internet", "--", "cat", "/etc/resolv.conf")
     assert r.returncode == 0 and "nameserver" not in r.stdout.replace("no nameserver", "")
 
@@ -102,7 +91,7 @@ def test_node_and_internet(live):
             ("shop/web", "-c", "nope", "--", "true"),
             "error: pod shop/web has no container nope (containers: app, side)\n",
         ),
-        (("node/n9", "--", "true"), "error: no node n9 in cluster {cluster} (nodes: n1)\n"),
+        (("node/n9", "--", "true"), "error: no node n9 in cluster {cluster} (nodes: node-1)\n"),
         (("shop/web",), "error: give the command after --: "),
         (("shop/web", "--"), "error: no command after --: "),
     ],
@@ -111,17 +100,11 @@ def test_node_and_internet(live):
 def test_errors_are_one_line_exit_2(live, args, message):
     r = podnet_exec(live, *args)
     assert r.returncode == 2
-    assert r.stderr.startswith(message.format(cluster=live.cluster))
+    assert r.stderr.startswith(message.format(cluster=live.name))
     assert r.stderr.count("\n") == 1
 
 
 def test_no_such_cluster(live):
-    r = subprocess.run(
-        [sys.executable, "-m", "podnet", "exec", "--cluster", "nonexistent", "a/b", "--", "true"],
-        capture_output=True,
-        text=True,
-        env=live.env,
-        timeout=30,
-    )
+    r = podnet("exec", "--cluster", "nonexistent", "a/b", "--", "true", env=live.env)
     assert r.returncode == 2
     assert r.stderr.startswith("error: no cluster nonexistent: ")

@@ -1,20 +1,13 @@
 """The cluster the probe suites bring up (the upstream netpol e2e layout: namespaces x, y, z
 with pods a, b, c, each serving 80 and 81 over TCP and UDP, with labels and named ports that
-differ per namespace), the context manager that brings it up and always tears it down, and
-pure checks of the probe plan on it (no root)."""
+differ per namespace; `podnet.testing.live_cluster` brings it up and always tears it down),
+and pure checks of the probe plan on it (no root)."""
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from podnet.policy.expectations import plan
 from podnet.policy.ports import PortProto
@@ -97,53 +90,6 @@ def e2e_docs(host_pod: bool = False, local: bool = False) -> list[dict[str, Any]
     if local:
         docs.append(local_pod())
     return docs
-
-
-@dataclass
-class Live:
-    name: str
-    sdir: Path
-    env: dict[str, str]
-
-    def runtime(self) -> dict[str, Any]:
-        return json.loads((self.sdir / "runtime.json").read_text())
-
-    def pod_ips(self) -> dict[str, str]:
-        return {f"{p['namespace']}/{p['name']}": p["ip"] for p in self.runtime()["pods"]}
-
-    def node_netns(self) -> dict[str, str]:
-        return {n["name"]: n["netns"] for n in self.runtime()["nodes"]}
-
-
-@contextmanager
-def live_cluster(
-    tmp: Path, docs: list[dict[str, Any]], prefix: str, nodes: int = 2
-) -> Iterator[Live]:
-    """`podnet up` of `docs` under a unique name and a private state directory; on exit,
-    even after a failure, `podnet down` and a check that no namespace of it is left.
-    PODNET_STATE_DIR is set in this process too, for in-process calls."""
-    from podnet.datapath import netns
-    from podnet.render import kernel_names
-    from podnet.testing import podnet, unique_cluster
-
-    name = unique_cluster(prefix)
-    state = tmp / "state"
-    env = {"PODNET_STATE_DIR": str(state)}
-    manifest = tmp / f"{name}.yaml"
-    manifest.write_text(yaml.safe_dump_all(docs))
-    old = os.environ.get("PODNET_STATE_DIR")
-    os.environ["PODNET_STATE_DIR"] = str(state)
-    try:
-        up = podnet("up", "-f", str(manifest), "--cluster", name, "--nodes", str(nodes), env=env)
-        assert up.returncode == 0, up.stderr
-        yield Live(name, state / name, env)
-    finally:
-        podnet("down", "--cluster", name, env=env)
-        if old is None:
-            os.environ.pop("PODNET_STATE_DIR", None)
-        else:
-            os.environ["PODNET_STATE_DIR"] = old
-        assert netns.listing(kernel_names.netns_prefix(name)) == []
 
 
 # --- pure checks of the plan on this cluster ---------------------------------------------

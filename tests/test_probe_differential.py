@@ -36,10 +36,10 @@ from test_probe_cluster import (
     LOCAL_PORTS,
     NAMESPACES,
     POD_LABELS,
-    Live,
     e2e_docs,
-    live_cluster,
 )
+
+from podnet.testing import Live, live_cluster
 
 pytestmark = pytest.mark.datapath
 

@@ -10,9 +10,9 @@ import time
 
 import pytest
 import yaml
-from test_probe_cluster import HOST_POD, LOCAL_POD, LOCAL_PORTS, e2e_docs, live_cluster
+from test_probe_cluster import HOST_POD, LOCAL_POD, LOCAL_PORTS, e2e_docs
 
-from podnet.testing import podnet, policy
+from podnet.testing import live_cluster, podnet, policy
 
 pytestmark = pytest.mark.datapath
 

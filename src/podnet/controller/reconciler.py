@@ -197,16 +197,26 @@ class Reconciler:
         result.added = added
         result.removed = sorted(existing - new.keys())
         result.changed = [n for n, ns in new.items() if n in existing and old.get(n) != ns]
-        # 2. removals (and every other change that is not an addition) first.
+        # Existing namespaces with a link into a new one (a node, for its new pods).
+        peers = {
+            ns.name
+            for ns in d.plan.namespaces
+            if ns.name in existing and any(lk.peer and lk.peer.netns in added for lk in ns.links)
+        }
+        # 2. removals (and every other change that is not an addition) first. The peers
+        # lose their links into new namespaces here: a pod namespace deleted behind our back
+        # and now re-created under its old name still has its node-side veth as long as
+        # something (the stand-in's sockets) holds the dead namespace, and step 5 would
+        # take that stale veth for the new pod's.
         without_new = _without(d.plan, set(added))
         if full:
             apply_plan(without_new)
-        elif result.removed or result.changed:
+        elif result.removed or result.changed or peers:
             for name in result.removed:
                 netns.remove(name)
             with netns.Worker() as worker:
                 for ns in without_new.namespaces:
-                    if ns.name in result.changed:
+                    if ns.name in result.changed or ns.name in peers:
                         apply_netns(worker, ns)
         # 3. new namespaces, empty: a node's ruleset needs its namespace.
         if added:
@@ -229,11 +239,7 @@ class Reconciler:
         if full and added:
             apply_plan(d.plan, progress)
         elif added:
-            touched = set(added) | {
-                ns.name
-                for ns in d.plan.namespaces
-                if any(link.peer and link.peer.netns in added for link in ns.links)
-            }
+            touched = set(added) | peers
             with netns.Worker() as worker:
                 for ns in d.plan.namespaces:  # plan order: nodes before pods
                     if ns.name in touched:

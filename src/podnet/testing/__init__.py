@@ -3,12 +3,15 @@ code imports them, and nothing is computed on import):
 
 - builders of manifests and engines (`pod("x/a", labels=...)`, `engine(...)`);
 - a packet tracer that walks a rendered nftables ruleset (the second opinion on the
-  renderer) and an in-memory nft runner;
-- live helpers: run the CLI, serve and connect inside namespaces, snapshot the host's own
-  namespace, and a small hand-wired topology of namespaces for the workload stand-in.
+  renderer);
+- live helpers: run the CLI, bring a real cluster up from manifests with `podnet up` and
+  always down again (`live_cluster`), serve and connect inside its namespaces, snapshot the
+  host's own namespace;
+- runtime.json documents built by hand, for pure tests of its readers.
 """
 
 from podnet.testing._builders import cluster, engine, namespace, pod, policy
+from podnet.testing._clusters import Live, live_cluster
 from podnet.testing._live import (
     connect_seen,
     in_netns,
@@ -19,29 +22,18 @@ from podnet.testing._live import (
     unique_cluster,
 )
 from podnet.testing._nft_trace import Packet, Ruleset, parse, trace
-from podnet.testing._topology import (
-    Live,
-    Topology,
-    connect,
-    ip,
-    live_cluster,
-    pod_entry,
-    read_all,
-    runtime_doc,
-    udp_socket,
-)
+from podnet.testing._runtime_docs import pod_entry, runtime_doc
+from podnet.testing._sockets import connect, read_all, udp_socket
 
 __all__ = [
     "Live",
     "Packet",
     "Ruleset",
-    "Topology",
     "cluster",
     "connect",
     "connect_seen",
     "engine",
     "in_netns",
-    "ip",
     "live_cluster",
     "namespace",
     "parse",

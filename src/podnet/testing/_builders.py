@@ -27,15 +27,25 @@ def pod(
     ip: str | None = None,
     node: str | None = None,
     host_network: bool = False,
+    containers: dict[str, list[dict[str, Any]]] | None = None,
+    annotations: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """`key` is ns/name. `ports` are containerPort dicts, e.g. {"name": "http", "containerPort": 80}."""
+    """`key` is ns/name. `ports` are containerPort dicts, e.g. {"name": "http", "containerPort": 80},
+    of the one container `c`; or `containers` maps each container's name to its ports."""
     ns, name = key.split("/")
     doc: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": name, "namespace": ns, "labels": labels or {}},
-        "spec": {"containers": [{"name": "c", "image": "x", "ports": ports or []}]},
+        "spec": {
+            "containers": [
+                {"name": c, "image": "x", "ports": p}
+                for c, p in (containers or {"c": ports or []}).items()
+            ]
+        },
     }
+    if annotations:
+        doc["metadata"]["annotations"] = dict(annotations)
     if node:
         doc["spec"]["nodeName"] = node
     if host_network:

@@ -136,11 +136,13 @@ class StandIn:
             )
 
     def _update_readiness(self, plan: SocketPlan, changes: Changes) -> None:
-        """Keep a pod ready only if its checks and its sockets are unchanged; verify the rest."""
+        """Keep a pod ready only if its checks and its sockets are unchanged; verify the rest.
+        A socket closed although the pod still declares it (its namespace is gone) touches
+        the pod too: it answers no longer."""
         touched = {
             f"{ident.namespace}/{ident.pod}"
             for ep, ident in plan.listeners.items()
-            if ep in changes.opened or ep in changes.renamed
+            if ep in changes.opened or ep in changes.renamed or ep in changes.closed
         }
         ready = {}
         for pod, pod_checks in plan.checks.items():
