@@ -74,8 +74,10 @@ def test_start_is_quick_and_writes_pid_log_status(shared):
     assert int((shared.sdir / "daemon.pid").read_text()) == pid
     assert json.loads((shared.sdir / "daemon.json").read_text())["pid"] == pid
     assert "serving 2 pod(s)" in (shared.sdir / "daemon.log").read_text()
-    # its own session, stdin from /dev/null
-    assert os.getsid(pid) == pid
+    # under its watchdog, in the watchdog's own session, stdin from /dev/null
+    dog = supervisor.watchdog_pid(shared.sdir)
+    assert dog is not None and int((shared.sdir / "watchdog.pid").read_text()) == dog
+    assert os.getsid(dog) == dog and os.getsid(pid) == dog
     assert os.readlink(f"/proc/{pid}/fd/0") == "/dev/null"
 
 
