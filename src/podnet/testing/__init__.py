@@ -2,8 +2,8 @@
 code imports them, and nothing is computed on import):
 
 - builders of manifests and engines (`pod("x/a", labels=...)`, `engine(...)`);
-- a packet tracer that walks a rendered nftables ruleset (the second opinion on the
-  renderer) and an in-memory nft runner;
+- a packet tracer that walks a rendered nftables table (the second opinion on the
+  renderer) and an in-memory nft runner (`FakeRunner`);
 - live helpers: run the CLI, serve and connect inside namespaces, snapshot the host's own
   namespace, and a small hand-wired topology of namespaces for the workload stand-in.
 """
@@ -18,7 +18,8 @@ from podnet.testing._live import (
     serving,
     unique_cluster,
 )
-from podnet.testing._nft_trace import Packet, Ruleset, parse, trace
+from podnet.testing._nft_runner import FakeRunner
+from podnet.testing._nft_trace import Packet, Tracer, trace
 from podnet.testing._topology import (
     Live,
     Topology,
@@ -32,10 +33,11 @@ from podnet.testing._topology import (
 )
 
 __all__ = [
+    "FakeRunner",
     "Live",
     "Packet",
-    "Ruleset",
     "Topology",
+    "Tracer",
     "cluster",
     "connect",
     "connect_seen",
@@ -44,7 +46,6 @@ __all__ = [
     "ip",
     "live_cluster",
     "namespace",
-    "parse",
     "pod",
     "pod_entry",
     "podnet",
