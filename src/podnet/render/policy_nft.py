@@ -186,6 +186,8 @@ class NodeRuleset:
         self.ingress_map: dict[str, str] = {}  # pod ip -> its chain
         self.egress_map: dict[str, str] = {}
         self.counters: set[str] = set()
+        # (id(policy), direction, pod key or "") -> the policy's rules with their text.
+        self._policy_rules: dict[tuple[int, Direction, str], list[tuple[Rule, str]]] = {}
 
     # ---- ports -------------------------------------------------------------------------
     @staticmethod
@@ -206,64 +208,85 @@ class NodeRuleset:
         return name
 
     # ---- chains ------------------------------------------------------------------------
-    def _ingress_rules(self, pod: PodEndpoint, pols: list[NetworkPolicy]) -> list[Rule]:
-        rules = []
+    def _rules(
+        self, pod: PodEndpoint, pols: list[NetworkPolicy], direction: Direction
+    ) -> list[tuple[Rule, str]]:
+        """The rules of each policy in turn, with their text (chain names hash it). Built
+        once per policy and node: the same for every pod the policy selects, except an
+        ingress rule with a named port, which resolves against the pod itself."""
+        out: list[tuple[Rule, str]] = []
         for pol in pols:
-            ns = pol.metadata.namespace or "default"
-            count = self._accept_counter(pol)
-            for rule in pol.spec.ingress or ():
-                src: tuple[Match, ...] = ()
-                if rule.from_:
-                    peer_set = self.sets.address_set(self.peers.addresses(rule.from_, ns))
-                    src = (InSet((Field.IP_SADDR,), peer_set),)
-                if not rule.ports:
-                    rules.append(Rule(src, count, ACCEPT))
+            per_pod = direction == "ingress" and any(
+                isinstance(rp.port, str) for r in pol.spec.ingress or () for rp in r.ports or ()
+            )
+            key = (id(pol), direction, pod.key if per_pod else "")
+            found = self._policy_rules.get(key)
+            if found is None:
+                if direction == "ingress":
+                    rules = self._ingress_rules(pod, pol)
+                else:
+                    rules = self._egress_rules(pol)
+                found = self._policy_rules[key] = [(r, nft_text.rule(r)) for r in rules]
+            out += found
+        return out
+
+    def _ingress_rules(self, pod: PodEndpoint, pol: NetworkPolicy) -> list[Rule]:
+        rules = []
+        ns = pol.metadata.namespace or "default"
+        count = self._accept_counter(pol)
+        for rule in pol.spec.ingress or ():
+            src: tuple[Match, ...] = ()
+            if rule.from_:
+                peer_set = self.sets.address_set(self.peers.addresses(rule.from_, ns))
+                src = (InSet((Field.IP_SADDR,), peer_set),)
+            if not rule.ports:
+                rules.append(Rule(src, count, ACCEPT))
+                continue
+            for rp in rule.ports:
+                if not isinstance(rp.port, str):
+                    rules.append(Rule(src + self._port_match(rp, None), count, ACCEPT))
                     continue
-                for rp in rule.ports:
-                    if not isinstance(rp.port, str):
-                        rules.append(Rule(src + self._port_match(rp, None), count, ACCEPT))
-                        continue
-                    # A name this pod does not declare matches nothing: no rule.
-                    for number in sorted(pod.resolve(rp.port, rp.protocol)):
-                        rules.append(Rule(src + self._port_match(rp, number), count, ACCEPT))
+                # A name this pod does not declare matches nothing: no rule.
+                for number in sorted(pod.resolve(rp.port, rp.protocol)):
+                    rules.append(Rule(src + self._port_match(rp, number), count, ACCEPT))
         return rules
 
-    def _egress_rules(self, pols: list[NetworkPolicy]) -> list[Rule]:
+    def _egress_rules(self, pol: NetworkPolicy) -> list[Rule]:
         rules = []
-        for pol in pols:
-            ns = pol.metadata.namespace or "default"
-            count = self._accept_counter(pol)
-            for rule in pol.spec.egress or ():
-                dst: tuple[Match, ...] = ()
-                if rule.to:
-                    peer_set = self.sets.address_set(self.peers.addresses(rule.to, ns))
-                    dst = (InSet((Field.IP_DADDR,), peer_set),)
-                if not rule.ports:
-                    rules.append(Rule(dst, count, RETURN))
+        ns = pol.metadata.namespace or "default"
+        count = self._accept_counter(pol)
+        for rule in pol.spec.egress or ():
+            dst: tuple[Match, ...] = ()
+            if rule.to:
+                peer_set = self.sets.address_set(self.peers.addresses(rule.to, ns))
+                dst = (InSet((Field.IP_DADDR,), peer_set),)
+            if not rule.ports:
+                rules.append(Rule(dst, count, RETURN))
+                continue
+            for rp in rule.ports:
+                if isinstance(rp.port, str):
+                    # "named ports resolve against the destination pod": every candidate
+                    # destination pod that declares the name, as ip . proto . port.
+                    proto = PROTO[rp.protocol]
+                    elems: list[PortTuple] = [
+                        (IPv4Address(p.ip), proto, n)
+                        for p in self.peers.candidates(rule.to, ns)
+                        for n in sorted(p.resolve(rp.port, rp.protocol))
+                    ]
+                    if elems:
+                        key = (Field.IP_DADDR, Field.L4PROTO, Field.TH_DPORT)
+                        match = InSet(key, self.sets.tuple_set(elems))
+                        rules.append(Rule((match,), count, RETURN))
                     continue
-                for rp in rule.ports:
-                    if isinstance(rp.port, str):
-                        # "named ports resolve against the destination pod": every candidate
-                        # destination pod that declares the name, as ip . proto . port.
-                        proto = PROTO[rp.protocol]
-                        elems: list[PortTuple] = [
-                            (IPv4Address(p.ip), proto, n)
-                            for p in self.peers.candidates(rule.to, ns)
-                            for n in sorted(p.resolve(rp.port, rp.protocol))
-                        ]
-                        if elems:
-                            key = (Field.IP_DADDR, Field.L4PROTO, Field.TH_DPORT)
-                            match = InSet(key, self.sets.tuple_set(elems))
-                            rules.append(Rule((match,), count, RETURN))
-                        continue
-                    rules.append(Rule(dst + self._port_match(rp, None), count, RETURN))
+                rules.append(Rule(dst + self._port_match(rp, None), count, RETURN))
         return rules
 
-    def _chain(self, prefix: str, rules: list[Rule], drop_counter: str) -> str:
-        """A pod's chain, named after its rules' text: equal chains share one name."""
-        body = (*rules, _deny(drop_counter))
-        name = names.nft_object(prefix, "\n".join(map(nft_text.rule, body)))
-        self.chains[name] = body
+    def _chain(self, prefix: str, rules: list[tuple[Rule, str]], drop_counter: str) -> str:
+        """A pod's chain, named after its rules' text."""
+        deny = _deny(drop_counter)
+        text = "\n".join([*(t for _, t in rules), nft_text.rule(deny)])
+        name = names.nft_object(prefix, text)
+        self.chains[name] = (*(r for r, _ in rules), deny)
         return name
 
     def build(self) -> Table:
@@ -272,13 +295,13 @@ class NodeRuleset:
             if in_pols:
                 drop = names.ingress_drop_counter(pod.key)
                 self.counters.add(drop)
-                rules = self._ingress_rules(pod, in_pols)
+                rules = self._rules(pod, in_pols, "ingress")
                 self.ingress_map[pod.ip] = self._chain(names.INGRESS_CHAIN, rules, drop)
             eg_pols = self.peers.selecting(pod, "egress")
             if eg_pols:
                 drop = names.egress_drop_counter(pod.key)
                 self.counters.add(drop)
-                rules = self._egress_rules(eg_pols)
+                rules = self._rules(pod, eg_pols, "egress")
                 self.egress_map[pod.ip] = self._chain(names.EGRESS_CHAIN, rules, drop)
         return self.table_value()
 
