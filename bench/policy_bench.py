@@ -130,6 +130,7 @@ def main() -> int:
 def sync_figures(name: str) -> None:
     from podnet.controller.policy_sync import sync_policies
     from podnet.controller.reconciler import Reconciler
+    from podnet.nftables import text
     from podnet.state.store import state_dir
 
     rec = Reconciler(state_dir(name), name)
@@ -151,18 +152,18 @@ def sync_figures(name: str) -> None:
         f"snapshot+placement+plans beforehand {desired_s:.3f}s"
     )
     rules = [n.rules for n in last.nodes.values()]
-    chars = [n.chars for n in last.nodes.values()]
+    chars = {node: len(text.replace(table)) for node, table in last.tables.items()}
     pods = {n: 0 for n in d.node_netns}
     for node in d.placement.pod_node.values():
         pods[node] += 1
     print(
         f"rules per node: min {min(rules)}, median {statistics.median(rules):.0f}, "
         f"max {max(rules)}, total {sum(rules)}; ruleset text per node median "
-        f"{statistics.median(chars) / 1024:.0f} KiB; pods per node median "
+        f"{statistics.median(chars.values()) / 1024:.0f} KiB; pods per node median "
         f"{statistics.median(pods.values()):.0f}"
     )
     for node, n in sorted(last.nodes.items())[:3]:
-        print(f"  {node}: {pods[node]} pods, {n.rules} rules, {n.chars / 1024:.0f} KiB")
+        print(f"  {node}: {pods[node]} pods, {n.rules} rules, {chars[node] / 1024:.0f} KiB")
 
 
 def latency(name: str, changes: int) -> None:
@@ -261,7 +262,6 @@ def throughput(name: str, nodes: list[str], seconds: int, rounds: int) -> None:
     from podnet.controller.reconciler import Reconciler
     from podnet.policy.engine import Engine
     from podnet.render import kernel_names
-    from podnet.render.policy_nft import table_name
     from podnet.state.store import state_dir
 
     runtime = json.loads((state_dir(name) / "runtime.json").read_text())
@@ -286,7 +286,8 @@ def throughput(name: str, nodes: list[str], seconds: int, rounds: int) -> None:
         assert sync_policies(name, bare, d.node_netns).ok
         runs["none"].append(iperf(src_ns, dst_ns, dst_ip, seconds))
         for ns in involved:  # our own table, in our own node namespaces only
-            sh("ip", "netns", "exec", ns, "nft", "delete", "table", "inet", table_name(name))
+            table = kernel_names.table_name(name)
+            sh("ip", "netns", "exec", ns, "nft", "delete", "table", "inet", table)
         runs["no table"].append(iperf(src_ns, dst_ns, dst_ip, seconds))
     assert sync_policies(name, d.engine, d.node_netns).ok
     med = {k: statistics.median(v) for k, v in runs.items()}

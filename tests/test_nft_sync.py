@@ -1,22 +1,20 @@
 """sync_policies with the in-memory runner (no root): one transaction per node, counters carried
 over a table replacement, incremental skips, failures reported per node; the shared-peer
-renderer gives exactly render_node's text; counts attributed to policies."""
+renderer gives exactly render_node's table; counts attributed to policies."""
 
 from __future__ import annotations
 
 import pytest
 
 from podnet.controller.policy_sync import sync_policies
-from podnet.datapath.nft import FakeRunner, parse_counters, rule_count, with_counters
+from podnet.datapath.nft import parse_counters
+from podnet.nftables import text as nft_text
+from podnet.nftables.model import Counter
+from podnet.policy.engine import policy_name
+from podnet.render import kernel_names
 from podnet.render.policy_counters import policy_counts
-from podnet.render.policy_nft import (
-    PeerIndex,
-    counter_name,
-    render_all,
-    render_node,
-    short_hash,
-)
-from podnet.testing import engine, namespace, pod
+from podnet.render.policy_nft import PeerIndex, render_all, render_node
+from podnet.testing import FakeRunner, engine, namespace, pod
 
 
 def netpol(key: str, spec: dict) -> dict:
@@ -70,17 +68,33 @@ def cluster():
 NODES = {"node-1": "ns.node-1", "node-2": "ns.node-2"}
 
 
-def test_one_transaction_per_node_with_the_rendered_text():
+def rules_in_text(text: str) -> int:
+    """Lines inside chains, hook declarations not counted (how rules were counted when the
+    ruleset was text: Table.rule_count must give the same numbers)."""
+    n, inside = 0, False
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith("chain ") and s.endswith("{"):
+            inside = True
+        elif inside and s == "}":
+            inside = False
+        elif inside and not s.startswith("type "):
+            n += 1
+    return n
+
+
+def test_one_transaction_per_node_with_the_rendered_table():
     e, runner = cluster(), FakeRunner()
     report = sync_policies("c1", e, NODES, runner)
     assert report.ok and report.applied == ["node-1", "node-2"]
     assert sorted(ns for ns, _ in runner.history) == ["ns.node-1", "ns.node-2"]
     for node, ns in NODES.items():
         assert runner.applied[ns] == render_node(e, node, "c1")
-        assert report.nodes[node].rules == rule_count(runner.applied[ns]) > 0
+        text = nft_text.replace(runner.applied[ns])
+        assert report.nodes[node].rules == rules_in_text(text) > 0
 
 
-def test_one_peer_index_shared_by_all_nodes_renders_the_same_text():
+def test_one_peer_index_shared_by_all_nodes_renders_the_same_table():
     e = cluster()
     shared = PeerIndex(e)
     for node in NODES:
@@ -89,9 +103,9 @@ def test_one_peer_index_shared_by_all_nodes_renders_the_same_text():
 
 def test_render_all_renders_every_node_as_render_node_does():
     e = cluster()
-    texts = render_all(e, "c1")
-    assert sorted(texts) == sorted(NODES)
-    assert texts == {node: render_node(e, node, "c1") for node in NODES}
+    tables = render_all(e, "c1")
+    assert sorted(tables) == sorted(NODES)
+    assert tables == {node: render_node(e, node, "c1") for node in NODES}
 
 
 def test_a_full_sync_applies_every_node_whatever_was_applied_before():
@@ -101,23 +115,28 @@ def test_a_full_sync_applies_every_node_whatever_was_applied_before():
     runner.applied.clear()
     full = sync_policies("c1", e, NODES, runner, previous=None)
     assert full.applied == ["node-1", "node-2"]
-    assert runner.applied == {ns: first.texts[n] for n, ns in NODES.items()}
+    assert runner.applied == {ns: first.tables[n] for n, ns in NODES.items()}
 
 
 def test_counters_survive_a_sync():
     e, runner = cluster(), FakeRunner()
     sync_policies("c1", e, NODES, runner)
-    name = counter_name(e.cluster.policies[0], "accept")
+    name = kernel_names.policy_accept_counter(policy_name(e.cluster.policies[0]))
     runner.counters["ns.node-1"][name] = (7, 420)
-    sync_policies("c1", e, NODES, runner)
-    assert f"counter {name} {{ packets 7 bytes 420 }}" in runner.applied["ns.node-1"]
+    report = sync_policies("c1", e, NODES, runner)
+    assert Counter(name, 7, 420) in runner.applied["ns.node-1"].counters
+    assert f"counter {name} {{ packets 7 bytes 420 }}" in nft_text.replace(
+        runner.applied["ns.node-1"]
+    )
     assert runner.list_counters("ns.node-1")[name] == (7, 420)
+    # The table kept for the next comparison carries no values: counting is not a change.
+    assert Counter(name) in report.tables["node-1"].counters
 
 
 def test_incremental_sync_skips_unchanged_nodes():
     e, runner = cluster(), FakeRunner()
     first = sync_policies("c1", e, NODES, runner)
-    again = sync_policies("c1", e, NODES, runner, previous=first.texts)
+    again = sync_policies("c1", e, NODES, runner, previous=first.tables)
     assert again.ok and again.applied == []
     assert len(runner.history) == 2
 
@@ -126,13 +145,7 @@ def test_a_failing_node_is_reported_not_raised():
     e, runner = cluster(), FakeRunner(fail={"ns.node-2"})
     report = sync_policies("c1", e, NODES, runner)
     assert not report.ok and report.errors[0].startswith("node-2: NftError")
-    assert "node-2" not in report.texts  # so the next sync re-applies it
-
-
-def test_with_counters_only_touches_empty_counter_declarations():
-    text = "table inet t {\n\tcounter a { }\n\tcounter b { }\n}\n"
-    out = with_counters(text, {"a": (1, 2), "c": (3, 4)})
-    assert out == "table inet t {\n\tcounter a { packets 1 bytes 2 }\n\tcounter b { }\n}\n"
+    assert "node-2" not in report.tables  # so the next sync re-applies it
 
 
 def test_parse_counters_keeps_podnet_tables_only():
@@ -144,11 +157,18 @@ def test_parse_counters_keeps_podnet_tables_only():
     assert parse_counters(doc) == {"x": (3, 9)}
 
 
-@pytest.mark.parametrize("direction, prefix", [("ingress", "in_drop_"), ("egress", "eg_drop_")])
-def test_drops_are_attributed_to_every_policy_isolating_the_pod(direction, prefix):
+@pytest.mark.parametrize(
+    "direction, drop_counter",
+    [
+        ("ingress", kernel_names.ingress_drop_counter),
+        ("egress", kernel_names.egress_drop_counter),
+    ],
+    ids=["ingress", "egress"],
+)
+def test_drops_are_attributed_to_every_policy_isolating_the_pod(direction, drop_counter):
     e = cluster()
     target = e.by_key["x/a" if direction == "ingress" else "y/c"]
-    counters = {f"{prefix}{short_hash(target.key)}": (5, 300)}
+    counters = {drop_counter(target.key): (5, 300)}
     counts = policy_counts(e, counters)
     pols = {f"{p.metadata.namespace}/{p.metadata.name}" for p in e.selecting(target, direction)}
     assert pols

@@ -15,26 +15,30 @@ from hypothesis import strategies as st
 from test_matrix_property import cluster_docs
 
 from podnet.model.cluster import load_cluster
+from podnet.nftables import text as nft_text
+from podnet.nftables.expr import InSet, Jump, VMap
+from podnet.nftables.model import Table
 from podnet.policy.endpoints import PodEndpoint
 from podnet.policy.engine import Engine
 from podnet.policy.matrix import declared_ports
 from podnet.policy.ports import PortProto
-from podnet.render.policy_nft import render_node, table_name
-from podnet.testing import Packet, Ruleset, engine, parse, trace
+from podnet.render.kernel_names import table_name
+from podnet.render.policy_nft import render_node
+from podnet.testing import Packet, Tracer, engine, trace
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).parent / "golden" / "nft"
 UPDATE = os.environ.get("PODNET_UPDATE_GOLDEN") == "1"
 
 
-def rulesets(e: Engine, cluster: str = "test") -> dict[str, Ruleset]:
+def rulesets(e: Engine, cluster: str = "test") -> dict[str, Tracer]:
     return {
-        n.metadata.name: parse(render_node(e, n.metadata.name, cluster)) for n in e.cluster.nodes
+        n.metadata.name: Tracer(render_node(e, n.metadata.name, cluster)) for n in e.cluster.nodes
     }
 
 
 def datapath_verdict(
-    rs: dict[str, Ruleset], src: PodEndpoint, dst: PodEndpoint, pp: PortProto
+    rs: dict[str, Tracer], src: PodEndpoint, dst: PodEndpoint, pp: PortProto
 ) -> bool:
     """Where the first packet of a connection meets a forward hook, and what each says.
 
@@ -60,7 +64,7 @@ def test_table_name_carries_the_cluster() -> None:
 def test_shop_rulesets_match_golden() -> None:
     e = Engine(load_cluster([str(ROOT / "examples" / "shop")]))
     for node in sorted(n.metadata.name for n in e.cluster.nodes):
-        text = render_node(e, node, "demo")
+        text = nft_text.replace(render_node(e, node, "demo"))
         path = GOLDEN / f"shop-{node}.nft"
         if UPDATE:
             path.write_text(text)
@@ -85,13 +89,38 @@ def test_a_node_without_isolated_pods_has_no_hook() -> None:
             "spec": {"containers": [{"name": "c"}]},
         },
     )
-    text = render_node(e, "node-1", "t")
+    text = nft_text.replace(render_node(e, "node-1", "t"))
     assert "jump" not in text and "hook forward" not in text and "map ingress-pods" in text
+
+
+def dangling(table: Table) -> list[str]:
+    """References to objects the table does not declare (nft would refuse the table).
+    (The converse is not checked: a policy's accept counter is declared even where none of
+    its rules renders, and an egress rule with a named port declares the peer set it does
+    not use; both are in the golden files, and harmless.)"""
+    sets, maps = {s.name for s in table.sets}, {m.name for m in table.maps}
+    chains, counters = {c.name for c in table.chains}, {c.name for c in table.counters}
+    wrong = []
+    for chain in table.chains:
+        for rule in chain.rules:
+            refs = [("set", m.set, sets) for m in rule.matches if isinstance(m, InSet)]
+            if rule.counter:
+                refs.append(("counter", rule.counter, counters))
+            if isinstance(rule.verdict, VMap):
+                refs.append(("map", rule.verdict.map, maps))
+            for what, name, declared in refs:
+                if name not in declared:
+                    wrong.append(f"{chain.name}: no {what} {name}")
+    for m in table.maps:
+        for _, v in m.elements:
+            if isinstance(v, Jump) and v.chain not in chains:
+                wrong.append(f"map {m.name}: no chain {v.chain}")
+    return wrong
 
 
 def check_all_pairs(e: Engine, ports: list[PortProto]) -> list[str]:
     rs = rulesets(e)
-    wrong = []
+    wrong = [f"{node}: {d}" for node, t in rs.items() for d in dangling(t.table)]
     for pp in ports:
         for s in e.pods:
             for d in e.pods:

@@ -24,10 +24,9 @@ from podnet.cli.main import main
 from podnet.controller.reconciler import Reconciler
 from podnet.controller.syncer import RESYNC_ENV
 from podnet.datapath import netns
-from podnet.datapath.nft import FakeRunner
-from podnet.render.policy_nft import table_name
+from podnet.render.kernel_names import table_name
 from podnet.state.store import Store
-from podnet.testing import in_netns
+from podnet.testing import FakeRunner, in_netns
 
 pytestmark = pytest.mark.datapath
 RESYNC = "2"  # seconds between the daemon's full syncs (30 by default)

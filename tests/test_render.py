@@ -5,6 +5,7 @@ Regenerate the golden files with PODNET_UPDATE_GOLDEN=1 and review the diff.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -81,6 +82,17 @@ def test_link_names_are_readable_and_stable():
     assert kernel_names.pod_veth("shop", "web-0") == kernel_names.pod_veth("shop", "web-0")
     assert kernel_names.pod_veth("shop", "web-0").startswith("web-0-")
     assert kernel_names.pod_veth("shop", "web-0") != kernel_names.pod_veth("other", "web-0")
+
+
+def test_nft_names_hash_the_identity_they_name():
+    """The nft names `podnet get networkpolicies` reads counters by, and `down` and the
+    benchmarks find the table by: spelled once, in kernel_names."""
+    h = hashlib.sha256(b"shop/web-0").hexdigest()[:10]
+    assert kernel_names.table_name("demo-1") == "podnet_demo_1"
+    assert kernel_names.policy_accept_counter("shop/web-0") == f"pol_{h}_accept"
+    assert kernel_names.ingress_drop_counter("shop/web-0") == f"in_drop_{h}"
+    assert kernel_names.egress_drop_counter("shop/web-0") == f"eg_drop_{h}"
+    assert kernel_names.nft_object(kernel_names.PEER_SET, "shop/web-0") == f"peer-{h}"
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
-"""NetworkPolicy rulesets into the kernel for one sync: render every node's ruleset (pure,
-podnet.render.policy_nft), then hand each node whose ruleset changed to the datapath (one
+"""NetworkPolicy rulesets into the kernel for one sync: render every node's table (pure,
+podnet.render.policy_nft), then hand each node whose table changed to the datapath (one
 `nft -f` transaction per node, nodes in parallel). Failures are recorded per node, never
 raised: the reconciler decides, and forces the next sync to be full."""
 
@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from podnet.datapath.nft import IpNetnsRunner, NftError, NftRunner, rule_count, with_counters
+from podnet.datapath.nft import IpNetnsRunner, NftError, NftRunner
+from podnet.nftables.model import Table
 from podnet.policy.engine import Engine
 from podnet.render.policy_nft import render_all
 
@@ -23,17 +24,16 @@ class NodeSync:
     node: str
     netns: str
     rules: int
-    chars: int
-    render_s: float  # rendering every node's text (one shared pass, see render_all)
-    apply_s: float
-    applied: bool  # False: the text was unchanged since the last sync and not re-applied
+    render_s: float  # rendering every node's table (one shared pass, see render_all)
+    apply_s: float  # reading the counters, rendering the text and `nft -f`
+    applied: bool  # False: the table was unchanged since the last sync and not re-applied
     error: str | None = None
 
 
 @dataclass
 class SyncReport:
     nodes: dict[str, NodeSync]
-    texts: dict[str, str]  # node -> rendered text (without counter values): for the next sync
+    tables: dict[str, Table]  # node -> table applied (without counter values): for the next sync
     seconds: float
 
     @property
@@ -65,39 +65,39 @@ def sync_policies(
     engine: Engine,
     node_netns: Mapping[str, str],
     runner: NftRunner | None = None,
-    previous: Mapping[str, str] | None = None,
+    previous: Mapping[str, Table] | None = None,
     keep_counters: bool = True,
 ) -> SyncReport:
     """Render every node's ruleset and apply it, one `nft -f` transaction per node, nodes in
-    parallel. With `previous` (node -> text of the last successful sync), a node whose text
-    is unchanged is not re-applied (the incremental path; pass None for a full sync).
+    parallel. With `previous` (node -> table of the last successful sync), a node whose
+    table is unchanged is not re-applied (the incremental path; pass None for a full sync).
     Failures are recorded per node, never raised: the caller decides (and must force the
     next sync to be full)."""
     runner = runner or IpNetnsRunner()
     started = time.monotonic()
     previous = previous or {}
-    texts = render_all(engine, cluster_name)  # peer addresses computed once for all nodes
+    tables = render_all(engine, cluster_name)  # peer addresses computed once for all nodes
     render_s = time.monotonic() - started
 
-    def one(node: str) -> tuple[NodeSync, str]:
-        ns, text = node_netns[node], texts[node]
-        rules = rule_count(text)
-        if previous.get(node) == text:
-            return NodeSync(node, ns, rules, len(text), render_s, 0.0, False), text
+    def one(node: str) -> tuple[NodeSync, Table]:
+        ns, table = node_netns[node], tables[node]
+        rules = table.rule_count
+        if previous.get(node) == table:
+            return NodeSync(node, ns, rules, render_s, 0.0, False), table
         t0 = time.monotonic()
         try:
             values = runner.list_counters(ns) if keep_counters else {}
-            runner.apply(ns, with_counters(text, values))
+            runner.apply(ns, table.with_counter_values(values))
         except (NftError, OSError, ValueError, subprocess.SubprocessError) as e:
             err = f"{type(e).__name__}: {e}"
-            return NodeSync(node, ns, rules, len(text), render_s, 0.0, True, err), text
-        return NodeSync(node, ns, rules, len(text), render_s, time.monotonic() - t0, True), text
+            return NodeSync(node, ns, rules, render_s, 0.0, True, err), table
+        return NodeSync(node, ns, rules, render_s, time.monotonic() - t0, True), table
 
     nodes = sorted(node_netns)
     with ThreadPoolExecutor(max_workers=max(1, min(MAX_PARALLEL, len(nodes)))) as pool:
         results = list(pool.map(one, nodes))
     return SyncReport(
         nodes={r.node: r for r, _ in results},
-        texts={r.node: t for r, t in results if r.error is None},
+        tables={r.node: t for r, t in results if r.error is None},
         seconds=time.monotonic() - started,
     )

@@ -234,7 +234,7 @@ class Reconciler:
         result.nft = report
         if not report.ok:
             raise nft.NftError("; ".join(report.errors))
-        self.rulesets = report.texts
+        self.rulesets = report.tables
         # 5. additions: links, addresses and routes of the new namespaces.
         if full and added:
             apply_plan(d.plan, progress)

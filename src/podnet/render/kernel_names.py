@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Final
 
 IFNAMSIZ = 15  # usable bytes of a Linux interface name (IFNAMSIZ 16 minus the NUL)
 NETNS_NAME_MAX = 255  # a netns is a file under /run/netns: NAME_MAX
@@ -110,3 +111,52 @@ def vtep_mac(cluster: str, node: str) -> str:
     """A stable, locally administered unicast MAC for a node's VXLAN device."""
     h = short_hash(cluster, "vtep", node, length=10)
     return "0e:" + ":".join(h[i : i + 2] for i in range(0, 10, 2))
+
+
+# ---- nftables (NetworkPolicy; one table per node namespace) -------------------------------
+# Object names inside the table need no cluster name (the table carries it). nft allows
+# 256 bytes per name; podnet's are `<prefix>-<10 hex>` or `<what>_<10 hex>[_accept]`: short
+# enough to read in `nft list ruleset`, and 40 bits of SHA-256 make a collision among the
+# few thousand objects of a node's table practically impossible.
+NFT_TABLE_PREFIX = "podnet_"
+NFT_FAMILY: Final = "inet"
+NFT_HASH_LEN = 10
+FORWARD_CHAIN = "forward"  # the base chain, on the forward hook
+INGRESS_MAP = "ingress-pods"  # pod IP -> jump to its ingress chain
+EGRESS_MAP = "egress-pods"  # pod IP -> jump to its egress chain
+INGRESS_CHAIN = "in"  # `in-<hash of the chain's rules>`: one per pod isolated for ingress
+EGRESS_CHAIN = "eg"  # `eg-<hash ...>`, for egress
+PEER_SET = "peer"  # `peer-<hash of the elements>`: peer addresses, shared by all chains
+PORT_SET = "np"  # `np-<hash ...>`: (pod ip, protocol, port) of a named port
+
+
+def table_name(cluster: str) -> str:
+    """`podnet_<cluster>`, in every node namespace of the cluster."""
+    # Cluster names are DNS labels (no '_'), so this mapping cannot collide.
+    return NFT_TABLE_PREFIX + cluster.replace("-", "_")
+
+
+def nft_hash(text: str) -> str:
+    """The short hash in podnet's nft object names."""
+    return short_hash(text, length=NFT_HASH_LEN)
+
+
+def nft_object(prefix: str, content: str) -> str:
+    """`<prefix>-<hash of content>`: a chain or set named after what it holds, so that
+    equal contents share one name and a changed content is a new object."""
+    return f"{prefix}-{nft_hash(content)}"
+
+
+def policy_accept_counter(policy_key: str) -> str:
+    """`pol_<hash of "ns/name">_accept`: connections a NetworkPolicy admitted."""
+    return f"pol_{nft_hash(policy_key)}_accept"
+
+
+def ingress_drop_counter(pod_key: str) -> str:
+    """`in_drop_<hash of "ns/pod">`: connections to the pod that no policy admitted."""
+    return f"in_drop_{nft_hash(pod_key)}"
+
+
+def egress_drop_counter(pod_key: str) -> str:
+    """`eg_drop_<hash of "ns/pod">`: connections from the pod that no policy admitted."""
+    return f"eg_drop_{nft_hash(pod_key)}"

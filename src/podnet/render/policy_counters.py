@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from podnet.policy.engine import Engine, policy_name
 from podnet.policy.verdict import Direction
-from podnet.render.policy_nft import counter_name, short_hash
+from podnet.render import kernel_names as names
 
 
 def policy_counts(
@@ -22,13 +22,17 @@ def policy_counts(
     isolates that pod in that direction (each of them would have had to admit it)."""
     out: dict[str, list[int]] = {}
     for pol in engine.cluster.policies:
-        out[policy_name(pol)] = [counters.get(counter_name(pol, "accept"), (0, 0))[0], 0]
+        accepted = counters.get(names.policy_accept_counter(policy_name(pol)), (0, 0))[0]
+        out[policy_name(pol)] = [accepted, 0]
     for pod in engine.pods:
         if pod.host_network:
             continue
-        drops: tuple[tuple[Direction, str], ...] = (("ingress", "in_drop_"), ("egress", "eg_drop_"))
-        for direction, prefix in drops:
-            dropped = counters.get(f"{prefix}{short_hash(pod.key)}", (0, 0))[0]
+        drops: tuple[tuple[Direction, str], ...] = (
+            ("ingress", names.ingress_drop_counter(pod.key)),
+            ("egress", names.egress_drop_counter(pod.key)),
+        )
+        for direction, counter in drops:
+            dropped = counters.get(counter, (0, 0))[0]
             if not dropped:
                 continue
             for pol in engine.selecting(pod, direction):

@@ -1,4 +1,6 @@
-"""NetworkPolicy as one nftables ruleset per node, rendered from the policy engine.
+"""NetworkPolicy as one nftables table per node, built from the policy engine as a value
+(podnet.nftables; its text module writes the `nft -f` input; every name comes from
+podnet.render.kernel_names).
 
 Hook and chains (table `inet podnet_<cluster>` in each node's namespace; all pod traffic of
 a node is routed through it, so the forward hook sees every pod packet the node carries):
@@ -14,8 +16,8 @@ a node is routed through it, so the forward hook sees every pod packet the node 
     in-<h>: likewise, a match `accept`s; else count and reject.
 
 Each isolated pod has its own chain (it carries the pod's drop counter; `<h>` hashes the
-chain's content), with one rule per admitting policy rule: the rules of a node grow with its
-own pods and their policies, not with the cluster. The cluster-wide part, the peer addresses,
+chain's rules as nftables.text renders them), with one rule per admitting policy rule: the
+rules of a node grow with its own pods and their policies, not with the cluster. The cluster-wide part, the peer addresses,
 lives in named sets shared by all chains. Blocked traffic is *rejected*, so a
 denied probe fails immediately instead of waiting for a timeout: ICMP "administratively
 prohibited" for every protocol (so "blocked" differs from "nothing listens", a TCP reset),
@@ -26,13 +28,33 @@ never judged, as "traffic to and from the node where a Pod is running is always 
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address
 
 import numpy as np
 
 from podnet.model.networkpolicy import NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort
+from podnet.nftables import text as nft_text
+from podnet.nftables.expr import (
+    ACCEPT,
+    DROP,
+    RETURN,
+    CtState,
+    DPort,
+    Element,
+    Field,
+    InSet,
+    Jump,
+    L4Proto,
+    Match,
+    Proto,
+    Range,
+    Reject,
+    Verdict,
+    VMap,
+)
+from podnet.nftables.model import Chain, Counter, Hook, Map, Rule, Set, Table
 from podnet.policy.addresses import AddressSet
 from podnet.policy.classes import classify
 from podnet.policy.endpoints import PodEndpoint
@@ -40,49 +62,44 @@ from podnet.policy.engine import Engine, policy_name
 from podnet.policy.matrix import ClassCompiler
 from podnet.policy.peers import ipblock_set
 from podnet.policy.verdict import Direction
+from podnet.render import kernel_names as names
 
-PROTO = {"TCP": "tcp", "UDP": "udp", "SCTP": "sctp"}
-
-
-def table_name(cluster: str) -> str:
-    # Cluster names are DNS labels (no '_'), so this mapping cannot collide.
-    return "podnet_" + cluster.replace("-", "_")
+PROTO: dict[str, L4Proto] = {"TCP": "tcp", "UDP": "udp", "SCTP": "sctp"}
+PortTuple = tuple[IPv4Address, L4Proto, int]
 
 
-def _h(text: str, n: int = 10) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:n]
-
-
-def counter_name(pol: NetworkPolicy, what: str) -> str:
-    """`pol_<hash>_accept`: nft object names are short; the hash is of `ns/name`."""
-    return f"pol_{_h(policy_name(pol))}_{what}"
-
-
-def _addr_elements(s: AddressSet) -> list[str]:
-    out = []
-    for lo, hi in s.intervals:
-        a, b = ipaddress.IPv4Address(lo), ipaddress.IPv4Address(hi)
-        out.append(str(a) if lo == hi else f"{a}-{b}")
-    return out
+def _addr_elements(s: AddressSet) -> tuple[Element, ...]:
+    return tuple(
+        IPv4Address(lo) if lo == hi else Range(IPv4Address(lo), IPv4Address(hi))
+        for lo, hi in s.intervals
+    )
 
 
 @dataclass
 class _Sets:
-    """Named sets, deduplicated by content."""
+    """Named sets, deduplicated by content (a set's name hashes its elements' text)."""
 
-    addr: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name -> elements
-    tuples: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    addr: dict[str, tuple[Element, ...]] = field(default_factory=dict)  # name -> elements
+    tuples: dict[str, tuple[Element, ...]] = field(default_factory=dict)
+    # id(AddressSet) -> (it, its set's name): PeerIndex returns one AddressSet object per
+    # peers, so each is converted once per node; the value holds it, so its id stays valid.
+    _named: dict[int, tuple[AddressSet, str]] = field(default_factory=dict)
 
-    def address_set(self, elements: list[str]) -> str:
-        key = tuple(elements)
-        name = f"peer-{_h(','.join(key))}"
-        self.addr[name] = key
+    def address_set(self, addresses: AddressSet) -> str:
+        found = self._named.get(id(addresses))
+        if found is not None:
+            return found[1]
+        elements = _addr_elements(addresses)
+        name = names.nft_object(names.PEER_SET, ",".join(map(nft_text.element, elements)))
+        self.addr[name] = elements
+        self._named[id(addresses)] = (addresses, name)
         return name
 
-    def tuple_set(self, elements: list[str]) -> str:
-        key = tuple(sorted(set(elements)))
-        name = f"np-{_h(','.join(key))}"
-        self.tuples[name] = key
+    def tuple_set(self, elements: list[PortTuple]) -> str:
+        by_text: dict[str, Element] = {nft_text.element(e): e for e in elements}
+        key = sorted(by_text)
+        name = names.nft_object(names.PORT_SET, ",".join(key))
+        self.tuples[name] = tuple(by_text[k] for k in key)
         return name
 
 
@@ -155,7 +172,7 @@ class PeerIndex:
 
 
 class NodeRuleset:
-    """Renders the ruleset of one node."""
+    """Builds the table of one node."""
 
     def __init__(
         self, engine: Engine, node: str, cluster: str, peers: PeerIndex | None = None
@@ -163,186 +180,198 @@ class NodeRuleset:
         self.e = engine
         self.peers = peers or PeerIndex(engine)
         self.node = node
-        self.table = table_name(cluster)
+        self.table = names.table_name(cluster)
         self.sets = _Sets()
-        self.chains: dict[str, list[str]] = {}
-        self.ingress_map: dict[str, str] = {}
+        self.chains: dict[str, tuple[Rule, ...]] = {}
+        self.ingress_map: dict[str, str] = {}  # pod ip -> its chain
         self.egress_map: dict[str, str] = {}
         self.counters: set[str] = set()
+        # (id(policy), direction, pod key or "") -> the policy's rules with their text.
+        self._policy_rules: dict[tuple[int, Direction, str], list[tuple[Rule, str]]] = {}
 
     # ---- ports -------------------------------------------------------------------------
     @staticmethod
-    def _port_match(rp: NetworkPolicyPort, number: int | None) -> str:
-        proto = PROTO[rp.protocol]
+    def _port_match(rp: NetworkPolicyPort, number: int | None) -> tuple[Match, ...]:
+        proto = Proto(PROTO[rp.protocol])
         if rp.port is None:
-            return f"meta l4proto {proto}"
+            return (proto,)
         if isinstance(rp.port, str):
-            return f"meta l4proto {proto} th dport {number}"
+            assert number is not None
+            return (proto, DPort(number))
         if rp.end_port is not None and rp.end_port != rp.port:
-            return f"meta l4proto {proto} th dport {rp.port}-{rp.end_port}"
-        return f"meta l4proto {proto} th dport {rp.port}"
+            return (proto, DPort(rp.port, rp.end_port))
+        return (proto, DPort(rp.port))
 
-    # ---- chains ------------------------------------------------------------------------
-    def _ingress_rules(self, pod: PodEndpoint, pols: list[NetworkPolicy]) -> list[str]:
-        rules = []
-        for pol in pols:
-            ns = pol.metadata.namespace or "default"
-            count = f"counter name {counter_name(pol, 'accept')}"
-            self.counters.add(counter_name(pol, "accept"))
-            for rule in pol.spec.ingress or ():
-                src = ""
-                if rule.from_:
-                    src = f"ip saddr @{self.sets.address_set(_addr_elements(self.peers.addresses(rule.from_, ns)))} "
-                if not rule.ports:
-                    rules.append(f"{src}{count} accept")
-                    continue
-                for rp in rule.ports:
-                    if not isinstance(rp.port, str):
-                        rules.append(f"{src}{self._port_match(rp, None)} {count} accept")
-                        continue
-                    # A name this pod does not declare matches nothing: no rule.
-                    for number in sorted(pod.resolve(rp.port, rp.protocol)):
-                        rules.append(f"{src}{self._port_match(rp, number)} {count} accept")
-        return rules
-
-    def _egress_rules(self, pols: list[NetworkPolicy]) -> list[str]:
-        rules = []
-        for pol in pols:
-            ns = pol.metadata.namespace or "default"
-            count = f"counter name {counter_name(pol, 'accept')}"
-            self.counters.add(counter_name(pol, "accept"))
-            for rule in pol.spec.egress or ():
-                dst_set = None
-                if rule.to:
-                    dst_set = self.sets.address_set(
-                        _addr_elements(self.peers.addresses(rule.to, ns))
-                    )
-                dst = f"ip daddr @{dst_set} " if dst_set else ""
-                if not rule.ports:
-                    rules.append(f"{dst}{count} return")
-                    continue
-                for rp in rule.ports:
-                    if isinstance(rp.port, str):
-                        # "named ports resolve against the destination pod": every candidate
-                        # destination pod that declares the name, as ip . proto . port.
-                        cands = self.peers.candidates(rule.to, ns)
-                        elems = [
-                            f"{p.ip} . {PROTO[rp.protocol]} . {n}"
-                            for p in cands
-                            for n in sorted(p.resolve(rp.port, rp.protocol))
-                        ]
-                        if elems:
-                            name = self.sets.tuple_set(elems)
-                            rules.append(
-                                f"ip daddr . meta l4proto . th dport @{name} {count} return"
-                            )
-                        continue
-                    rules.append(f"{dst}{self._port_match(rp, None)} {count} return")
-        return rules
-
-    def _chain(self, prefix: str, rules: list[str], *final: str) -> str:
-        body = [*rules, *final]
-        name = f"{prefix}-{_h(chr(10).join(body))}"
-        self.chains[name] = body
+    def _accept_counter(self, pol: NetworkPolicy) -> str:
+        name = names.policy_accept_counter(policy_name(pol))
+        self.counters.add(name)
         return name
 
-    def build(self) -> str:
+    # ---- chains ------------------------------------------------------------------------
+    def _rules(
+        self, pod: PodEndpoint, pols: list[NetworkPolicy], direction: Direction
+    ) -> list[tuple[Rule, str]]:
+        """The rules of each policy in turn, with their text (chain names hash it). Built
+        once per policy and node: the same for every pod the policy selects, except an
+        ingress rule with a named port, which resolves against the pod itself."""
+        out: list[tuple[Rule, str]] = []
+        for pol in pols:
+            per_pod = direction == "ingress" and any(
+                isinstance(rp.port, str) for r in pol.spec.ingress or () for rp in r.ports or ()
+            )
+            key = (id(pol), direction, pod.key if per_pod else "")
+            found = self._policy_rules.get(key)
+            if found is None:
+                if direction == "ingress":
+                    rules = self._ingress_rules(pod, pol)
+                else:
+                    rules = self._egress_rules(pol)
+                found = self._policy_rules[key] = [(r, nft_text.rule(r)) for r in rules]
+            out += found
+        return out
+
+    def _ingress_rules(self, pod: PodEndpoint, pol: NetworkPolicy) -> list[Rule]:
+        rules = []
+        ns = pol.metadata.namespace or "default"
+        count = self._accept_counter(pol)
+        for rule in pol.spec.ingress or ():
+            src: tuple[Match, ...] = ()
+            if rule.from_:
+                peer_set = self.sets.address_set(self.peers.addresses(rule.from_, ns))
+                src = (InSet((Field.IP_SADDR,), peer_set),)
+            if not rule.ports:
+                rules.append(Rule(src, count, ACCEPT))
+                continue
+            for rp in rule.ports:
+                if not isinstance(rp.port, str):
+                    rules.append(Rule(src + self._port_match(rp, None), count, ACCEPT))
+                    continue
+                # A name this pod does not declare matches nothing: no rule.
+                for number in sorted(pod.resolve(rp.port, rp.protocol)):
+                    rules.append(Rule(src + self._port_match(rp, number), count, ACCEPT))
+        return rules
+
+    def _egress_rules(self, pol: NetworkPolicy) -> list[Rule]:
+        rules = []
+        ns = pol.metadata.namespace or "default"
+        count = self._accept_counter(pol)
+        for rule in pol.spec.egress or ():
+            dst: tuple[Match, ...] = ()
+            if rule.to:
+                peer_set = self.sets.address_set(self.peers.addresses(rule.to, ns))
+                dst = (InSet((Field.IP_DADDR,), peer_set),)
+            if not rule.ports:
+                rules.append(Rule(dst, count, RETURN))
+                continue
+            for rp in rule.ports:
+                if isinstance(rp.port, str):
+                    # "named ports resolve against the destination pod": every candidate
+                    # destination pod that declares the name, as ip . proto . port.
+                    proto = PROTO[rp.protocol]
+                    elems: list[PortTuple] = [
+                        (IPv4Address(p.ip), proto, n)
+                        for p in self.peers.candidates(rule.to, ns)
+                        for n in sorted(p.resolve(rp.port, rp.protocol))
+                    ]
+                    if elems:
+                        key = (Field.IP_DADDR, Field.L4PROTO, Field.TH_DPORT)
+                        match = InSet(key, self.sets.tuple_set(elems))
+                        rules.append(Rule((match,), count, RETURN))
+                    continue
+                rules.append(Rule(dst + self._port_match(rp, None), count, RETURN))
+        return rules
+
+    def _chain(self, prefix: str, rules: list[tuple[Rule, str]], drop_counter: str) -> str:
+        """A pod's chain, named after its rules' text."""
+        deny = _deny(drop_counter)
+        text = "\n".join([*(t for _, t in rules), nft_text.rule(deny)])
+        name = names.nft_object(prefix, text)
+        self.chains[name] = (*(r for r, _ in rules), deny)
+        return name
+
+    def build(self) -> Table:
         for pod in (p for p in self.e.pods if p.node == self.node and not p.host_network):
             in_pols = self.peers.selecting(pod, "ingress")
             if in_pols:
-                drop = f"in_drop_{_h(pod.key)}"
+                drop = names.ingress_drop_counter(pod.key)
                 self.counters.add(drop)
-                chain = self._chain(
-                    "in",
-                    self._ingress_rules(pod, in_pols),
-                    *_deny(drop),
-                )
-                self.ingress_map[pod.ip] = chain
+                rules = self._rules(pod, in_pols, "ingress")
+                self.ingress_map[pod.ip] = self._chain(names.INGRESS_CHAIN, rules, drop)
             eg_pols = self.peers.selecting(pod, "egress")
             if eg_pols:
-                drop = f"eg_drop_{_h(pod.key)}"
+                drop = names.egress_drop_counter(pod.key)
                 self.counters.add(drop)
-                chain = self._chain(
-                    "eg",
-                    self._egress_rules(eg_pols),
-                    *_deny(drop),
-                )
-                self.egress_map[pod.ip] = chain
-        return self.text()
+                rules = self._rules(pod, eg_pols, "egress")
+                self.egress_map[pod.ip] = self._chain(names.EGRESS_CHAIN, rules, drop)
+        return self.table_value()
 
-    def text(self) -> str:
-        t = self.table
-        out = [f"table inet {t}", f"delete table inet {t}", f"table inet {t} {{"]
-        for c in sorted(self.counters):
-            out.append(f"\tcounter {c} {{ }}")
-        for name, elems in sorted(self.sets.addr.items()):
-            out.append(f"\tset {name} {{\n\t\ttype ipv4_addr\n\t\tflags interval")
-            if elems:
-                out.append(f"\t\telements = {{ {', '.join(elems)} }}")
-            out.append("\t}")
-        for name, elems in sorted(self.sets.tuples.items()):
-            out.append(f"\tset {name} {{\n\t\ttype ipv4_addr . inet_proto . inet_service")
-            out.append(f"\t\telements = {{ {', '.join(elems)} }}")
-            out.append("\t}")
-        for mapname, entries in (
-            ("ingress-pods", self.ingress_map),
-            ("egress-pods", self.egress_map),
-        ):
-            out.append(f"\tmap {mapname} {{\n\t\ttype ipv4_addr : verdict")
-            if entries:
-                listed = ", ".join(
-                    f"{ip} : jump {c}"
-                    for ip, c in sorted(
-                        entries.items(), key=lambda kv: ipaddress.IPv4Address(kv[0])
-                    )
-                )
-                out.append(f"\t\telements = {{ {listed} }}")
-            out.append("\t}")
-        for name, body in sorted(self.chains.items()):
-            out.append(f"\tchain {name} {{")
-            out += [f"\t\t{r}" for r in body]
-            out.append("\t}")
+    def table_value(self) -> Table:
+        sets = [
+            *(Set(n, ("ipv4_addr",), ("interval",), e) for n, e in sorted(self.sets.addr.items())),
+            *(
+                Set(n, ("ipv4_addr", "inet_proto", "inet_service"), (), e)
+                for n, e in sorted(self.sets.tuples.items())
+            ),
+        ]
+        maps = [_jump_map(names.INGRESS_MAP, self.ingress_map)]
+        maps.append(_jump_map(names.EGRESS_MAP, self.egress_map))
+        chains = [Chain(name, body) for name, body in sorted(self.chains.items())]
         if self.ingress_map or self.egress_map:
             # The hook exists only while some pod of this node is isolated: its `ct state`
             # turns on connection tracking for the whole namespace, which costs every
             # forwarded packet (about 5% of single-stream throughput per node crossed) and
             # buys nothing where no policy applies.
-            out += [
-                "\tchain forward {",
-                "\t\ttype filter hook forward priority filter; policy accept;",
-                "\t\tct state established,related accept",
-                "\t\tct state invalid drop",
-                "\t\tip saddr vmap @egress-pods",
-                "\t\tip daddr vmap @ingress-pods",
-                "\t}",
-            ]
-        out.append("}")
-        return "\n".join(out) + "\n"
+            chains.append(_forward_chain())
+        return Table(
+            family=names.NFT_FAMILY,
+            name=self.table,
+            counters=tuple(Counter(c) for c in sorted(self.counters)),
+            sets=tuple(sets),
+            maps=tuple(maps),
+            chains=tuple(chains),
+        )
 
 
-def _deny(counter: str) -> tuple[str, ...]:
+def _jump_map(name: str, chain_of: dict[str, str]) -> Map:
+    """A verdict map pod IP -> `jump <its chain>`, in address order."""
+    by_ip = sorted((IPv4Address(ip), chain) for ip, chain in chain_of.items())
+    elements: tuple[tuple[Element, Verdict], ...] = tuple((ip, Jump(c)) for ip, c in by_ip)
+    return Map(name, ("ipv4_addr",), elements)
+
+
+def _forward_chain() -> Chain:
+    """Replies of allowed connections pass; a new connection from (to) an isolated pod
+    jumps to its egress (ingress) chain through the verdict maps."""
+    return Chain(
+        names.FORWARD_CHAIN,
+        (
+            Rule((CtState(("established", "related")),), verdict=ACCEPT),
+            Rule((CtState(("invalid",)),), verdict=DROP),
+            Rule(verdict=VMap((Field.IP_SADDR,), names.EGRESS_MAP)),
+            Rule(verdict=VMap((Field.IP_DADDR,), names.INGRESS_MAP)),
+        ),
+        hook=Hook("filter", "forward", "filter", "accept"),
+    )
+
+
+def _deny(counter: str) -> Rule:
     """Count, then reject with ICMP "administratively prohibited" — for TCP too: a client
     then tells "blocked by policy" (no route to host) from "nothing listens" (a reset)."""
-    return (f"counter name {counter} reject with icmpx admin-prohibited",)
+    return Rule(counter=counter, verdict=Reject("admin-prohibited"))
 
 
-def render_node(engine: Engine, node: str, cluster: str, peers: PeerIndex | None = None) -> str:
-    """The whole nft -f input for one node: replaces podnet's table atomically. Pass one
-    PeerIndex for all the nodes of a sync to compute the peers once."""
+def render_node(engine: Engine, node: str, cluster: str, peers: PeerIndex | None = None) -> Table:
+    """The whole table of one node (podnet.nftables.text.replace makes it the `nft -f`
+    transaction that replaces podnet's table atomically). Pass one PeerIndex for all the
+    nodes of a sync to compute the peers once."""
     return NodeRuleset(engine, node, cluster, peers).build()
 
 
-def render_all(engine: Engine, cluster: str) -> dict[str, str]:
-    """{node: its whole `nft -f` text} for every node of the engine's cluster, with one
-    PeerIndex shared by all of them: every peer is computed once per sync."""
+def render_all(engine: Engine, cluster: str) -> dict[str, Table]:
+    """{node: its table} for every node of the engine's cluster, with one PeerIndex shared
+    by all of them: every peer is computed once per sync."""
     peers = PeerIndex(engine)
     return {
         n.metadata.name: render_node(engine, n.metadata.name, cluster, peers)
         for n in engine.cluster.nodes
     }
-
-
-def short_hash(text: str, n: int = 10) -> str:
-    """The short hash in the names of podnet's nft objects: a pod's drop counters are
-    `in_drop_<short_hash("ns/pod")>` and `eg_drop_...`, a policy's `pol_<...>_accept`."""
-    return _h(text, n)

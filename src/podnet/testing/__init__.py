@@ -2,8 +2,8 @@
 code imports them, and nothing is computed on import):
 
 - builders of manifests and engines (`pod("x/a", labels=...)`, `engine(...)`);
-- a packet tracer that walks a rendered nftables ruleset (the second opinion on the
-  renderer);
+- a packet tracer that walks a rendered nftables table (the second opinion on the
+  renderer) and an in-memory nft runner (`FakeRunner`);
 - live helpers: run the CLI, bring a real cluster up from manifests with `podnet up` and
   always down again (`live_cluster`), serve and connect inside its namespaces, snapshot the
   host's own namespace;
@@ -21,14 +21,16 @@ from podnet.testing._live import (
     serving,
     unique_cluster,
 )
-from podnet.testing._nft_trace import Packet, Ruleset, parse, trace
+from podnet.testing._nft_runner import FakeRunner
+from podnet.testing._nft_trace import Packet, Tracer, trace
 from podnet.testing._runtime_docs import pod_entry, runtime_doc
 from podnet.testing._sockets import connect, read_all, udp_socket
 
 __all__ = [
+    "FakeRunner",
     "Live",
     "Packet",
-    "Ruleset",
+    "Tracer",
     "cluster",
     "connect",
     "connect_seen",
@@ -36,7 +38,6 @@ __all__ = [
     "in_netns",
     "live_cluster",
     "namespace",
-    "parse",
     "pod",
     "pod_entry",
     "podnet",

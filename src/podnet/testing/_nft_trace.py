@@ -1,160 +1,153 @@
-"""A packet tracer over the rulesets podnet renders: the second opinion on the renderer.
+"""A packet tracer over the tables podnet renders: the second opinion on the renderer.
 
-It parses the subset of nft syntax that policy_nft.py writes (sets, verdict maps, chains of
-match-then-verdict rules) and walks one new connection through a node's forward hook as the
-kernel would: a jump returns to the caller on `return` or the end of the chain; `accept`,
-`drop` and `reject` end the hook. Tests hold its verdicts equal to the policy engine's, so a
-renderer bug cannot hide behind a passing engine.
+It walks one new connection through a node's table (podnet.nftables values, as the
+renderer built them; nothing is parsed) as the kernel would: from the base chain on the
+forward hook, a jump returns to the caller on `return` or at the end of the chain;
+`accept`, `drop` and `reject` end the hook; falling off the base chain is its policy.
+Tests hold its verdicts equal to the policy engine's, so a renderer bug cannot hide behind
+a passing engine.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from typing import assert_never
 
-PROTO_NAMES = {"tcp": 6, "udp": 17, "sctp": 132}
+from podnet.nftables.expr import (
+    Accept,
+    CtState,
+    DPort,
+    Drop,
+    Element,
+    Field,
+    InSet,
+    Jump,
+    Match,
+    Proto,
+    Range,
+    Reject,
+    Return,
+    Value,
+    Verdict,
+    VMap,
+)
+from podnet.nftables.model import Chain, Rule, Table
+
+MAX_DEPTH = 16
 
 
 @dataclass(frozen=True)
 class Packet:
+    """The first packet of a connection (`ct state new`)."""
+
     saddr: str
     daddr: str
     protocol: str  # "tcp", "udp", "sctp"
     dport: int
 
 
-@dataclass
-class Ruleset:
-    addr_sets: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
-    tuple_sets: dict[str, set[tuple[int, str, int]]] = field(default_factory=dict)
-    maps: dict[str, dict[int, str]] = field(default_factory=dict)  # ip -> "jump chain"
-    chains: dict[str, list[str]] = field(default_factory=dict)
+class Tracer:
+    """One table, indexed by name once, to trace many packets through."""
 
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.chains = {c.name: c for c in table.chains}
+        self.sets = {s.name: s.elements for s in table.sets}
+        self.maps = {m.name: m.elements for m in table.maps}
+        self.base = [c for c in table.chains if c.hook is not None and c.hook.hook == "forward"]
+        self.pkt = Packet("0.0.0.0", "0.0.0.0", "tcp", 0)
 
-def _ip(text: str) -> int:
-    return int(ipaddress.IPv4Address(text))
-
-
-def _interval(text: str) -> tuple[int, int]:
-    if "-" in text:
-        lo, hi = text.split("-")
-        return _ip(lo), _ip(hi)
-    if "/" in text:
-        net = ipaddress.IPv4Network(text)
-        return int(net.network_address), int(net.broadcast_address)
-    return _ip(text), _ip(text)
-
-
-def parse(text: str) -> Ruleset:
-    rs = Ruleset()
-    lines = [line.strip() for line in text.splitlines()]
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        m = re.match(r"^(set|map|chain) (\S+) \{$", line)
-        if not m:
-            i += 1
-            continue
-        what, name = m.groups()
-        body = []
-        i += 1
-        while lines[i] != "}":
-            body.append(lines[i])
-            i += 1
-        i += 1
-        if what == "chain":
-            rs.chains[name] = [b for b in body if not b.startswith("type ")]
-            continue
-        elems = next((b for b in body if b.startswith("elements = {")), "")
-        items = [
-            x.strip()
-            for x in elems.removeprefix("elements = {").removesuffix("}").split(",")
-            if x.strip()
-        ]
-        if what == "map":
-            rs.maps[name] = {_ip(k.strip()): v.strip() for k, v in (x.split(":") for x in items)}
-        elif any("." in b and "type ipv4_addr ." in b for b in body):
-            rs.tuple_sets[name] = {
-                (_ip(a), p, int(port)) for a, p, port in (tuple(x.split(" . ")) for x in items)
-            }
-        else:
-            rs.addr_sets[name] = [_interval(x) for x in items]
-    return rs
-
-
-def _matches(rs: Ruleset, rule: str, pkt: Packet) -> tuple[bool, str]:
-    """(all matches hold, the verdict part of the rule)."""
-    tokens = rule.split()
-    pos = 0
-    src, dst = _ip(pkt.saddr), _ip(pkt.daddr)
-    while pos < len(tokens):
-        t = tokens[pos : pos + 3]
-        if t[:2] == ["ip", "saddr"] and t[2].startswith("@"):
-            if not any(lo <= src <= hi for lo, hi in rs.addr_sets[t[2][1:]]):
-                return False, ""
-            pos += 3
-        elif t[:2] == ["ip", "daddr"] and len(t) > 2 and t[2].startswith("@"):
-            if not any(lo <= dst <= hi for lo, hi in rs.addr_sets[t[2][1:]]):
-                return False, ""
-            pos += 3
-        elif tokens[pos : pos + 8][:7] == ["ip", "daddr", ".", "meta", "l4proto", ".", "th"]:
-            name = tokens[pos + 8][1:]
-            if (dst, pkt.protocol, pkt.dport) not in rs.tuple_sets[name]:
-                return False, ""
-            pos += 9
-        elif t[:2] == ["meta", "l4proto"]:
-            if t[2] != pkt.protocol:
-                return False, ""
-            pos += 3
-        elif t[:2] == ["th", "dport"]:
-            lo, _, hi = t[2].partition("-")
-            if not int(lo) <= pkt.dport <= int(hi or lo):
-                return False, ""
-            pos += 3
-        elif t[:2] == ["counter", "name"]:
-            pos += 3
-        else:
-            return True, " ".join(tokens[pos:])
-    return True, ""
-
-
-def trace(rs: Ruleset, pkt: Packet) -> str:
-    """The verdict of the forward hook for the first packet of a connection:
-    'accept' (including falling off the base chain, whose policy is accept) or 'reject'/'drop'."""
-    if "forward" not in rs.chains:
+    def trace(self, pkt: Packet) -> str:
+        """The verdict of the forward hook for the first packet of a connection: 'accept'
+        (including falling off a base chain whose policy is accept), 'reject' or 'drop'."""
+        self.pkt = pkt
+        for chain in self.base:  # several base chains on one hook: each must accept
+            policy = chain.hook.policy if chain.hook else None
+            outcome = self.chain(chain, depth=0) or policy or "accept"
+            if outcome != "accept":
+                return outcome
         return "accept"  # no hook: nothing of this node is isolated
-    return _walk(rs, "forward", pkt, depth=0) or "accept"
 
+    def field(self, f: Field) -> Value:
+        if f is Field.IP_SADDR:
+            return IPv4Address(self.pkt.saddr)
+        if f is Field.IP_DADDR:
+            return IPv4Address(self.pkt.daddr)
+        if f is Field.L4PROTO:
+            return self.pkt.protocol
+        if f is Field.TH_DPORT:
+            return self.pkt.dport
+        assert_never(f)
 
-def _walk(rs: Ruleset, chain: str, pkt: Packet, depth: int) -> str | None:
-    if depth > 16:
-        raise RecursionError("jump loop in ruleset")
-    for rule in rs.chains[chain]:
-        if rule.startswith("ct state"):
-            continue  # a new connection: neither established nor invalid
-        m = re.match(r"^ip (saddr|daddr) vmap @(\S+)$", rule)
-        if m:
-            addr = _ip(pkt.saddr if m.group(1) == "saddr" else pkt.daddr)
-            target = rs.maps[m.group(2)].get(addr)
-            if target is None:
+    def key(self, key: tuple[Field, ...]) -> tuple[Value, ...]:
+        return tuple(self.field(f) for f in key)
+
+    def holds(self, m: Match) -> bool:
+        if isinstance(m, CtState):
+            return "new" in m.states  # a new connection: neither established nor invalid
+        if isinstance(m, Proto):
+            return m.name == self.pkt.protocol
+        if isinstance(m, DPort):
+            return m.lo <= self.pkt.dport <= (m.lo if m.hi is None else m.hi)
+        if isinstance(m, InSet):
+            key = self.key(m.key)
+            return any(_contains(e, key) for e in self.sets[m.set])
+        assert_never(m)
+
+    def chain(self, chain: Chain, depth: int) -> str | None:
+        """The verdict that ends the hook ('accept', 'drop', 'reject'), or None: back to
+        the caller (a `return`, or the end of the chain)."""
+        if depth > MAX_DEPTH:
+            raise RecursionError("jump loop in ruleset")
+        for rule in chain.rules:
+            if not all(self.holds(m) for m in rule.matches):
                 continue
-            verdict = _walk(rs, target.removeprefix("jump "), pkt, depth + 1)
-            if verdict is not None:
-                return verdict
-            continue
-        hit, verdict = _matches(rs, rule, pkt)
-        if not hit:
-            continue
-        if verdict == "return":
-            return None
-        if verdict.startswith("jump "):
-            result = _walk(rs, verdict.removeprefix("jump "), pkt, depth + 1)
-            if result is not None:
-                return result
-            continue
-        if verdict == "accept":
+            outcome = self.verdict(rule, depth)
+            if outcome != "continue":
+                return outcome
+        return None
+
+    def verdict(self, rule: Rule, depth: int) -> str | None:
+        """'continue' when the rule has no verdict for this packet."""
+        v: Verdict | None = rule.verdict
+        if isinstance(v, VMap):
+            key = self.key(v.key)
+            v = next((t for e, t in self.maps[v.map] if _contains(e, key)), None)
+        if v is None:
+            return "continue"
+        if isinstance(v, Accept):
             return "accept"
-        if verdict.startswith(("reject", "drop")):
-            return verdict.split()[0]
-    return None
+        if isinstance(v, Drop):
+            return "drop"
+        if isinstance(v, Reject):
+            return "reject"
+        if isinstance(v, Return):
+            return None
+        if isinstance(v, Jump):
+            outcome = self.chain(self.chains[v.chain], depth + 1)
+            return "continue" if outcome is None else outcome
+        if isinstance(v, VMap):
+            raise ValueError("a verdict map holds another vmap")
+        assert_never(v)
+
+
+def _contains(e: Element, key: tuple[Value, ...]) -> bool:
+    """Whether set element `e` holds the packet's key (a range: lo <= value <= hi)."""
+    parts = e if isinstance(e, tuple) else (e,)
+    return len(parts) == len(key) and all(
+        _in_range(p, v) if isinstance(p, Range) else p == v for p, v in zip(parts, key, strict=True)
+    )
+
+
+def _in_range(r: Range, v: Value) -> bool:
+    if isinstance(r.lo, IPv4Address) and isinstance(r.hi, IPv4Address):
+        return isinstance(v, IPv4Address) and r.lo <= v <= r.hi
+    if isinstance(r.lo, int) and isinstance(r.hi, int):
+        return isinstance(v, int) and r.lo <= v <= r.hi
+    raise TypeError(f"no order on range {r}")
+
+
+def trace(table: Table | Tracer, pkt: Packet) -> str:
+    """Tracer(table).trace(pkt); pass a Tracer to trace many packets through one table."""
+    return (table if isinstance(table, Tracer) else Tracer(table)).trace(pkt)

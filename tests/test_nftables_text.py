@@ -1,0 +1,130 @@
+"""podnet.nftables.text: every expression's nft spelling, and the whole-table transaction
+(the renderer's golden files cover the same text end to end)."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+
+import pytest
+
+from podnet.nftables import text
+from podnet.nftables.expr import (
+    ACCEPT,
+    DROP,
+    RETURN,
+    CtState,
+    DPort,
+    Element,
+    Field,
+    InSet,
+    Jump,
+    Match,
+    Proto,
+    Range,
+    Reject,
+    Verdict,
+    VMap,
+)
+from podnet.nftables.model import Chain, Counter, Hook, Map, Rule, Set, Table
+
+ADDR = IPv4Address("10.244.0.3")
+
+
+@pytest.mark.parametrize(
+    "match, want",
+    [
+        (CtState(("established", "related")), "ct state established,related"),
+        (Proto("udp"), "meta l4proto udp"),
+        (DPort(53), "th dport 53"),
+        (DPort(9000, 9010), "th dport 9000-9010"),
+        (InSet((Field.IP_SADDR,), "peer-1"), "ip saddr @peer-1"),
+        (
+            InSet((Field.IP_DADDR, Field.L4PROTO, Field.TH_DPORT), "np-1"),
+            "ip daddr . meta l4proto . th dport @np-1",
+        ),
+    ],
+    ids=["ct-state", "l4proto", "dport", "dport-range", "saddr-set", "concat-set"],
+)
+def test_matches(match: Match, want: str) -> None:
+    assert text.match(match) == want
+
+
+@pytest.mark.parametrize(
+    "verdict, want",
+    [
+        (ACCEPT, "accept"),
+        (DROP, "drop"),
+        (RETURN, "return"),
+        (Jump("in-1"), "jump in-1"),
+        (Reject(), "reject with icmpx admin-prohibited"),
+        (VMap((Field.IP_DADDR,), "ingress-pods"), "ip daddr vmap @ingress-pods"),
+    ],
+    ids=["accept", "drop", "return", "jump", "reject", "vmap"],
+)
+def test_verdicts(verdict: Verdict, want: str) -> None:
+    assert text.verdict(verdict) == want
+
+
+@pytest.mark.parametrize(
+    "element, want",
+    [
+        (ADDR, "10.244.0.3"),
+        (Range(ADDR, IPv4Address("10.244.0.9")), "10.244.0.3-10.244.0.9"),
+        ((ADDR, "tcp", 8080), "10.244.0.3 . tcp . 8080"),
+        (Range(80, 90), "80-90"),
+    ],
+    ids=["address", "address-range", "concatenation", "port-range"],
+)
+def test_elements(element: Element, want: str) -> None:
+    assert text.element(element) == want
+
+
+def test_a_rule_is_matches_then_counter_then_verdict() -> None:
+    rule = Rule((InSet((Field.IP_SADDR,), "p"), Proto("tcp"), DPort(80)), "c", ACCEPT)
+    assert text.rule(rule) == "ip saddr @p meta l4proto tcp th dport 80 counter name c accept"
+    assert text.rule(Rule(counter="d", verdict=Reject())) == (
+        "counter name d reject with icmpx admin-prohibited"
+    )
+    assert text.rule(Rule((Proto("udp"),))) == "meta l4proto udp"
+
+
+def test_replace_deletes_and_redeclares_the_table_in_one_transaction() -> None:
+    table = Table(
+        "inet",
+        "podnet_t",
+        counters=(Counter("a"), Counter("b", 3, 120)),
+        sets=(
+            Set("s", ("ipv4_addr",), ("interval",)),
+            Set("n", ("ipv4_addr", "inet_proto", "inet_service"), (), ((ADDR, "tcp", 80),)),
+        ),
+        maps=(Map("m", ("ipv4_addr",), ((ADDR, Jump("c")),)),),
+        chains=(
+            Chain("c", (Rule(verdict=ACCEPT),)),
+            Chain(
+                "f",
+                (Rule(verdict=VMap((Field.IP_DADDR,), "m")),),
+                Hook("filter", "forward", "filter", "accept"),
+            ),
+        ),
+    )
+    assert text.replace(table) == (
+        "table inet podnet_t\n"
+        "delete table inet podnet_t\n"
+        "table inet podnet_t {\n"
+        "\tcounter a { }\n"
+        "\tcounter b { packets 3 bytes 120 }\n"
+        "\tset s {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t}\n"
+        "\tset n {\n\t\ttype ipv4_addr . inet_proto . inet_service\n"
+        "\t\telements = { 10.244.0.3 . tcp . 80 }\n\t}\n"
+        "\tmap m {\n\t\ttype ipv4_addr : verdict\n\t\telements = { 10.244.0.3 : jump c }\n\t}\n"
+        "\tchain c {\n\t\taccept\n\t}\n"
+        "\tchain f {\n\t\ttype filter hook forward priority filter; policy accept;\n"
+        "\t\tip daddr vmap @m\n\t}\n"
+        "}\n"
+    )
+
+
+def test_a_hook_without_policy_and_a_numeric_priority() -> None:
+    chain = Chain("n", hook=Hook("nat", "prerouting", -100))
+    out = text.declare(Table("ip", "t", chains=(chain,)))
+    assert "\t\ttype nat hook prerouting priority -100;\n" in out
