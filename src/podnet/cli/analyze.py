@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     dsts, out_dsts = parse_selection(args.dst, engine.pods, "--to")
     result = analyze(engine, srcs, dsts, out_srcs, out_dsts, ports)
     if args.output == "table":
-        from podnet.report.text import to_table
+        from podnet.report.human import to_table
 
         tty = sys.stdout.isatty()
         text = to_table(

@@ -40,16 +40,11 @@ def run(args: argparse.Namespace) -> int:
 
 def take_down(name: str) -> tuple[TeardownResult, bool]:
     """Everything of cluster `name`: (what teardown removed, whether a state dir existed)."""
-    from podnet.daemon import procs, supervisor
+    from podnet.daemon import supervisor
 
     sdir = state_dir(name)
     supervisor.stop(sdir)
-    # A daemon of this cluster under another state directory (another PODNET_STATE_DIR)
-    # would repair what teardown removes at its next resync: watchdogs first, then daemons.
-    leftover = procs.of_cluster(name)
-    dogs = [p for p in leftover if procs.WATCHDOG in procs.cmdline(p)]
-    procs.terminate(dogs, supervisor.STOP_GRACE)
-    procs.terminate([p for p in leftover if p not in dogs], supervisor.STOP_GRACE)
+    supervisor.stop_cluster(name)  # one under another state directory, too
     result = teardown(name)
     existed = sdir.exists()
     shutil.rmtree(sdir, ignore_errors=True)

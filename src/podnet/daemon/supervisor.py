@@ -212,6 +212,16 @@ def stop(state_dir: Path, grace: float = STOP_GRACE) -> None:
         path.unlink(missing_ok=True)
 
 
+def stop_cluster(cluster: str, grace: float = STOP_GRACE) -> None:
+    """End every daemon and watchdog of this cluster name, whatever their state directory
+    (another PODNET_STATE_DIR): kernel names carry the cluster's name, so such a daemon would
+    re-create, at its next resync, what `down` removes. Watchdogs first."""
+    found = procs.of_cluster(cluster)
+    dogs = [p for p in found if procs.WATCHDOG in procs.cmdline(p)]
+    procs.terminate(dogs, grace)
+    procs.terminate([p for p in found if p not in dogs], grace)
+
+
 def wait_ready(
     state_dir: Path,
     timeout: float,
