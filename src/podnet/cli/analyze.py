@@ -13,9 +13,9 @@ from podnet.cli.common import add_ipblock_arg, add_manifest_args, load_engine
 RENDERERS = {
     "json": ("machine", "to_json"),
     "csv": ("machine", "to_csv"),
-    "dot": ("text", "to_dot"),
-    "md": ("text", "to_markdown"),
-    "summary": ("text", "to_summary"),
+    "dot": ("human", "to_dot"),
+    "md": ("human", "to_markdown"),
+    "summary": ("human", "to_summary"),
 }
 
 
