@@ -16,6 +16,7 @@ from podnet.model.errors import InputError
 from podnet.policy.expectations import (
     Observation,
     Probe,
+    ProbePlan,
     judge,
     live_placement,
     plan,
@@ -214,7 +215,7 @@ PROBE = Probe("a/x", "b/y", 80, "TCP", True, "b/y app")
     ],
 )
 def test_judging_one_probe(expected, seen, verdict, ok, mismatch):
-    q = probe_cli.ProbePlan(["a/x", "b/y"], [PortProto(80, "TCP")], [_with(expected)], [])
+    q = ProbePlan(["a/x", "b/y"], [PortProto(80, "TCP")], [_with(expected)], [])
     r = judge(q, [seen]).results[0]
     assert (r.verdict, r.ok, r.mismatch) == (verdict, ok, mismatch)
     assert r.allowed == (seen.outcome == "reply")
@@ -222,7 +223,7 @@ def test_judging_one_probe(expected, seen, verdict, ok, mismatch):
 
 def test_a_refusal_is_expected_on_another_pods_localhost_only_port():
     p = dataclasses.replace(_with(False), refusal_expected=True)
-    q = probe_cli.ProbePlan(["a/x", "b/y"], [PortProto(80, "TCP")], [p], [])
+    q = ProbePlan(["a/x", "b/y"], [PortProto(80, "TCP")], [p], [])
     for outcome in ("refused", "rejected"):  # a policy may reject it before the pod refuses
         assert judge(q, [Observation(outcome)]).results[0].ok
 
@@ -239,14 +240,14 @@ def test_a_refusal_is_expected_on_another_pods_localhost_only_port():
 )
 def test_exit_status_tells_mismatch_from_no_answer(outcomes, status):
     probes = [_with(True), _with(False)]
-    q = probe_cli.ProbePlan(["a/x", "b/y"], [PortProto(80, "TCP")], probes, [])
+    q = ProbePlan(["a/x", "b/y"], [PortProto(80, "TCP")], probes, [])
     report = judge(q, [Observation(o, "b/y app") for o in outcomes])
     assert report.exit_status == status
 
 
 def test_summary_keeps_refused_blocked_and_no_answer_apart():
     probes = [_with(False), _with(False), _with(True), _with(True)]
-    q = probe_cli.ProbePlan(["a/x", "b/y"], [PortProto(80, "TCP")], probes, [])
+    q = ProbePlan(["a/x", "b/y"], [PortProto(80, "TCP")], probes, [])
     seen = [
         Observation("rejected"),
         Observation("refused"),
@@ -285,9 +286,7 @@ def _report():
         Observation("reply", "b/y app"),
         Observation("reply", "c/z app"),  # wrong pod
     ]
-    q = probe_cli.ProbePlan(
-        ["a/x", "b/y"], [PortProto(53, "UDP"), PortProto(80, "TCP")], probes, []
-    )
+    q = ProbePlan(["a/x", "b/y"], [PortProto(53, "UDP"), PortProto(80, "TCP")], probes, [])
     return judge(q, seen, 0.25)
 
 

@@ -9,8 +9,6 @@ from typing import Any
 from podnet.cli.common import add_manifest_args
 from podnet.cli.live import add_cluster_arg, check_next_state, open_store, preflight, wait_synced
 from podnet.cli.output import print_warnings
-from podnet.model.load import load
-from podnet.state.changes import apply_objects
 
 
 def register(sub: Any) -> None:
@@ -26,6 +24,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from podnet.model.load import load
+    from podnet.state.changes import apply_objects
+
     if (status := preflight("apply", args.cluster)) is not None:
         return status
     incoming = load(args.files)  # InputError: exit 2, naming file, object and field

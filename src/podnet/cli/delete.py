@@ -15,8 +15,6 @@ from podnet.cli.live import (
     wait_synced,
 )
 from podnet.cli.resources import KINDS, kind_of
-from podnet.model.kinds import CLUSTER_SCOPED
-from podnet.state.changes import delete_object, ref
 
 
 def register(sub: Any) -> None:
@@ -33,6 +31,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from podnet.model.kinds import CLUSTER_SCOPED
+    from podnet.state.changes import delete_object, ref
+
     if (status := preflight("delete", args.cluster)) is not None:
         return status
     kind = kind_of(args.kind)

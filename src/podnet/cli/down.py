@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import argparse
 import shutil
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from podnet.cli.live import add_cluster_arg, preflight
-from podnet.datapath.teardown import TeardownResult, teardown
-from podnet.state.store import state_dir
+
+if TYPE_CHECKING:
+    from podnet.datapath.teardown import TeardownResult
 
 
 def register(sub: Any) -> None:
@@ -41,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
 def take_down(name: str) -> tuple[TeardownResult, bool]:
     """Everything of cluster `name`: (what teardown removed, whether a state dir existed)."""
     from podnet.daemon import supervisor
+    from podnet.datapath.teardown import teardown
+    from podnet.state.store import state_dir
 
     sdir = state_dir(name)
     supervisor.stop(sdir)

@@ -13,8 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from podnet.cli.live import add_cluster_arg, keep_daemon
 from podnet.cli.output import print_error
 from podnet.cli.resources import ALIASES, CLUSTER_SCOPED, KINDS
@@ -64,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
         if args.output == "json":
             print(json.dumps(doc, indent=4))
         else:
+            import yaml
+
             print(yaml.safe_dump(doc, sort_keys=False, default_flow_style=False), end="")
     elif items:
         wide = args.output == "wide"

@@ -9,8 +9,6 @@ from typing import Any
 
 from podnet.cli.live import add_cluster_arg, bad, open_store, preflight, wait_synced
 from podnet.cli.resources import kind_of
-from podnet.model.kinds import CLUSTER_SCOPED
-from podnet.state.changes import label_object, ref
 
 LABELLED = ("Pod", "Namespace")
 _LABEL = re.compile(r"^([^=\s]+)=(.*)$")
@@ -33,6 +31,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from podnet.model.kinds import CLUSTER_SCOPED
+    from podnet.state.changes import label_object, ref
+
     if (status := preflight("label", args.cluster)) is not None:
         return status
     kind = kind_of(args.kind)

@@ -18,19 +18,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-
 from podnet.cli.live import add_cluster_arg, keep_daemon
 from podnet.cli.output import print_error, print_warnings
 from podnet.model.errors import InputError, Problem
-from podnet.policy.engine import Engine
-from podnet.policy.expectations import ProbePlan, Report, judge, live_placement, plan
-from podnet.policy.ports import PortProto, parse_ports
-from podnet.policy.select import parse_selection
 from podnet.state.store import Store, state_dir
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: `--help` pays for none of numpy, rich, pydantic
+    from podnet.policy.engine import Engine
+    from podnet.policy.expectations import ProbePlan, Report
+    from podnet.policy.ports import PortProto
     from podnet.probing.send import Target
     from podnet.render.runtime import Runtime
 
@@ -120,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
     except rt.RuntimeFileError as e:
         print_error(f"cluster {args.cluster} is not running: {e}")
         return 2
+    from podnet.policy.ports import parse_ports
+
     ports = parse_ports(args.ports) if args.ports else None
     report = collect(sdir, runtime, args.src, args.dst, ports, args.timeout)
     question = report.plan
@@ -144,6 +142,8 @@ def collect(
 ) -> Report:
     """Probe a running cluster and judge the result (InputError on a bad selection)."""
     from podnet.datapath.netns import WrongNamespace
+    from podnet.policy.expectations import judge, plan
+    from podnet.policy.select import parse_selection
     from podnet.probing.send import probe
 
     engine = live_engine(sdir, runtime)
@@ -182,6 +182,8 @@ def targets_of(question: ProbePlan, runtime: Runtime) -> list[Target]:
 def live_engine(sdir: Path, runtime: Runtime) -> Engine:
     """The engine over the stored objects (built as the daemon's reconciler builds them) and
     the placement the cluster really has (runtime.json: the addresses the pods serve)."""
+    from podnet.policy.engine import Engine
+    from podnet.policy.expectations import live_placement
     from podnet.state.snapshot import snapshot
 
     with Store.open(sdir) as store:
@@ -234,6 +236,9 @@ def _axes(q: ProbePlan, report: Report, pp: Any) -> tuple[list[str], list[str]]:
 
 def to_table(report: Report, color: bool = True, width: int = 200) -> str:
     """One grid per port (numbered columns, as analyze's table), then every mismatch."""
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console(
         file=io.StringIO(),
         width=width,

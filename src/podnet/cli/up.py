@@ -14,23 +14,18 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from typing import TYPE_CHECKING, Any
 
 from podnet.cli.common import add_manifest_args
-from podnet.cli.down import take_down
 from podnet.cli.live import DEFAULT_CLUSTER, add_cluster_arg, fail, preflight
 from podnet.cli.output import print_error, print_warnings
-from podnet.datapath import netns
-from podnet.model.cluster import Cluster, load_cluster
-from podnet.render import kernel_names
-from podnet.render.topology import MODES, render
-from podnet.state.changes import store_cluster
-from podnet.state.network import NetworkConfig
-from podnet.state.placement import Placement, place
-from podnet.state.store import Store, state_dir
+from podnet.state.network import MODES
+
+if TYPE_CHECKING:  # the rest is imported by run(): `--help` pays for none of it
+    from rich.progress import Progress
+
+    from podnet.model.cluster import Cluster
+    from podnet.state.placement import Placement
 
 PROGRESS_MIN_PODS = 50  # below this, up is quick enough to need no progress bar
 READY_TIMEOUT = 120.0
@@ -73,6 +68,16 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from podnet.cli.down import take_down
+    from podnet.datapath import netns
+    from podnet.model.cluster import load_cluster
+    from podnet.render import kernel_names
+    from podnet.render.topology import render
+    from podnet.state.changes import store_cluster
+    from podnet.state.network import NetworkConfig
+    from podnet.state.placement import place
+    from podnet.state.store import Store, state_dir
+
     if (status := preflight("up", args.cluster)) is not None:
         return status
     if args.nodes < 1:
@@ -149,6 +154,9 @@ class _Bar:
 def _progress(pods: int) -> _Bar:
     if pods < PROGRESS_MIN_PODS:
         return _Bar(None)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     return _Bar(
         Progress(
             TextColumn("{task.description:>9}"),

@@ -17,10 +17,10 @@ it. NETNS_DIR is spelled here and nowhere else.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import socket
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -39,7 +39,11 @@ NETLINK_ROUTE = 0
 
 T = TypeVar("T")
 
-_libc = ctypes.CDLL(None, use_errno=True)
+
+@functools.cache
+def _c() -> ctypes.CDLL:
+    """libc, loaded on first use: `podnet get` lists namespaces and never calls it."""
+    return ctypes.CDLL(None, use_errno=True)
 
 
 class NetnsError(OSError):
@@ -59,22 +63,22 @@ def _check(rc: int, what: str, name: str = "") -> None:
 
 # --- libc calls that Python 3.11 lacks ---------------------------------------------------
 def setns(fd: int, nstype: int) -> None:
-    _check(_libc.setns(fd, nstype), "setns")
+    _check(_c().setns(fd, nstype), "setns")
 
 
 def unshare(flags: int) -> None:
-    _check(_libc.unshare(flags), "unshare")
+    _check(_c().unshare(flags), "unshare")
 
 
 def mount(source: str, target: str, fstype: str | None, flags: int) -> None:
-    rc = _libc.mount(
+    rc = _c().mount(
         source.encode(), target.encode(), fstype.encode() if fstype else None, flags, None
     )
     _check(rc, f"mount {source} on {target}")
 
 
 def umount_detach(target: str) -> None:
-    _check(_libc.umount2(target.encode(), MNT_DETACH), f"umount {target}")
+    _check(_c().umount2(target.encode(), MNT_DETACH), f"umount {target}")
 
 
 # --- where namespaces live -------------------------------------------------------------
@@ -116,7 +120,7 @@ def remove(name: str) -> bool:
     """Unmount and unlink like `ip netns del`; False when it was already gone. The kernel
     frees the namespace (and its links, whose veth peers die with them) once unused."""
     p = path(name)
-    _libc.umount2(str(p).encode(), MNT_DETACH)  # EINVAL when not mounted: nothing to undo
+    _c().umount2(str(p).encode(), MNT_DETACH)  # EINVAL when not mounted: nothing to undo
     try:
         os.unlink(p)
     except FileNotFoundError:
@@ -225,9 +229,9 @@ class Namespaces:
 def _share_netns_dir(name: str) -> None:
     """As iproute2: make NETNS_DIR a shared mount (bind it onto itself the first time)."""
     d = str(NETNS_DIR).encode()
-    if _libc.mount(b"", d, b"none", MS_SHARED | MS_REC, None) != 0:
-        _check(_libc.mount(d, d, b"none", MS_BIND | MS_REC, None), f"bind {NETNS_DIR}", name)
-        _check(_libc.mount(b"", d, b"none", MS_SHARED | MS_REC, None), f"share {NETNS_DIR}", name)
+    if _c().mount(b"", d, b"none", MS_SHARED | MS_REC, None) != 0:
+        _check(_c().mount(d, d, b"none", MS_BIND | MS_REC, None), f"bind {NETNS_DIR}", name)
+        _check(_c().mount(b"", d, b"none", MS_SHARED | MS_REC, None), f"share {NETNS_DIR}", name)
 
 
 def _create(name: str) -> bool:
@@ -240,9 +244,9 @@ def _create(name: str) -> bool:
         return False
     try:
         with _home_kept():
-            _check(_libc.unshare(CLONE_NEWNET), "unshare", name)
+            _check(_c().unshare(CLONE_NEWNET), "unshare", name)
             src = _THREAD_NETNS.encode()
-            _check(_libc.mount(src, str(p).encode(), b"none", MS_BIND, None), "bind netns", name)
+            _check(_c().mount(src, str(p).encode(), b"none", MS_BIND, None), "bind netns", name)
     except BaseException:
         os.unlink(p)
         raise
@@ -273,6 +277,8 @@ class Worker:
     context manager."""
 
     def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="podnet-netns")
 
     def __enter__(self) -> Worker:

@@ -30,10 +30,9 @@ from podnet.render.netplan import (
     Route,
     Vxlan,
 )
-from podnet.state.network import NetworkConfig
+from podnet.state.network import MODES, NetworkConfig
 from podnet.state.placement import Placement, pod_key
 
-MODES = ("host-gw", "vxlan")
 VXLAN_VNI = 1  # flannel's defaults
 VXLAN_PORT = 8472
 VXLAN_OVERHEAD = 50  # outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14

@@ -9,6 +9,8 @@ from typing import Any
 
 IPv4Net = ipaddress.IPv4Network
 
+MODES = ("host-gw", "vxlan")  # between nodes: routes via node IPs, or a VXLAN overlay
+
 CLUSTER_CIDR = ipaddress.IPv4Network("10.244.0.0/16")
 SERVICE_CIDR = ipaddress.IPv4Network("10.96.0.0/12")
 NODE_NETWORK = ipaddress.IPv4Network("172.18.0.0/16")

@@ -38,7 +38,8 @@ print(s.recv(100).decode().strip(), s.getsockname()[0])
 def _rendered_sysctls() -> set[str]:
     """Every sysctl key a rendered plan sets, in either mode: podnet writes them inside its
     namespaces only, and the safety checks prove the host's values never change."""
-    from podnet.render.topology import MODES, render
+    from podnet.render.topology import render
+    from podnet.state.network import MODES
     from podnet.state.placement import place
     from podnet.testing._builders import cluster, namespace, pod
 

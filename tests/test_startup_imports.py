@@ -1,0 +1,76 @@
+"""A command imports what it uses and nothing else: `--help`, `get`, `exec` never load numpy,
+pydantic or rich; `analyze` never loads the netlink library or SQLite. (Start-up time itself
+is measured by bench/startup_bench.py, not bounded here.)"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from podnet.model.cluster import load_cluster
+from podnet.state.changes import store_cluster
+from podnet.state.network import NetworkConfig
+from podnet.state.placement import place
+from podnet.state.store import Store
+
+EXAMPLE = str(Path(__file__).resolve().parent.parent / "examples" / "shop")
+HEAVY = {"numpy", "pydantic", "rich", "yaml", "pyroute2"}
+COMMANDS = ("analyze", "explain", "up", "down", "get", "exec", "probe", "apply", "delete", "label")
+
+RUN = """
+import json, sys
+from podnet.cli.main import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+sys.stdout.flush()
+print("\\n" + json.dumps(sorted(m.split(".")[0] for m in sys.modules)), file=sys.stderr)
+"""
+
+
+def loaded(*argv: str, env: dict[str, str] | None = None) -> set[str]:
+    """The top-level modules a fresh `podnet ARGV` has imported by the time it returns."""
+    out = subprocess.run(
+        [sys.executable, "-c", RUN, *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    return set(json.loads(out.stderr.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize("argv", [["--help"], *([c, "--help"] for c in COMMANDS)], ids=str)
+def test_help_imports_nothing_heavy(argv):
+    assert loaded(*argv) & HEAVY == set()
+
+
+@pytest.fixture
+def stored(tmp_path):
+    cluster = load_cluster([EXAMPLE], node_count=2)
+    net = NetworkConfig()
+    with Store.open(tmp_path / "c1") as store:
+        store_cluster(store, cluster, place(cluster, net, strict=True), "c1", "host-gw", net)
+    return {"PATH": "/usr/bin:/bin", "PODNET_STATE_DIR": str(tmp_path)}
+
+
+@pytest.mark.parametrize("kind", ["pods", "nodes", "namespaces", "services"])
+def test_get_imports_nothing_heavy(stored, kind):
+    assert loaded("get", kind, "-A", "--cluster", "c1", env=stored) & HEAVY == set()
+
+
+def test_exec_imports_nothing_heavy(stored):
+    assert loaded("exec", "--cluster", "c1", "shop/db-0", "--", "true", env=stored) & HEAVY == set()
+
+
+@pytest.mark.parametrize(
+    ("output", "unused"),
+    [("json", {"pyroute2", "sqlite3", "rich"}), ("summary", {"pyroute2", "sqlite3"})],
+)
+def test_analyze_imports_no_live_network(output, unused):
+    assert loaded("analyze", "-f", EXAMPLE, "-o", output) & unused == set()
