@@ -114,3 +114,13 @@ def test_the_nft_generation_moves_with_each_commit(node):
         assert nft_generation(sock) == before + 1
     finally:
         sock.close()
+
+
+def test_arming_with_a_namespace_already_gone_reports_it_at_the_next_check(node):
+    prefix, name = node
+    watch = DriftWatch(prefix)
+    try:
+        watch.arm([name, prefix + "pod.x.gone"], [name], {"n1": name})
+        assert "gone" in (watch.drift() or "")
+    finally:
+        watch.close()

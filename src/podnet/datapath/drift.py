@@ -127,45 +127,62 @@ def _configuration_events(sock: socket.socket) -> int:
             off += (length + 3) & ~3
 
 
+def _identity(name: str) -> tuple[int, int] | None:
+    try:
+        return netns.identity(name)
+    except FileNotFoundError:
+        return None
+
+
 class DriftWatch:
     """The reconciler's cheap check between full syncs (module docstring)."""
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
         self.armed = False
-        self._idents: dict[str, tuple[int, int]] = {}
+        self._idents: dict[str, tuple[int, int] | None] = {}  # None: gone when armed
         self._routes: dict[str, tuple[tuple[int, int], socket.socket]] = {}
         self._nft: dict[str, tuple[tuple[int, int], socket.socket, int]] = {}
 
     def arm(self, names: Iterable[str], watched: Iterable[str], nodes: Mapping[str, str]) -> None:
         """Take the kernel as it is now as the reference: `names` every namespace of the
-        cluster, `watched` those whose netlink events count, `nodes` node -> namespace."""
+        cluster, `watched` those whose netlink events count, `nodes` node -> namespace.
+        A namespace already gone is recorded as such: the next check reports it (arming
+        never fails for it, so a baseline is still adopted and the repair is the next
+        periodic sync's, as without a watch)."""
         self.armed = False
-        self._idents = {n: netns.identity(n) for n in names}
-        watched, node_ns = set(watched), set(nodes.values())
+        self._idents = {n: _identity(n) for n in names}
+        present = {n for n, ident in self._idents.items() if ident is not None}
+        watched, node_ns = set(watched) & present, set(nodes.values()) & present
         for n in [n for n in self._routes if n not in watched]:
             self._routes.pop(n)[1].close()
         for n in [n for n in self._nft if n not in node_ns]:
             self._nft.pop(n)[1].close()
         with netns.Worker() as worker:
-            for n in watched:
-                ident = self._idents[n]
-                old = self._routes.get(n)
-                if old is None or old[0] != ident:
-                    if old:
-                        old[1].close()
-                    self._routes[n] = (ident, route_monitor(worker, n))
-            for n in node_ns:
-                ident = self._idents[n]
-                entry = self._nft.get(n)
-                if entry is None or entry[0] != ident:
-                    if entry:
-                        entry[1].close()
-                    entry = (ident, nft_socket(worker, n), 0)
-                self._nft[n] = (ident, entry[1], nft_generation(entry[1]))
+            for n in sorted(watched | node_ns):
+                try:
+                    self._open(worker, n, n in watched, n in node_ns)
+                except OSError:  # gone meanwhile: the next check says so
+                    self._idents[n] = None
         for _, sock in self._routes.values():
             _configuration_events(sock)  # our own changes
         self.armed = True
+
+    def _open(self, worker: netns.Worker, n: str, route: bool, nft: bool) -> None:
+        ident = self._idents[n]
+        assert ident is not None
+        old = self._routes.get(n)
+        if route and (old is None or old[0] != ident):
+            if old:
+                old[1].close()
+            self._routes[n] = (ident, route_monitor(worker, n))
+        entry = self._nft.get(n)
+        if nft:
+            if entry is None or entry[0] != ident:
+                if entry:
+                    entry[1].close()
+                entry = (ident, nft_socket(worker, n), 0)
+            self._nft[n] = (ident, entry[1], nft_generation(entry[1]))
 
     def drift(self) -> str | None:
         """The first difference from what `arm` saw, or None. Not armed: always drift."""
@@ -180,16 +197,19 @@ class DriftWatch:
         return None
 
     def _check(self) -> None:
+        gone = [n for n, ident in self._idents.items() if ident is None]
+        if gone:
+            raise Drift(f"namespace {gone[0]} was gone when the watch was armed")
         listed = set(netns.listing(self.prefix))
         if listed != self._idents.keys():
             gone, new = sorted(self._idents.keys() - listed), sorted(listed - self._idents.keys())
             raise Drift(f"namespaces gone {gone[:3]}, unknown {new[:3]}")
         for name, ident in self._idents.items():
-            try:
-                if netns.identity(name) != ident:
-                    raise Drift(f"namespace {name} was replaced")
-            except FileNotFoundError:
-                raise Drift(f"namespace {name} is gone") from None
+            now = _identity(name)
+            if now is None:
+                raise Drift(f"namespace {name} is gone")
+            if now != ident:
+                raise Drift(f"namespace {name} was replaced")
         socks = {s.fileno(): n for n, (_, s) in self._routes.items()}
         poller = select.poll()
         for fd in socks:
