@@ -287,6 +287,7 @@ class Reconciler:
             d.node_netns,
             self.runner,
             previous=None if full else self.rulesets,
+            fresh=frozenset(added),
         )
         result.nft = report
         if not report.ok:
