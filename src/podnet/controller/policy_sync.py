@@ -67,12 +67,14 @@ def sync_policies(
     runner: NftRunner | None = None,
     previous: Mapping[str, Table] | None = None,
     keep_counters: bool = True,
+    fresh: frozenset[str] = frozenset(),
 ) -> SyncReport:
     """Render every node's ruleset and apply it, one `nft -f` transaction per node, nodes in
     parallel. With `previous` (node -> table of the last successful sync), a node whose
     table is unchanged is not re-applied (the incremental path; pass None for a full sync).
     Failures are recorded per node, never raised: the caller decides (and must force the
-    next sync to be full)."""
+    next sync to be full). `fresh` namespaces were created by this sync: they hold no
+    table, so no counters are read there (a process each, 256 of them at `up`)."""
     runner = runner or IpNetnsRunner()
     started = time.monotonic()
     previous = previous or {}
@@ -86,7 +88,7 @@ def sync_policies(
             return NodeSync(node, ns, rules, render_s, 0.0, False), table
         t0 = time.monotonic()
         try:
-            values = runner.list_counters(ns) if keep_counters else {}
+            values = runner.list_counters(ns) if keep_counters and ns not in fresh else {}
             runner.apply(ns, table.with_counter_values(values))
         except (NftError, OSError, ValueError, subprocess.SubprocessError) as e:
             err = f"{type(e).__name__}: {e}"

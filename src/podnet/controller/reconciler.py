@@ -23,12 +23,18 @@ One sync:
    releases (what the kernel now holds) and `synced_revision`, the revision the sync read.
    A failed sync leaves the store as it was (IPAM included) and the next sync is full.
 
-A full sync (the first one, the one after any failure, and one every resync period)
-compares with the kernel itself: `datapath.wiring.apply_plan` of the whole plan (which reads the
+A full sync (the first one, the one after any failure, and a periodic one that found
+drift) compares with the kernel itself: `datapath.wiring.apply_plan` of the whole plan (which reads the
 live state and repairs what differs, e.g. a deleted pod namespace) and every node's ruleset
 applied whatever the last sync applied (a deleted or flushed table comes back). An
 incremental sync applies only the namespaces whose plan changed and the nodes whose ruleset
 changed.
+
+Between syncs the daemon's reconciler holds a `datapath.drift.DriftWatch`, armed after each
+successful sync with what the kernel then holds. The resync period asks it (namespace
+inodes, netlink events in the fabric and node namespaces, each node's nft generation:
+cheap whatever the cluster's size); only drift, a failure, or a store revision that moved
+makes the periodic sync do work, and drift makes it full.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from typing import Any
 
 from podnet.controller.policy_sync import SyncReport, sync_policies
 from podnet.datapath import netns, nft
+from podnet.datapath.drift import DriftWatch
 from podnet.datapath.wiring import apply_netns, apply_plan
 from podnet.model.cluster import Cluster
 from podnet.policy.engine import Engine
@@ -83,9 +90,13 @@ class SyncResult:
     changed: list[str] = field(default_factory=list)
     nft: SyncReport | None = None
     runtime_changed: bool = False
-    periodic: bool = False  # the resync period forced it
+    periodic: bool = False  # the resync period asked for it
+    drift: str | None = None  # what the drift watch saw (a periodic sync is then full)
+    checked: bool = False  # a periodic check that found nothing to do
 
     def summary(self) -> str:
+        if self.checked:
+            return f"periodic check of revision {self.revision} in {self.seconds:.3f}s: no drift"
         if not self.ok:
             return (
                 f"sync of revision {self.revision} FAILED after {self.seconds:.3f}s: {self.error}"
@@ -102,6 +113,8 @@ class SyncResult:
         if self.runtime_changed:
             what.append("runtime.json rewritten")
         kind = ("periodic full" if self.periodic else "full") if self.full else "incremental"
+        if self.drift:
+            kind += f" (drift: {self.drift})"
         return f"{kind} sync of revision {self.revision} in {self.seconds:.3f}s: " + (
             "; ".join(what) or "nothing changed"
         )
@@ -118,12 +131,23 @@ class SyncResult:
 
 
 class Reconciler:
-    """Keeps what the last successful sync applied, to make the next one incremental."""
+    """Keeps what the last successful sync applied, to make the next one incremental.
+    With `watch_drift` (the daemon's), a periodic sync is full only when the drift watch saw
+    drift (or the last sync failed); without it (the CLI's, tests), every periodic sync is."""
 
-    def __init__(self, state_dir: Path, cluster: str, runner: nft.NftRunner | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        cluster: str,
+        runner: nft.NftRunner | None = None,
+        watch_drift: bool = False,
+    ) -> None:
         self.root = state_dir
         self.cluster = cluster
         self.runner = runner or nft.IpNetnsRunner()
+        self.watch = DriftWatch(kernel_names.netns_prefix(cluster)) if watch_drift else None
+        self.revision = -1  # of the last successful sync
+        self._drift: str | None = None  # what the last periodic check saw
         self.full_next = True
         self.plan: NetPlan | None = None
         self.rulesets: dict[str, Any] = {}  # node -> the ruleset the last sync applied
@@ -158,18 +182,49 @@ class Reconciler:
         self.plan = d.plan
         self.runtime = d.runtime
         self.rulesets = render_all(d.engine, self.cluster)
+        self.revision = d.revision
+        self._arm(d)
         self.full_next = False
         return True
+
+    def _arm(self, d: Desired) -> None:
+        if self.watch is not None:
+            self.watch.arm(
+                (ns.name for ns in d.plan.namespaces),
+                (ns.name for ns in d.plan.namespaces if ns.role != "pod"),
+                d.node_netns,
+            )
+
+    def _periodic_check(self, started: float) -> SyncResult | None:
+        """A periodic sync with a watch: None when it must sync (drift, a failure before,
+        or a store that moved); else the result of a check that found nothing to do."""
+        if self.full_next or self.watch is None:
+            return None
+        drift = self.watch.drift()
+        if drift is not None:
+            self.full_next = True
+            self._drift = drift
+            return None
+        with Store.open(self.root) as store:
+            revision = store.revision()
+        if revision != self.revision:
+            return None
+        return SyncResult(
+            revision, False, True, time.monotonic() - started, periodic=True, checked=True
+        )
 
     # --- one sync ---------------------------------------------------------------------
     def sync(self, periodic: bool = False, progress: Progress | None = None) -> SyncResult:
         """One sync; `periodic` (the resync period) forces it full. `progress(done, total)`
         follows the namespaces a full sync applies (`up` shows it as a bar)."""
         started = time.monotonic()
-        full = self.full_next or periodic
+        self._drift = None
+        if periodic and (checked := self._periodic_check(started)) is not None:
+            return checked
+        full = self.full_next or (periodic and self.watch is None)
         self.full_next = True  # until this sync succeeds
         revision = -1
-        result = SyncResult(revision, full, False, 0.0, periodic=periodic)
+        result = SyncResult(revision, full, False, 0.0, periodic=periodic, drift=self._drift)
         try:
             d = self.desired()
             result.revision = d.revision
@@ -177,6 +232,7 @@ class Reconciler:
             with Store.open(self.root) as store, store.transaction():
                 d.allocations.record(store)
                 store.set_meta("synced_revision", d.revision)
+            self._arm(d)
         except Exception as e:  # any failure: report it, and the next sync is full
             result.error = f"{type(e).__name__}: {e}"
             if result.revision < 0:  # failed before reading it: the waiting CLI needs one
@@ -186,6 +242,7 @@ class Reconciler:
             return result
         result.ok = True
         result.seconds = time.monotonic() - started
+        self.revision = d.revision
         self.full_next = False
         return result
 
@@ -230,6 +287,7 @@ class Reconciler:
             d.node_netns,
             self.runner,
             previous=None if full else self.rulesets,
+            fresh=frozenset(added),
         )
         result.nft = report
         if not report.ok:

@@ -34,9 +34,10 @@ def resync_period() -> float:
 class Syncer:
     """The daemon's side: SIGUSR1 -> one sync (in a worker thread; signals that arrive
     during a sync coalesce into one more), then a listener reload when runtime.json changed
-    or a namespace was (re-)created. Every `period` seconds without a full sync, a full one
-    (kube-proxy's baseline: it repairs what else changed the kernel, such as a deleted table
-    or pod namespace). `status` goes into daemon.json as "sync" ({"revision", "ok", "error",
+    or a namespace was (re-)created. Every `period` seconds without a full sync, a periodic
+    one: the reconciler's drift watch decides whether it is full (kube-proxy's baseline: it
+    repairs what else changed the kernel, such as a deleted table or pod namespace) or a
+    check that costs next to nothing. `status` goes into daemon.json as "sync" ({"revision", "ok", "error",
     ...}): the CLI waits until it shows the revision it wrote."""
 
     def __init__(
@@ -72,8 +73,9 @@ class Syncer:
             periodic = not await self._wait()
             self.event.clear()
             result = await loop.run_in_executor(None, self.reconciler.sync, periodic)
-            (log.info if result.ok else log.error)("%s", result.summary())
-            if result.full:
+            level = log.debug if result.checked else log.info if result.ok else log.error
+            level("%s", result.summary())
+            if result.full or periodic:
                 self.last_full = time.monotonic()
             if result.runtime_changed or result.added:
                 await self.reload()  # new namespaces: their sockets are opened anew

@@ -70,7 +70,8 @@ async def serve(root: Path, cluster: str) -> int:
     from podnet.controller.reconciler import Reconciler
     from podnet.controller.syncer import Syncer, resync_period
 
-    syncer = Syncer(Reconciler(root, cluster), standin.load, resync_period(), sync)
+    reconciler = Reconciler(root, cluster, watch_drift=True)
+    syncer = Syncer(reconciler, standin.load, resync_period(), sync)
     tasks = [
         asyncio.ensure_future(_reloads(reload, standin, files)),
         syncer.start(loop, write_status),

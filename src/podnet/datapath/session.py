@@ -17,12 +17,11 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl.ndmsg import NUD_PERMANENT
 
-from podnet.datapath import netns
+from podnet.datapath import netns, rtnl_batch
 from podnet.render.netplan import Address, Fdb, Link, Neighbour, Route
 
 MAIN_TABLE = 254
 RTPROT_KERNEL = 2
-RTPROT_STATIC = 4
 RTNH_F_ONLINK = 4
 NTF_SELF = 2
 MANAGED_KINDS = frozenset({"veth", "bridge", "vxlan"})
@@ -38,9 +37,22 @@ class Session:
         self.ipr = IPRoute(fileno=sock.detach())
         self.changes = 0
         self._links: dict[str, Any] | None = None
+        self._raw: socket.socket | None = None  # for batches (datapath.rtnl_batch)
 
     def close(self) -> None:
         self.ipr.close()
+        if self._raw is not None:
+            self._raw.close()
+
+    def _batch(self, requests: list[rtnl_batch.Request]) -> None:
+        """Routes, neighbours and FDB entries in bulk: a node holds one of each per other
+        node, and pyroute2's per-request cost made that the bulk of `up`."""
+        if not requests:
+            return
+        if self._raw is None:
+            self._raw = self._worker.netlink_socket(self.name)
+        self.changes += len(requests)
+        rtnl_batch.send(self._raw, requests)
 
     def __enter__(self) -> Session:
         return self
@@ -214,21 +226,13 @@ class Session:
         for key, m in have.items():
             if key not in want:
                 self._send("route", "del", dst=key[0], oif=m.get("RTA_OIF"), table=MAIN_TABLE)
-        for key, r in want.items():
-            if key not in have:
-                kw: dict[str, Any] = {
-                    "dst": r.dst,
-                    "oif": self.index(r.dev),
-                    "table": MAIN_TABLE,
-                    "proto": RTPROT_STATIC,
-                }
-                if r.via:
-                    kw["gateway"] = r.via
-                if r.src:
-                    kw["prefsrc"] = r.src
-                if r.onlink:
-                    kw["flags"] = RTNH_F_ONLINK
-                self._send("route", "replace", **kw)
+        self._batch(
+            [
+                rtnl_batch.route(r.dst, self.index(r.dev), r.via, r.src, r.onlink)
+                for key, r in want.items()
+                if key not in have
+            ]
+        )
 
     # --- neighbours and FDB ---------------------------------------------------------
     def sync_neighbours(self, wanted: tuple[Neighbour, ...]) -> None:
@@ -241,16 +245,13 @@ class Session:
         for (dev, ip), _ in have.items():
             if (dev, ip) not in want and dev is not None:
                 self._send("neigh", "del", dst=ip, ifindex=self.index(dev))
-        for (dev, ip), mac in want.items():
-            if have.get((dev, ip)) != mac:
-                self._send(
-                    "neigh",
-                    "replace",
-                    dst=ip,
-                    lladdr=mac,
-                    ifindex=self.index(dev),
-                    state=NUD_PERMANENT,
-                )
+        self._batch(
+            [
+                rtnl_batch.neighbour(ip, mac, self.index(dev))
+                for (dev, ip), mac in want.items()
+                if have.get((dev, ip)) != mac
+            ]
+        )
 
     def sync_fdb(self, wanted: tuple[Fdb, ...]) -> None:
         want = {(f.dev, f.mac, f.dst) for f in wanted}
@@ -267,10 +268,9 @@ class Session:
                     have.add((dev, m.get("NDA_LLADDR"), m.get("NDA_DST")))
         for dev, mac, dst in sorted(have - want):
             self._send("fdb", "del", ifindex=self.index(dev), lladdr=mac, dst=dst)
-        for dev, mac, dst in sorted(want - have):
-            self._send(
-                "fdb", "append", ifindex=self.index(dev), lladdr=mac, dst=dst, state=NUD_PERMANENT
-            )
+        self._batch(
+            [rtnl_batch.fdb(mac, dst, self.index(dev)) for dev, mac, dst in sorted(want - have)]
+        )
 
 
 def _kind(msg: Any) -> str | None:

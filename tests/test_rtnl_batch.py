@@ -1,0 +1,70 @@
+"""The batched rtnetlink encoder: the kernel takes its routes, neighbours and FDB entries as
+`ip` shows them, and a refusal names the request. Needs root."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from podnet.datapath import netns, rtnl_batch
+
+pytestmark = pytest.mark.datapath
+
+
+@pytest.fixture
+def ns() -> Iterator[str]:
+    name = f"podnet.rtnl{uuid.uuid4().hex[:6]}.node.n1"
+    with netns.Worker() as worker:
+        worker.create(name)
+    try:
+        for cmd in (
+            "ip link add v0 type veth peer name v1",
+            "ip link set v0 up",
+            "ip link set v1 up",
+            "ip addr add 172.18.0.2/16 dev v0",
+            "ip link add flannel.1 type vxlan id 1 dstport 8472 local 172.18.0.2 nolearning",
+        ):
+            ip(name, *cmd.split())
+        yield name
+    finally:
+        netns.remove(name)
+
+
+def ip(name: str, *args: str) -> str:
+    out = subprocess.run(
+        ["ip", "netns", "exec", name, *args], check=True, capture_output=True, text=True
+    )
+    return out.stdout
+
+
+def test_routes_neighbours_and_fdb_as_ip_shows_them(ns):
+    v0 = int(ip(ns, "cat", "/sys/class/net/v0/ifindex"))
+    vx = int(ip(ns, "cat", "/sys/class/net/flannel.1/ifindex"))
+    many = [rtnl_batch.route(f"10.{i // 250}.{i % 250}.0/24", v0, "172.18.0.3") for i in range(300)]
+    with netns.Worker() as worker:
+        sock = worker.netlink_socket(ns)
+    try:
+        rtnl_batch.send(
+            sock,
+            [
+                rtnl_batch.route("10.244.0.2/32", v0, src="172.18.0.2"),
+                rtnl_batch.route("0.0.0.0/0", v0, "169.254.1.1", onlink=True),
+                *many,
+                rtnl_batch.neighbour("10.244.1.0", "aa:bb:cc:00:00:01", v0),
+                rtnl_batch.fdb("aa:bb:cc:00:00:01", "172.18.0.3", vx),
+            ],
+        )
+        routes = ip(ns, "ip", "route")
+        assert "10.244.0.2 dev v0 proto static src 172.18.0.2" in routes
+        assert "default via 169.254.1.1 dev v0 proto static onlink" in routes
+        assert "10.1.49.0/24 via 172.18.0.3 dev v0 proto static" in routes
+        assert "10.244.1.0 dev v0 lladdr aa:bb:cc:00:00:01 PERMANENT" in ip(ns, "ip", "neigh")
+        fdb = ip(ns, "bridge", "fdb", "show", "dev", "flannel.1")
+        assert "aa:bb:cc:00:00:01 dst 172.18.0.3 self permanent" in fdb
+        with pytest.raises(rtnl_batch.BatchError, match=r"route 10\.9\.0\.0/24"):
+            rtnl_batch.send(sock, [rtnl_batch.route("10.9.0.0/24", 999, "172.18.0.3")])
+    finally:
+        sock.close()
