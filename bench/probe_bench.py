@@ -4,6 +4,12 @@ that blocks part of the traffic. Needs root; every cluster is torn down at the e
 failure. Traffic stays inside the clusters' own namespaces.
 
     .venv/bin/python bench/probe_bench.py [--pods 100] [--nodes 4] [--repeat 3]
+    .venv/bin/python bench/probe_bench.py --sweep 2000/64 [--repeat 2]
+
+--sweep PODS/NODES brings up one cluster of that size with the policies below and probes it
+as an admin checks a whole cluster: from every pod of one namespace to every pod, on one
+port (80/TCP); a false verdict there is worse than a slow one, so it prints mismatches,
+probes without an answer and retried probes beside the rate.
 """
 
 from __future__ import annotations
@@ -73,7 +79,9 @@ def policies(spaces: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-def measure(name: str, sdir: Path, ports: str | None, repeat: int) -> tuple[list[float], Any]:
+def measure(
+    name: str, sdir: Path, ports: str | None, repeat: int, src: str = "*"
+) -> tuple[list[float], Any]:
     from podnet.cli.probe import collect
     from podnet.policy.ports import parse_ports
     from podnet.render import runtime as rt
@@ -81,21 +89,25 @@ def measure(name: str, sdir: Path, ports: str | None, repeat: int) -> tuple[list
     times, report = [], None
     for _ in range(repeat):
         started = time.monotonic()
-        report = collect(sdir, rt.load(sdir), ports=parse_ports(ports) if ports else None)
+        report = collect(sdir, rt.load(sdir), src, ports=parse_ports(ports) if ports else None)
         times.append(time.monotonic() - started)
-        if not report.ok:
+        if report.mismatches:
             print(f"  {len(report.mismatches)} MISMATCHES", file=sys.stderr)
+        if report.unanswered:
+            print(f"  {len(report.unanswered)} WITHOUT AN ANSWER", file=sys.stderr)
     return times, report
 
 
 def line(label: str, times: list[float], report: Any) -> None:
     n = len(report.results)
     best, med = min(times), statistics.median(times)
-    outcomes = Counter(r.seen.outcome for r in report.results)
+    verdicts = Counter(r.verdict for r in report.results)
+    retried = sum(r.seen.attempts > 1 for r in report.results)
     print(
         f"{label:<34} {n:>7} probes  best {best:7.3f}s  median {med:7.3f}s  "
         f"{n / best:>9,.0f} probes/s  (probing alone {report.seconds:.3f}s)  "
-        + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
+        + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items()))
+        + f"; mismatches {len(report.mismatches)}, retried {retried}"
     )
 
 
@@ -150,6 +162,28 @@ def run_one(
         podnet("down", "--cluster", name, env=env)
 
 
+def sweep(tmp: Path, size: str, repeat: int) -> None:
+    """One namespace to every pod on 80/TCP, with policies in force (see the docstring)."""
+    pods, nodes = (int(x) for x in size.split("/"))
+    name = unique_cluster("psweep")
+    env = {"PODNET_STATE_DIR": str(tmp / "state")}
+    os.environ.update(env)
+    docs = big_cluster(pods)
+    spaces = [d["metadata"]["name"] for d in docs if d["kind"] == "Namespace"]
+    manifest = tmp / f"{name}.yaml"
+    manifest.write_text(yaml.safe_dump_all([*docs, *policies(spaces)]))
+    try:
+        started = time.monotonic()
+        out = podnet("up", "-f", str(manifest), "--cluster", name, "--nodes", str(nodes), env=env)
+        if out.returncode:
+            raise SystemExit(f"up failed: {out.stderr}")
+        print(f"# sweep: {pods} pods on {nodes} nodes, up in {time.monotonic() - started:.1f}s")
+        times, report = measure(name, tmp / "state" / name, "80/TCP", repeat, f"{spaces[0]}/*")
+        line(f"{spaces[0]}/* -> * on 80/TCP", times, report)
+    finally:
+        podnet("down", "--cluster", name, env=env)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--pods", type=int, default=100, help="pods of the bigger cluster")
@@ -160,11 +194,15 @@ def main() -> None:
         action="store_true",
         help="lift the ICMP error rate limit in the nodes' namespaces (see unlimit_icmp)",
     )
+    ap.add_argument("--sweep", metavar="PODS/NODES", help="only the whole-cluster sweep")
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("needs root (network namespaces)")
     with tempfile.TemporaryDirectory(prefix="probe-bench-") as d:
         tmp = Path(d)
+        if args.sweep:
+            sweep(tmp, args.sweep, args.repeat)
+            return
         icmp = args.icmp_unlimited
         run_one(tmp, "9 pods x 2 ports", e2e_cluster(), 2, "80/TCP,81/TCP", args.repeat, icmp)
         big = big_cluster(args.pods)

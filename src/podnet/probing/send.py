@@ -34,7 +34,7 @@ import random
 import resource
 import socket
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -176,7 +176,8 @@ def raise_fd_limit() -> None:
 
 class Window:
     """How many probes may be in flight: halves on silence (at most once per `timeout`,
-    the time it takes to notice), grows by one per answer."""
+    the time it takes to notice), grows by one per answer. Waiters are woken one slot at a
+    time, in order (a condition that woke them all would cost O(waiters) per answer)."""
 
     def __init__(self, limit: int, timeout: float) -> None:
         self.ceiling = max(1, limit)
@@ -184,22 +185,32 @@ class Window:
         self.timeout = timeout
         self.in_flight = 0
         self.last_cut = -timeout
-        self._free = asyncio.Condition()
+        self._waiters: deque[asyncio.Future[None]] = deque()
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
-        async with self._free:
-            await self._free.wait_for(lambda: self.in_flight < int(self.limit))
+        if self.in_flight < int(self.limit) and not self._waiters:
             self.in_flight += 1
+        else:
+            granted = asyncio.get_running_loop().create_future()
+            self._waiters.append(granted)
+            await granted  # the releaser counted this probe in before waking it
         try:
             yield
         finally:
-            async with self._free:
-                self.in_flight -= 1
-                self._free.notify_all()
+            self.in_flight -= 1
+            self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self.in_flight < int(self.limit):
+            granted = self._waiters.popleft()
+            if not granted.done():
+                self.in_flight += 1
+                granted.set_result(None)
 
     def answered(self) -> None:
         self.limit = min(float(self.ceiling), self.limit + 1.0)
+        self._wake()
 
     def silent(self) -> None:
         now = time.monotonic()
