@@ -76,6 +76,10 @@ def _cidr_or_error(v: str, prefix: str = "") -> IPNetwork:
 
 
 class NetworkPolicyPeer(StrictApiModel):
+    # "namespaceSelector ... If present but empty, it selects all namespaces. ... Otherwise
+    # [podSelector] selects the pods matching podSelector in the policy's own namespace."
+    # Absent and null alike leave the pointer nil (ApiModel drops null fields): the policy's
+    # own namespace; only `{}` means every namespace.
     pod_selector: LabelSelector | None = None
     namespace_selector: LabelSelector | None = None
     ip_block: IPBlock | None = None
