@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from podnet.model.cluster import Cluster
-from podnet.model.networkpolicy import NetworkPolicy
+from podnet.model.networkpolicy import NetworkPolicy, Rule
 from podnet.policy.addresses import AddressSet
 from podnet.policy.endpoints import PodEndpoint, pod_endpoints
 from podnet.policy.peers import IpBlockPods, PeerMatch, external_set, match_pod
@@ -56,6 +56,7 @@ class Engine:
         self.ns_labels: Mapping[str, Mapping[str, str]] = {
             n.metadata.name: n.metadata.labels for n in cluster.namespaces
         }
+        self._outside: dict[int, AddressSet] = {}  # id(rule) -> what its ipBlocks hold
         self.policies_by_ns: dict[str, list[NetworkPolicy]] = defaultdict(list)
         for pol in cluster.policies:
             self.policies_by_ns[pol.metadata.namespace or "default"].append(pol)
@@ -158,9 +159,8 @@ class Engine:
                         return dv
                     continue
                 if isinstance(peer, External):
-                    covered = covered.union(
-                        AddressSet.of(i for p in peers for i in external_set(p).intervals)
-                    )
+                    held = self._outside_set(rule)
+                    covered = covered.union(held) if covered else held
                     if covered.covers(peer.addresses):
                         dv.allowed = True
                         dv.admitted_by.append(f"{name} (ipBlock)")
@@ -183,6 +183,15 @@ class Engine:
         if not rules_exist(policies, direction) and trace:
             dv.note = f"the selecting policies have no {direction} rules: all {direction} is denied"
         return dv
+
+    def _outside_set(self, rule: Rule) -> AddressSet:
+        """The outside addresses a rule's peers hold (only ipBlocks hold any), computed once
+        per rule: the rules belong to self.cluster, so their ids stay theirs."""
+        held = self._outside.get(id(rule))
+        if held is None:
+            held = AddressSet.of(i for p in rule.peers or () for i in external_set(p).intervals)
+            self._outside[id(rule)] = held
+        return held
 
     @staticmethod
     def _port_miss(ports: object, pp: PortProto, dst: PodEndpoint | None) -> str:
