@@ -32,12 +32,24 @@ def add_ipblock_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_hostnetwork_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--hostnetwork-pods",
+        choices=("node", "pod"),
+        default="node",
+        help="how hostNetwork pods are read: node (their traffic is their node's: no selector "
+        "matches them, no policy isolates them, their own node always reaches them; default, "
+        "as Calico, Cilium, kube-network-policies) or pod (pods like any other, at their node's address, as "
+        "network-config-analyzer)",
+    )
+
+
 def load_engine(args: argparse.Namespace) -> tuple[Cluster, Engine]:
     from podnet.cli.output import print_warnings
     from podnet.model.cluster import load_cluster
     from podnet.policy.engine import Engine
 
     cluster = load_cluster(args.files)
-    engine = Engine(cluster, ipblock_pods=args.ipblock_pods)
+    engine = Engine(cluster, ipblock_pods=args.ipblock_pods, hostnetwork_pods=args.hostnetwork_pods)
     print_warnings([*cluster.warnings, *engine.placement.warnings])
     return cluster, engine

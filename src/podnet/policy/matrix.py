@@ -45,6 +45,7 @@ class Matrix:
     allowed: list[np.ndarray]  # per port: (C, C) bool, [src class, dst class]
     relevant: list[np.ndarray]  # per port: (N,) bool, destinations asked about
     _node_id: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
+    _node_traffic: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, bool))
 
     def dense(self, k: int, cols: np.ndarray | None = None) -> np.ndarray:
         """(N, len(cols)) bool for port k: every source pod against the given destinations.
@@ -55,7 +56,7 @@ class Matrix:
         cols = np.flatnonzero(self.relevant[k]) if cols is None else cols
         co = self.classes.class_of
         m = self.allowed[k][co[:, None], co[cols][None, :]]
-        hostnet = np.fromiter((p.host_network for p in self.pods), dtype=bool, count=len(self.pods))
+        hostnet = self._node_traffic
         if hostnet.any():
             same = self._node_id[:, None] == self._node_id[cols][None, :]
             m |= same & (hostnet[:, None] | hostnet[cols][None, :])
@@ -106,7 +107,9 @@ class ClassCompiler:
         self.ns_of = np.fromiter(
             (self.ns_index[p.namespace] for p in self.reps), dtype=np.int64, count=self.c
         )
-        self.hostnet = np.fromiter((p.host_network for p in self.reps), dtype=bool, count=self.c)
+        self.hostnet = np.fromiter(
+            (engine.is_node_traffic(p) for p in self.reps), dtype=bool, count=self.c
+        )
         self._named: dict[tuple[str, str, int], np.ndarray] = {}
         self._resolved: dict[tuple[str, str], list[frozenset[int]]] = {}
 
@@ -258,7 +261,10 @@ def compute(engine: Engine, ports: list[PortProto], declared_only: bool) -> Matr
         relevant = [np.ones(len(pods), dtype=bool) for _ in ports]
     node_names = {n: i for i, n in enumerate(sorted({p.node for p in pods}))}
     node_id = np.fromiter((node_names[p.node] for p in pods), dtype=np.int64, count=len(pods))
-    return Matrix(pods, ports, classes, allowed, relevant, node_id)
+    node_traffic = np.fromiter(
+        (engine.is_node_traffic(p) for p in pods), dtype=bool, count=len(pods)
+    )
+    return Matrix(pods, ports, classes, allowed, relevant, node_id, node_traffic)
 
 
 def declared_ports(pods: list[PodEndpoint]) -> list[PortProto]:
