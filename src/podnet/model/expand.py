@@ -33,6 +33,22 @@ def _digits(text: str, length: int) -> str:
     return f"{digest % 10**length:0{length}d}"
 
 
+_GROUP = {"Job": "batch/v1", "CronJob": "batch/v1"}  # the others are apps/v1
+
+
+def owner_reference(kind: str, namespace: str | None, name: str) -> OwnerReference:
+    """A complete reference, as the controller writes it; the uid is derived from the owner's
+    identity so that expansion stays deterministic."""
+    ident = f"{kind}/{namespace}/{name}"
+    uid = hashlib.sha256(ident.encode()).hexdigest()
+    return OwnerReference(
+        api_version=_GROUP.get(kind, "apps/v1"),
+        kind=kind,
+        name=name,
+        uid=f"{uid[:8]}-{uid[8:12]}-{uid[12:16]}-{uid[16:20]}-{uid[20:32]}",
+    )
+
+
 def _pod(
     w: Workload | CronJob,
     name: str,
@@ -67,13 +83,13 @@ def _expand(w: Workload, nodes: list[Node]) -> list[Pod]:
         template_hash = short_hash(ident + tpl.model_dump_json(), 10)
         labels["pod-template-hash"] = template_hash
         rs = f"{name}-{template_hash}"
-        owner = OwnerReference(kind="ReplicaSet", name=rs)
+        owner = owner_reference("ReplicaSet", w.metadata.namespace, rs)
         count = 1 if w.spec.replicas is None else w.spec.replicas
         return [
             _pod(w, f"{rs}-{short_hash(f'{ident}#{i}', 5)}", tpl.spec, labels, owner)
             for i in range(count)
         ]
-    owner = OwnerReference(kind=w.kind, name=name)
+    owner = owner_reference(w.kind, w.metadata.namespace, name)
     if w.kind == "StatefulSet":
         count = 1 if w.spec.replicas is None else w.spec.replicas
         out = []
@@ -125,7 +141,7 @@ def cronjob_as_job(c: CronJob) -> Workload:
     meta = ObjectMeta(
         name=f"{c.metadata.name}-{_digits(c.metadata.name, 8)}",
         namespace=c.metadata.namespace,
-        owner_references=(OwnerReference(kind="CronJob", name=c.metadata.name),),
+        owner_references=(owner_reference("CronJob", c.metadata.namespace, c.metadata.name),),
     )
     return Workload(
         kind="Job", api_version="batch/v1", metadata=meta, spec=c.spec.job_template.spec
