@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import numpy as np
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -279,6 +280,11 @@ def test_matrix_equals_per_pair_evaluator(
         wrong = []
         for k, pp in enumerate(ports):
             dense = m.dense(k)
+            # counting without the dense matrix: every pod, and a subset of rows and columns
+            n = len(e.pods)
+            assert m.allowed_count(k, np.arange(n), np.arange(n)) == np.count_nonzero(dense)
+            rows, cols = np.arange(0, n, 2), np.arange(n - 1, -1, -3)
+            assert m.allowed_count(k, rows, cols) == np.count_nonzero(m.dense(k, cols)[rows])
             for i, src in enumerate(e.pods):
                 for j, dst in enumerate(e.pods):
                     expected = e.allowed(src, dst, pp)

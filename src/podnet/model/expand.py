@@ -12,7 +12,7 @@ import warnings
 
 from podnet.model.cluster_objects import Node
 from podnet.model.meta import NameWarning, ObjectMeta, OwnerReference
-from podnet.model.pod import Pod, PodSpec
+from podnet.model.pod import Pod, PodSpec, PodStatus
 from podnet.model.workloads import CronJob, Workload
 
 # The alphabet of k8s.io/apimachinery/pkg/util/rand (no vowels, no confusable digits).
@@ -59,15 +59,25 @@ def _pod(
 ) -> Pod:
     # Built without validation: the template, the labels and the owner were validated with
     # the workload, and validating them again per replica was most of the expansion's time.
+    # Every field is given: model_construct would otherwise compute each default per pod.
     meta = ObjectMeta.model_construct(
         name=name,
+        generate_name="",
         namespace=w.metadata.namespace,
         labels=labels,
+        annotations={},
         owner_references=(owner,),
     )
     return Pod.model_construct(
-        metadata=meta, spec=spec.model_copy(update=spec_update) if spec_update else spec
+        kind="Pod",
+        api_version="v1",
+        metadata=meta,
+        spec=spec.model_copy(update=spec_update) if spec_update else spec,
+        status=_NO_STATUS,
     )
+
+
+_NO_STATUS = PodStatus()  # immutable: one value for every expanded pod
 
 
 def expand(w: Workload, nodes: list[Node]) -> list[Pod]:
