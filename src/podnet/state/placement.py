@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from podnet.model.cluster import Cluster
 from podnet.model.cluster_objects import Node
 from podnet.model.errors import InputError, Problem
+from podnet.model.ip import ipv4_int
 from podnet.model.kinds import identity
 from podnet.model.pod import Pod
 from podnet.state.network import NetworkConfig
@@ -55,12 +56,15 @@ def _declared_cidr(node: Node) -> ipaddress.IPv4Network | None:
     return None
 
 
-def _range_of(ip: str, net: NetworkConfig) -> ipaddress.IPv4Network | None:
-    """The node range of the cluster CIDR that holds `ip`, if the cluster CIDR holds it."""
-    addr = ipaddress.ip_address(ip)
-    if not isinstance(addr, ipaddress.IPv4Address) or addr not in net.cluster_cidr:
+def _range_of(ip: str, net: NetworkConfig) -> int | None:
+    """The first address of the node range of the cluster CIDR that holds `ip`, if the
+    cluster CIDR holds it (an integer: a dump has thousands of pods and few ranges)."""
+    addr = ipv4_int(ip)
+    mask = (0xFFFFFFFF << (32 - net.node_prefix)) & 0xFFFFFFFF
+    cluster = net.cluster_cidr
+    if addr is None or addr & int(cluster.netmask) != int(cluster.network_address):
         return None
-    return ipaddress.IPv4Network((int(addr), net.node_prefix), strict=False)
+    return addr & mask
 
 
 def _node_cidrs(
@@ -96,21 +100,23 @@ def _node_cidrs(
     def free(cidr: ipaddress.IPv4Network) -> bool:
         return not any(cidr.overlaps(t) for t in taken)
 
-    seen: dict[str, Counter[ipaddress.IPv4Network]] = {}
-    unnamed: set[ipaddress.IPv4Network] = set()
+    seen: dict[str, Counter[int]] = {}
+    starts: set[int] = set()
     for p in cluster.pods:
-        rng = _range_of(p.ip, net) if p.ip and not p.spec.host_network else None
-        if rng is None:
+        start = _range_of(p.ip, net) if p.ip and not p.spec.host_network else None
+        if start is None:
             continue
         if p.spec.node_name:
-            seen.setdefault(p.spec.node_name, Counter())[rng] += 1
+            seen.setdefault(p.spec.node_name, Counter())[start] += 1
         else:
-            unnamed.add(rng)
+            starts.add(start)
+    unnamed = {ipaddress.IPv4Network((s, net.node_prefix)) for s in starts}
     for name in nodes:
         if name in out or name not in seen:
             continue
         # most pods first, then the lowest range: deterministic
-        for rng, _ in sorted(seen[name].items(), key=lambda kv: (-kv[1], kv[0])):
+        for start, _ in sorted(seen[name].items(), key=lambda kv: (-kv[1], kv[0])):
+            rng = ipaddress.IPv4Network((start, net.node_prefix))
             if free(rng):
                 out[name] = rng
                 taken.add(rng)
@@ -188,9 +194,9 @@ def place(
         pinned = p.ip if not p.spec.host_network else None
         if pinned is not None:
             ip = pinned
-            addr = ipaddress.ip_address(ip)
-            inside = addr in net.cluster_cidr
-            if strict and not inside:
+            # Parsed only when asked about: a dump's pods mostly name their node already.
+            addr = ipaddress.ip_address(ip) if strict or node is None else None
+            if strict and addr not in net.cluster_cidr:
                 problems.append(
                     _problem(
                         cluster,
