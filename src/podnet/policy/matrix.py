@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from podnet.model.networkpolicy import NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort
-from podnet.policy.classes import PodClasses, classify, in_network, ipblock_networks
+from podnet.policy.classes import (
+    PodClasses,
+    classify,
+    in_network,
+    ipblock_networks,
+    selected_label_keys,
+)
 from podnet.policy.endpoints import PodEndpoint
 from podnet.policy.engine import Engine
 from podnet.policy.ports import PortProto
@@ -263,8 +269,11 @@ def _admitted(rules: list[_Rule], pp: PortProto | None, comp: ClassCompiler) -> 
 def compute(engine: Engine, ports: list[PortProto], declared_only: bool) -> Matrix:
     """The matrix over `ports`; with declared_only, each destination only on its own ports."""
     pods = engine.pods
+    policies = engine.cluster.policies
     classes = classify(
-        pods, ipblock_networks(engine.cluster.policies) if engine.ipblock_pods == "match" else []
+        pods,
+        ipblock_networks(policies) if engine.ipblock_pods == "match" else [],
+        selected_label_keys(policies),
     )
     comp = ClassCompiler(engine, classes)
     c = comp.c
