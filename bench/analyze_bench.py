@@ -222,6 +222,62 @@ def run_podnet(podnet: str, path: Path, size: Size, repeat: int) -> PodnetResult
     return PodnetResult(size, runs, pairs, allowed, meta(path)["pairs"], len(outputs) == 1)
 
 
+# ---- outside peers -------------------------------------------------------------------------
+
+OUTSIDE_TARGET = 10_000.0  # pod/peer pairs per second
+
+
+@dataclass(frozen=True)
+class OutsideResult:
+    direction: str
+    pairs: int
+    allowed: int
+    run: Run
+
+    @property
+    def rate(self) -> float:
+        return self.pairs / self.run.seconds
+
+
+def run_outside(podnet: str, out: Path, seed: int) -> list[OutsideResult]:
+    """--from / --to over 1,000 outside CIDRs against one policy of 600 ipBlocks, 30 pods,
+    port 8080/TCP; the whole command is timed, loading included."""
+    base = out / f"outside-s{seed}"
+    base.mkdir(parents=True, exist_ok=True)
+    docs, cidrs = gen_cluster.outside_case(seed=seed)
+    gen_cluster._dump(base / "cluster.yaml", docs)
+    results = []
+    for direction in ("from", "to"):
+        flags = ["--from", ",".join(cidrs), "--to", "edge/*"]
+        if direction == "to":
+            flags = ["--from", "edge/*", "--to", ",".join(cidrs)]
+        run = measure(
+            [
+                podnet,
+                "analyze",
+                "-f",
+                str(base / "cluster.yaml"),
+                *flags,
+                "--ports",
+                "8080/TCP",
+                "-o",
+                "json",
+            ],
+            base / f"{direction}.json",
+            base / f"{direction}.err",
+        )
+        if run.status != 0:
+            raise SystemExit(
+                f"podnet failed on the outside case:\n{run.stderr.read_text()[-2000:]}"
+            )
+        rows = json.loads(run.stdout.read_text())["results"]
+        outside = [r for r in rows if r["from"] in cidrs or r["to"] in cidrs]
+        results.append(
+            OutsideResult(direction, len(outside), sum(r["allowed"] for r in outside), run)
+        )
+    return results
+
+
 # ---- NCA -----------------------------------------------------------------------------------
 
 
@@ -486,6 +542,20 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("podnet analyze -o summary (full matrix over declared ports)")
     print_podnet_table(results)
+
+    if not args.curve:
+        print()
+        print("outside peers: 1,000 CIDRs x 30 pods against one policy of 600 ipBlocks, 8080/TCP")
+        figures["outside"] = []
+        for o in run_outside(args.podnet, args.out, args.seed):
+            ok = "PASS" if o.rate >= OUTSIDE_TARGET else "FAIL"
+            print(
+                f"  --{o.direction:<4} {o.pairs:>7,} pairs ({o.allowed:,} allowed) in "
+                f"{o.run.seconds:.2f} s: {o.rate:,.0f} pairs/s  {ok} (>= {OUTSIDE_TARGET:,.0f}/s)"
+            )
+            figures["outside"].append(  # type: ignore[attr-defined]
+                {"direction": o.direction, "pairs": o.pairs, "seconds": round(o.run.seconds, 3)}
+            )
 
     if args.nca:
         nca = nca_executable()

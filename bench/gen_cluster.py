@@ -31,6 +31,7 @@ egress rules to data tiers, other teams and the internet.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import random
 import string
@@ -773,6 +774,62 @@ def write_gitops(gen: Generated, out: Path, seed: int = 1) -> dict[str, int]:
     meta.update({("bare_pods" if k == "Pod" else f"{k.lower()}s"): v for k, v in counts.items()})
     (out / "meta.txt").write_text(json.dumps(meta, indent=2) + "\n")
     return meta
+
+
+def outside_case(
+    pods: int = 30, blocks: int = 600, peers: int = 1000, seed: int = 1
+) -> tuple[list[Doc], list[str]]:
+    """Outside peers at scale: `pods` pods under one policy whose ingress and egress rules
+    each hold `blocks` ipBlocks (a /16 with an except), and `peers` outside CIDRs to ask
+    about (/24, /28 and /32, some inside a block, some across an except, most outside)."""
+    rng = random.Random(f"outside/{seed}")
+    nets = []
+    for _ in range(blocks):
+        a, b = rng.randrange(11, 223), rng.randrange(256)
+        nets.append(
+            {
+                "ipBlock": {
+                    "cidr": f"{a}.{b}.0.0/16",
+                    "except": [f"{a}.{b}.{rng.randrange(256)}.0/24"],
+                }
+            }
+        )
+    ns = "edge"
+    docs: list[Doc] = [_namespace_doc(ns, {"team": "edge"})]
+    for i in range(pods):
+        docs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": f"gw-{i:03d}", "namespace": ns, "labels": {"app": "gw"}},
+                "spec": {"containers": [_container("gw", (HTTP,))]},
+            }
+        )
+    docs.append(
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "partners", "namespace": ns},
+            "spec": {
+                "podSelector": {},
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [{"from": nets}],
+                "egress": [{"to": nets}],
+            },
+        }
+    )
+    cidrs = []
+    for _ in range(peers):
+        block = rng.choice(nets)["ipBlock"]["cidr"].split(".")
+        a, b = (
+            (block[0], block[1])
+            if rng.random() < 0.3
+            else (rng.randrange(11, 223), rng.randrange(256))
+        )
+        cidrs.append(
+            f"{a}.{b}.{rng.randrange(256)}.{rng.choice((0, 16, 77))}/{rng.choice((24, 28, 32))}"
+        )
+    return docs, [str(ipaddress.ip_network(c, strict=False)) for c in cidrs]
 
 
 def _dump(path: Path, docs: list[Doc]) -> None:
