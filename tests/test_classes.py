@@ -37,7 +37,8 @@ def test_labels_no_selector_reads_do_not_split_classes() -> None:
     e = engine(*docs)
     assert selected_label_keys(e.cluster.policies) == {"app", "role"}
     m = compute(e, [PortProto(5432, "TCP")], declared_only=False)
-    assert len(m.classes.reps) == 2
+    assert m.allowed[0].shape == (2, 2)  # two policy classes; the report still sees six
+    assert len(m.classes.reps) == 6
     dense = m.dense(0)
     for i, s in enumerate(e.pods):
         for j, d in enumerate(e.pods):

@@ -52,6 +52,9 @@ class Matrix:
     relevant: list[np.ndarray]  # per port: (N,) bool, destinations asked about
     _node_id: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
     _node_traffic: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, bool))
+    # (N,) each pod's class in `allowed`: classes that ignore labels no selector reads,
+    # coarser than `classes` (which reports group pods by)
+    _policy_class: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, np.int64))
 
     def dense(self, k: int, cols: np.ndarray | None = None) -> np.ndarray:
         """(N, len(cols)) bool for port k: every source pod against the given destinations.
@@ -60,7 +63,7 @@ class Matrix:
         traffic between a host-network pod and the pods of its own node is node traffic.
         """
         cols = np.flatnonzero(self.relevant[k]) if cols is None else cols
-        co = self.classes.class_of
+        co = self._policy_class
         m = self.allowed[k][co[:, None], co[cols][None, :]]
         hostnet = self._node_traffic
         if hostnet.any():
@@ -109,9 +112,9 @@ class Matrix:
             count=len(cols),
         )
         open_cols = cols[~local]
-        co = self.classes.class_of
-        c = len(self.classes.reps)
+        co = self._policy_class
         a = self.allowed[k]
+        c = len(a)
         # Exact in floating point: float32 holds every integer up to 2**24 (more pods than
         # any cluster has rows), float64 every count of pairs up to 2**53.
         ws = np.bincount(co[rows], minlength=c).astype(np.float32)
@@ -132,7 +135,7 @@ class Matrix:
         if not hostnet.any():
             return 0
         nodes = np.unique(self._node_id[hostnet])
-        co = self.classes.class_of
+        co = self._policy_class
         extra = 0
         for n in nodes:
             r = rows[self._node_id[rows] == n]
@@ -270,12 +273,10 @@ def compute(engine: Engine, ports: list[PortProto], declared_only: bool) -> Matr
     """The matrix over `ports`; with declared_only, each destination only on its own ports."""
     pods = engine.pods
     policies = engine.cluster.policies
-    classes = classify(
-        pods,
-        ipblock_networks(policies) if engine.ipblock_pods == "match" else [],
-        selected_label_keys(policies),
-    )
-    comp = ClassCompiler(engine, classes)
+    nets = ipblock_networks(policies) if engine.ipblock_pods == "match" else []
+    classes = classify(pods, nets)
+    reduced = classify(classes.reps, nets, selected_label_keys(policies))
+    comp = ClassCompiler(engine, reduced)
     c = comp.c
     iso_in = np.zeros(c, dtype=bool)
     iso_eg = np.zeros(c, dtype=bool)
@@ -319,7 +320,8 @@ def compute(engine: Engine, ports: list[PortProto], declared_only: bool) -> Matr
     node_traffic = np.fromiter(
         (engine.is_node_traffic(p) for p in pods), dtype=bool, count=len(pods)
     )
-    return Matrix(pods, ports, classes, allowed, relevant, node_id, node_traffic)
+    policy_class = reduced.class_of[classes.class_of]
+    return Matrix(pods, ports, classes, allowed, relevant, node_id, node_traffic, policy_class)
 
 
 def declared_ports(pods: list[PodEndpoint]) -> list[PortProto]:
