@@ -224,3 +224,17 @@ def test_placement_is_deterministic_and_balanced() -> None:
     counts = {n: sum(v == n for v in a.pod_node.values()) for n in a.node_cidr}
     assert counts == {"node-1": 25, "node-2": 25, "node-3": 25, "node-4": 25}
     assert all(a.pod_node[("default", f"p{i:03}")] == "node-2" for i in range(0, 100, 10))
+
+
+def test_nodes_that_declare_their_ranges_do_not_count_against_the_cluster_cidr() -> None:
+    nodes = [
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": f"n{i}"},
+            "spec": {"podCIDR": f"10.{245 + i // 256}.{i % 256}.0/24"},
+        }
+        for i in range(300)
+    ]
+    pl = place(cluster(*nodes, nodes=None))
+    assert len(pl.node_cidr) == 300 and str(pl.node_cidr["n299"]) == "10.246.43.0/24"

@@ -80,16 +80,6 @@ def _node_cidrs(
     in ranges no node holds: those ranges then go to nodes whose free range holds no pod.
     """
     nodes = [n.metadata.name for n in cluster.nodes]
-    if len(nodes) > net.max_nodes:
-        problems.append(
-            Problem(
-                None,
-                "",
-                "",
-                f"{len(nodes)} nodes do not fit: cluster CIDR {net.cluster_cidr} holds {net.max_nodes} node ranges of /{net.node_prefix}",
-            )
-        )
-        return {}
     out: dict[str, ipaddress.IPv4Network] = {}
     for n in cluster.nodes:
         declared = _declared_cidr(n)
@@ -124,8 +114,19 @@ def _node_cidrs(
     fresh = (s for s in net.cluster_cidr.subnets(new_prefix=net.node_prefix) if free(s))
     given = [name for name in nodes if name not in out]
     for name in given:
-        out[name] = next(fresh)
-        taken.add(out[name])
+        spare = next(fresh, None)
+        if spare is None:  # nodes with declared ranges take none of the cluster CIDR's
+            problems.append(
+                Problem(
+                    None,
+                    "",
+                    "",
+                    f"{len(nodes)} nodes do not fit: cluster CIDR {net.cluster_cidr} holds {net.max_nodes} node ranges of /{net.node_prefix}",
+                )
+            )
+            return {}
+        out[name] = spare
+        taken.add(spare)
     # Ranges of pods that name no node and that no node holds yet replace, in address order,
     # the fresh ranges that hold no such pod (a fresh range that holds pods stays put).
     held = set(out.values())
