@@ -12,6 +12,7 @@ from podnet.cli.common import (
     add_ipblock_arg,
     add_manifest_args,
     load_engine,
+    without_cycle_collection,
 )
 
 # output format -> (module, function) of podnet.report, imported when used
@@ -55,6 +56,11 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with without_cycle_collection():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     import importlib
 
     from podnet.policy.analysis import analyze

@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported lazily: every command pays for what it uses only
     from podnet.model.cluster import Cluster
     from podnet.policy.engine import Engine
+
+
+@contextlib.contextmanager
+def without_cycle_collection() -> Iterator[None]:
+    """A one-shot analysis builds a snapshot of millions of objects that live until the
+    command ends; the cyclic collector would walk all of them again at every collection
+    while they grow (half of the time at 20,000 pods) to find cycles the analysis does not
+    make. Reference counting still frees everything else; the collector is back on after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def add_manifest_args(p: argparse.ArgumentParser) -> None:

@@ -12,6 +12,7 @@ from podnet.cli.common import (
     add_ipblock_arg,
     add_manifest_args,
     load_engine,
+    without_cycle_collection,
 )
 from podnet.model.errors import InputError, Problem
 
@@ -35,6 +36,11 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with without_cycle_collection():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from podnet.policy.engine import Endpoint
     from podnet.policy.ports import parse_ports
     from podnet.policy.select import parse_selection
