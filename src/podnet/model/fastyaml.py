@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Iterable
 from typing import Any
 
 yaml_rs: Any
@@ -65,17 +66,18 @@ def _needs_yaml11(text: str) -> bool:
 
 def _keys_differ(docs: list[Any]) -> bool:
     """Whether some mapping key is not a string or has a shape the schemas read apart."""
-    stack = list(docs)
+    stack = [d for d in docs if type(d) is dict or type(d) is list]
     while stack:
         obj = stack.pop()
-        if isinstance(obj, dict):
-            for k, v in obj.items():
+        values: Iterable[Any]
+        if type(obj) is dict:
+            for k in obj:
                 if type(k) is not str or (k[:1] in _KEY_START and _KEY.fullmatch(k)):
                     return True
-                if isinstance(v, dict | list):
-                    stack.append(v)
-        elif isinstance(obj, list):
-            stack.extend(v for v in obj if isinstance(v, dict | list))
+            values = obj.values()
+        else:
+            values = obj
+        stack += [v for v in values if type(v) is dict or type(v) is list]
     return False
 
 
