@@ -9,8 +9,9 @@ Engine.allowed for every pair (tests/test_matrix_property.py holds them equal).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 import numpy as np
 
@@ -28,6 +29,45 @@ from podnet.policy.ports import PortProto
 from podnet.policy.selectors import LabelTable
 
 BLOCK = 2048  # source rows per matrix-product block: 2048 x C float32 at a time
+
+
+KEEP_ALL_BYTES = 512 * 2**20  # above this, one port's (C, C) matrix is kept at a time
+
+
+class PortMatrices(Sequence[np.ndarray]):
+    """The (C, C) matrix of each port, computed when first asked for. At 100,000 pods there
+    are some 23,000 classes: 500 MiB a port, 9 GiB for 18 ports if all were kept, so past
+    KEEP_ALL_BYTES only the last one asked for is (readers go port by port)."""
+
+    def __init__(
+        self,
+        ports: list[PortProto],
+        compute: Callable[[PortProto], np.ndarray],
+        keep_all: bool,
+    ) -> None:
+        self._ports = ports
+        self._compute = compute
+        self._keep_all = keep_all
+        self._kept: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self._ports)
+
+    @overload
+    def __getitem__(self, k: int) -> np.ndarray: ...
+    @overload
+    def __getitem__(self, k: slice) -> Sequence[np.ndarray]: ...
+    def __getitem__(self, k: int | slice) -> np.ndarray | Sequence[np.ndarray]:
+        if isinstance(k, slice):
+            return [self[i] for i in range(len(self))[k]]
+        k = range(len(self))[k]  # negative indices; IndexError past the end
+        m = self._kept.get(k)
+        if m is None:
+            m = self._compute(self._ports[k])
+            if not self._keep_all:
+                self._kept.clear()
+            self._kept[k] = m
+        return m
 
 
 @dataclass
@@ -48,7 +88,7 @@ class Matrix:
     pods: list[PodEndpoint]
     ports: list[PortProto]
     classes: PodClasses
-    allowed: list[np.ndarray]  # per port: (C, C) bool, [src class, dst class]
+    allowed: Sequence[np.ndarray]  # per port: (C, C) bool, [src class, dst class]
     relevant: list[np.ndarray]  # per port: (N,) bool, destinations asked about
     _node_id: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
     _node_traffic: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, bool))
@@ -300,10 +340,11 @@ def compute(engine: Engine, ports: list[PortProto], declared_only: bool) -> Matr
     # isolated; rules that admit every port are one product for all ports.
     base_in = _admitted(ingress, None, comp) | ~iso_in[None, :]
     base_eg = _admitted(egress, None, comp) | ~iso_eg[:, None]
-    allowed = [
-        (base_in | _admitted(ingress, pp, comp)) & (base_eg | _admitted(egress, pp, comp))
-        for pp in ports
-    ]
+
+    def port_matrix(pp: PortProto) -> np.ndarray:
+        return (base_in | _admitted(ingress, pp, comp)) & (base_eg | _admitted(egress, pp, comp))
+
+    allowed = PortMatrices(ports, port_matrix, keep_all=c * c * len(ports) <= KEEP_ALL_BYTES)
 
     if declared_only:
         declared = [{(n.port, n.protocol) for n in p.ports} for p in pods]
