@@ -31,11 +31,13 @@ egress rules to data tiers, other teams and the internet.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import random
 import string
 import sys
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,7 +190,7 @@ def _pod_docs(rng: random.Random, apps: list[App], owners: bool) -> list[Doc]:
                 "status": {
                     "phase": "Running",
                     "hostIP": _host_ip(node),
-                    "podIP": f"{CLUSTER_PREFIX}.{node}.{host + 2}",
+                    "podIP": f"{_node_range(node)}.{host + 2}",
                 },
             }
         )
@@ -221,9 +223,15 @@ def _node_doc(name: str) -> Doc:
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
-        "spec": {"podCIDR": f"{CLUSTER_PREFIX}.{index}.0/24"},
+        "spec": {"podCIDR": f"{_node_range(index)}.0/24"},
         "status": {"addresses": [{"type": "InternalIP", "address": _host_ip(index)}]},
     }
+
+
+def _node_range(node: int) -> str:
+    """The first three octets of a node's /24: 10.244.0-255 for the first 256 nodes (podnet's
+    cluster CIDR), then on into 10.245, 10.246, ... for dumps of more than 25,600 pods."""
+    return f"10.{244 + node // 256}.{node % 256}"
 
 
 def _host_ip(node: int) -> str:
@@ -645,6 +653,185 @@ def write(gen: Generated, out: Path, fmt: str = "yaml") -> None:
     (out / "meta.txt").write_text(json.dumps(gen.meta, indent=2) + "\n")
 
 
+# GitOps shape: what a repository of manifests holds. Each app becomes one workload of a
+# kind drawn with these weights, or bare Pods; none carries nodeName or podIP, so the
+# analyzer places them. One DaemonSet (a host-network node exporter) adds a pod per node.
+WORKLOAD_WEIGHTS = (("Deployment", 70), ("StatefulSet", 12), ("Job", 8), ("Pod", 10))
+NODE_EXPORTER_PORT = 9100
+MAX_PODS_PER_NODE = 110  # what podnet synthesises without Node objects: one node per 110 pods
+
+
+def gitops_nodes(pods: int) -> int:
+    """The nodes podnet synthesises for `pods` pods (podnet.model.cluster.auto_node_count)."""
+    return max(3, -(-pods // MAX_PODS_PER_NODE))
+
+
+def _template(doc: Doc) -> Doc:
+    labels = {k: v for k, v in doc["metadata"]["labels"].items() if k != "pod-template-hash"}
+    return {"metadata": {"labels": labels}, "spec": {"containers": doc["spec"]["containers"]}}
+
+
+def _workload(kind: str, first: Doc, name: str, replicas: int) -> Doc:
+    tpl = _template(first)
+    ns = first["metadata"]["namespace"]
+    if kind == "Job":
+        spec: Doc = {"parallelism": replicas, "completions": replicas, "template": tpl}
+        tpl["spec"]["restartPolicy"] = "Never"
+        return {
+            "apiVersion": "batch/v1",
+            "kind": kind,
+            "metadata": {"name": name, "namespace": ns},
+            "spec": spec,
+        }
+    spec = {
+        "replicas": replicas,
+        "selector": {"matchLabels": {"app": tpl["metadata"]["labels"]["app"]}},
+        "template": tpl,
+    }
+    if kind == "StatefulSet":
+        spec["serviceName"] = name
+    return {
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "metadata": {"name": name, "namespace": ns},
+        "spec": spec,
+    }
+
+
+def _bare(doc: Doc) -> Doc:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {k: v for k, v in doc["metadata"].items() if k != "ownerReferences"},
+        "spec": {"containers": doc["spec"]["containers"]},
+    }
+
+
+def _node_exporter() -> Doc:
+    labels = {"app": "node-exporter", "tier": "infra"}
+    port = {"name": "metrics", "containerPort": NODE_EXPORTER_PORT, "protocol": "TCP"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": "node-exporter", "namespace": "monitoring"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "node-exporter"}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "hostNetwork": True,
+                    "containers": [
+                        {
+                            "name": "node-exporter",
+                            "image": "registry.example/node-exporter:1.0",
+                            "ports": [port],
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def write_gitops(gen: Generated, out: Path, seed: int = 1) -> dict[str, int]:
+    """The same apps as GitOps manifests: one file of workloads per namespace, no Nodes, no
+    placement. Returns the counts (meta.txt), the DaemonSet's pods included."""
+    rng = random.Random(f"gitops/{seed}")
+    kinds, weights = zip(*WORKLOAD_WEIGHTS, strict=True)
+    by_ns: dict[str, list[Doc]] = {}
+    runs: list[list[Doc]] = []  # the pods of one app: consecutive, sharing pod-template-hash
+    for d in gen.pods:
+        h = d["metadata"]["labels"]["pod-template-hash"]
+        if runs and runs[-1][0]["metadata"]["labels"]["pod-template-hash"] == h:
+            runs[-1].append(d)
+        else:
+            runs.append([d])
+    counts: Counter[str] = Counter()
+    for app in runs:
+        first = app[0]
+        ns, name = first["metadata"]["namespace"], first["metadata"]["labels"]["app"]
+        kind = "Deployment" if ns == "kube-system" else rng.choices(kinds, weights)[0]
+        docs = by_ns.setdefault(ns, [])
+        if kind == "Pod":
+            docs += [_bare(d) for d in app]
+            counts["Pod"] += len(app)
+        else:
+            docs.append(_workload(kind, first, name, len(app)))
+            counts[kind] += 1
+    by_ns.setdefault("monitoring", []).append(_node_exporter())
+    counts["DaemonSet"] += 1
+    (out / "ns").mkdir(parents=True, exist_ok=True)
+    (out / "policies").mkdir(parents=True, exist_ok=True)
+    (out / "apps").mkdir(parents=True, exist_ok=True)
+    _dump(out / "ns/namespaces.yaml", gen.namespaces)
+    _dump(out / "policies/policies.yaml", gen.policies)
+    for ns, docs in sorted(by_ns.items()):
+        _dump(out / f"apps/{ns}.yaml", docs)
+    nodes = gitops_nodes(len(gen.pods))
+    meta = {**gen.meta, "nodes": nodes, "pods": len(gen.pods) + nodes}
+    meta["port_slots"] += nodes
+    meta["pairs"] = (meta["pods"] - 1) * meta["port_slots"]
+    meta.update({("bare_pods" if k == "Pod" else f"{k.lower()}s"): v for k, v in counts.items()})
+    (out / "meta.txt").write_text(json.dumps(meta, indent=2) + "\n")
+    return meta
+
+
+def outside_case(
+    pods: int = 30, blocks: int = 600, peers: int = 1000, seed: int = 1
+) -> tuple[list[Doc], list[str]]:
+    """Outside peers at scale: `pods` pods under one policy whose ingress and egress rules
+    each hold `blocks` ipBlocks (a /16 with an except), and `peers` outside CIDRs to ask
+    about (/24, /28 and /32, some inside a block, some across an except, most outside)."""
+    rng = random.Random(f"outside/{seed}")
+    nets = []
+    for _ in range(blocks):
+        a, b = rng.randrange(11, 223), rng.randrange(256)
+        nets.append(
+            {
+                "ipBlock": {
+                    "cidr": f"{a}.{b}.0.0/16",
+                    "except": [f"{a}.{b}.{rng.randrange(256)}.0/24"],
+                }
+            }
+        )
+    ns = "edge"
+    docs: list[Doc] = [_namespace_doc(ns, {"team": "edge"})]
+    for i in range(pods):
+        docs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": f"gw-{i:03d}", "namespace": ns, "labels": {"app": "gw"}},
+                "spec": {"containers": [_container("gw", (HTTP,))]},
+            }
+        )
+    docs.append(
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "partners", "namespace": ns},
+            "spec": {
+                "podSelector": {},
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [{"from": nets}],
+                "egress": [{"to": nets}],
+            },
+        }
+    )
+    cidrs = []
+    for _ in range(peers):
+        block = rng.choice(nets)["ipBlock"]["cidr"].split(".")
+        a, b = (
+            (block[0], block[1])
+            if rng.random() < 0.3
+            else (rng.randrange(11, 223), rng.randrange(256))
+        )
+        cidrs.append(
+            f"{a}.{b}.{rng.randrange(256)}.{rng.choice((0, 16, 77))}/{rng.choice((24, 28, 32))}"
+        )
+    return docs, [str(ipaddress.ip_network(c, strict=False)) for c in cidrs]
+
+
 def _dump(path: Path, docs: list[Doc]) -> None:
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     path.write_text(yaml.dump_all(docs, Dumper=dumper, sort_keys=False, default_flow_style=False))
@@ -659,8 +846,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--owners", action="store_true", help="pods with ownerReferences")
     parser.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    parser.add_argument(
+        "--shape",
+        choices=("dump", "gitops"),
+        default="dump",
+        help="dump: placed pods as `kubectl get -A -o yaml`; gitops: workloads, nothing placed",
+    )
     args = parser.parse_args(argv)
     gen = generate(args.pods, args.policies, args.namespaces, args.seed, args.owners)
+    if args.shape == "gitops":
+        print(json.dumps(write_gitops(gen, args.out, args.seed)))
+        return 0
     write(gen, args.out, args.format)
     print(json.dumps(gen.meta))
     return 0

@@ -1,5 +1,5 @@
 """The vectorised matrix (podnet.policy.matrix) equals the per-pair evaluator (Engine.allowed)
-on random clusters and policies, in both --ipblock-pods modes.
+on random clusters and policies, in both --ipblock-pods and both --hostnetwork-pods modes.
 
 The clusters are small but dense in the features that the matrix handles differently from
 the evaluator: equivalence classes of pods, ipBlock atoms with excepts, named ports resolved
@@ -9,14 +9,17 @@ loopback and same-node exceptions applied after expansion.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
+import numpy as np
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from podnet.policy.engine import Engine
 from podnet.policy.matrix import compute
 from podnet.policy.ports import PortProto
-from podnet.testing import engine, namespace, pod, policy
+from podnet.testing import cluster, engine, namespace, pod, policy
 
 NAMESPACES = ("n0", "n1")
 NODES = ("node-1", "node-2")
@@ -271,20 +274,30 @@ def _edge_cases() -> list[dict[str, Any]]:
 def test_matrix_equals_per_pair_evaluator(
     docs: list[dict[str, Any]], ports: list[PortProto]
 ) -> None:
-    for mode in ("match", "ignore"):
-        e = engine(*docs, ipblock_pods=mode)
+    for mode, hostnet in itertools.product(("match", "ignore"), ("node", "pod")):
+        e = Engine(cluster(*docs), ipblock_pods=mode, hostnetwork_pods=hostnet)
         m = compute(e, ports, declared_only=False)
         wrong = []
         for k, pp in enumerate(ports):
             dense = m.dense(k)
+            # counting without the dense matrix: every pod, and a subset of rows and columns
+            n = len(e.pods)
+            assert m.allowed_count(k, np.arange(n), np.arange(n)) == np.count_nonzero(dense)
+            rows, cols = np.arange(0, n, 2), np.arange(n - 1, -1, -3)
+            assert m.allowed_count(k, rows, cols) == np.count_nonzero(m.dense(k, cols)[rows])
             for i, src in enumerate(e.pods):
                 for j, dst in enumerate(e.pods):
                     expected = e.allowed(src, dst, pp)
                     if k == 0:  # explain() walks every rule; it must reach the same verdict
-                        assert e.explain(src, dst, pp).allowed == expected, (mode, src.key, dst.key)
+                        assert e.explain(src, dst, pp).allowed == expected, (
+                            mode,
+                            hostnet,
+                            src.key,
+                            dst.key,
+                        )
                     if bool(dense[i, j]) != expected:
                         wrong.append(
-                            f"[{mode}] {src.key} -> {dst.key} {pp}: matrix {bool(dense[i, j])}, evaluator {expected}"
+                            f"[{mode} {hostnet}] {src.key} -> {dst.key} {pp}: matrix {bool(dense[i, j])}, evaluator {expected}"
                         )
         assert not wrong, "\n".join(wrong)
 

@@ -7,7 +7,13 @@ import shutil
 import sys
 from typing import Any
 
-from podnet.cli.common import add_ipblock_arg, add_manifest_args, load_engine
+from podnet.cli.common import (
+    add_hostnetwork_arg,
+    add_ipblock_arg,
+    add_manifest_args,
+    load_engine,
+    without_cycle_collection,
+)
 
 # output format -> (module, function) of podnet.report, imported when used
 RENDERERS = {
@@ -45,10 +51,16 @@ def register(sub: Any) -> None:
     )
     p.add_argument("-o", "--output", choices=("table", *RENDERERS), default="table")
     add_ipblock_arg(p)
+    add_hostnetwork_arg(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    with without_cycle_collection():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     import importlib
 
     from podnet.policy.analysis import analyze

@@ -7,7 +7,13 @@ import json
 import sys
 from typing import Any
 
-from podnet.cli.common import add_ipblock_arg, add_manifest_args, load_engine
+from podnet.cli.common import (
+    add_hostnetwork_arg,
+    add_ipblock_arg,
+    add_manifest_args,
+    load_engine,
+    without_cycle_collection,
+)
 from podnet.model.errors import InputError, Problem
 
 
@@ -25,10 +31,16 @@ def register(sub: Any) -> None:
     p.add_argument("--port", required=True, help="e.g. 80/TCP")
     p.add_argument("-o", "--output", choices=("text", "json"), default="text")
     add_ipblock_arg(p)
+    add_hostnetwork_arg(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    with without_cycle_collection():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from podnet.policy.engine import Endpoint
     from podnet.policy.ports import parse_ports
     from podnet.policy.select import parse_selection

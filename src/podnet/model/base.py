@@ -7,9 +7,18 @@ the API server rejects `port: "80"` as a number and `app: true` as a label value
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from podnet.model.names import check_label_key, check_label_value, check_port_number
@@ -24,6 +33,35 @@ class ApiModel(BaseModel):
         frozen=True,
         extra="ignore",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_unset(cls, data: Any) -> Any:
+        """A field given as null is a field not given, as the API server decodes JSON.
+
+        Go's encoding/json leaves a pointer, slice or map nil for `null`, exactly as for an
+        absent key, and the API types mark every optional field `omitempty`: `podSelector:`
+        with no value is the empty selector (all pods), `ingress: null` is no rules. Only
+        fields the model knows are dropped, so that an unknown field stays reported even when
+        null; a required field given as null is then reported as missing.
+        """
+        if isinstance(data, dict) and None in data.values():
+            known = _field_keys(cls)
+            return {k: v for k, v in data.items() if v is not None or k not in known}
+        return data
+
+
+_FIELD_KEYS: dict[type[BaseModel], frozenset[str]] = {}
+
+
+def _field_keys(model: type[BaseModel]) -> frozenset[str]:
+    """Every spelling of the model's fields in input: the API's alias and the Python name."""
+    keys = _FIELD_KEYS.get(model)
+    if keys is None:
+        names = {n for n in model.model_fields}
+        names |= {f.alias for f in model.model_fields.values() if f.alias}
+        keys = _FIELD_KEYS[model] = frozenset(names)
+    return keys
 
 
 class StrictApiModel(ApiModel):

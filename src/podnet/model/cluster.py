@@ -122,21 +122,41 @@ def _owned(pods: Iterable[Pod]) -> set[tuple[str | None, str, str]]:
     }
 
 
-def _already_present(
-    w: Workload, owned: set[tuple[str | None, str, str]], workloads: list[Workload]
-) -> bool:
+@dataclass(frozen=True)
+class _Owners:
+    """Who the dump says owns what, indexed once (a check per workload is then O(1) or a
+    scan of its own namespace's ReplicaSets, not of the whole input)."""
+
+    owned: set[tuple[str | None, str, str]]  # (namespace, owner kind, owner name)
+    replicasets: dict[str | None, list[str]]  # namespace -> names of owning ReplicaSets
+    deployments_with_rs: set[tuple[str | None, str]]  # declared ReplicaSets' Deployments
+
+    @staticmethod
+    def of(owned: set[tuple[str | None, str, str]], workloads: list[Workload]) -> _Owners:
+        replicasets: dict[str | None, list[str]] = {}
+        for ns, kind, name in owned:
+            if kind == "ReplicaSet":
+                replicasets.setdefault(ns, []).append(name)
+        with_rs = {
+            (ns, name)
+            for w in workloads
+            if w.kind == "ReplicaSet"
+            for ns, kind, name in _owned_by(w)
+            if kind == "Deployment"
+        }
+        return _Owners(owned, replicasets, with_rs)
+
+
+def _already_present(w: Workload, owners: _Owners) -> bool:
     """True when the dump holds this workload's pods (or its ReplicaSets / Jobs) itself."""
     ns, name = w.metadata.namespace, w.metadata.name
-    if (ns, w.kind, name) in owned:
+    if (ns, w.kind, name) in owners.owned:
         return True
     if w.kind == "Deployment":
-        if any(
-            o.kind == "ReplicaSet" and (o.metadata.namespace, "Deployment", name) in _owned_by(o)
-            for o in workloads
-        ):
+        if (ns, name) in owners.deployments_with_rs:
             return True
         rs = re.compile(rf"^{re.escape(name)}-[a-z0-9]+$")
-        return any(k == "ReplicaSet" and n_ == ns and rs.match(nm) for n_, k, nm in owned)
+        return any(rs.match(nm) for nm in owners.replicasets.get(ns, ()))
     return False
 
 
@@ -195,8 +215,9 @@ def build(result: LoadResult, node_count: int | None = None) -> Cluster:
         cronjob_as_job(c) for c in by_kind.get("CronJob", []) if not _cron_present(c, owned)
     ]
     pod_names = {(p.metadata.namespace, p.metadata.name) for p in pods}
+    owners = _Owners.of(owned, workloads)
     for w in workloads:
-        if _already_present(w, owned, workloads):
+        if _already_present(w, owners):
             continue
         for pod in expand(w, nodes):
             ident = (pod.metadata.namespace, pod.metadata.name)

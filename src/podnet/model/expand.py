@@ -12,7 +12,7 @@ import warnings
 
 from podnet.model.cluster_objects import Node
 from podnet.model.meta import NameWarning, ObjectMeta, OwnerReference
-from podnet.model.pod import Pod, PodSpec
+from podnet.model.pod import Pod, PodSpec, PodStatus
 from podnet.model.workloads import CronJob, Workload
 
 # The alphabet of k8s.io/apimachinery/pkg/util/rand (no vowels, no confusable digits).
@@ -33,6 +33,22 @@ def _digits(text: str, length: int) -> str:
     return f"{digest % 10**length:0{length}d}"
 
 
+_GROUP = {"Job": "batch/v1", "CronJob": "batch/v1"}  # the others are apps/v1
+
+
+def owner_reference(kind: str, namespace: str | None, name: str) -> OwnerReference:
+    """A complete reference, as the controller writes it; the uid is derived from the owner's
+    identity so that expansion stays deterministic."""
+    ident = f"{kind}/{namespace}/{name}"
+    uid = hashlib.sha256(ident.encode()).hexdigest()
+    return OwnerReference(
+        api_version=_GROUP.get(kind, "apps/v1"),
+        kind=kind,
+        name=name,
+        uid=f"{uid[:8]}-{uid[8:12]}-{uid[12:16]}-{uid[16:20]}-{uid[20:32]}",
+    )
+
+
 def _pod(
     w: Workload | CronJob,
     name: str,
@@ -41,13 +57,27 @@ def _pod(
     owner: OwnerReference,
     **spec_update: object,
 ) -> Pod:
-    meta = ObjectMeta(
+    # Built without validation: the template, the labels and the owner were validated with
+    # the workload, and validating them again per replica was most of the expansion's time.
+    # Every field is given: model_construct would otherwise compute each default per pod.
+    meta = ObjectMeta.model_construct(
         name=name,
+        generate_name="",
         namespace=w.metadata.namespace,
         labels=labels,
+        annotations={},
         owner_references=(owner,),
     )
-    return Pod(metadata=meta, spec=spec.model_copy(update=spec_update) if spec_update else spec)
+    return Pod.model_construct(
+        kind="Pod",
+        api_version="v1",
+        metadata=meta,
+        spec=spec.model_copy(update=spec_update) if spec_update else spec,
+        status=_NO_STATUS,
+    )
+
+
+_NO_STATUS = PodStatus()  # immutable: one value for every expanded pod
 
 
 def expand(w: Workload, nodes: list[Node]) -> list[Pod]:
@@ -67,13 +97,13 @@ def _expand(w: Workload, nodes: list[Node]) -> list[Pod]:
         template_hash = short_hash(ident + tpl.model_dump_json(), 10)
         labels["pod-template-hash"] = template_hash
         rs = f"{name}-{template_hash}"
-        owner = OwnerReference(kind="ReplicaSet", name=rs)
+        owner = owner_reference("ReplicaSet", w.metadata.namespace, rs)
         count = 1 if w.spec.replicas is None else w.spec.replicas
         return [
             _pod(w, f"{rs}-{short_hash(f'{ident}#{i}', 5)}", tpl.spec, labels, owner)
             for i in range(count)
         ]
-    owner = OwnerReference(kind=w.kind, name=name)
+    owner = owner_reference(w.kind, w.metadata.namespace, name)
     if w.kind == "StatefulSet":
         count = 1 if w.spec.replicas is None else w.spec.replicas
         out = []
@@ -125,7 +155,7 @@ def cronjob_as_job(c: CronJob) -> Workload:
     meta = ObjectMeta(
         name=f"{c.metadata.name}-{_digits(c.metadata.name, 8)}",
         namespace=c.metadata.namespace,
-        owner_references=(OwnerReference(kind="CronJob", name=c.metadata.name),),
+        owner_references=(owner_reference("CronJob", c.metadata.namespace, c.metadata.name),),
     )
     return Workload(
         kind="Job", api_version="batch/v1", metadata=meta, spec=c.spec.job_template.spec

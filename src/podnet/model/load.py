@@ -1,6 +1,7 @@
 """Reading manifests: files, folders, stdin; YAML streams, JSON, `kind: List` and typed lists.
 
-Parsing uses libyaml through PyYAML's C loader. Each object is validated into its model and
+Parsing uses yaml-rs where its YAML 1.2 reading equals YAML 1.1's (model/fastyaml.py), else
+libyaml through PyYAML's C loader. Each object is validated into its model and
 remembers its Origin, so that every later message can point at the file and document.
 """
 
@@ -25,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from podnet.model.errors import InputError, Origin, Problem, loc_to_path
+from podnet.model.fastyaml import fast_documents
 from podnet.model.kinds import CLUSTER_SCOPED, MODELS, identity
 
 try:
@@ -77,6 +79,9 @@ def parse_documents(name: str, text: str) -> list[Any]:
             return data if isinstance(data, list) else [data]
         except json.JSONDecodeError:
             pass  # YAML's error message (line and column) is the one to show
+    fast = fast_documents(text)
+    if fast is not None:
+        return fast
     try:
         if len(text) >= PARALLEL_MIN_BYTES and (os.cpu_count() or 1) > 1:
             docs = _parse_in_parallel(text)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import warnings
+from functools import cached_property
 from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -59,11 +60,14 @@ class IPBlock(StrictApiModel):
             out.append(str(net))
         return tuple(out)
 
-    @property
+    # Parsed once per object (a policy's ipBlock is asked about for every outside peer and
+    # every pod); cached_property writes the instance dict, which a frozen model allows, and
+    # pydantic leaves it out of equality and dumps.
+    @cached_property
     def network(self) -> IPNetwork:
         return ipaddress.ip_network(self.cidr)
 
-    @property
+    @cached_property
     def excepts(self) -> tuple[IPNetwork, ...]:
         return tuple(ipaddress.ip_network(e) for e in self.except_)
 
@@ -76,6 +80,10 @@ def _cidr_or_error(v: str, prefix: str = "") -> IPNetwork:
 
 
 class NetworkPolicyPeer(StrictApiModel):
+    # "namespaceSelector ... If present but empty, it selects all namespaces. ... Otherwise
+    # [podSelector] selects the pods matching podSelector in the policy's own namespace."
+    # Absent and null alike leave the pointer nil (ApiModel drops null fields): the policy's
+    # own namespace; only `{}` means every namespace.
     pod_selector: LabelSelector | None = None
     namespace_selector: LabelSelector | None = None
     ip_block: IPBlock | None = None

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 import warnings
 
 from pydantic import Field, field_validator
 
 from podnet.model.base import ApiModel, Bool, PortNumber, Protocol
+from podnet.model.ip import canonical_ip
 from podnet.model.meta import NameWarning, ObjectMeta
 from podnet.model.names import check_dns_label, check_port_name
 
@@ -78,7 +78,7 @@ class PodIP(ApiModel):
     @field_validator("ip")
     @classmethod
     def _ip(cls, v: str) -> str:
-        return str(ipaddress.ip_address(v))
+        return canonical_ip(v)
 
 
 class PodStatus(ApiModel):
@@ -90,7 +90,7 @@ class PodStatus(ApiModel):
     @field_validator("pod_ip", "host_ip")
     @classmethod
     def _ip(cls, v: str | None) -> str | None:
-        return str(ipaddress.ip_address(v)) if v else None
+        return canonical_ip(v) if v else None
 
 
 class PodTemplate(ApiModel):

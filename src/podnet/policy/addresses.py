@@ -3,6 +3,7 @@ outside peers given as CIDRs, compared exactly rather than by sampling addresses
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -14,8 +15,15 @@ def net_interval(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> Interval
     return int(net.network_address), int(net.broadcast_address)
 
 
+def _start(interval: Interval) -> int:
+    return interval[0]
+
+
 @dataclass(frozen=True, slots=True)
 class AddressSet:
+    """Intervals sorted, disjoint and never adjacent (`of` merges them; `minus` keeps it so),
+    which lets `contains` and `covers` search instead of scanning."""
+
     intervals: tuple[Interval, ...] = ()
 
     @staticmethod
@@ -56,10 +64,19 @@ class AddressSet:
         return AddressSet(tuple(out))
 
     def covers(self, other: AddressSet) -> bool:
-        return not other.minus(self).intervals
+        # Every interval of `other` must lie inside one interval of self: two intervals of
+        # self are never adjacent, so one that spans a gap is not covered.
+        return all(self._holding(lo) >= hi for lo, hi in other.intervals)
 
     def contains(self, address: int) -> bool:
-        return any(lo <= address <= hi for lo, hi in self.intervals)
+        return self._holding(address) >= address
+
+    def _holding(self, address: int) -> int:
+        """The end of the interval holding `address`, or -1 when none holds it."""
+        i = bisect.bisect_right(self.intervals, address, key=_start) - 1
+        if i >= 0 and self.intervals[i][1] >= address:
+            return self.intervals[i][1]
+        return -1
 
     def __bool__(self) -> bool:
         return bool(self.intervals)

@@ -81,9 +81,10 @@ class Analysis:
 
     def counts(self, k: int) -> tuple[int, int]:
         """(allowed, asked) pod pairs on port k, self pairs excluded."""
-        srcs, cols, m = self.block(k)
-        self_pairs = int(np.isin(cols, srcs).sum())
-        return int(np.count_nonzero(m)) - self_pairs, m.size - self_pairs
+        cols = self.destinations[self.matrix.relevant[k][self.destinations]]
+        self_pairs = int(np.isin(cols, self.sources).sum())
+        allowed = self.matrix.allowed_count(k, self.sources, cols)
+        return allowed - self_pairs, len(self.sources) * len(cols) - self_pairs
 
 
 def analyze(

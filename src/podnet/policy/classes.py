@@ -39,12 +39,34 @@ def ipblock_networks(policies: tuple[NetworkPolicy, ...]) -> list[ipaddress.IPv4
     )
 
 
+def selected_label_keys(policies: tuple[NetworkPolicy, ...]) -> frozenset[str]:
+    """Every pod label key some podSelector of a policy reads (its own or a peer's): a label
+    no selector reads cannot tell two pods apart, so the classes need not keep it (a
+    StatefulSet's `statefulset.kubernetes.io/pod-name` would otherwise make a class a pod)."""
+    keys: set[str] = set()
+    for pol in policies:
+        selectors = [pol.spec.pod_selector]
+        for direction in ("ingress", "egress"):
+            for rule in pol.spec.rules(direction):
+                peers = rule.peers or ()
+                selectors += [p.pod_selector for p in peers if p.pod_selector is not None]
+        for sel in selectors:
+            keys.update(sel.match_labels)
+            keys.update(r.key for r in sel.match_expressions)
+    return frozenset(keys)
+
+
 def in_network(ips: np.ndarray, net: ipaddress.IPv4Network) -> np.ndarray:
     mask = np.uint32(int(net.netmask))
     return (ips & mask) == np.uint32(int(net.network_address))
 
 
-def classify(pods: list[PodEndpoint], nets: list[ipaddress.IPv4Network]) -> PodClasses:
+def classify(
+    pods: list[PodEndpoint],
+    nets: list[ipaddress.IPv4Network],
+    label_keys: frozenset[str] | None = None,
+) -> PodClasses:
+    """Classes of pods; with `label_keys`, only those labels count (see selected_label_keys)."""
     n = len(pods)
     ips = np.fromiter((p.address for p in pods), dtype=np.uint32, count=n)
     # Which ipBlock networks hold each pod: one bit column per network, packed per pod.
@@ -60,7 +82,13 @@ def classify(pods: list[PodEndpoint], nets: list[ipaddress.IPv4Network]) -> PodC
     for i, p in enumerate(pods):
         key = (
             p.namespace,
-            tuple(sorted(p.labels.items())),
+            tuple(
+                sorted(
+                    p.labels.items()
+                    if label_keys is None
+                    else ((k, v) for k, v in p.labels.items() if k in label_keys)
+                )
+            ),
             p.ports,
             p.localhost,
             p.host_network,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from podnet.model.cluster import Cluster
+from podnet.model.ip import ipv4_int
 from podnet.model.localports import localhost_ports
 from podnet.state.placement import Placement, pod_key
 
@@ -17,6 +17,13 @@ class NamedPort:
     port: int
     protocol: str
     container: str
+
+
+def _address(ip: str) -> int:
+    value = ipv4_int(ip)
+    if value is None:
+        raise ValueError(f"{ip} is not an IPv4 address")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +41,7 @@ class PodEndpoint:
 
     def __post_init__(self) -> None:
         if not self.address:
-            object.__setattr__(self, "address", int(ipaddress.IPv4Address(self.ip)))
+            object.__setattr__(self, "address", _address(self.ip))
 
     @property
     def key(self) -> str:

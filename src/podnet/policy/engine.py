@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from podnet.model.cluster import Cluster
-from podnet.model.networkpolicy import NetworkPolicy
+from podnet.model.networkpolicy import NetworkPolicy, Rule
 from podnet.policy.addresses import AddressSet
 from podnet.policy.endpoints import PodEndpoint, pod_endpoints
-from podnet.policy.peers import IpBlockPods, PeerMatch, external_set, match_pod
+from podnet.policy.peers import HostNetworkPods, IpBlockPods, PeerMatch, external_set, match_pod
 from podnet.policy.ports import PortProto, ports_admit
 from podnet.policy.verdict import Direction, DirectionVerdict, RuleMiss, Verdict
 from podnet.state.placement import Placement, place
@@ -47,15 +47,18 @@ class Engine:
         cluster: Cluster,
         placement: Placement | None = None,
         ipblock_pods: IpBlockPods = "match",
+        hostnetwork_pods: HostNetworkPods = "node",
     ) -> None:
         self.cluster = cluster
         self.placement = placement or place(cluster)
         self.ipblock_pods = ipblock_pods
+        self.hostnetwork_pods = hostnetwork_pods
         self.pods = pod_endpoints(cluster, self.placement)
         self.by_key = {p.key: p for p in self.pods}
         self.ns_labels: Mapping[str, Mapping[str, str]] = {
             n.metadata.name: n.metadata.labels for n in cluster.namespaces
         }
+        self._outside: dict[int, AddressSet] = {}  # id(rule) -> what its ipBlocks hold
         self.policies_by_ns: dict[str, list[NetworkPolicy]] = defaultdict(list)
         for pol in cluster.policies:
             self.policies_by_ns[pol.metadata.namespace or "default"].append(pol)
@@ -65,9 +68,9 @@ class Engine:
 
         "podSelector selects the pods to which this NetworkPolicy object applies" — within
         the policy's namespace; policyTypes says which directions it affects. Host-network
-        pods are never selected (their traffic is the node's).
+        pods are never selected (their traffic is the node's) unless read as pods.
         """
-        if pod.host_network:
+        if self.is_node_traffic(pod):
             return []
         kind = "Ingress" if direction == "ingress" else "Egress"
         return [
@@ -75,6 +78,10 @@ class Engine:
             for p in self.policies_by_ns.get(pod.namespace, ())
             if kind in p.spec.policy_types and p.spec.pod_selector.matches(pod.labels)
         ]
+
+    def is_node_traffic(self, pod: PodEndpoint) -> bool:
+        """A hostNetwork pod read as its node (--hostnetwork-pods node, the default)."""
+        return pod.host_network and self.hostnetwork_pods == "node"
 
     def allowed(self, src: Endpoint, dst: Endpoint, pp: PortProto) -> bool:
         return self.explain(src, dst, pp, trace=False).allowed
@@ -97,7 +104,7 @@ class Engine:
         if (
             isinstance(src, PodEndpoint)
             and isinstance(dst, PodEndpoint)
-            and (src.host_network or dst.host_network)
+            and (self.is_node_traffic(src) or self.is_node_traffic(dst))
             and src.node == dst.node
         ):
             # "traffic to and from the node where a Pod is running is always allowed"
@@ -126,7 +133,7 @@ class Engine:
         applies" — the union of every rule of every selecting policy.
         """
         dv = DirectionVerdict(direction, subject.key, allowed=True, isolated=False)
-        if subject.host_network:
+        if self.is_node_traffic(subject):
             dv.note = f"{subject.key} uses the host network: no policy selects it"
             return dv
         policies = self.selecting(subject, direction)
@@ -158,9 +165,8 @@ class Engine:
                         return dv
                     continue
                 if isinstance(peer, External):
-                    covered = covered.union(
-                        AddressSet.of(i for p in peers for i in external_set(p).intervals)
-                    )
+                    held = self._outside_set(rule)
+                    covered = covered.union(held) if covered else held
                     if covered.covers(peer.addresses):
                         dv.allowed = True
                         dv.admitted_by.append(f"{name} (ipBlock)")
@@ -171,7 +177,10 @@ class Engine:
                             RuleMiss(name, f"no ipBlock of this rule holds all of {peer.text}")
                         )
                     continue
-                matches = [match_pod(p, ns, peer, self.ns_labels, self.ipblock_pods) for p in peers]
+                matches = [
+                    match_pod(p, ns, peer, self.ns_labels, self.ipblock_pods, self.hostnetwork_pods)
+                    for p in peers
+                ]
                 hit = next((m for m in matches if m.matched), None)
                 if hit is not None:
                     dv.allowed = True
@@ -183,6 +192,15 @@ class Engine:
         if not rules_exist(policies, direction) and trace:
             dv.note = f"the selecting policies have no {direction} rules: all {direction} is denied"
         return dv
+
+    def _outside_set(self, rule: Rule) -> AddressSet:
+        """The outside addresses a rule's peers hold (only ipBlocks hold any), computed once
+        per rule: the rules belong to self.cluster, so their ids stay theirs."""
+        held = self._outside.get(id(rule))
+        if held is None:
+            held = AddressSet.of(i for p in rule.peers or () for i in external_set(p).intervals)
+            self._outside[id(rule)] = held
+        return held
 
     @staticmethod
     def _port_miss(ports: object, pp: PortProto, dst: PodEndpoint | None) -> str:

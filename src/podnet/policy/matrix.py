@@ -9,19 +9,65 @@ Engine.allowed for every pair (tests/test_matrix_property.py holds them equal).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 import numpy as np
 
 from podnet.model.networkpolicy import NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort
-from podnet.policy.classes import PodClasses, classify, in_network, ipblock_networks
+from podnet.policy.classes import (
+    PodClasses,
+    classify,
+    in_network,
+    ipblock_networks,
+    selected_label_keys,
+)
 from podnet.policy.endpoints import PodEndpoint
 from podnet.policy.engine import Engine
 from podnet.policy.ports import PortProto
 from podnet.policy.selector_masks import LabelTable
 
 BLOCK = 2048  # source rows per matrix-product block: 2048 x C float32 at a time
+
+
+KEEP_ALL_BYTES = 512 * 2**20  # above this, one port's (C, C) matrix is kept at a time
+
+
+class PortMatrices(Sequence[np.ndarray]):
+    """The (C, C) matrix of each port, computed when first asked for. At 100,000 pods there
+    are some 23,000 classes: 500 MiB a port, 9 GiB for 18 ports if all were kept, so past
+    KEEP_ALL_BYTES only the last one asked for is (readers go port by port)."""
+
+    def __init__(
+        self,
+        ports: list[PortProto],
+        compute: Callable[[PortProto], np.ndarray],
+        keep_all: bool,
+    ) -> None:
+        self._ports = ports
+        self._compute = compute
+        self._keep_all = keep_all
+        self._kept: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self._ports)
+
+    @overload
+    def __getitem__(self, k: int) -> np.ndarray: ...
+    @overload
+    def __getitem__(self, k: slice) -> Sequence[np.ndarray]: ...
+    def __getitem__(self, k: int | slice) -> np.ndarray | Sequence[np.ndarray]:
+        if isinstance(k, slice):
+            return [self[i] for i in range(len(self))[k]]
+        k = range(len(self))[k]  # negative indices; IndexError past the end
+        m = self._kept.get(k)
+        if m is None:
+            m = self._compute(self._ports[k])
+            if not self._keep_all:
+                self._kept.clear()
+            self._kept[k] = m
+        return m
 
 
 @dataclass
@@ -42,9 +88,13 @@ class Matrix:
     pods: list[PodEndpoint]
     ports: list[PortProto]
     classes: PodClasses
-    allowed: list[np.ndarray]  # per port: (C, C) bool, [src class, dst class]
+    allowed: Sequence[np.ndarray]  # per port: (C, C) bool, [src class, dst class]
     relevant: list[np.ndarray]  # per port: (N,) bool, destinations asked about
     _node_id: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
+    _node_traffic: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, bool))
+    # (N,) each pod's class in `allowed`: classes that ignore labels no selector reads,
+    # coarser than `classes` (which reports group pods by)
+    _policy_class: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, np.int64))
 
     def dense(self, k: int, cols: np.ndarray | None = None) -> np.ndarray:
         """(N, len(cols)) bool for port k: every source pod against the given destinations.
@@ -53,9 +103,9 @@ class Matrix:
         traffic between a host-network pod and the pods of its own node is node traffic.
         """
         cols = np.flatnonzero(self.relevant[k]) if cols is None else cols
-        co = self.classes.class_of
+        co = self._policy_class
         m = self.allowed[k][co[:, None], co[cols][None, :]]
-        hostnet = np.fromiter((p.host_network for p in self.pods), dtype=bool, count=len(self.pods))
+        hostnet = self._node_traffic
         if hostnet.any():
             same = self._node_id[:, None] == self._node_id[cols][None, :]
             m |= same & (hostnet[:, None] | hostnet[cols][None, :])
@@ -81,14 +131,60 @@ class Matrix:
     def count(self, k: int) -> tuple[int, int]:
         """(allowed pairs, pairs) of port k over relevant destinations, self pairs excluded."""
         cols = np.flatnonzero(self.relevant[k])
-        if not len(cols):
-            return 0, 0
-        total = len(self.pods) * len(cols) - len(cols)
-        allowed = 0
-        for start in range(0, len(cols), BLOCK):
-            part = cols[start : start + BLOCK]
-            allowed += int(np.count_nonzero(self.dense(k, part))) - len(part)
-        return allowed, total
+        rows = np.arange(len(self.pods))
+        total = len(rows) * len(cols) - len(cols)
+        return self.allowed_count(k, rows, cols) - len(cols), total
+
+    def allowed_count(self, k: int, rows: np.ndarray, cols: np.ndarray) -> int:
+        """np.count_nonzero(self.dense(k, cols)[rows]) without the (rows x cols) matrix.
+
+        The class matrix is weighted by how many rows and columns each class holds; what
+        dense() applies per pod is then added: same-node pairs with a node-traffic pod (a
+        handful of nodes' pods), columns bound to localhost (only their own row), and self
+        pairs. tests/test_matrix_property.py holds it equal to counting dense().
+        """
+        if not len(rows) or not len(cols):
+            return 0
+        pp = self.ports[k]
+        local = np.fromiter(
+            ((pp.port, pp.protocol) in self.pods[j].localhost for j in cols),
+            dtype=bool,
+            count=len(cols),
+        )
+        open_cols = cols[~local]
+        co = self._policy_class
+        a = self.allowed[k]
+        c = len(a)
+        # Exact in floating point: float32 holds every integer up to 2**24 (more pods than
+        # any cluster has rows), float64 every count of pairs up to 2**53.
+        ws = np.bincount(co[rows], minlength=c).astype(np.float32)
+        wd = np.bincount(co[open_cols], minlength=c).astype(np.float64)
+        count = round(float((ws @ a.astype(np.float32)).astype(np.float64) @ wd))
+        count += self._node_traffic_extra(a, rows, open_cols)
+        in_rows = np.zeros(len(self.pods), dtype=bool)
+        in_rows[rows] = True
+        own = open_cols[in_rows[open_cols]]  # open columns whose pod is also a row
+        held = a[co[own], co[own]] | self._node_traffic[own]
+        count += int(np.count_nonzero(~held))  # self pairs that only the diagonal allows
+        count += int(np.count_nonzero(in_rows[cols[local]]))  # localhost: its own row
+        return count
+
+    def _node_traffic_extra(self, a: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> int:
+        """Pairs on one node with a node-traffic end that the class matrix denies."""
+        hostnet = self._node_traffic
+        if not hostnet.any():
+            return 0
+        nodes = np.unique(self._node_id[hostnet])
+        co = self._policy_class
+        extra = 0
+        for n in nodes:
+            r = rows[self._node_id[rows] == n]
+            d = cols[self._node_id[cols] == n]
+            if not len(r) or not len(d):
+                continue
+            either = hostnet[r][:, None] | hostnet[d][None, :]
+            extra += int(np.count_nonzero(either & ~a[co[r][:, None], co[d][None, :]]))
+        return extra
 
 
 class ClassCompiler:
@@ -106,7 +202,9 @@ class ClassCompiler:
         self.ns_of = np.fromiter(
             (self.ns_index[p.namespace] for p in self.reps), dtype=np.int64, count=self.c
         )
-        self.hostnet = np.fromiter((p.host_network for p in self.reps), dtype=bool, count=self.c)
+        self.hostnet = np.fromiter(
+            (engine.is_node_traffic(p) for p in self.reps), dtype=bool, count=self.c
+        )
         self._named: dict[tuple[str, str, int], np.ndarray] = {}
         self._resolved: dict[tuple[str, str], list[frozenset[int]]] = {}
 
@@ -214,10 +312,11 @@ def _admitted(rules: list[_Rule], pp: PortProto | None, comp: ClassCompiler) -> 
 def compute(engine: Engine, ports: list[PortProto], declared_only: bool) -> Matrix:
     """The matrix over `ports`; with declared_only, each destination only on its own ports."""
     pods = engine.pods
-    classes = classify(
-        pods, ipblock_networks(engine.cluster.policies) if engine.ipblock_pods == "match" else []
-    )
-    comp = ClassCompiler(engine, classes)
+    policies = engine.cluster.policies
+    nets = ipblock_networks(policies) if engine.ipblock_pods == "match" else []
+    classes = classify(pods, nets)
+    reduced = classify(classes.reps, nets, selected_label_keys(policies))
+    comp = ClassCompiler(engine, reduced)
     c = comp.c
     iso_in = np.zeros(c, dtype=bool)
     iso_eg = np.zeros(c, dtype=bool)
@@ -241,10 +340,11 @@ def compute(engine: Engine, ports: list[PortProto], declared_only: bool) -> Matr
     # isolated; rules that admit every port are one product for all ports.
     base_in = _admitted(ingress, None, comp) | ~iso_in[None, :]
     base_eg = _admitted(egress, None, comp) | ~iso_eg[:, None]
-    allowed = [
-        (base_in | _admitted(ingress, pp, comp)) & (base_eg | _admitted(egress, pp, comp))
-        for pp in ports
-    ]
+
+    def port_matrix(pp: PortProto) -> np.ndarray:
+        return (base_in | _admitted(ingress, pp, comp)) & (base_eg | _admitted(egress, pp, comp))
+
+    allowed = PortMatrices(ports, port_matrix, keep_all=c * c * len(ports) <= KEEP_ALL_BYTES)
 
     if declared_only:
         declared = [{(n.port, n.protocol) for n in p.ports} for p in pods]
@@ -258,7 +358,11 @@ def compute(engine: Engine, ports: list[PortProto], declared_only: bool) -> Matr
         relevant = [np.ones(len(pods), dtype=bool) for _ in ports]
     node_names = {n: i for i, n in enumerate(sorted({p.node for p in pods}))}
     node_id = np.fromiter((node_names[p.node] for p in pods), dtype=np.int64, count=len(pods))
-    return Matrix(pods, ports, classes, allowed, relevant, node_id)
+    node_traffic = np.fromiter(
+        (engine.is_node_traffic(p) for p in pods), dtype=bool, count=len(pods)
+    )
+    policy_class = reduced.class_of[classes.class_of]
+    return Matrix(pods, ports, classes, allowed, relevant, node_id, node_traffic, policy_class)
 
 
 def declared_ports(pods: list[PodEndpoint]) -> list[PortProto]:

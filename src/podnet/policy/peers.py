@@ -19,6 +19,10 @@ from podnet.policy.addresses import AddressSet, net_interval
 from podnet.policy.endpoints import PodEndpoint
 
 IpBlockPods = Literal["match", "ignore"]
+# How a hostNetwork pod is read (docs/policy-semantics.md, "Host-network pods"): "node", its
+# traffic is its node's, which no podSelector selects and no policy isolates; "pod", it is a
+# pod like any other, at its node's address.
+HostNetworkPods = Literal["node", "pod"]
 
 
 def ipblock_set(block: IPBlock) -> AddressSet:
@@ -46,6 +50,7 @@ def match_pod(
     ep: PodEndpoint,
     ns_labels: Mapping[str, Mapping[str, str]],
     ipblock_pods: IpBlockPods,
+    hostnetwork_pods: HostNetworkPods = "node",
 ) -> PeerMatch:
     if peer.ip_block is not None:
         block = peer.ip_block
@@ -58,7 +63,7 @@ def match_pod(
         if ipblock_set(block).contains(ep.address):
             return PeerMatch(True, f"ipBlock {_block_text(block)} holds {ep.ip}")
         return PeerMatch(False, f"ipBlock {_block_text(block)} does not hold {ep.key} ({ep.ip})")
-    if ep.host_network:
+    if ep.host_network and hostnetwork_pods == "node":
         # Undefined by the API; here, as in most implementations, a host-network pod's
         # traffic is its node's traffic, which no pod or namespace selector matches.
         return PeerMatch(False, f"{ep.key} uses the host network: selectors do not match it")

@@ -8,12 +8,16 @@ allocation proceeds upward from there. A pod's `status.podIP` from a dump is hon
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from podnet.model.cluster import Cluster
+from podnet.model.cluster_objects import Node
 from podnet.model.errors import InputError, Problem
+from podnet.model.ip import ipv4_int
 from podnet.model.kinds import identity
 from podnet.model.pod import Pod
 from podnet.state.network import NetworkConfig
@@ -41,33 +45,95 @@ def _problem(
     return Problem(cluster.origins.get(ident), ident, path, msg)
 
 
+def _declared_cidr(node: Node) -> ipaddress.IPv4Network | None:
+    """spec.podCIDR, or the first IPv4 range of spec.podCIDRs ("If this field is specified,
+    the 0th entry must match the podCIDR field")."""
+    for text in (node.spec.pod_cidr, *node.spec.pod_cidrs):
+        if text:
+            net = ipaddress.ip_network(text, strict=False)
+            if isinstance(net, ipaddress.IPv4Network):
+                return net
+    return None
+
+
+def _range_of(ip: str, net: NetworkConfig) -> int | None:
+    """The first address of the node range of the cluster CIDR that holds `ip`, if the
+    cluster CIDR holds it (an integer: a dump has thousands of pods and few ranges)."""
+    addr = ipv4_int(ip)
+    mask = (0xFFFFFFFF << (32 - net.node_prefix)) & 0xFFFFFFFF
+    cluster = net.cluster_cidr
+    if addr is None or addr & int(cluster.netmask) != int(cluster.network_address):
+        return None
+    return addr & mask
+
+
 def _node_cidrs(
     cluster: Cluster, net: NetworkConfig, problems: list[Problem]
 ) -> dict[str, ipaddress.IPv4Network]:
+    """Each node's pod range: declared (spec.podCIDR), else derived from the addresses its
+    pods hold in a dump, else the next free range of the cluster CIDR.
+
+    A dump without Node objects (a pod list, or `kubectl get pods -A -o yaml`) still says
+    where its pods live: spec.nodeName and status.podIP. The node range that holds most of a
+    node's pods is that node's podCIDR (kube-controller-manager hands out one range per
+    node); every other node takes the next free range, unless pods that name no node lie
+    in ranges no node holds: those ranges then go to nodes whose free range holds no pod.
+    """
     nodes = [n.metadata.name for n in cluster.nodes]
-    if len(nodes) > net.max_nodes:
-        problems.append(
-            Problem(
-                None,
-                "",
-                "",
-                f"{len(nodes)} nodes do not fit: cluster CIDR {net.cluster_cidr} holds {net.max_nodes} node ranges of /{net.node_prefix}",
-            )
-        )
-        return {}
     out: dict[str, ipaddress.IPv4Network] = {}
     for n in cluster.nodes:
-        if n.spec.pod_cidr:
-            out[n.metadata.name] = ipaddress.IPv4Network(n.spec.pod_cidr)
+        declared = _declared_cidr(n)
+        if declared is not None:
+            out[n.metadata.name] = declared
     taken = set(out.values())
-    free = (
-        s
-        for s in net.cluster_cidr.subnets(new_prefix=net.node_prefix)
-        if not any(s.overlaps(t) for t in taken)
-    )
+
+    def free(cidr: ipaddress.IPv4Network) -> bool:
+        return not any(cidr.overlaps(t) for t in taken)
+
+    seen: dict[str, Counter[int]] = {}
+    starts: set[int] = set()
+    for p in cluster.pods:
+        start = _range_of(p.ip, net) if p.ip and not p.spec.host_network else None
+        if start is None:
+            continue
+        if p.spec.node_name:
+            seen.setdefault(p.spec.node_name, Counter())[start] += 1
+        else:
+            starts.add(start)
+    unnamed = {ipaddress.IPv4Network((s, net.node_prefix)) for s in starts}
     for name in nodes:
-        if name not in out:
-            out[name] = next(free)
+        if name in out or name not in seen:
+            continue
+        # most pods first, then the lowest range: deterministic
+        for start, _ in sorted(seen[name].items(), key=lambda kv: (-kv[1], kv[0])):
+            rng = ipaddress.IPv4Network((start, net.node_prefix))
+            if free(rng):
+                out[name] = rng
+                taken.add(rng)
+                break
+    fresh = (s for s in net.cluster_cidr.subnets(new_prefix=net.node_prefix) if free(s))
+    given = [name for name in nodes if name not in out]
+    for name in given:
+        spare = next(fresh, None)
+        if spare is None:  # nodes with declared ranges take none of the cluster CIDR's
+            problems.append(
+                Problem(
+                    None,
+                    "",
+                    "",
+                    f"{len(nodes)} nodes do not fit: cluster CIDR {net.cluster_cidr} holds {net.max_nodes} node ranges of /{net.node_prefix}",
+                )
+            )
+            return {}
+        out[name] = spare
+        taken.add(spare)
+    # Ranges of pods that name no node and that no node holds yet replace, in address order,
+    # the fresh ranges that hold no such pod (a fresh range that holds pods stays put).
+    held = set(out.values())
+    uncovered = sorted(r for r in unnamed if r not in held and free(r))
+    idle = [name for name in given if out[name] not in unnamed]
+    for name, rng in zip(idle, uncovered, strict=False):
+        out[name] = rng
     return out
 
 
@@ -105,7 +171,7 @@ def place(
     node_ip = _node_ips(cluster, net)
     node_names = [n.metadata.name for n in cluster.nodes]
     labels = {n.metadata.name: n.metadata.labels for n in cluster.nodes}
-    load = dict.fromkeys(node_names, 0)
+    sched = _Scheduler(node_names, labels)
     pod_node: dict[PodKey, str] = {}
     pod_ip: dict[PodKey, str] = {}
     used: set[str] = set()
@@ -118,7 +184,7 @@ def place(
             held_node, held_ip = held[key]
             pod_node[key], pod_ip[key] = held_node, held_ip
             used.add(held_ip)
-            load[held_node] = load.get(held_node, 0) + 1
+            sched.add(held_node)
             continue
         node: str | None = p.spec.node_name
         if node is not None and node not in cidrs:
@@ -129,9 +195,9 @@ def place(
         pinned = p.ip if not p.spec.host_network else None
         if pinned is not None:
             ip = pinned
-            addr = ipaddress.ip_address(ip)
-            inside = addr in net.cluster_cidr
-            if strict and not inside:
+            # Parsed only when asked about: a dump's pods mostly name their node already.
+            addr = ipaddress.ip_address(ip) if strict or node is None else None
+            if strict and addr not in net.cluster_cidr:
                 problems.append(
                     _problem(
                         cluster,
@@ -166,7 +232,7 @@ def place(
                 )
                 continue
             if node is None:
-                node = _least_loaded(node_names, load, p.spec.node_selector, labels)
+                node = sched.pick(p.spec.node_selector)
             if node is None:
                 problems.append(
                     _problem(
@@ -181,11 +247,11 @@ def place(
                 continue
             pod_node[key], pod_ip[key] = node, ip
             used.add(ip)
-            load[node] += 1
+            sched.add(node)
             continue
         if node is not None:
             pod_node[key] = node
-            load[node] += 1
+            sched.add(node)
         pending.append(p)
     # Second pass: spread the rest evenly, then hand out addresses per node in order.
     cursors = {n: _free_hosts(c, used) for n, c in cidrs.items()}
@@ -193,7 +259,7 @@ def place(
         key = pod_key(p)
         target = pod_node.get(key)
         if target is None:
-            target = _least_loaded(node_names, load, p.spec.node_selector, labels)
+            target = sched.pick(p.spec.node_selector)
             if target is None:
                 problems.append(
                     _problem(
@@ -206,7 +272,7 @@ def place(
                 )
                 continue
             pod_node[key] = target
-            load[target] += 1
+            sched.add(target)
         if p.spec.host_network:
             pod_ip[key] = node_ip[target]
             continue
@@ -238,11 +304,42 @@ def _free_hosts(cidr: ipaddress.IPv4Network, used: set[str]) -> Iterator[str]:
             yield s
 
 
-def _least_loaded(
-    nodes: list[str],
-    load: dict[str, int],
-    selector: Mapping[str, str],
-    labels: Mapping[str, Mapping[str, str]],
-) -> str | None:
-    eligible = [n for n in nodes if all(labels[n].get(k) == v for k, v in selector.items())]
-    return min(eligible, key=lambda n: (load[n], nodes.index(n)), default=None)
+class _Scheduler:
+    """The least-loaded node among those a nodeSelector admits, ties to the first declared.
+
+    One heap of (load, position) per distinct nodeSelector, built when first asked; a
+    load change pushes a fresh entry and stale ones are dropped when they surface, so
+    each choice costs O(log nodes) instead of a scan of every node.
+    """
+
+    def __init__(self, nodes: list[str], labels: Mapping[str, Mapping[str, str]]) -> None:
+        self.nodes = nodes
+        self.labels = labels
+        self.load = dict.fromkeys(nodes, 0)
+        self.position = {n: i for i, n in enumerate(nodes)}
+        self.heaps: dict[frozenset[tuple[str, str]], list[tuple[int, int]]] = {}
+        self.member: dict[str, list[list[tuple[int, int]]]] = {n: [] for n in nodes}
+
+    def add(self, node: str) -> None:
+        """One more pod on `node` (a node no heap knows, e.g. a held one, only counts)."""
+        self.load[node] = self.load.get(node, 0) + 1
+        entry = (self.load[node], self.position.get(node, -1))
+        for heap in self.member.get(node, ()):
+            heapq.heappush(heap, entry)
+
+    def pick(self, selector: Mapping[str, str]) -> str | None:
+        key = frozenset(selector.items())
+        heap = self.heaps.get(key)
+        if heap is None:
+            eligible = [n for n in self.nodes if all(self.labels[n].get(k) == v for k, v in key)]
+            heap = self.heaps[key] = [(self.load[n], self.position[n]) for n in eligible]
+            heapq.heapify(heap)
+            for n in eligible:
+                self.member[n].append(heap)
+        while heap:
+            load, pos = heap[0]
+            node = self.nodes[pos]
+            if load == self.load[node]:
+                return node
+            heapq.heappop(heap)  # stale: the node has gained pods since
+        return None
