@@ -248,7 +248,10 @@ def store_cluster(
     with store.transaction():
         for kind, attr in STORED_KINDS:
             for obj in getattr(cluster, attr):
-                store.put(kind, obj.metadata.namespace, obj.metadata.name, body_of(obj))
+                body = body_of(obj)
+                if kind == "Node":
+                    _record_node_range(body, placement)
+                store.put(kind, obj.metadata.namespace, obj.metadata.name, body)
         for node, cidr in placement.node_cidr.items():
             store.set_node(node, placement.node_ip[node], str(cidr))
         store.set_meta("cluster", name)
@@ -258,3 +261,13 @@ def store_cluster(
         store.set_meta("phase", "Building")
         store.set_meta("daemon", daemon)
         store.set_meta("config", to_meta(net))
+
+
+def _record_node_range(body: dict[str, Any], placement: Placement) -> None:
+    """The range a node got (declared, derived from a dump's pods, or allocated) is written
+    into its stored object, as Kubernetes' node IPAM controller records `spec.podCIDR`: a
+    later sync reads it back and keeps it, whatever pods come and go."""
+    cidr = str(placement.node_cidr[body["metadata"]["name"]])
+    spec = body.setdefault("spec", {})
+    spec.setdefault("podCIDR", cidr)
+    spec.setdefault("podCIDRs", [cidr])
