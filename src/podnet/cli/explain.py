@@ -35,12 +35,8 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+@without_cycle_collection()  # a context manager from contextlib decorates as well
 def run(args: argparse.Namespace) -> int:
-    with without_cycle_collection():
-        return _run(args)
-
-
-def _run(args: argparse.Namespace) -> int:
     from podnet.policy.engine import Endpoint
     from podnet.policy.ports import parse_ports
     from podnet.policy.select import parse_selection
