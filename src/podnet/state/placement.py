@@ -244,5 +244,14 @@ def _least_loaded(
     selector: Mapping[str, str],
     labels: Mapping[str, Mapping[str, str]],
 ) -> str | None:
-    eligible = [n for n in nodes if all(labels[n].get(k) == v for k, v in selector.items())]
-    return min(eligible, key=lambda n: (load[n], nodes.index(n)), default=None)
+    # Ties go to the earlier node; the position comes from enumerate, not nodes.index (a
+    # scan per candidate made this quadratic in the node count, for every pod).
+    best = min(
+        (
+            (load[n], i, n)
+            for i, n in enumerate(nodes)
+            if all(labels[n].get(k) == v for k, v in selector.items())
+        ),
+        default=None,
+    )
+    return best[2] if best is not None else None
