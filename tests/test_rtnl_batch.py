@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -68,3 +69,43 @@ def test_routes_neighbours_and_fdb_as_ip_shows_them(ns):
             rtnl_batch.send(sock, [rtnl_batch.route("10.9.0.0/24", 999, "172.18.0.3")])
     finally:
         sock.close()
+
+
+def test_links_and_addresses_as_ip_shows_them(ns):
+    other = ns.replace(".node.n1", ".pod.p1")
+    with netns.Worker() as worker:
+        worker.create(other)
+        sock = worker.netlink_socket(ns)
+    fd = netns.open_fd(other)
+    try:
+        peer = rtnl_batch.veth_peer("eth0", fd, mac="0a:00:00:00:00:02", mtu=1450)
+        rtnl_batch.send(
+            sock,
+            [
+                rtnl_batch.link_set(1, up=True),
+                rtnl_batch.link_add("br0", "bridge", up=True),
+                rtnl_batch.link_add("w0", "veth", peer, mac="ee:ee:ee:ee:ee:ee", up=True),
+            ],
+        )
+        index = rtnl_batch.link_indexes(sock)
+        assert {"lo", "v0", "v1", "flannel.1", "br0", "w0"} <= index.keys()
+        assert index["lo"] == 1
+        rtnl_batch.send(
+            sock,
+            [
+                rtnl_batch.link_set(index["v1"], master=index["br0"]),
+                rtnl_batch.address("10.244.0.1/32", index["w0"]),
+            ],
+        )
+        w0 = ip(ns, "ip", "-d", "link", "show", "w0")
+        assert "ee:ee:ee:ee:ee:ee" in w0 and ",UP" in w0
+        assert "master br0" in ip(ns, "ip", "link", "show", "v1")
+        assert "inet 10.244.0.1/32 scope global w0" in ip(ns, "ip", "addr", "show", "w0")
+        eth0 = ip(other, "ip", "link", "show", "eth0")
+        assert "mtu 1450" in eth0 and "0a:00:00:00:00:02" in eth0 and "state DOWN" in eth0
+        with pytest.raises(rtnl_batch.BatchError, match="link add w0"):
+            rtnl_batch.send(sock, [rtnl_batch.link_add("w0", "bridge")])
+    finally:
+        os.close(fd)
+        sock.close()
+        netns.remove(other)

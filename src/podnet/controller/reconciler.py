@@ -295,13 +295,13 @@ class Reconciler:
         self.rulesets = report.tables
         # 5. additions: links, addresses and routes of the new namespaces.
         if full and added:
-            apply_plan(d.plan, progress)
+            apply_plan(d.plan, progress, fresh=frozenset(added))
         elif added:
             touched = set(added) | peers
             with netns.Worker() as worker:
                 for ns in d.plan.namespaces:  # plan order: nodes before pods
                     if ns.name in touched:
-                        apply_netns(worker, ns)
+                        apply_netns(worker, ns, fresh=ns.name in added)
         self.plan = d.plan
         # 6. runtime.json for the workload stand-in.
         if full or d.runtime != self.runtime:

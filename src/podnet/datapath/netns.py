@@ -307,6 +307,19 @@ class Worker:
             ),
         )
 
+    def prepare(self, name: str, items: Iterable[tuple[str, str]]) -> tuple[int, socket.socket]:
+        """Write sysctls inside `name` and open a NETLINK_ROUTE socket there, in one trip
+        to the worker thread: (sysctls changed, the socket)."""
+        values = tuple(items)
+
+        def both() -> tuple[int, socket.socket]:
+            changed = _write_sysctls(values)
+            return changed, socket.socket(
+                socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, NETLINK_ROUTE
+            )
+
+        return self._run(_in, name, both)
+
     def sysctls(self, name: str, items: Iterable[tuple[str, str]]) -> int:
         """Write sysctls inside `name` (dotted keys); returns how many changed."""
         values = tuple(items)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from podnet.datapath import netns
+from podnet.datapath import netns, rtnl_batch
+from podnet.datapath.fresh import apply_fresh
 from podnet.datapath.session import Session
 from podnet.render import kernel_names
 from podnet.render.netplan import NetnsPlan, NetPlan
@@ -26,24 +27,40 @@ class ApplyResult:
     changes: int  # netlink changes and sysctl writes
 
 
-def apply_plan(plan: NetPlan, progress: Progress | None = None) -> ApplyResult:
+def apply_plan(
+    plan: NetPlan, progress: Progress | None = None, fresh: frozenset[str] = frozenset()
+) -> ApplyResult:
+    """`fresh`: namespaces the caller has just created, empty (datapath.fresh builds them
+    without reading them first); namespaces created here are fresh too."""
     prefix = kernel_names.netns_prefix(plan.cluster)
     wanted = [ns.name for ns in plan.namespaces]
     existing = set(netns.listing(prefix))
     removed = sum(netns.remove(n) for n in sorted(existing - set(wanted)))
     total, changes = len(plan.namespaces), 0
     with netns.Worker() as worker:
-        created = sum(worker.create(n) for n in wanted if n not in existing)
+        new = {n for n in wanted if n not in existing and worker.create(n)}
+        fresh = fresh | new
         for done, ns in enumerate(plan.namespaces, 1):
-            changes += apply_netns(worker, ns)
+            changes += apply_netns(worker, ns, ns.name in fresh)
             if progress:
                 progress(done, total)
-    return ApplyResult(created, removed, changes)
+    return ApplyResult(len(new), removed, changes)
 
 
-def apply_netns(worker: netns.Worker, ns: NetnsPlan) -> int:
+def apply_netns(worker: netns.Worker, ns: NetnsPlan, fresh: bool = False) -> int:
+    """Make one namespace match its plan; `fresh` (created empty by this sync) builds it
+    without reading it first, and falls back to the diff if the kernel refuses anything."""
     # sysctls first: links created afterwards inherit conf.default.* values.
-    changes = worker.sysctls(ns.name, ns.sysctls) if ns.sysctls else 0
+    if fresh:
+        changes, sock = worker.prepare(ns.name, ns.sysctls)
+        try:
+            return changes + apply_fresh(sock, ns)
+        except rtnl_batch.BatchError:
+            pass  # not as fresh as thought: the diff below reads it and repairs
+        finally:
+            sock.close()
+    else:
+        changes = worker.sysctls(ns.name, ns.sysctls) if ns.sysctls else 0
     with Session(worker, ns.name) as s:
         s.ensure_lo()
         s.sync_links(ns.links)
