@@ -263,3 +263,27 @@ def test_host_network_pods_hold_no_address(store, tmp_path, monkeypatch):
     assert rec.sync().ok
     assert set(store.held()) == {("x", "a")}
     assert not rec.desired().allocations and rec.assume_synced()
+
+
+def test_ups_parse_cache_gives_the_cluster_a_fresh_read_gives(tmp_path):
+    """`up` hands the first sync the objects it validated; the sync must see the same
+    cluster as one that validates every stored body again (a Deployment's pods included)."""
+    path = tmp_path / "in.yaml"
+    path.write_text(yaml.safe_dump_all([namespace("x"), pod("x/a"), POLICY, DEPLOYMENT]))
+    cluster = load_cluster([str(path)], node_count=2)
+    net = NetworkConfig()
+    with Store.open(tmp_path / "s") as s:
+        cache = store_cluster(s, cluster, place(cluster, net, strict=True), "c1", "host-gw", net)
+    assert len(cache) > 4  # the namespace, the pods, the policy, the Deployment
+    primed = Reconciler(tmp_path / "s", "c1", parsed=cache).desired()
+    fresh = Reconciler(tmp_path / "s", "c1").desired()
+
+    def dump(c):
+        return [
+            o.model_dump(mode="json", by_alias=True)
+            for objs in (c.namespaces, c.nodes, c.pods, c.policies)
+            for o in objs
+        ]
+
+    assert dump(primed.cluster) == dump(fresh.cluster)
+    assert primed.runtime == fresh.runtime and primed.plan == fresh.plan

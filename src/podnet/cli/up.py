@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the rest is imported by run(): `--help` pays for none of it
 
     from podnet.model.cluster import Cluster
     from podnet.state.placement import Placement
+    from podnet.state.snapshot import ParsedCache
 
 PROGRESS_MIN_PODS = 50  # below this, up is quick enough to need no progress bar
 READY_TIMEOUT = 120.0
@@ -100,8 +101,8 @@ def run(args: argparse.Namespace) -> int:
         take_down(name)
     try:
         with Store.open(sdir) as store:
-            store_cluster(store, cluster, placement, name, mode, net, not args.no_daemon)
-        _first_sync(sdir, name, len(cluster.pods))
+            parsed = store_cluster(store, cluster, placement, name, mode, net, not args.no_daemon)
+        _first_sync(sdir, name, len(cluster.pods), parsed)
     except Exception as e:
         take_down(name)  # roll back: nothing half-built
         print_error(f"building cluster {name} failed, rolled back: {type(e).__name__}: {e}")
@@ -116,12 +117,14 @@ def run(args: argparse.Namespace) -> int:
     return status
 
 
-def _first_sync(sdir: Path, name: str, pods: int) -> None:
-    """The reconciler's sync, as after `apply`: it is full (nothing was synced before)."""
+def _first_sync(sdir: Path, name: str, pods: int, parsed: ParsedCache) -> None:
+    """The reconciler's sync, as after `apply`: it is full (nothing was synced before). It
+    reads the store like every sync; `parsed` spares it validating again what `up` just
+    validated."""
     from podnet.controller.reconciler import Reconciler
 
     with _progress(pods) as bar:
-        result = Reconciler(sdir, name).sync(progress=bar("datapath"))
+        result = Reconciler(sdir, name, parsed=parsed).sync(progress=bar("datapath"))
     if not result.ok:
         raise RuntimeError(result.error)
 

@@ -141,6 +141,7 @@ class Reconciler:
         cluster: str,
         runner: nft.NftRunner | None = None,
         watch_drift: bool = False,
+        parsed: ParsedCache | None = None,
     ) -> None:
         self.root = state_dir
         self.cluster = cluster
@@ -152,7 +153,7 @@ class Reconciler:
         self.plan: NetPlan | None = None
         self.rulesets: dict[str, Any] = {}  # node -> the ruleset the last sync applied
         self.runtime: rt.Runtime | None = None
-        self.parsed: ParsedCache = {}
+        self.parsed: ParsedCache = parsed or {}  # objects validated, by resource version
 
     # --- the desired state ------------------------------------------------------------
     def desired(self) -> Desired:

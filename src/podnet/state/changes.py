@@ -21,7 +21,7 @@ from podnet.model.kinds import CLUSTER_SCOPED, WORKLOAD_KINDS
 from podnet.model.load import Loaded, LoadResult, validate_object
 from podnet.state.network import NetworkConfig, from_meta, to_meta
 from podnet.state.placement import Placement, place
-from podnet.state.snapshot import stored_objects
+from podnet.state.snapshot import ParsedCache, stored_objects
 from podnet.state.store import Store
 from podnet.state.stored_kinds import KIND_NAMES, STORED_KINDS
 
@@ -241,17 +241,30 @@ def store_cluster(
     mode: str,
     net: NetworkConfig,
     daemon: bool = True,
-) -> None:
+) -> ParsedCache:
     """A new cluster's store (`up`): its objects as the API would return them, its nodes,
     and its meta, in one transaction. Pod addresses are not recorded here: the first sync
-    records them once the kernel holds them, as every later sync does."""
+    records them once the kernel holds them, as every later sync does.
+
+    Returns the objects as a parse cache for that first sync (state.snapshot reads an
+    object whose resource version it holds from the cache instead of validating its body
+    again): `up` validated them a moment ago, and they are what the bodies read back as
+    (tests/test_probe_expect.py holds that round trip). Nodes are left out: their stored
+    body gains the range placement gave them."""
+    cache: ParsedCache = {}
     with store.transaction():
         for kind, attr in STORED_KINDS:
             for obj in getattr(cluster, attr):
                 body = body_of(obj)
                 if kind == "Node":
                     _record_node_range(body, placement)
-                store.put(kind, obj.metadata.namespace, obj.metadata.name, body)
+                ns = obj.metadata.namespace if kind not in CLUSTER_SCOPED else None
+                rv = store.put(kind, ns, obj.metadata.name, body)
+                if kind != "Node":
+                    cache[(kind, ns or "", obj.metadata.name)] = (
+                        rv,
+                        Loaded(kind, obj, Origin("<store>", 0)),
+                    )
         for node, cidr in placement.node_cidr.items():
             store.set_node(node, placement.node_ip[node], str(cidr))
         store.set_meta("cluster", name)
@@ -261,6 +274,7 @@ def store_cluster(
         store.set_meta("phase", "Building")
         store.set_meta("daemon", daemon)
         store.set_meta("config", to_meta(net))
+    return cache
 
 
 def _record_node_range(body: dict[str, Any], placement: Placement) -> None:
