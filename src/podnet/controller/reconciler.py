@@ -161,6 +161,7 @@ class Reconciler:
         # reuses its plan and runtime when the topology did not change, and narrows the
         # policy render to the nodes the change can touch (render/policy_scope).
         self.last: Desired | None = None
+        self._since: Desired | None = None  # the `last` of the sync under way
 
     # --- the desired state ------------------------------------------------------------
     def desired(self, last: Desired | None = None) -> Desired:
@@ -245,7 +246,8 @@ class Reconciler:
         try:
             d = self.desired(last)
             result.revision = d.revision
-            self._apply(d, full, result, progress, None if full else last)
+            self._since = last  # what the narrowed nft step compares with
+            self._apply(d, full, result, progress)
             with Store.open(self.root) as store, store.transaction():
                 d.allocations.record(store)
                 store.set_meta("synced_revision", d.revision)
@@ -264,14 +266,7 @@ class Reconciler:
         self.full_next = False
         return result
 
-    def _apply(
-        self,
-        d: Desired,
-        full: bool,
-        result: SyncResult,
-        progress: Progress | None,
-        last: Desired | None = None,
-    ) -> None:
+    def _apply(self, d: Desired, full: bool, result: SyncResult, progress: Progress | None) -> None:
         old = {ns.name: ns for ns in self.plan.namespaces} if self.plan and not full else {}
         new = {ns.name: ns for ns in d.plan.namespaces}
         existing = set(netns.listing(kernel_names.netns_prefix(self.cluster)))
@@ -313,7 +308,9 @@ class Reconciler:
             self.runner,
             previous=None if full else self.rulesets,
             fresh=frozenset(added),
-            only=None if full or last is None else affected_nodes(last.engine, d.engine),
+            only=None
+            if full or self._since is None
+            else affected_nodes(self._since.engine, d.engine),
         )
         result.nft = report
         if not report.ok:
