@@ -68,17 +68,25 @@ def sync_policies(
     previous: Mapping[str, Table] | None = None,
     keep_counters: bool = True,
     fresh: frozenset[str] = frozenset(),
+    only: frozenset[str] | None = None,
 ) -> SyncReport:
     """Render every node's ruleset and apply it, one `nft -f` transaction per node, nodes in
     parallel. With `previous` (node -> table of the last successful sync), a node whose
     table is unchanged is not re-applied (the incremental path; pass None for a full sync).
     Failures are recorded per node, never raised: the caller decides (and must force the
     next sync to be full). `fresh` namespaces were created by this sync: they hold no
-    table, so no counters are read there (a process each, 256 of them at `up`)."""
+    table, so no counters are read there (a process each, 256 of them at `up`). With
+    `only` (and `previous`: render/policy_scope.affected_nodes says which nodes a change can
+    touch), only those nodes are rendered; every other node keeps its previous table."""
     runner = runner or IpNetnsRunner()
     started = time.monotonic()
     previous = previous or {}
-    tables = render_all(engine, cluster_name)  # peer addresses computed once for all nodes
+    if only is not None and previous:
+        only = only | {n for n in node_netns if n not in previous}
+        tables = {n: t for n, t in previous.items() if n in node_netns and n not in only}
+        tables.update(render_all(engine, cluster_name, only))
+    else:
+        tables = render_all(engine, cluster_name)  # peer addresses computed once for all
     render_s = time.monotonic() - started
 
     def one(node: str) -> tuple[NodeSync, Table]:

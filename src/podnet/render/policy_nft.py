@@ -367,11 +367,14 @@ def render_node(engine: Engine, node: str, cluster: str, peers: PeerIndex | None
     return NodeRuleset(engine, node, cluster, peers).build()
 
 
-def render_all(engine: Engine, cluster: str) -> dict[str, Table]:
-    """{node: its table} for every node of the engine's cluster, with one PeerIndex shared
-    by all of them: every peer is computed once per sync."""
+def render_all(
+    engine: Engine, cluster: str, only: frozenset[str] | None = None
+) -> dict[str, Table]:
+    """{node: its table} for every node of the engine's cluster (or the nodes in `only`),
+    with one PeerIndex shared by all of them: every peer is computed once per sync."""
     peers = PeerIndex(engine)
     return {
         n.metadata.name: render_node(engine, n.metadata.name, cluster, peers)
         for n in engine.cluster.nodes
+        if only is None or n.metadata.name in only
     }

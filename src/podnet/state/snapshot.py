@@ -12,7 +12,7 @@ from podnet.model.errors import InputError, Origin
 from podnet.model.load import Loaded, LoadResult, validate_object
 from podnet.state.network import NetworkConfig, from_meta
 from podnet.state.placement import Placement, place
-from podnet.state.store import PodKey, Store
+from podnet.state.store import PodKey, Store, Stored
 from podnet.state.stored_kinds import KIND_NAMES
 
 ParsedCache = dict[tuple[str, str, str], tuple[int, Loaded]]
@@ -27,13 +27,20 @@ def stored_objects(store: Store, cache: ParsedCache | None = None) -> LoadResult
     skipped: Counter[str] = Counter()
     seen: set[tuple[str, str, str]] = set()
     for i, kind in enumerate(KIND_NAMES):
-        for j, o in enumerate(store.list(kind)):
-            key = (kind, o.namespace, o.name)
+        if cache is None:
+            listed: list[Stored | tuple[str, str, int]] = list(store.list(kind))
+        else:  # the bodies of the objects that changed only
+            listed = list(store.versions(kind))
+        for j, row in enumerate(listed):
+            ns, name, rv = (row.namespace, row.name, row.rv) if isinstance(row, Stored) else row
+            key = (kind, ns, name)
             seen.add(key)
             hit = cache.get(key) if cache is not None else None
-            if hit is not None and hit[0] == o.rv:
+            if hit is not None and hit[0] == rv:
                 result.objects.append(hit[1])
                 continue
+            o = row if isinstance(row, Stored) else store.get(kind, ns, name)
+            assert o is not None  # read in the same transaction as its version
             body = json.loads(json.dumps(o.body))  # the loader mutates (raw defaults)
             body.setdefault("kind", kind)
             problems += validate_object(body, Origin("<store>", i, j), result, skipped)

@@ -175,6 +175,12 @@ class Store:
             sql, args = sql + " AND namespace=?", (kind, namespace)
         return [_stored(r) for r in self._db.execute(sql + " ORDER BY namespace, name", args)]
 
+    def versions(self, kind: str) -> tuple[tuple[str, str, int], ...]:
+        """(namespace, name, resource version) of every object of a kind, in `list`'s
+        order, without reading the bodies (a sync parses only those that changed)."""
+        sql = "SELECT namespace, name, rv FROM objects WHERE kind=? ORDER BY namespace, name"
+        return tuple((ns, name, int(rv)) for ns, name, rv in self._db.execute(sql, (kind,)))
+
     def delete(self, kind: str, namespace: str | None, name: str) -> bool:
         with self.transaction():
             cur = self._db.execute(

@@ -1,0 +1,168 @@
+"""Which nodes' tables a change can touch: the change tracker of an incremental policy sync
+(kube-proxy's partial sync). Pure: two engines in, a set of node names out (or None: render
+every node).
+
+A node's table (render/policy_nft) is a function of the node's own pods, the policies that
+select them, and the peers of those policies' rules (pod addresses, resolved named ports).
+So, between two engines that differ only in pods (labels, ports, pods added or deleted),
+namespace labels and policies, a node's table can change only if
+
+- one of its own pods changed (its chains are rebuilt from scratch), or
+- it holds a pod (before or after) selected by a policy that changed, or by a policy one of
+  whose peers matches (before or after) a changed pod or a namespace whose labels changed:
+  only such a policy's rules or address sets can differ.
+
+Everything else (nodes, node addresses, a pod that moved or got another address, the
+ipBlock reading) answers None: every node is rendered, as in a full sync. The answer may
+be larger than needed (an ipBlock is taken without its `except`s, a peerless egress rule
+with a named port depends on every pod), never smaller: tests/test_policy_scope.py holds
+the rendered tables of the scope plus the previous ones equal to a whole render.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+
+from podnet.model.networkpolicy import NetworkPolicy, NetworkPolicyPeer
+from podnet.policy.endpoints import PodEndpoint
+from podnet.policy.engine import Engine
+
+PolicyKey = tuple[str, str]
+
+
+def _policies(engine: Engine) -> dict[PolicyKey, NetworkPolicy]:
+    return {
+        (p.metadata.namespace or "default", p.metadata.name): p for p in engine.cluster.policies
+    }
+
+
+def _changed(old: Mapping[str, object], new: Mapping[str, object]) -> list[str]:
+    return [
+        k
+        for k in old.keys() | new.keys()
+        if old.get(k) is not new.get(k) and old.get(k) != new.get(k)
+    ]
+
+
+def _may_match(
+    peer: NetworkPolicyPeer,
+    policy_ns: str,
+    pod: PodEndpoint,
+    ns_labels: Mapping[str, Mapping[str, str]],
+) -> bool:
+    """A superset of policy.peers.match_pod (host-network pods and ipBlock excepts are
+    not looked at): False only when the peer cannot match the pod."""
+    if peer.ip_block is not None:
+        net = peer.ip_block.network
+        return net.version == 4 and pod.address >> (32 - net.prefixlen) == int(
+            net.network_address
+        ) >> (32 - net.prefixlen)
+    if peer.namespace_selector is None:
+        if pod.namespace != policy_ns:
+            return False
+    elif not peer.namespace_selector.matches(ns_labels.get(pod.namespace, {})):
+        return False
+    return peer.pod_selector is None or peer.pod_selector.matches(pod.labels)
+
+
+@dataclass(frozen=True)
+class _Changes:
+    """The changed pods and namespaces, as peers see them."""
+
+    relabelled: list[tuple[PodEndpoint, PodEndpoint]]  # only labels differ: before, after
+    other: list[PodEndpoint]  # added, deleted, or more than labels changed (both versions)
+    old_ns: Mapping[str, Mapping[str, str]]
+    new_ns: Mapping[str, Mapping[str, str]]
+    namespaces: list[str]  # whose labels changed (or that came or went)
+
+
+def _touched_by(pol: NetworkPolicy, c: _Changes) -> bool:
+    """Whether a rule of `pol` can have other peers (addresses, or named-port candidates,
+    which are the pods at those addresses) after the change: some pod's membership of one
+    of its peers may differ."""
+    ns = pol.metadata.namespace or "default"
+    for direction in ("ingress", "egress"):
+        for rule in pol.spec.rules(direction):
+            peers = rule.peers
+            if not peers:
+                # Egress named ports resolve against every pod (labels do not matter).
+                named = any(isinstance(rp.port, str) for rp in rule.ports or ())
+                if direction == "egress" and named and c.other:
+                    return True
+                continue
+            for peer in peers:
+                if any(
+                    _may_match(peer, ns, p, c.old_ns) or _may_match(peer, ns, p, c.new_ns)
+                    for p in c.other
+                ):
+                    return True
+                if any(
+                    _may_match(peer, ns, a, c.old_ns) != _may_match(peer, ns, b, c.new_ns)
+                    for a, b in c.relabelled
+                ):
+                    return True
+                sel = peer.namespace_selector
+                if sel is not None and any(
+                    n not in c.old_ns
+                    or n not in c.new_ns
+                    or sel.matches(c.old_ns[n]) != sel.matches(c.new_ns[n])
+                    for n in c.namespaces
+                ):
+                    return True
+    return False
+
+
+def _selected_nodes(engine: Engine, pols: Iterable[NetworkPolicy]) -> set[str]:
+    """Nodes of the pods each policy's podSelector picks, in either direction."""
+    by_ns: dict[str, list[PodEndpoint]] = defaultdict(list)
+    for p in engine.pods:
+        by_ns[p.namespace].append(p)
+    out: set[str] = set()
+    for pol in pols:
+        sel = pol.spec.pod_selector
+        out.update(
+            p.node
+            for p in by_ns.get(pol.metadata.namespace or "default", ())
+            if sel.matches(p.labels)
+        )
+    return out
+
+
+def affected_nodes(old: Engine, new: Engine) -> frozenset[str] | None:
+    """The nodes whose table may differ between `old` and `new`; None: possibly all."""
+    if old.ipblock_pods != new.ipblock_pods or old.ipblock_pods != "match":
+        return None
+    if [n.metadata.name for n in old.cluster.nodes] != [n.metadata.name for n in new.cluster.nodes]:
+        return None
+    if old.placement.node_ip != new.placement.node_ip:
+        return None
+    pod_keys = _changed(old.by_key, new.by_key)
+    before = [old.by_key[k] for k in pod_keys if k in old.by_key]
+    after = [new.by_key[k] for k in pod_keys if k in new.by_key]
+    relabelled: list[tuple[PodEndpoint, PodEndpoint]] = []
+    other: list[PodEndpoint] = []
+    for k in pod_keys:
+        a, b = old.by_key.get(k), new.by_key.get(k)
+        if a is not None and b is not None and (b.node, b.ip) != (a.node, a.ip):
+            return None  # a pod that stays must stay where it is, with its address
+        if a is not None and b is not None and replace(a, labels=b.labels) == b:
+            relabelled.append((a, b))
+        else:
+            other += [p for p in (a, b) if p is not None]
+    changes = _Changes(
+        relabelled, other, old.ns_labels, new.ns_labels, _changed(old.ns_labels, new.ns_labels)
+    )
+    old_pols, new_pols = _policies(old), _policies(new)
+    changed_pols = {
+        k for k in old_pols.keys() | new_pols.keys()
+        if old_pols.get(k) is not new_pols.get(k) and old_pols.get(k) != new_pols.get(k)
+    }  # fmt: skip
+    nodes = {p.node for p in before} | {p.node for p in after}
+    for engine, pols in ((old, old_pols), (new, new_pols)):
+        touched = [
+            pol for key, pol in pols.items() if key in changed_pols or _touched_by(pol, changes)
+        ]
+        nodes |= _selected_nodes(engine, touched)
+    return frozenset(nodes)
