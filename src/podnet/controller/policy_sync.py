@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from podnet.datapath.nft import IpNetnsRunner, NftError, NftRunner
+from podnet.datapath.nft import NetnsRunner, NftError, NftRunner
 from podnet.nftables.model import Table
 from podnet.policy.engine import Engine
 from podnet.render.policy_nft import render_all
@@ -78,7 +78,7 @@ def sync_policies(
     table, so no counters are read there (a process each, 256 of them at `up`). With
     `only` (and `previous`: render/policy_scope.affected_nodes says which nodes a change can
     touch), only those nodes are rendered; every other node keeps its previous table."""
-    runner = runner or IpNetnsRunner()
+    runner = runner or NetnsRunner()
     started = time.monotonic()
     previous = previous or {}
     if only is not None and previous:

@@ -149,7 +149,7 @@ class Reconciler:
     ) -> None:
         self.root = state_dir
         self.cluster = cluster
-        self.runner = runner or nft.IpNetnsRunner()
+        self.runner = runner or nft.NetnsRunner()
         self.watch = DriftWatch(kernel_names.netns_prefix(cluster)) if watch_drift else None
         self.revision = -1  # of the last successful sync
         self._drift: str | None = None  # what the last periodic check saw

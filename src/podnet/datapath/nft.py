@@ -7,7 +7,7 @@ protocol stands in front of the backend:
     NftRunner.apply(netns, table)      replace podnet's table inside the node's namespace
     NftRunner.list_counters(netns)     {counter name: (packets, bytes)} of podnet's tables
 
-`IpNetnsRunner` is the real one: it renders the table once (podnet.nftables.text.replace)
+`NetnsRunner` is the real one: it renders the table once (podnet.nftables.text.replace)
 and runs `nft -f -` in a child process born in the node's namespace (the spawning thread
 enters it through the guard for the moment of the spawn); counters come back as JSON
 (`nft -j list counters`).
@@ -48,7 +48,7 @@ class NftRunner(Protocol):
     def list_counters(self, netns: str) -> Counters: ...
 
 
-class IpNetnsRunner:
+class NetnsRunner:
     """The real runner: `nft` started by a thread that stands inside the node's namespace
     (`netns.entered_fd`, the one guarded way in), so the child is born there. The guard
     refuses a namespace file that is the host's own, so nft never runs in the host's
@@ -104,7 +104,7 @@ def parse_counters(json_text: str) -> Counters:
 def read_counters(node_netns: Mapping[str, str], runner: NftRunner | None = None) -> Counters:
     """Every node's counters, summed by name (a policy's counter exists on each node where
     it selects pods); nodes whose namespace or table is missing count nothing."""
-    runner = runner or IpNetnsRunner()
+    runner = runner or NetnsRunner()
     total: Counters = {}
     for ns in node_netns.values():
         try:
