@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -210,4 +211,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # A timeout's SIGTERM ends the run through its finally blocks: every cluster comes down.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     main()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -155,4 +156,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    # A timeout's SIGTERM ends the run through its finally blocks: every cluster comes down.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sys.exit(main())
