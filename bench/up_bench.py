@@ -20,6 +20,7 @@ from /proc/PID/stat over S seconds of idleness, and its RSS from /proc/PID/statu
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -99,13 +100,22 @@ def rss_mib(pid: int) -> float:
 
 
 def idle(state: Path, seconds: float) -> str:
+    """CPU of the daemon once it is idle: after its controller has adopted the kernel state
+    (the baseline it computes at start, reported as "sync" in daemon.json)."""
     pid = int((state / "daemon.pid").read_text().split()[0])
+    started = time.monotonic()
+    while time.monotonic() - started < 300:
+        status = json.loads((state / "daemon.json").read_text())
+        if status.get("sync"):
+            break
+        time.sleep(0.5)
+    settled = time.monotonic() - started
     c0, t0 = cpu_seconds(pid), time.monotonic()
     time.sleep(seconds)
     c1, t1 = cpu_seconds(pid), time.monotonic()
     return (
         f"  idle daemon over {t1 - t0:.0f} s: {100 * (c1 - c0) / (t1 - t0):.1f} % of a core "
-        f"(goal 2 %), RSS {rss_mib(pid):.0f} MiB"
+        f"(goal 2 %), RSS {rss_mib(pid):.0f} MiB; its baseline finished {settled:.1f} s after up"
     )
 
 

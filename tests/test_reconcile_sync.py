@@ -107,3 +107,26 @@ def test_resync_period_from_the_environment(monkeypatch, value, want):
 def test_request_sync_without_a_daemon_says_so(tmp_path):
     with pytest.raises(supervisor.DaemonError, match="no daemon runs"):
         supervisor.request_sync(tmp_path, 1, timeout=0.1)
+
+
+def test_an_adopted_baseline_is_reported_at_once(synced_store):
+    """daemon.json names the revision the kernel holds as soon as the daemon adopted it,
+    not only after its first sync (which may be a period away)."""
+    fake = FakeReconciler(synced_store)
+    writes: list[dict] = []
+
+    async def reload() -> None:
+        return None
+
+    async def scenario() -> None:
+        syncer = Syncer(fake, reload, period=3600.0)  # type: ignore[arg-type]
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(syncer._run(loop, lambda: writes.append(syncer.status)))
+        try:
+            await _until(lambda: writes, "a status write")
+        finally:
+            task.cancel()
+
+    asyncio.run(scenario())
+    assert fake.calls == []  # no sync ran: the status is the baseline's
+    assert writes[0] is not None and writes[0]["ok"] and writes[0]["full"]

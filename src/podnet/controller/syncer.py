@@ -66,7 +66,9 @@ class Syncer:
         except Exception as e:  # the first sync will be full and say what is wrong
             log.warning("no baseline (%s: %s): the first sync is full", type(e).__name__, e)
             synced = False
-        if not synced:
+        if synced:
+            write_status()  # daemon.json says at once which revision the kernel holds
+        else:
             self.event.set()
         self.last_full = time.monotonic()
         while True:
