@@ -150,7 +150,11 @@ class Reconciler:
         self.root = state_dir
         self.cluster = cluster
         self.runner = runner or nft.NetnsRunner()
-        self.watch = DriftWatch(kernel_names.netns_prefix(cluster)) if watch_drift else None
+        self.watch = (
+            DriftWatch(kernel_names.netns_prefix(cluster), kernel_names.fabric_netns(cluster))
+            if watch_drift
+            else None
+        )
         self.revision = -1  # of the last successful sync
         self._drift: str | None = None  # what the last periodic check saw
         self.full_next = True

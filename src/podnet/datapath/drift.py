@@ -48,6 +48,8 @@ RTMGRP_IPV4_ROUTE = 0x40
 RTM_NEWNEIGH = 28
 RTM_DELNEIGH = 29
 NUD_PERMANENT = 0x80
+SO_RCVBUFFORCE = 33  # socket(7); Python's socket module does not name it
+MONITOR_BUFFER = 8 << 20
 _NLMSGHDR = struct.Struct("=LHHLL")
 _NLATTR = struct.Struct("=HH")
 
@@ -56,8 +58,14 @@ class Drift(Exception):
     """What the watch saw (internal: ends the check at the first difference)."""
 
 
-def route_monitor(worker: netns.Worker, name: str) -> socket.socket:
-    """A non-blocking NETLINK_ROUTE socket in `name`, subscribed to configuration events."""
+def route_monitor(worker: netns.Worker, name: str, neighbours: bool = True) -> socket.socket:
+    """A non-blocking NETLINK_ROUTE socket in `name`, subscribed to configuration events.
+
+    Without `neighbours` (the fabric: its bridge learns every node's MAC, and a cluster of
+    hundreds of nodes floods such a socket with learning events until it overflows, which
+    reads as drift; podnet programs no neighbour there). The receive buffer is raised
+    (SO_RCVBUFFORCE, root) so that traffic-made events between two checks do not overflow
+    it either."""
 
     def make() -> socket.socket:
         return socket.socket(
@@ -65,7 +73,12 @@ def route_monitor(worker: netns.Worker, name: str) -> socket.socket:
         )
 
     sock = worker.call(name, make)
-    sock.bind((0, RTMGRP_LINK | RTMGRP_NEIGH | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, MONITOR_BUFFER)
+    except OSError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, MONITOR_BUFFER)
+    groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE
+    sock.bind((0, groups | (RTMGRP_NEIGH if neighbours else 0)))
     return sock
 
 
@@ -100,17 +113,18 @@ def nft_generation(sock: socket.socket) -> int:
     raise OSError(errno.EPROTO, "NFT_MSG_NEWGEN without NFTA_GEN_ID")
 
 
-def _configuration_events(sock: socket.socket) -> int:
-    """Read every pending message; count those that are configuration, not traffic."""
-    count = 0
+def _configuration_events(sock: socket.socket) -> list[str]:
+    """Read every pending message; those that are configuration, not traffic, named by
+    their message type (what the log says drifted)."""
+    found: list[str] = []
     while True:
         try:
             data = sock.recv(1 << 16)
         except BlockingIOError:
-            return count
+            return found
         except OSError as e:  # ENOBUFS: events were lost, so something happened
             if e.errno == errno.ENOBUFS:
-                return count + 1
+                return [*found, "events lost (ENOBUFS)"]
             raise
         off = 0
         while off + _NLMSGHDR.size <= len(data):
@@ -119,11 +133,12 @@ def _configuration_events(sock: socket.socket) -> int:
                 break
             if kind in (RTM_NEWNEIGH, RTM_DELNEIGH):
                 # struct ndmsg: family, pad1, pad2, ifindex, state (u16), flags, type
+                family = data[off + _NLMSGHDR.size]
                 state = struct.unpack_from("=H", data, off + _NLMSGHDR.size + 8)[0]
                 if state & NUD_PERMANENT:
-                    count += 1
+                    found.append(f"permanent neighbour message {kind} (family {family})")
             elif kind not in (NLMSG_DONE, NLMSG_ERROR):
-                count += 1
+                found.append(f"message type {kind}")
             off += (length + 3) & ~3
 
 
@@ -137,8 +152,9 @@ def _identity(name: str) -> tuple[int, int] | None:
 class DriftWatch:
     """The reconciler's cheap check between full syncs (module docstring)."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, fabric: str = "") -> None:
         self.prefix = prefix
+        self.fabric = fabric  # its netlink watch leaves out neighbours (route_monitor)
         self.armed = False
         self._idents: dict[str, tuple[int, int] | None] = {}  # None: gone when armed
         self._routes: dict[str, tuple[tuple[int, int], socket.socket]] = {}
@@ -175,7 +191,7 @@ class DriftWatch:
         if route and (old is None or old[0] != ident):
             if old:
                 old[1].close()
-            self._routes[n] = (ident, route_monitor(worker, n))
+            self._routes[n] = (ident, route_monitor(worker, n, neighbours=n != self.fabric))
         entry = self._nft.get(n)
         if nft:
             if entry is None or entry[0] != ident:
@@ -216,8 +232,9 @@ class DriftWatch:
             poller.register(fd, select.POLLIN)
         for fd, _ in poller.poll(0):
             name = socks[fd]
-            if _configuration_events(self._routes[name][1]):
-                raise Drift(f"netlink configuration event in {name}")
+            if events := _configuration_events(self._routes[name][1]):
+                shown = ", ".join(sorted(set(events))[:4])
+                raise Drift(f"netlink configuration event in {name} ({shown})")
         for name, (_, sock, gen) in self._nft.items():
             if nft_generation(sock) != gen:
                 raise Drift(f"nft ruleset of {name} changed")
