@@ -8,13 +8,13 @@ from typing import Any
 
 from podnet.cli.live import (
     add_cluster_arg,
-    bad,
     check_next_state,
     open_store,
     preflight,
     wait_synced,
 )
 from podnet.cli.resources import KINDS, kind_of
+from podnet.model.errors import InputError
 
 
 def register(sub: Any) -> None:
@@ -38,9 +38,11 @@ def run(args: argparse.Namespace) -> int:
         return status
     kind = kind_of(args.kind)
     if kind is None:
-        raise bad(f"unknown kind {args.kind!r}; one of {', '.join(KINDS)}")
+        raise InputError.line(f"unknown kind {args.kind!r}; one of {', '.join(KINDS)}")
     if kind == "Node":
-        raise bad("nodes cannot be deleted from a running cluster (`podnet down`, then up)")
+        raise InputError.line(
+            "nodes cannot be deleted from a running cluster (`podnet down`, then up)"
+        )
     ns = "" if kind in CLUSTER_SCOPED else args.namespace
     with open_store(args.cluster) as store:
         revision = delete_object(store, kind, ns, args.name, check_next_state)

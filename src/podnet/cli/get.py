@@ -115,6 +115,14 @@ class View:
     def age(self) -> str:
         return _age(time.time() - self.created)
 
+    def restarts_column(self) -> str:
+        """kubectl's RESTARTS, `2 (35s ago)`: every pod's process is the one stand-in, so
+        the watchdog's restarts are each pod's."""
+        count = int(self.restarts.get("count", 0))
+        if not count:
+            return "0"
+        return f"{count} ({_age(time.time() - float(self.restarts['last']))} ago)"
+
     def full(self, kind: str, o: Stored) -> dict[str, Any]:
         body = copy.deepcopy(o.body)
         meta = body.setdefault("metadata", {})
@@ -212,7 +220,7 @@ def _pod_table(
             p["metadata"]["name"],
             f"{sum(c['ready'] for c in cs)}/{len(cs)}",
             _pod_status(p),
-            _restarts(cs),
+            view.restarts_column(),
             view.age(),
             p["status"].get("podIP", NONE),
             p["spec"].get("nodeName", NONE),
@@ -228,18 +236,6 @@ def _pod_status(pod: dict[str, Any]) -> str:
             if what in c["state"]:
                 return str(c["state"][what]["reason"])
     return str(pod["status"]["phase"])
-
-
-def _restarts(containers: list[dict[str, Any]]) -> str:
-    """kubectl's RESTARTS: `2 (35s ago)`."""
-    count = max((c["restartCount"] for c in containers), default=0)
-    finished = next(
-        (c["lastState"]["terminated"]["finishedAt"] for c in containers if "lastState" in c), None
-    )
-    if not count or finished is None:
-        return str(count)
-    at = time.mktime(time.strptime(finished, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
-    return f"{count} ({_age(time.time() - at)} ago)"
 
 
 def _serving(sdir: Path) -> bool:

@@ -7,8 +7,9 @@ import argparse
 import re
 from typing import Any
 
-from podnet.cli.live import add_cluster_arg, bad, open_store, preflight, wait_synced
+from podnet.cli.live import add_cluster_arg, open_store, preflight, wait_synced
 from podnet.cli.resources import kind_of
+from podnet.model.errors import InputError
 
 LABELLED = ("Pod", "Namespace")
 _LABEL = re.compile(r"^([^=\s]+)=(.*)$")
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         return status
     kind = kind_of(args.kind)
     if kind not in LABELLED:
-        raise bad(f"label works on pods and namespaces, not {args.kind!r}")
+        raise InputError.line(f"label works on pods and namespaces, not {args.kind!r}")
     changes = [parse_label(text) for text in args.labels]
     ns = "" if kind in CLUSTER_SCOPED else args.namespace
     with open_store(args.cluster) as store:
@@ -53,5 +54,5 @@ def parse_label(text: str) -> tuple[str, str | None]:
         return text[:-1], None
     m = _LABEL.match(text)
     if not m:
-        raise bad(f"label {text!r}: expected KEY=VALUE or KEY-")
+        raise InputError.line(f"label {text!r}: expected KEY=VALUE or KEY-")
     return m.group(1), m.group(2)

@@ -9,7 +9,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from podnet.cli.output import print_error, print_warnings
-from podnet.model.errors import InputError, Problem
+from podnet.model.errors import InputError
 from podnet.render import kernel_names
 from podnet.state.store import Store, state_dir
 
@@ -44,15 +44,10 @@ def preflight(command: str, cluster: str) -> int | None:
     return fail(reason) if reason else None
 
 
-def bad(message: str) -> InputError:
-    """One line of bad input, not tied to a file: exit 2."""
-    return InputError([Problem(None, "", "", message)])
-
-
 def open_store(cluster: str) -> Store:
     sdir = state_dir(cluster)
     if not Store.exists(sdir):
-        raise bad(f"no cluster {cluster} ({sdir} not found); `podnet up` creates it")
+        raise InputError.line(f"no cluster {cluster} ({sdir} not found); `podnet up` creates it")
     return Store.open(sdir)
 
 

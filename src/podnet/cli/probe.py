@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from podnet.cli.live import add_cluster_arg, keep_daemon
 from podnet.cli.output import print_error, print_warnings
-from podnet.model.errors import InputError, Problem
+from podnet.model.errors import InputError
 from podnet.state.store import Store, state_dir
 
 if TYPE_CHECKING:  # imported where used: `--help` pays for none of numpy, rich, pydantic
@@ -87,10 +87,6 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _problem(message: str) -> InputError:
-    return InputError([Problem(None, "", "", message)])
-
-
 def run(args: argparse.Namespace) -> int:
     if args.via == "service":
         print_error(VIA_SERVICE)
@@ -150,7 +146,9 @@ def collect(
     srcs, out_srcs = parse_selection(src, engine.pods, "--from")
     dsts, out_dsts = parse_selection(dst, engine.pods, "--to")
     if out_srcs or out_dsts:
-        raise _problem("probe sends traffic between pods only: --from/--to take ns/pod, ns/*, *")
+        raise InputError.line(
+            "probe sends traffic between pods only: --from/--to take ns/pod, ns/*, *"
+        )
     question = plan(engine, srcs, dsts, ports)
     targets = targets_of(question, runtime)
     started = time.monotonic()
@@ -158,7 +156,9 @@ def collect(
         seen = probe(targets, timeout=timeout)
     except WrongNamespace as e:
         # A pod's namespace file that is our own namespace: nothing was sent from it.
-        raise _problem(f"cluster {runtime.cluster}: {e}; no probe was sent from it") from None
+        raise InputError.line(
+            f"cluster {runtime.cluster}: {e}; no probe was sent from it"
+        ) from None
     return judge(question, seen, time.monotonic() - started)
 
 

@@ -44,6 +44,11 @@ class InputError(Exception):
         super().__init__("\n".join(str(p) for p in problems))
         self.problems = problems
 
+    @classmethod
+    def line(cls, message: str) -> InputError:
+        """One problem tied to no file or object (an argument, a missing cluster)."""
+        return cls([Problem(None, "", "", message)])
+
 
 def loc_to_path(loc: tuple[int | str, ...]) -> str:
     """Turn a pydantic location into a Kubernetes field path: ('spec','ingress',0) -> spec.ingress[0]."""

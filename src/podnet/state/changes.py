@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from podnet.model.cluster import Cluster, build
-from podnet.model.errors import InputError, Origin, Problem
+from podnet.model.errors import InputError, Origin
 from podnet.model.kinds import CLUSTER_SCOPED, WORKLOAD_KINDS
 from podnet.model.load import Loaded, LoadResult, validate_object
 from podnet.state.network import NetworkConfig, from_meta, to_meta
@@ -46,10 +46,6 @@ Check = Callable[[Store, Cluster, Placement, NetworkConfig], None]
 
 def no_check(store: Store, cluster: Cluster, placement: Placement, net: NetworkConfig) -> None:
     return None
-
-
-def bad(message: str) -> InputError:
-    return InputError([Problem(None, "", "", message)])
 
 
 def ref(kind: str, name: str) -> str:
@@ -90,12 +86,12 @@ def delete_object(store: Store, kind: str, ns: str, name: str, check: Check = no
         if kind != "Namespace":
             # Removing one object (not a namespace) leaves every other object valid.
             if not store.delete(kind, ns or None, name):
-                raise bad(f'{kind} "{name}" not found{where}')
+                raise InputError.line(f'{kind} "{name}" not found{where}')
             return store.revision()
         current = _stored(store)
         target = (kind, ns, name)
         if target not in {_key(o) for o in current}:
-            raise bad(f'{kind} "{name}" not found{where}')
+            raise InputError.line(f'{kind} "{name}" not found{where}')
         # The namespace's objects go with it.
         kept = [
             o for o in current if _key(o) != target and (o.obj.metadata.namespace or "") != name
@@ -118,15 +114,17 @@ def label_object(
         stored = store.get(kind, ns, name)
         if stored is None:
             where = f" in namespace {ns}" if ns else ""
-            raise bad(f'{kind} "{name}" not found{where}')
+            raise InputError.line(f'{kind} "{name}" not found{where}')
         body = json.loads(json.dumps(stored.body))
         labels = dict(body.setdefault("metadata", {}).get("labels") or {})
         ident = f"{kind} {ns + '/' if ns else ''}{name}"
         for key, value in changes:
             if kind == "Namespace" and key == NS_NAME_LABEL:
-                raise bad(f"{ident}: metadata.labels: {NS_NAME_LABEL} is set by the API server")
+                raise InputError.line(
+                    f"{ident}: metadata.labels: {NS_NAME_LABEL} is set by the API server"
+                )
             if value is not None and labels.get(key, value) != value and not overwrite:
-                raise bad(
+                raise InputError.line(
                     f"{ident}: metadata.labels: {key!r} already has a value "
                     f"({labels[key]}), and --overwrite is false"
                 )
