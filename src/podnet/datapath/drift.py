@@ -32,6 +32,7 @@ import struct
 from collections.abc import Iterable, Mapping
 
 from podnet.datapath import netns
+from podnet.datapath.rtnl_batch import messages
 
 NETLINK_NETFILTER = 12
 NFNL_SUBSYS_NFTABLES = 10
@@ -126,11 +127,7 @@ def _configuration_events(sock: socket.socket) -> list[str]:
             if e.errno == errno.ENOBUFS:
                 return [*found, "events lost (ENOBUFS)"]
             raise
-        off = 0
-        while off + _NLMSGHDR.size <= len(data):
-            length, kind, _, _, _ = _NLMSGHDR.unpack_from(data, off)
-            if length < _NLMSGHDR.size:
-                break
+        for kind, _, off, _ in messages(data):
             if kind in (RTM_NEWNEIGH, RTM_DELNEIGH):
                 # struct ndmsg: family, pad1, pad2, ifindex, state (u16), flags, type
                 family = data[off + _NLMSGHDR.size]
@@ -139,7 +136,6 @@ def _configuration_events(sock: socket.socket) -> list[str]:
                     found.append(f"permanent neighbour message {kind} (family {family})")
             elif kind not in (NLMSG_DONE, NLMSG_ERROR):
                 found.append(f"message type {kind}")
-            off += (length + 3) & ~3
 
 
 def _identity(name: str) -> tuple[int, int] | None:

@@ -22,6 +22,7 @@ import errno
 import os
 import socket
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 RTM_NEWLINK, RTM_GETLINK, RTM_NEWADDR = 16, 18, 20
@@ -206,11 +207,7 @@ def link_indexes(sock: socket.socket) -> dict[str, int]:
     out: dict[str, int] = {}
     while True:
         data = sock.recv(1 << 16)
-        off = 0
-        while off + _HDR.size <= len(data):
-            length, kind, _, _, _ = _HDR.unpack_from(data, off)
-            if length < _HDR.size:
-                break
+        for kind, _, off, length in messages(data):
             if kind == NLMSG_DONE:
                 return out
             if kind == NLMSG_ERROR:
@@ -227,7 +224,17 @@ def link_indexes(sock: socket.socket) -> dict[str, int]:
                         out[data[a + 4 : a + alen].split(b"\0", 1)[0].decode()] = index
                         break
                     a += (alen + 3) & ~3
-            off += (length + 3) & ~3
+
+
+def messages(data: bytes) -> Iterator[tuple[int, int, int, int]]:
+    """(type, sequence number, offset, length) of each netlink message in one read."""
+    off = 0
+    while off + _HDR.size <= len(data):
+        length, kind, _, seq, _ = _HDR.unpack_from(data, off)
+        if length < _HDR.size:
+            return
+        yield kind, seq, off, length
+        off += (length + 3) & ~3
 
 
 def send(sock: socket.socket, requests: list[Request]) -> None:
@@ -245,16 +252,11 @@ def _send_batch(sock: socket.socket, batch: list[Request]) -> None:
     sock.sendall(out)
     while pending:
         data = sock.recv(1 << 16)
-        off = 0
-        while off + _HDR.size <= len(data):
-            length, kind, _, seq, _ = _HDR.unpack_from(data, off)
-            if length < _HDR.size:
-                break
+        for kind, seq, off, _ in messages(data):
             if kind == NLMSG_ERROR:
                 code = -struct.unpack_from("=i", data, off + _HDR.size)[0]
                 r = pending.pop(seq) if seq in pending else None
                 if code and r is not None:
                     raise BatchError(code, f"{r.what}: {os.strerror(code)}")
-            off += (length + 3) & ~3
     if pending:  # pragma: no cover - the kernel acks every request
         raise BatchError(errno.EPROTO, f"{len(pending)} request(s) never acknowledged")
