@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from typing import Any
 
@@ -72,9 +71,7 @@ def run(args: argparse.Namespace) -> int:
         from podnet.report.human import to_table
 
         tty = sys.stdout.isatty()
-        text = to_table(
-            result, color=tty, width=shutil.get_terminal_size((200, 24)).columns if tty else 200
-        )
+        text = to_table(result, color=tty)
     else:
         module, function = RENDERERS[args.output]
         text = getattr(importlib.import_module(f"podnet.report.{module}"), function)(result)

@@ -32,6 +32,7 @@ class ApiModel(BaseModel):
         populate_by_name=True,
         frozen=True,
         extra="ignore",
+        defer_build=True,
     )
 
     @model_validator(mode="before")

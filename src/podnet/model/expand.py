@@ -7,6 +7,7 @@ replaced by hashes of the owner's identity, so that the same input always gives 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import warnings
 
@@ -73,11 +74,15 @@ def _pod(
         api_version="v1",
         metadata=meta,
         spec=spec.model_copy(update=spec_update) if spec_update else spec,
-        status=_NO_STATUS,
+        status=_no_status(),
     )
 
 
-_NO_STATUS = PodStatus()  # immutable: one value for every expanded pod
+@functools.cache
+def _no_status() -> PodStatus:
+    """One immutable value for every expanded pod, built on first use: a model instance at
+    import would build PodStatus's validator when nothing may need it (start-up)."""
+    return PodStatus()
 
 
 def expand(w: Workload, nodes: list[Node]) -> list[Pod]:

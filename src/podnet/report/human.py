@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections import defaultdict
 
 import numpy as np
@@ -50,58 +49,88 @@ def _port_grid(a: Analysis, k: int) -> tuple[list[Group], list[Group], list[list
     return rows, colg, grid
 
 
-def to_table(a: Analysis, color: bool = True, width: int = 200) -> str:
+_SGR = {ALLOW: "32", DENY: "1;31", MIXED: "33", NONE: "2", "bold": "1", "ok": "32"}
+
+
+def _paint(text: str, style: str, color: bool) -> str:
+    return f"\x1b[{_SGR[style]}m{text}\x1b[0m" if color else text
+
+
+def _grid(
+    title: str,
+    header: list[str],
+    rows: list[list[tuple[str, str | None]]],
+    color: bool,
+    centre_from: int = 1,
+) -> list[str]:
+    """A box-drawn table whose cells are (text, style): the layout rich draws, written
+    directly. A matrix has one column per destination and rich measures every cell of it,
+    which cost a quarter of a second on the eight-pod example (issue 8: start-up)."""
+    widths = [len(h) for h in header]
+    for row in rows:
+        for n, (text, _) in enumerate(row):
+            widths[n] = max(widths[n], len(text))
+
+    def line(left: str, fill: str, mid: str, right: str) -> str:
+        return left + mid.join(fill * (w + 2) for w in widths) + right
+
+    def cells(row: list[tuple[str, str | None]], bar: str) -> str:
+        out = []
+        for n, (text, style) in enumerate(row):
+            pad = widths[n] - len(text)
+            lpad = pad // 2 if n >= centre_from else 0
+            body = _paint(text, style, color) if style else text
+            out.append(" " * (lpad + 1) + body + " " * (pad - lpad + 1))
+        return bar + bar.join(out) + bar
+
+    head = [(h, "bold" if color else None) for h in header]
+    return [
+        title,
+        line("┏", "━", "┳", "┓"),
+        cells(head, "┃"),
+        line("┡", "━", "╇", "┩"),
+        *(cells(r, "│") for r in rows),
+        line("└", "─", "┴", "┘"),
+    ]
+
+
+def to_table(a: Analysis, color: bool = True) -> str:
     """One matrix per port. Columns are numbered and the numbers name the rows, so that
     the table stays narrow; beyond GROUP_OVER pods, identical pods share one row/column."""
-    from rich.console import Console  # only the table needs rich: md, dot, summary start faster
-    from rich.table import Table
-
-    console = Console(
-        file=io.StringIO(),
-        width=width,
-        force_terminal=color,
-        color_system="standard" if color else None,
-    )
-    style = {ALLOW: "green", DENY: "bold red", MIXED: "yellow", NONE: "dim"}
+    out: list[str] = []
     for k, pp in enumerate(a.ports):
         rows, cols, grid = _port_grid(a, k)
         if not rows or not cols:
             continue
         allowed, asked = a.counts(k)
         number = {c.label: n for n, c in enumerate(cols, 1)}
-        t = Table(title=f"port {pp}: {allowed} of {asked} pod pairs allowed", title_justify="left")
-        t.add_column("from \\ to", style="bold", no_wrap=True)
-        for n in range(1, len(cols) + 1):
-            t.add_column(str(n), justify="center")
-        for r, line in zip(rows, grid, strict=True):
+        body = []
+        for r, cells in zip(rows, grid, strict=True):
             tag = f"{number[r.label]:>3} " if r.label in number else "    "
-            t.add_row(tag + r.label, *(f"[{style[v]}]{v}[/]" for v in line))
-        console.print(t)
-        missing = [
-            f"{n} {c.label}"
-            for n, c in enumerate(cols, 1)
-            if c.label not in {r.label for r in rows}
-        ]
+            body.append([(tag + r.label, "bold" if color else None), *((v, v) for v in cells)])
+        header = ["from \\ to", *(str(n) for n in range(1, len(cols) + 1))]
+        out += _grid(f"port {pp}: {allowed} of {asked} pod pairs allowed", header, body, color)
+        row_labels = {r.label for r in rows}
+        missing = [f"{n} {c.label}" for n, c in enumerate(cols, 1) if c.label not in row_labels]
         if missing:
-            console.print("  columns not among the rows: " + "; ".join(missing))
+            out.append("  columns not among the rows: " + "; ".join(missing))
     if a.outside_results:
-        t = Table(title="outside peers", title_justify="left")
-        for h in ("from", "to", "port", "verdict"):
-            t.add_column(h)
-        for res in a.outside_results:
-            t.add_row(
-                res.source,
-                res.destination,
-                f"{res.port}/{res.protocol}",
-                "[green]allowed[/]" if res.allowed else "[bold red]denied[/]",
-            )
-        console.print(t)
+        body = [
+            [
+                (res.source, None),
+                (res.destination, None),
+                (f"{res.port}/{res.protocol}", None),
+                ("allowed", "ok") if res.allowed else ("denied", DENY),
+            ]
+            for res in a.outside_results
+        ]
+        out += _grid("outside peers", ["from", "to", "port", "verdict"], body, color, 4)
     if not a.ports:
-        console.print(
+        out.append(
             "no ports to ask about: the destinations declare no container ports; give --ports"
         )
-    console.print(f"[dim]{LEGEND}[/]")
-    return console.file.getvalue()  # type: ignore[attr-defined]
+    out.append(_paint(LEGEND, NONE, color))
+    return "\n".join(out) + "\n"
 
 
 def to_markdown(a: Analysis) -> str:
