@@ -99,7 +99,8 @@ def _expand(w: Workload, nodes: list[Node]) -> list[Pod]:
     name = w.metadata.name
     ident = f"{w.kind}/{w.metadata.namespace}/{name}"
     if w.kind == "Deployment":
-        template_hash = short_hash(ident + tpl.model_dump_json(), 10)
+        # Defaults are left out, so that a field podnet learns later renames no pod.
+        template_hash = short_hash(ident + tpl.model_dump_json(exclude_defaults=True), 10)
         labels["pod-template-hash"] = template_hash
         rs = f"{name}-{template_hash}"
         owner = owner_reference("ReplicaSet", w.metadata.namespace, rs)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import warnings
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from podnet.model.base import ApiModel, Bool, PortNumber, Protocol
+from podnet.model.base import ApiModel, Bool, Int, PortNumber, Protocol, Str
 from podnet.model.ip import canonical_ip
 from podnet.model.meta import NameWarning, ObjectMeta
 from podnet.model.names import check_dns_label, check_port_name
@@ -24,6 +25,57 @@ class ContainerPort(ApiModel):
         return check_port_name(v) if v is not None else v
 
 
+class TCPSocketAction(ApiModel):
+    port: Int | Str
+    host: str | None = None
+
+
+class HTTPHeader(ApiModel):
+    name: str
+    value: str
+
+
+class HTTPGetAction(ApiModel):
+    path: str = "/"
+    port: Int | Str
+    host: str | None = None
+    scheme: Literal["HTTP", "HTTPS"] = "HTTP"
+    http_headers: tuple[HTTPHeader, ...] = ()
+
+
+class ExecAction(ApiModel):
+    command: tuple[str, ...] = ()
+
+
+class Probe(ApiModel):
+    """A readiness probe, with the kubelet's defaults."""
+
+    tcp_socket: TCPSocketAction | None = None
+    http_get: HTTPGetAction | None = None
+    exec: ExecAction | None = None
+    initial_delay_seconds: Int = 0
+    period_seconds: Int = 10
+    timeout_seconds: Int = 1
+    success_threshold: Int = 1
+    failure_threshold: Int = 3
+
+    @model_validator(mode="after")
+    def _one_handler(self) -> Probe:
+        given = [h for h in (self.tcp_socket, self.http_get, self.exec) if h is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "Invalid value: must specify exactly one handler type (tcpSocket, httpGet, exec; grpc is not supported)"
+            )
+        for name in ("period_seconds", "timeout_seconds", "success_threshold", "failure_threshold"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: Invalid value: must be greater than or equal to 1")
+        if self.initial_delay_seconds < 0:
+            raise ValueError(
+                "initialDelaySeconds: Invalid value: must be greater than or equal to 0"
+            )
+        return self
+
+
 class Container(ApiModel):
     # Required by the API, but only displayed by podnet: a missing or bad container name is
     # a warning (peer tools' fixtures omit it), while everything about ports stays strict.
@@ -31,6 +83,7 @@ class Container(ApiModel):
     image: str = ""
     ports: tuple[ContainerPort, ...] = ()
     restart_policy: str | None = None  # "Always" on an init container makes it a sidecar
+    readiness_probe: Probe | None = None
 
     @field_validator("name")
     @classmethod
@@ -62,6 +115,17 @@ class Container(ApiModel):
         return v
 
 
+class DNSOption(ApiModel):
+    name: str
+    value: str | None = None
+
+
+class PodDNSConfig(ApiModel):
+    nameservers: tuple[str, ...] = ()
+    searches: tuple[str, ...] = ()
+    options: tuple[DNSOption, ...] = ()
+
+
 class PodSpec(ApiModel):
     containers: tuple[Container, ...] = ()
     init_containers: tuple[Container, ...] = ()
@@ -70,6 +134,10 @@ class PodSpec(ApiModel):
     host_network: Bool = False
     hostname: str | None = None
     subdomain: str | None = None
+    dns_policy: Literal["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"] = (
+        "ClusterFirst"
+    )
+    dns_config: PodDNSConfig | None = None
 
 
 class PodIP(ApiModel):
@@ -81,8 +149,14 @@ class PodIP(ApiModel):
         return canonical_ip(v)
 
 
+class PodCondition(ApiModel):
+    type: str
+    status: str = "Unknown"
+
+
 class PodStatus(ApiModel):
     phase: str | None = None
+    conditions: tuple[PodCondition, ...] = ()
     pod_ip: str | None = Field(default=None, alias="podIP")
     pod_ips: tuple[PodIP, ...] = Field(default=(), alias="podIPs")
     host_ip: str | None = Field(default=None, alias="hostIP")
@@ -110,6 +184,22 @@ class Pod(ApiModel):
         """(container name, port) for every container and sidecar; they share the namespace."""
         sidecars = [c for c in self.spec.init_containers if c.restart_policy == "Always"]
         return tuple((c.name, p) for c in (*self.spec.containers, *sidecars) for p in c.ports)
+
+    @property
+    def declared_unready(self) -> bool:
+        """The manifest's status says Ready=False: the pod stays unready until a readiness
+        probe passes (a dump of a cluster in trouble keeps its verdicts)."""
+        return any(c.type == "Ready" and c.status == "False" for c in self.status.conditions)
+
+    @property
+    def readiness_probes(self) -> tuple[tuple[str, Probe], ...]:
+        """(container name, probe) of every container and sidecar that has one."""
+        sidecars = [c for c in self.spec.init_containers if c.restart_policy == "Always"]
+        return tuple(
+            (c.name, c.readiness_probe)
+            for c in (*self.spec.containers, *sidecars)
+            if c.readiness_probe is not None
+        )
 
     @property
     def ip(self) -> str | None:
