@@ -94,7 +94,8 @@ class View:
         self.ips = store.held()
         self.created = float(store.get_meta("created", time.time()))
         self.serving = _serving(sdir)
-        self.ready = _read_json(sdir / "ready.json") or {} if self.serving else {}
+        # READY is the kubelet's: the pod runs and its readiness probes pass (the daemon's).
+        self.ready = _read_json(sdir / "readiness.json") or {} if self.serving else {}
         self.restarts = _read_json(sdir / "restarts.json") or {}
         self.netns = set(netns.listing(kernel_names.netns_prefix(cluster)))
 
@@ -304,7 +305,99 @@ def _netpol_table(
     return header, rows
 
 
-TABLES = {"pods": _pod_table, "nodes": _node_table, "networkpolicies": _netpol_table}
+def _service_table(
+    view: View, items: list[dict[str, Any]], wide: bool
+) -> tuple[list[str], list[list[str]]]:
+    """kubectl's NAME, TYPE, CLUSTER-IP, EXTERNAL-IP, PORT(S), AGE (wide: SELECTOR)."""
+    header = ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
+    if wide:
+        header.append("SELECTOR")
+    rows = []
+    for svc in items:
+        spec = svc.get("spec", {})
+        kind = spec.get("type", "ClusterIP")
+        ingress = [
+            i.get("ip") or i.get("hostname", "")
+            for i in svc.get("status", {}).get("loadBalancer", {}).get("ingress", [])
+        ]
+        external = [*spec.get("externalIPs", []), *ingress]
+        if kind == "ExternalName":
+            shown_external = spec.get("externalName", NONE)
+        elif external:
+            shown_external = ",".join(external)
+        else:
+            shown_external = "<pending>" if kind == "LoadBalancer" else NONE
+        ports = ",".join(
+            f"{p['port']}{':' + str(p['nodePort']) if p.get('nodePort') else ''}/"
+            f"{p.get('protocol', 'TCP')}"
+            for p in spec.get("ports", [])
+        )
+        row = [
+            svc["metadata"]["name"],
+            kind,
+            spec.get("clusterIP", NONE),
+            shown_external,
+            ports or NONE,
+            view.age(),
+        ]
+        if wide:
+            sel = spec.get("selector") or {}
+            row.append(",".join(f"{k}={v}" for k, v in sorted(sel.items())) or NONE)
+        rows.append(row)
+    return header, rows
+
+
+def _more(values: list[str], shown: int = 3) -> str:
+    """kubectl's way of listing many: the first three, then `+ N more...`."""
+    if not values:
+        return NONE
+    text = ",".join(values[:shown])
+    return text + (f" + {len(values) - shown} more..." if len(values) > shown else "")
+
+
+def _endpointslice_table(
+    view: View, items: list[dict[str, Any]], wide: bool
+) -> tuple[list[str], list[list[str]]]:
+    header = ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"]
+    rows = []
+    for s in items:
+        ports = [str(p["port"]) for p in s.get("ports", []) if p.get("port") is not None]
+        addresses = [a for e in s.get("endpoints", []) for a in e.get("addresses", [])]
+        rows.append(
+            [
+                s["metadata"]["name"],
+                s.get("addressType", "IPv4"),
+                ",".join(ports) or "<unset>",
+                _more(addresses),
+                view.age(),
+            ]
+        )
+    return header, rows
+
+
+def _endpoints_table(
+    view: View, items: list[dict[str, Any]], wide: bool
+) -> tuple[list[str], list[list[str]]]:
+    rows = []
+    for e in items:
+        pairs = [
+            f"{a['ip']}:{p['port']}"
+            for subset in e.get("subsets", [])
+            for a in subset.get("addresses", [])
+            for p in subset.get("ports", [])
+        ]
+        rows.append([e["metadata"]["name"], _more(pairs), view.age()])
+    return ["NAME", "ENDPOINTS", "AGE"], rows
+
+
+TABLES = {
+    "pods": _pod_table,
+    "nodes": _node_table,
+    "networkpolicies": _netpol_table,
+    "services": _service_table,
+    "endpointslices": _endpointslice_table,
+    "endpoints": _endpoints_table,
+}
 
 
 def _print_table(header: list[str], rows: list[list[str]]) -> None:

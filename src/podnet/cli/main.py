@@ -19,7 +19,19 @@ MAX_ERRORS = 50
 # One module per command, named after it (podnet.cli.<command>), each with
 # `register(subparsers)` setting `func`. A run imports only the module of its command, so
 # that `podnet label` or `podnet exec` does not pay for numpy and the analyzer.
-COMMANDS = ("analyze", "explain", "up", "down", "get", "exec", "probe", "apply", "delete", "label")
+COMMANDS = (
+    "analyze",
+    "explain",
+    "up",
+    "down",
+    "get",
+    "exec",
+    "probe",
+    "apply",
+    "delete",
+    "label",
+    "serve",
+)
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:

@@ -9,6 +9,7 @@ KINDS = {
     "namespaces": "Namespace",
     "services": "Service",
     "endpointslices": "EndpointSlice",
+    "endpoints": "Endpoints",
     "networkpolicies": "NetworkPolicy",
     "ingresses": "Ingress",
     "ingressclasses": "IngressClass",
@@ -20,6 +21,7 @@ ALIASES = {
     "no": "nodes",
     "ns": "namespaces",
     "svc": "services",
+    "ep": "endpoints",
     "netpol": "networkpolicies",
     "ing": "ingresses",
 }

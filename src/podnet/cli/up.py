@@ -74,9 +74,11 @@ def run(args: argparse.Namespace) -> int:
     from podnet.model.cluster import load_cluster
     from podnet.render import kernel_names
     from podnet.render.topology import render
+    from podnet.state.addons import with_cluster_dns
     from podnet.state.changes import store_cluster
     from podnet.state.network import NetworkConfig
     from podnet.state.placement import place
+    from podnet.state.service_alloc import with_services
     from podnet.state.store import Store, state_dir
 
     if (status := preflight("up", args.cluster)) is not None:
@@ -94,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         )
     # Everything that can be wrong with the input is found here, before any change.
     cluster = load_cluster(args.files, node_count=args.nodes)
+    cluster = with_services(with_cluster_dns(cluster, net), net)
     placement = place(cluster, net, strict=True)
     print_warnings([*cluster.warnings, *placement.warnings])
     render(cluster, placement, name, mode, net)
@@ -179,6 +182,7 @@ def _start_daemon(sdir: Path, name: str, pods: int, timeout: float) -> int:
         supervisor.start(sdir, name)
         with _progress(pods) as bar:
             supervisor.wait_ready(sdir, timeout, bar("ready"))
+        supervisor.wait_endpoints(sdir, timeout)
     except Exception as e:  # DaemonError, TimeoutError: say so, keep the cluster to inspect
         print_error(f"{e}")
         print_error(f"the network is up; inspect it, or `podnet down --cluster {name}`")

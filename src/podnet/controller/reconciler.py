@@ -51,6 +51,7 @@ from podnet.datapath import netns, nft
 from podnet.datapath.drift import DriftWatch
 from podnet.datapath.wiring import apply_netns, apply_plan
 from podnet.model.cluster import Cluster
+from podnet.model.pod import Pod
 from podnet.policy.engine import Engine
 from podnet.render import kernel_names
 from podnet.render import runtime as rt
@@ -58,7 +59,9 @@ from podnet.render.netplan import NetnsPlan, NetPlan
 from podnet.render.policy_nft import render_all
 from podnet.render.policy_scope import affected_nodes
 from podnet.render.topology import render
+from podnet.state import endpoint_slices
 from podnet.state.allocations import Allocations
+from podnet.state.changes import body_of
 from podnet.state.files import StateFiles, write_atomic
 from podnet.state.network import NetworkConfig
 from podnet.state.placement import Placement
@@ -80,6 +83,55 @@ class Desired:
     allocations: Allocations
     mode: str = ""
     net: NetworkConfig | None = None
+    derived: Derived | None = None
+
+
+@dataclass(frozen=True)
+class Derived:
+    """What the endpoints controllers change in the store: EndpointSlices and Endpoints to
+    write (kind, namespace, name, body) and to delete (kind, namespace, name)."""
+
+    put: tuple[tuple[str, str, str, dict[str, Any]], ...] = ()
+    delete: tuple[tuple[str, str, str], ...] = ()
+
+    def record(self, store: Store) -> None:
+        for kind, ns, name, body in self.put:
+            store.put(kind, ns, name, body)
+        for kind, ns, name in self.delete:
+            store.delete(kind, ns, name)
+
+    def __bool__(self) -> bool:
+        return bool(self.put or self.delete)
+
+
+def _with_endpoints(
+    cluster: Cluster, placement: Placement, ready: Callable[[Pod], bool]
+) -> tuple[Cluster, Derived]:
+    """The cluster with the EndpointSlices and Endpoints the controllers keep for its
+    Services, and what that changes in the store."""
+    views = endpoint_slices.pod_views(cluster, placement.pod_ip, placement.pod_node, ready)
+    slices, endpoints = endpoint_slices.desired(cluster, views)
+    put: list[tuple[str, str, str, dict[str, Any]]] = []
+    delete: list[tuple[str, str, str]] = []
+    for kind, before, after in (
+        ("EndpointSlice", cluster.endpoint_slices, slices),
+        ("Endpoints", cluster.endpoints, endpoints),
+    ):
+        old = {(o.metadata.namespace or "", o.metadata.name): o for o in before}
+        new = {(o.metadata.namespace or "", o.metadata.name): o for o in after}
+        for key, obj in new.items():
+            if key not in old or body_of(old[key]) != body_of(obj):
+                put.append((kind, *key, body_of(obj)))
+        delete += [(kind, *key) for key in old.keys() - new.keys()]
+    if not put and not delete:
+        return cluster, Derived()
+    out = dataclasses.replace(cluster, endpoint_slices=slices, endpoints=endpoints)
+    return out, Derived(tuple(put), tuple(sorted(delete)))
+
+
+def no_pod_ready(pod: Pod) -> bool:
+    """Readiness before anything serves (`up`'s first sync, a CLI sync without daemon)."""
+    return False
 
 
 @dataclass
@@ -146,8 +198,10 @@ class Reconciler:
         runner: nft.NftRunner | None = None,
         watch_drift: bool = False,
         parsed: ParsedCache | None = None,
+        readiness: Callable[[Pod], bool] = no_pod_ready,
     ) -> None:
         self.root = state_dir
+        self.readiness = readiness  # the kubelet's word on each pod (the daemon's stand-in)
         self.cluster = cluster
         self.runner = runner or nft.NetnsRunner()
         self.watch = (
@@ -177,6 +231,7 @@ class Reconciler:
             stored = read_cluster(store, self.parsed)
         revision, cluster, net, mode = stored.revision, stored.cluster, stored.net, stored.mode
         placement = stored.placement()
+        cluster, derived = _with_endpoints(cluster, placement, self.readiness)
         if last is not None and _same_topology(last, cluster, placement, mode, net):
             plan, runtime = last.plan, last.runtime  # labels and policies only
         else:
@@ -189,7 +244,17 @@ class Reconciler:
         engine = Engine(cluster, placement)
         allocations = Allocations.between(stored.held, placement, cluster)
         return Desired(
-            revision, cluster, placement, plan, runtime, engine, node_netns, allocations, mode, net
+            revision,
+            cluster,
+            placement,
+            plan,
+            runtime,
+            engine,
+            node_netns,
+            allocations,
+            mode,
+            net,
+            derived,
         )
 
     def assume_synced(self) -> bool:
@@ -198,7 +263,7 @@ class Reconciler:
         adopted, when the store's allocations are not the placement's (then the kernel
         cannot be known to match: sync in full)."""
         d = self.desired()
-        if d.allocations:
+        if d.allocations or d.derived:
             return False
         self.plan = d.plan
         self.runtime = d.runtime
@@ -255,7 +320,14 @@ class Reconciler:
             self._apply(d, full, result, progress)
             with Store.open(self.root) as store, store.transaction():
                 d.allocations.record(store)
-                store.set_meta("synced_revision", d.revision)
+                moved = store.revision() != d.revision
+                if d.derived:
+                    d.derived.record(store)
+                # What this sync derived is what the kernel now holds: unless someone else
+                # wrote meanwhile, the store's new revision is the synced one.
+                synced = d.revision if moved else store.revision()
+                store.set_meta("synced_revision", synced)
+                result.revision = synced
             self._arm(d)
         except Exception as e:  # any failure: report it, and the next sync is full
             result.error = f"{type(e).__name__}: {e}"
@@ -266,7 +338,7 @@ class Reconciler:
             return result
         result.ok = True
         result.seconds = time.monotonic() - started
-        self.revision = d.revision
+        self.revision = result.revision
         self.last = d
         self.full_next = False
         return result

@@ -33,6 +33,7 @@ from podnet.workload.standin import StandIn  # noqa: E402
 
 if TYPE_CHECKING:
     from podnet.controller.syncer import Syncer
+    from podnet.model.pod import Pod
 
 log = logging.getLogger("podnet.daemon")
 
@@ -55,7 +56,8 @@ async def serve(root: Path, cluster: str) -> int:
         }
         write_atomic(files.status, json.dumps(status, indent=1) + "\n")
 
-    standin = StandIn(files, write_status)
+    # A pod's readiness (the kubelet's word) changing makes the endpoints controller sync.
+    standin = StandIn(files, write_status, on_readiness=sync.set)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, reload.set)
@@ -70,7 +72,12 @@ async def serve(root: Path, cluster: str) -> int:
     from podnet.controller.reconciler import Reconciler
     from podnet.controller.syncer import Syncer, resync_period
 
-    reconciler = Reconciler(root, cluster, watch_drift=True)
+    def ready(pod: Pod) -> bool:
+        # `readiness` is replaced whole on each change, never mutated: safe to read from the
+        # sync's worker thread.
+        return standin.readiness.get(f"{pod.metadata.namespace}/{pod.metadata.name}", False)
+
+    reconciler = Reconciler(root, cluster, watch_drift=True, readiness=ready)
     syncer = Syncer(reconciler, standin.load, resync_period(), sync)
     tasks = [
         asyncio.ensure_future(_reloads(reload, standin, files)),

@@ -262,6 +262,37 @@ def wait_ready(
     )
 
 
+def wait_endpoints(state_dir: Path, timeout: float) -> None:
+    """Return once the stored EndpointSlices say of every pod what the daemon's kubelet
+    readiness says (readiness.json): the endpoints controller has caught up, so a Service
+    reached right after `up` has its ready endpoints."""
+    from podnet.state.store import Store
+
+    files = StateFiles(state_dir.resolve())
+    deadline = time.monotonic() + timeout
+    while True:
+        published = _read_json(files.readiness)
+        readiness = published or {}
+        behind = []
+        with Store.open(files.root) as store:
+            for o in store.list("EndpointSlice"):
+                for e in o.body.get("endpoints", ()):
+                    ref = e.get("targetRef") or {}
+                    key = f"{ref.get('namespace')}/{ref.get('name')}"
+                    serving = (e.get("conditions") or {}).get("serving")
+                    known = ref.get("kind") == "Pod" and serving is not None and key in readiness
+                    if known and bool(serving) != bool(readiness[key]):
+                        behind.append(key)
+        if published is not None and not behind:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"the endpoints of {len(behind)} pod(s) do not follow their readiness after "
+                f"{timeout:g}s: {', '.join(sorted(set(behind))[:10])}; see {files.log}"
+            )
+        time.sleep(POLL)
+
+
 def warnings(state_dir: Path) -> list[str]:
     """What the daemon warned about when it last loaded (e.g. SCTP unsupported)."""
     status = _status(StateFiles(state_dir.resolve()))

@@ -174,11 +174,6 @@ def _validate_spec(s: ServiceSpec) -> None:
             raise ValueError(
                 f"ports[{i}].nodePort: Forbidden: may not be used when type is {s.type!r}"
             )
-        if s.headless and p.target_port not in (None, p.port):
-            raise ValueError(
-                f"ports[{i}].targetPort: Invalid value: must be equal to port {p.port} "
-                "when clusterIP is None"
-            )
     if s.external_traffic_policy is not None and not s.external:
         raise ValueError(
             "externalTrafficPolicy: Invalid value: may only be set when type is 'NodePort' "

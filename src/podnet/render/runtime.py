@@ -37,9 +37,28 @@ class Port:
 
 
 @dataclass(frozen=True)
+class Probe:
+    """A container's readiness probe as the kubelet runs it; a named port is resolved here
+    (None: the container declares no such port, and the probe fails as the kubelet's does)."""
+
+    action: str  # tcpSocket | httpGet | exec
+    port: int | None = None
+    host: str | None = None
+    path: str = "/"
+    scheme: str = "HTTP"
+    command: tuple[str, ...] = ()
+    initial_delay: int = 0
+    period: int = 10
+    timeout: int = 1
+    success_threshold: int = 1
+    failure_threshold: int = 3
+
+
+@dataclass(frozen=True)
 class Container:
     name: str
     ports: tuple[Port, ...] = ()
+    readiness: Probe | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +71,7 @@ class Pod:
     host_network: bool = False
     annotations: Mapping[str, str] = field(default_factory=dict)
     containers: tuple[Container, ...] = ()
+    declared_unready: bool = False  # the manifest's status says Ready=False
 
     @property
     def key(self) -> str:
@@ -142,10 +162,37 @@ def _pod(p: PodObject, placement: Placement, cluster_name: str) -> Pod:
             Container(
                 c.name,
                 tuple(Port(q.name, q.container_port, q.protocol) for q in c.ports),
+                _probe(p, c.readiness_probe) if c.readiness_probe else None,
             )
             for c in (*p.spec.containers, *sidecars)
         ),
+        declared_unready=p.declared_unready,
     )
+
+
+def _probe(p: PodObject, probe: Any) -> Probe:
+    """The model's probe with its named port resolved over the pod's containers, as the
+    kubelet resolves it (any container of the pod: they share the network namespace)."""
+    action = probe.tcp_socket or probe.http_get
+    port: int | None = None
+    if action is not None:
+        if isinstance(action.port, int):
+            port = action.port
+        else:
+            port = next((q.container_port for _, q in p.all_ports if q.name == action.port), None)
+    common = {
+        "initial_delay": probe.initial_delay_seconds,
+        "period": probe.period_seconds,
+        "timeout": probe.timeout_seconds,
+        "success_threshold": probe.success_threshold,
+        "failure_threshold": probe.failure_threshold,
+    }
+    if probe.tcp_socket is not None:
+        return Probe("tcpSocket", port, probe.tcp_socket.host, **common)
+    if probe.http_get is not None:
+        h = probe.http_get
+        return Probe("httpGet", port, h.host, h.path, h.scheme, **common)
+    return Probe("exec", command=tuple(probe.exec.command), **common)
 
 
 # --- the file ----------------------------------------------------------------------------
@@ -168,6 +215,7 @@ def to_doc(r: Runtime) -> dict[str, Any]:
                 "netns": p.netns,
                 "hostNetwork": p.host_network,
                 "annotations": dict(p.annotations),
+                "declaredUnready": p.declared_unready,
                 "containers": [
                     {
                         "name": c.name,
@@ -175,6 +223,7 @@ def to_doc(r: Runtime) -> dict[str, Any]:
                             {"name": q.name, "port": q.port, "protocol": q.protocol}
                             for q in c.ports
                         ],
+                        "readiness": _probe_doc(c.readiness),
                     }
                     for c in p.containers
                 ],
@@ -182,6 +231,42 @@ def to_doc(r: Runtime) -> dict[str, Any]:
             for p in r.pods
         ],
     }
+
+
+def _probe_doc(probe: Probe | None) -> dict[str, Any] | None:
+    if probe is None:
+        return None
+    return {
+        "action": probe.action,
+        "port": probe.port,
+        "host": probe.host,
+        "path": probe.path,
+        "scheme": probe.scheme,
+        "command": list(probe.command),
+        "initialDelaySeconds": probe.initial_delay,
+        "periodSeconds": probe.period,
+        "timeoutSeconds": probe.timeout,
+        "successThreshold": probe.success_threshold,
+        "failureThreshold": probe.failure_threshold,
+    }
+
+
+def _parse_probe(d: dict[str, Any] | None) -> Probe | None:
+    if d is None:
+        return None
+    return Probe(
+        action=str(d["action"]),
+        port=None if d["port"] is None else int(d["port"]),
+        host=d["host"],
+        path=str(d["path"]),
+        scheme=str(d["scheme"]),
+        command=tuple(str(x) for x in d["command"]),
+        initial_delay=int(d["initialDelaySeconds"]),
+        period=int(d["periodSeconds"]),
+        timeout=int(d["timeoutSeconds"]),
+        success_threshold=int(d["successThreshold"]),
+        failure_threshold=int(d["failureThreshold"]),
+    )
 
 
 def dumps(r: Runtime) -> str:
@@ -217,9 +302,11 @@ def _parse_pod(p: dict[str, Any]) -> Pod:
             Container(
                 c["name"],
                 tuple(Port(q["name"], int(q["port"]), str(q["protocol"])) for q in c["ports"]),
+                _parse_probe(c["readiness"]),
             )
             for c in p["containers"]
         ),
+        declared_unready=bool(p["declaredUnready"]),
     )
 
 

@@ -19,8 +19,10 @@ from podnet.model.cluster import Cluster, build
 from podnet.model.errors import InputError, Origin
 from podnet.model.kinds import CLUSTER_SCOPED, WORKLOAD_KINDS
 from podnet.model.load import Loaded, LoadResult, validate_object
+from podnet.model.service import Service
 from podnet.state.network import NetworkConfig, from_meta, to_meta
 from podnet.state.placement import Placement, place
+from podnet.state.service_alloc import with_services
 from podnet.state.snapshot import ParsedCache, stored_objects
 from podnet.state.store import Store
 from podnet.state.stored_kinds import KIND_NAMES, STORED_KINDS
@@ -148,6 +150,7 @@ def _commit(store: Store, objects: list[Loaded], check: Check) -> int:
     revision after it."""
     cluster = build(LoadResult(objects=list(objects)), node_count=None)
     net = from_meta(store.get_meta("config"))
+    cluster = with_services(cluster, net, _stored_services(store))
     placement = place(cluster, net, held=store.held(), strict=True)
     check(store, cluster, placement, net)  # e.g. kernel names that cannot be built
     desired = _desired(cluster)
@@ -158,6 +161,18 @@ def _commit(store: Store, objects: list[Loaded], check: Check) -> int:
         for kind, ns, name in sorted(existing - desired.keys()):
             store.delete(kind, ns, name)
         return store.revision()
+
+
+def _stored_services(store: Store) -> dict[str, Service]:
+    """The Services as stored: what they were allocated, which an update keeps."""
+    out = {}
+    for o in store.list("Service"):
+        try:
+            svc = Service.model_validate(o.body)
+        except ValueError:
+            continue  # a body the model refuses keeps nothing; the build reports it
+        out[svc.key] = svc
+    return out
 
 
 def _desired(cluster: Cluster) -> dict[Key, dict[str, Any]]:

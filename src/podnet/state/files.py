@@ -43,6 +43,14 @@ class StateFiles:
         return self.root / "ready.json"
 
     @property
+    def readiness(self) -> Path:  # {"ns/pod": bool}: the kubelet's Ready (probes included)
+        return self.root / "readiness.json"
+
+    @property
+    def stopped(self) -> Path:  # {"ns/pod": ["8080/TCP", ...]}: ports `podnet serve` stopped
+        return self.root / "stopped.json"
+
+    @property
     def status(self) -> Path:  # what the daemon has loaded: runtime digest, warnings
         return self.root / "daemon.json"
 

@@ -10,7 +10,7 @@ code imports them, and nothing is computed on import):
 - runtime.json documents built by hand, for pure tests of its readers.
 """
 
-from podnet.testing._builders import cluster, engine, namespace, pod, policy
+from podnet.testing._builders import cluster, engine, namespace, pod, policy, service
 from podnet.testing._clusters import Live, live_cluster
 from podnet.testing._live import (
     connect_seen,
@@ -46,6 +46,7 @@ __all__ = [
     "root_snapshot",
     "root_sysctls",
     "runtime_doc",
+    "service",
     "serving",
     "trace",
     "udp_socket",

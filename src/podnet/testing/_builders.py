@@ -68,6 +68,29 @@ def policy(key: str, spec: dict[str, Any] | str) -> dict[str, Any]:
     }
 
 
+def service(
+    key: str,
+    selector: dict[str, str] | None = None,
+    ports: list[dict[str, Any]] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
+    """`key` is ns/name; `ports` are ServicePort dicts (default one port 80 -> 8080);
+    further spec fields by their API names (`type="NodePort"`, `clusterIP="None"`)."""
+    ns, name = key.split("/")
+    body: dict[str, Any] = {
+        "ports": ports if ports is not None else [{"port": 80, "targetPort": 8080}],
+        **spec,
+    }
+    if selector is not None:
+        body["selector"] = selector
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": body,
+    }
+
+
 def cluster(*docs: dict[str, Any], nodes: int | None = None) -> Cluster:
     """Validate and build as the loader would; raises InputError like it."""
     from collections import Counter

@@ -50,6 +50,7 @@ def pod_entry(
         "netns": netns,
         "hostNetwork": host_network,
         "annotations": annotations or {},
+        "declaredUnready": False,
         "containers": [
             {
                 "name": c,
@@ -57,6 +58,7 @@ def pod_entry(
                     {"name": (rest or [None])[0], "port": p, "protocol": proto}
                     for p, proto, *rest in ports
                 ],
+                "readiness": None,
             }
             for c, ports in containers.items()
         ],

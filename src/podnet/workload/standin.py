@@ -7,11 +7,19 @@ What it reports (the daemon writes it into daemon.json): {"generation" (counts l
 "pods", "sctp", "warnings": [...]}. ready.json ({"ns/pod": bool}) is its own, rewritten as
 pods pass their checks; always written before the daemon's status, so a reader that sees the
 current digest in daemon.json sees a ready.json that belongs to it.
+
+Readiness as the kubelet reports it (readiness.json, `kubelet_ready`): a pod is Ready when it
+runs (its sockets answered the checks above) and its containers' readiness probes pass
+(workload/probes.py); without probes, once it runs, unless its manifest says Ready=False.
+Ports listed in stopped.json (`podnet serve --stop`) are not served: that is how a user makes
+a pod stop answering on a port of a running cluster, to watch probes, endpoints and DNS
+follow.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import resource
@@ -23,6 +31,7 @@ from podnet.datapath.netns import Namespaces
 from podnet.render import runtime as rt
 from podnet.state.files import StateFiles, write_atomic
 from podnet.workload.listeners import Changes, Listeners, sctp_unsupported
+from podnet.workload.probes import ProbeRunner
 from podnet.workload.readiness import Prober
 from podnet.workload.sockets import Check, SocketPlan, make_plan
 
@@ -41,8 +50,16 @@ def raise_fd_limit() -> int:
 
 
 class StandIn:
-    def __init__(self, files: StateFiles, write_status: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        files: StateFiles,
+        write_status: Callable[[], None],
+        on_readiness: Callable[[], None] = lambda: None,
+    ) -> None:
         self.files = files
+        self.on_readiness = on_readiness  # a pod's kubelet readiness changed
+        self.readiness: dict[str, bool] = {}  # the last kubelet readiness published
+        self.declared_unready: set[str] = set()
         self.write_status = write_status  # the daemon's status file, after each (re)load
         self.namespaces = Namespaces()
         self.listeners = Listeners(self.namespaces)
@@ -59,6 +76,7 @@ class StandIn:
         self.load_error: str | None = None
         self.ready_dirty = False
         self.fd_limit = raise_fd_limit()
+        self.probes = ProbeRunner(self.namespaces, self._readiness_changed)
         if self.sctp_error:
             log.info("SCTP sockets: unavailable (%s)", self.sctp_error)
 
@@ -70,6 +88,7 @@ class StandIn:
         for task in (self.writer, self.verifier):
             if task:
                 task.cancel()
+        self.probes.close()
         self.listeners.close()
         self.namespaces.close()
         self.files.ready.unlink(missing_ok=True)
@@ -85,7 +104,7 @@ class StandIn:
             self.write_status()
             return
         self.load_error = None
-        plan = make_plan(runtime, sctp=self.sctp_error is None)
+        plan = make_plan(_without_stopped(runtime, self._stopped()), sctp=self.sctp_error is None)
         self.warnings = []
         for problem in plan.problems:
             self._warn(problem)
@@ -95,8 +114,10 @@ class StandIn:
             self._warn(problem)
         self._note_fd_budget()
         self._update_readiness(plan, changes)
-        self._write_ready()
         self.runtime = runtime
+        self.declared_unready = {p.key for p in runtime.pods if p.declared_unready}
+        self.probes.update(runtime)
+        self._write_ready()
         self.write_status()
         log.info(
             "serving %d pod(s) with %d socket(s) in %.3fs: %d opened, %d closed, %d renamed",
@@ -170,7 +191,31 @@ class StandIn:
     def _mark_ready(self, pod: str) -> None:
         if pod in self.ready:
             self.ready[pod] = True
+            self.ready_dirty = True  # published by the writer loop, many pods at a time
+
+    def _stopped(self) -> dict[str, set[str]]:
+        try:
+            doc = json.loads(self.files.stopped.read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+        return {str(k): {str(x) for x in v} for k, v in doc.items()}
+
+    def kubelet_ready(self, pod: str) -> bool:
+        """The pod's Ready condition as the kubelet sets it (see the module docstring)."""
+        if not self.ready.get(pod, False):
+            return False
+        probed = self.probes.results.get(pod)
+        if probed:
+            return all(probed.values())
+        return pod not in self.declared_unready
+
+    def _readiness_changed(self) -> None:
+        """Publish the kubelet readiness when it changed; the daemon then syncs endpoints."""
+        now = {p: self.kubelet_ready(p) for p in self.ready}
+        if now != self.readiness:
+            self.readiness = now
             self.ready_dirty = True
+            self.on_readiness()
 
     async def _write_ready_loop(self) -> None:
         while True:
@@ -180,6 +225,9 @@ class StandIn:
 
     def _write_ready(self) -> None:
         self.ready_dirty = False
+        self._readiness_changed()
+        self.ready_dirty = False
+        write_atomic(self.files.readiness, json.dumps(self.readiness, sort_keys=True) + "\n")
         write_atomic(self.files.ready, json.dumps(self.ready, sort_keys=True) + "\n")
 
     def status(self) -> dict[str, Any]:
@@ -193,3 +241,22 @@ class StandIn:
             "sctp": self.sctp_error is None,
             "warnings": self.warnings,
         }
+
+
+def _without_stopped(runtime: rt.Runtime, stopped: dict[str, set[str]]) -> rt.Runtime:
+    """runtime.json minus the ports `podnet serve --stop` stopped: they are not served."""
+    if not stopped:
+        return runtime
+    pods = []
+    for pod in runtime.pods:
+        off = stopped.get(pod.key)
+        if off:
+            containers = tuple(
+                dataclasses.replace(
+                    c, ports=tuple(q for q in c.ports if f"{q.port}/{q.protocol}" not in off)
+                )
+                for c in pod.containers
+            )
+            pod = dataclasses.replace(pod, containers=containers)
+        pods.append(pod)
+    return dataclasses.replace(runtime, pods=tuple(pods))
