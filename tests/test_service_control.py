@@ -248,3 +248,79 @@ def test_selectorless_service_keeps_its_own_slices_and_empty_selection_gets_a_pl
     assert "ext-1" in names and names["ext-1"].endpoints[0].addresses == ("10.244.9.9",)
     (placeholder,) = [s for s in slices if s.service_name == "lonely"]
     assert placeholder.endpoints == () and placeholder.ports == ()
+
+
+# --- the analyzer through a Service -----------------------------------------------------
+
+
+def test_explain_through_a_service_judges_each_endpoint_on_its_target_port(tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    from podnet.testing import policy
+
+    web = {"app": "web"}
+    docs = [
+        pod("shop/web-1", web, ports=[{"name": "http", "containerPort": 8080}]),
+        pod("shop/web-2", web, ports=[{"name": "http", "containerPort": 9090}]),
+        pod("shop/front", {"app": "front"}),
+        pod("shop/other", {"app": "other"}),
+        service("shop/web", web, ports=[{"name": "h", "port": 80, "targetPort": "http"}]),
+        policy(
+            "shop/only-front",
+            {
+                "podSelector": {"matchLabels": web},
+                "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "front"}}}]}],
+            },
+        ),
+    ]
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump_all(docs))
+
+    def explain(src: str, dst: str) -> list[dict]:
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "podnet",
+                "explain",
+                "-f",
+                str(tmp_path),
+                "--from",
+                src,
+                "--to",
+                dst,
+                "--port",
+                "80/TCP",
+                "-o",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        doc = json_load(out.stdout)
+        return doc if isinstance(doc, list) else [doc]
+
+    got = {
+        (v["source"], v["destination"], v["port"]): v["allowed"]
+        for v in explain("shop/front,shop/other", "svc/shop/web")
+    }
+    assert got == {
+        ("shop/front", "shop/web-1", 8080): True,
+        ("shop/front", "shop/web-2", 9090): True,
+        ("shop/other", "shop/web-1", 8080): False,
+        ("shop/other", "shop/web-2", 9090): False,
+    }
+    (first,) = explain("shop/front", "svc/shop/web")[:1]
+    assert "via Service shop/web (ClusterIP 10." in first["reason"]
+    assert "(targetPort 'http')" in first["reason"]
+    ip = first["reason"].split("ClusterIP ")[1].split(")")[0]
+    assert {v["destination"] for v in explain("shop/front", ip)} == {"shop/web-1", "shop/web-2"}
+
+
+def json_load(text: str):
+    import json
+
+    return json.loads(text)

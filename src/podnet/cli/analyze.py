@@ -46,7 +46,8 @@ def register(sub: Any) -> None:
         dest="dst",
         default="*",
         metavar="SEL",
-        help="destinations: ns/pod, ns/*, *, IP or CIDR",
+        help="destinations: ns/pod, ns/*, *, IP or CIDR, or svc/NS/NAME (a Service: its "
+        "ready endpoints on its target ports; --ports then names Service ports)",
     )
     p.add_argument("-o", "--output", choices=("table", *RENDERERS), default="table")
     add_ipblock_arg(p)
@@ -59,13 +60,25 @@ def run(args: argparse.Namespace) -> int:
     import importlib
 
     from podnet.policy.analysis import analyze
+    from podnet.policy.engine import External
     from podnet.policy.ports import parse_ports
     from podnet.policy.select import parse_selection
 
-    _, engine = load_engine(args)
+    cluster, engine = load_engine(args)
     ports = parse_ports(args.ports) if args.ports else None
     srcs, out_srcs = parse_selection(args.src, engine.pods, "--from")
-    dsts, out_dsts = parse_selection(args.dst, engine.pods, "--to")
+    if args.dst.startswith("svc/"):
+        # A Service: its ready endpoints, on the target ports of the Service ports asked.
+        from podnet.policy.via_service import find_service, hops
+        from podnet.state.network import NetworkConfig
+
+        svc = find_service(cluster, NetworkConfig(), args.dst, "--to")
+        found = hops(cluster, engine.placement, engine.pods, svc, ports)
+        dsts = sorted({h.endpoint.key: h.endpoint for h in found}.values(), key=lambda p: p.key)
+        out_dsts: list[External] = []
+        ports = sorted({h.target for h in found}, key=lambda pp: (pp.port, pp.protocol))
+    else:
+        dsts, out_dsts = parse_selection(args.dst, engine.pods, "--to")
     result = analyze(engine, srcs, dsts, out_srcs, out_dsts, ports)
     if args.output == "table":
         from podnet.report.human import to_table
