@@ -3,6 +3,7 @@ check that every table-driven case uses."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -12,6 +13,11 @@ from podnet.policy.addresses import AddressSet
 from podnet.policy.engine import Endpoint, Engine, External
 from podnet.policy.ports import PortProto
 from podnet.testing import engine
+
+# Live test clusters are built from exactly the manifests each test gives: no DNS add-on
+# (its pod would take addresses and count among the pods). Tests of cluster DNS and of
+# Services pass `--cluster-dns on`.
+os.environ.setdefault("PODNET_CLUSTER_DNS", "off")
 
 # (source, destination, "80/TCP", expected): a pod is "ns/name", an outside peer is "ext:CIDR".
 Check = tuple[str, str, str, bool]

@@ -45,7 +45,9 @@ DOCS = [
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory):
-    with live_cluster(tmp_path_factory.mktemp("svcready"), DOCS, "psvc", nodes=2) as c:
+    with live_cluster(
+        tmp_path_factory.mktemp("svcready"), DOCS, "psvc", nodes=2, up_args=["--cluster-dns", "on"]
+    ) as c:
         yield c
 
 

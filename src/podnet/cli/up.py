@@ -10,6 +10,7 @@ half-built.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -30,6 +31,9 @@ if TYPE_CHECKING:  # the rest is imported by run(): `--help` pays for none of it
 
 PROGRESS_MIN_PODS = 50  # below this, up is quick enough to need no progress bar
 READY_TIMEOUT = 120.0
+
+
+CLUSTER_DNS_ENV = "PODNET_CLUSTER_DNS"
 
 
 def register(sub: Any) -> None:
@@ -59,6 +63,14 @@ def register(sub: Any) -> None:
         default=READY_TIMEOUT,
         metavar="SECONDS",
         help=f"how long to wait for every pod to answer (default {READY_TIMEOUT:g})",
+    )
+    p.add_argument(
+        "--cluster-dns",
+        choices=("on", "off"),
+        default=os.environ.get(CLUSTER_DNS_ENV) or "on",
+        help="add the kube-dns Service and a DNS pod where the input has none, as a kubeadm "
+        f"cluster has them (default on; ${CLUSTER_DNS_ENV} sets the default); off builds "
+        "exactly the manifests given",
     )
     p.add_argument(
         "--no-daemon",
@@ -96,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
         )
     # Everything that can be wrong with the input is found here, before any change.
     cluster = load_cluster(args.files, node_count=args.nodes)
-    cluster = with_services(with_cluster_dns(cluster, net), net)
+    if args.cluster_dns == "on":
+        cluster = with_cluster_dns(cluster, net)
+    cluster = with_services(cluster, net)
     placement = place(cluster, net, strict=True)
     print_warnings([*cluster.warnings, *placement.warnings])
     render(cluster, placement, name, mode, net)

@@ -51,7 +51,6 @@ from podnet.datapath import netns, nft
 from podnet.datapath.drift import DriftWatch
 from podnet.datapath.wiring import apply_netns, apply_plan
 from podnet.model.cluster import Cluster
-from podnet.model.pod import Pod
 from podnet.policy.engine import Engine
 from podnet.render import kernel_names
 from podnet.render import runtime as rt
@@ -104,12 +103,20 @@ class Derived:
         return bool(self.put or self.delete)
 
 
+Readiness = Callable[[str, str], bool]  # (namespace, pod) -> the kubelet's Ready
+
+
 def _with_endpoints(
-    cluster: Cluster, placement: Placement, ready: Callable[[Pod], bool]
+    cluster: Cluster, placement: Placement, ready: Readiness
 ) -> tuple[Cluster, Derived]:
     """The cluster with the EndpointSlices and Endpoints the controllers keep for its
     Services, and what that changes in the store."""
-    views = endpoint_slices.pod_views(cluster, placement.pod_ip, placement.pod_node, ready)
+    views = endpoint_slices.pod_views(
+        cluster,
+        placement.pod_ip,
+        placement.pod_node,
+        lambda p: ready(p.metadata.namespace or "default", p.metadata.name),
+    )
     slices, endpoints = endpoint_slices.desired(cluster, views)
     put: list[tuple[str, str, str, dict[str, Any]]] = []
     delete: list[tuple[str, str, str]] = []
@@ -129,7 +136,7 @@ def _with_endpoints(
     return out, Derived(tuple(put), tuple(sorted(delete)))
 
 
-def no_pod_ready(pod: Pod) -> bool:
+def no_pod_ready(namespace: str, pod: str) -> bool:
     """Readiness before anything serves (`up`'s first sync, a CLI sync without daemon)."""
     return False
 
@@ -198,7 +205,7 @@ class Reconciler:
         runner: nft.NftRunner | None = None,
         watch_drift: bool = False,
         parsed: ParsedCache | None = None,
-        readiness: Callable[[Pod], bool] = no_pod_ready,
+        readiness: Readiness = no_pod_ready,
     ) -> None:
         self.root = state_dir
         self.readiness = readiness  # the kubelet's word on each pod (the daemon's stand-in)

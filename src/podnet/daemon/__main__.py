@@ -33,7 +33,6 @@ from podnet.workload.standin import StandIn  # noqa: E402
 
 if TYPE_CHECKING:
     from podnet.controller.syncer import Syncer
-    from podnet.model.pod import Pod
 
 log = logging.getLogger("podnet.daemon")
 
@@ -72,10 +71,10 @@ async def serve(root: Path, cluster: str) -> int:
     from podnet.controller.reconciler import Reconciler
     from podnet.controller.syncer import Syncer, resync_period
 
-    def ready(pod: Pod) -> bool:
+    def ready(namespace: str, pod: str) -> bool:
         # `readiness` is replaced whole on each change, never mutated: safe to read from the
         # sync's worker thread.
-        return standin.readiness.get(f"{pod.metadata.namespace}/{pod.metadata.name}", False)
+        return standin.readiness.get(f"{namespace}/{pod}", False)
 
     reconciler = Reconciler(root, cluster, watch_drift=True, readiness=ready)
     syncer = Syncer(reconciler, standin.load, resync_period(), sync)
