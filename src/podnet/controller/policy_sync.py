@@ -25,9 +25,10 @@ class NodeSync:
     netns: str
     rules: int
     render_s: float  # rendering every node's table (one shared pass, see render_all)
-    apply_s: float  # reading the counters, rendering the text and `nft -f`
+    apply_s: float  # reading the counters (a replace only), rendering the text and `nft -f`
     applied: bool  # False: the table was unchanged since the last sync and not re-applied
     error: str | None = None
+    updated: bool = False  # only the difference applied (nftables.text.update), no replace
 
 
 @dataclass
@@ -53,8 +54,11 @@ class SyncReport:
         return sorted(n.node for n in self.nodes.values() if n.applied)
 
     def summary(self) -> str:
+        updated = sum(1 for n in self.nodes.values() if n.updated)
         return (
-            f"nft: {len(self.applied)}/{len(self.nodes)} node(s) applied, "
+            f"nft: {len(self.applied)}/{len(self.nodes)} node(s) applied"
+            + (f" ({updated} by difference)" if updated else "")
+            + ", "
             f"{self.rules} rules, {self.seconds:.3f}s"
             + (f"; errors: {'; '.join(self.errors)}" if self.errors else "")
         )
@@ -71,8 +75,9 @@ def sync_policies(
     only: frozenset[str] | None = None,
 ) -> SyncReport:
     """Render every node's ruleset and apply it, one `nft -f` transaction per node, nodes in
-    parallel. With `previous` (node -> table of the last successful sync), a node whose
-    table is unchanged is not re-applied (the incremental path; pass None for a full sync).
+    parallel. With `previous` (node -> table of the last successful sync, which the kernel
+    holds), a node whose table is unchanged is not re-applied and one whose table changed
+    gets only the difference (the incremental path; pass None for a full sync: replace).
     Failures are recorded per node, never raised: the caller decides (and must force the
     next sync to be full). `fresh` namespaces were created by this sync: they hold no
     table, so no counters are read there (a process each, 256 of them at `up`). With
@@ -95,13 +100,20 @@ def sync_policies(
         if previous.get(node) == table:
             return NodeSync(node, ns, rules, render_s, 0.0, False), table
         t0 = time.monotonic()
+        prior = previous.get(node)
         try:
-            values = runner.list_counters(ns) if keep_counters and ns not in fresh else {}
-            runner.apply(ns, table.with_counter_values(values))
+            # The kernel holds the previous table (a failure since would have made this
+            # sync full, and drift is caught by the periodic check): change only what
+            # differs, and the counters keep counting where they are.
+            updated = prior is not None and ns not in fresh and _update(runner, ns, prior, table)
+            if not updated:
+                values = runner.list_counters(ns) if keep_counters and ns not in fresh else {}
+                runner.apply(ns, table.with_counter_values(values))
         except (NftError, OSError, ValueError, subprocess.SubprocessError) as e:
             err = f"{type(e).__name__}: {e}"
             return NodeSync(node, ns, rules, render_s, 0.0, True, err), table
-        return NodeSync(node, ns, rules, render_s, time.monotonic() - t0, True), table
+        took = time.monotonic() - t0
+        return NodeSync(node, ns, rules, render_s, took, True, updated=updated), table
 
     nodes = sorted(node_netns)
     with ThreadPoolExecutor(max_workers=max(1, min(MAX_PARALLEL, len(nodes)))) as pool:
@@ -111,3 +123,13 @@ def sync_policies(
         tables={r.node: t for r, t in results if r.error is None},
         seconds=time.monotonic() - started,
     )
+
+
+def _update(runner: NftRunner, ns: str, old: Table, new: Table) -> bool:
+    """The difference applied; False when it cannot be, or the kernel refused it (it does
+    not hold `old` after all, e.g. a daemon that adopted a kernel someone changed): a
+    refused transaction changed nothing, and the caller replaces the table instead."""
+    try:
+        return runner.update(ns, old, new)
+    except NftError:
+        return False
