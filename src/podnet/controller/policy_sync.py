@@ -9,12 +9,12 @@ import subprocess
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from podnet.datapath.nft import NetnsRunner, NftError, NftRunner
 from podnet.nftables.model import Table
 from podnet.policy.engine import Engine
-from podnet.render.policy_nft import render_all
+from podnet.render.policy_nft import PodRules, render_nodes
 
 MAX_PARALLEL = 8
 
@@ -36,6 +36,9 @@ class SyncReport:
     nodes: dict[str, NodeSync]
     tables: dict[str, Table]  # node -> table applied (without counter values): for the next sync
     seconds: float
+    # node -> what each of its pods put into the table: the next sync renders only the
+    # pods a change touches and keeps these for the others.
+    pods: dict[str, dict[str, PodRules]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -73,6 +76,8 @@ def sync_policies(
     keep_counters: bool = True,
     fresh: frozenset[str] = frozenset(),
     only: frozenset[str] | None = None,
+    reuse: Mapping[str, Mapping[str, PodRules]] | None = None,
+    dirty: frozenset[str] | None = None,
 ) -> SyncReport:
     """Render every node's ruleset and apply it, one `nft -f` transaction per node, nodes in
     parallel. With `previous` (node -> table of the last successful sync, which the kernel
@@ -82,16 +87,23 @@ def sync_policies(
     next sync to be full). `fresh` namespaces were created by this sync: they hold no
     table, so no counters are read there (a process each, 256 of them at `up`). With
     `only` (and `previous`: render/policy_scope.affected_nodes says which nodes a change can
-    touch), only those nodes are rendered; every other node keeps its previous table."""
+    touch), only those nodes are rendered; every other node keeps its previous table. With
+    `reuse` (the last report's `pods`) and `dirty` (the pod keys a change can touch), only
+    those pods of the rendered nodes are rendered."""
     runner = runner or NetnsRunner()
     started = time.monotonic()
     previous = previous or {}
+    tables: dict[str, Table] = {}
+    pods: dict[str, dict[str, PodRules]] = {}
     if only is not None and previous:
         only = only | {n for n in node_netns if n not in previous}
-        tables = {n: t for n, t in previous.items() if n in node_netns and n not in only}
-        tables.update(render_all(engine, cluster_name, only))
+        tables.update((n, t) for n, t in previous.items() if n in node_netns and n not in only)
+        pods = {n: dict(reuse[n]) for n in tables if reuse is not None and n in reuse}
+        rendered = render_nodes(engine, cluster_name, only, reuse, dirty)
     else:
-        tables = render_all(engine, cluster_name)  # peer addresses computed once for all
+        rendered = render_nodes(engine, cluster_name)  # peer addresses computed once for all
+    tables.update((n, r.table) for n, r in rendered.items())
+    pods.update((n, r.pods) for n, r in rendered.items())
     render_s = time.monotonic() - started
 
     def one(node: str) -> tuple[NodeSync, Table]:
@@ -122,6 +134,7 @@ def sync_policies(
         nodes={r.node: r for r, _ in results},
         tables={r.node: t for r, t in results if r.error is None},
         seconds=time.monotonic() - started,
+        pods={r.node: pods[r.node] for r, _ in results if r.error is None and r.node in pods},
     )
 
 

@@ -55,8 +55,8 @@ from podnet.policy.engine import Engine
 from podnet.render import kernel_names
 from podnet.render import runtime as rt
 from podnet.render.netplan import NetnsPlan, NetPlan
-from podnet.render.policy_nft import render_all
-from podnet.render.policy_scope import affected_nodes
+from podnet.render.policy_nft import PodRules, render_nodes
+from podnet.render.policy_scope import affected
 from podnet.render.topology import render
 from podnet.state.allocations import Allocations
 from podnet.state.files import StateFiles, write_atomic
@@ -160,6 +160,7 @@ class Reconciler:
         self.full_next = True
         self.plan: NetPlan | None = None
         self.rulesets: dict[str, Any] = {}  # node -> the ruleset the last sync applied
+        self.pod_rules: dict[str, dict[str, PodRules]] = {}  # node -> its pods' part of it
         self.runtime: rt.Runtime | None = None
         self.parsed: ParsedCache = parsed or {}  # objects validated, by resource version
         # The desired state the kernel holds (the last successful sync's): the next one
@@ -202,7 +203,9 @@ class Reconciler:
             return False
         self.plan = d.plan
         self.runtime = d.runtime
-        self.rulesets = render_all(d.engine, self.cluster)
+        rendered = render_nodes(d.engine, self.cluster)
+        self.rulesets = {n: r.table for n, r in rendered.items()}
+        self.pod_rules = {n: r.pods for n, r in rendered.items()}
         self.last = d
         self.revision = d.revision
         self._arm(d)
@@ -306,6 +309,7 @@ class Reconciler:
                 for name in added:
                     worker.create(name)
         # 4. rulesets: a new pod's rules exist before its link does.
+        scope = None if full or self._since is None else affected(self._since.engine, d.engine)
         report = sync_policies(
             self.cluster,
             d.engine,
@@ -313,14 +317,15 @@ class Reconciler:
             self.runner,
             previous=None if full else self.rulesets,
             fresh=frozenset(added),
-            only=None
-            if full or self._since is None
-            else affected_nodes(self._since.engine, d.engine),
+            only=None if scope is None else scope.nodes,
+            reuse=None if scope is None else self.pod_rules,
+            dirty=None if scope is None else scope.pods,
         )
         result.nft = report
         if not report.ok:
             raise nft.NftError("; ".join(report.errors))
         self.rulesets = report.tables
+        self.pod_rules = report.pods
         # 5. additions: links, addresses and routes of the new namespaces.
         if full and added:
             apply_plan(d.plan, progress, fresh=frozenset(added))
