@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -187,7 +187,7 @@ class Reconciler:
             n.metadata.name: kernel_names.node_netns(self.cluster, n.metadata.name)
             for n in cluster.nodes
         }
-        engine = Engine(cluster, placement)
+        engine = Engine(cluster, placement, like=last.engine if last is not None else None)
         allocations = Allocations.between(stored.held, placement, cluster)
         return Desired(
             revision, cluster, placement, plan, runtime, engine, node_netns, allocations, mode, net
@@ -212,12 +212,17 @@ class Reconciler:
         self.full_next = False
         return True
 
-    def _arm(self, d: Desired) -> None:
+    @staticmethod
+    def _names(d: Desired) -> list[str]:
+        return [ns.name for ns in d.plan.namespaces]
+
+    def _arm(self, d: Desired, unchanged: Collection[str] = ()) -> None:
         if self.watch is not None:
             self.watch.arm(
-                (ns.name for ns in d.plan.namespaces),
+                self._names(d),
                 (ns.name for ns in d.plan.namespaces if ns.role != "pod"),
                 d.node_netns,
+                unchanged,
             )
 
     def _periodic_check(self, started: float) -> SyncResult | None:
@@ -259,7 +264,8 @@ class Reconciler:
             with Store.open(self.root) as store, store.transaction():
                 d.allocations.record(store)
                 store.set_meta("synced_revision", d.revision)
-            self._arm(d)
+            touched = set(result.added) | set(result.removed) | set(result.changed)
+            self._arm(d, () if full else {n for n in self._names(d) if n not in touched})
         except Exception as e:  # any failure: report it, and the next sync is full
             result.error = f"{type(e).__name__}: {e}"
             if result.revision < 0:  # failed before reading it: the waiting CLI needs one

@@ -177,9 +177,14 @@ def affected(old: Engine, new: Engine) -> Scope | None:
         if old_pols.get(k) is not new_pols.get(k) and old_pols.get(k) != new_pols.get(k)
     }  # fmt: skip
     pods = before + after
+    seen: dict[int, bool] = {}  # id(policy) -> touched; an unchanged policy is one object
     for engine, pols in ((old, old_pols), (new, new_pols)):
-        touched = [
-            pol for key, pol in pols.items() if key in changed_pols or _touched_by(pol, changes)
-        ]
+        touched = []
+        for key, pol in pols.items():
+            hit = seen.get(id(pol))
+            if hit is None:
+                hit = seen[id(pol)] = _touched_by(pol, changes)
+            if hit or key in changed_pols:
+                touched.append(pol)
         pods += _selected(engine, touched)
     return Scope(frozenset(p.node for p in pods), frozenset(p.key for p in pods))
