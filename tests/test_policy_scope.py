@@ -1,8 +1,9 @@
 """The incremental policy sync equals a whole render (no root): over random sequences of
 changes (pod labels, namespace labels, policies applied and deleted, pods added and
-deleted, a pod's ports), sync_policies narrowed by render/policy_scope.affected_nodes, each
-node keeping its previous table outside the scope, yields exactly render_all's tables of
-the same state, and applies only nodes whose table changed."""
+deleted, a pod's ports), sync_policies narrowed by render/policy_scope.affected (each node
+outside its nodes keeping its previous table, each pod outside its pods keeping its
+previous part of its node's table) yields exactly render_all's tables of the same state,
+and applies only nodes whose table changed."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from test_probe_differential import POD_KEYS, ns_labels, policy_spec
 from podnet.controller.policy_sync import sync_policies
 from podnet.policy.engine import Engine
 from podnet.render.policy_nft import render_all
-from podnet.render.policy_scope import affected_nodes
+from podnet.render.policy_scope import affected, affected_nodes
 from podnet.state.placement import place
 from podnet.testing import FakeRunner, cluster, namespace, pod, policy
 
@@ -122,15 +123,26 @@ def test_incremental_tables_equal_a_whole_render(changes: list[tuple[Any, ...]])
     runner = FakeRunner()
     old = engine_of(state)
     report = sync_policies(CLUSTER, old, node_netns(old), runner)
-    tables = report.tables
+    tables, pods = report.tables, report.pods
     for ch in changes:
         step(state, ch)
         new = engine_of(state)
-        only = affected_nodes(old, new)
+        scope = affected(old, new)
+        only = None if scope is None else scope.nodes
+        assert only == affected_nodes(old, new)
         netns = node_netns(new)
-        report = sync_policies(CLUSTER, new, netns, runner, previous=tables, only=only)
+        report = sync_policies(
+            CLUSTER,
+            new,
+            netns,
+            runner,
+            previous=tables,
+            only=only,
+            reuse=pods,
+            dirty=None if scope is None else scope.pods,
+        )
         whole = render_all(new, CLUSTER)
-        assert report.tables == whole, (ch, only)
+        assert report.tables == whole, (ch, scope)
         for node, table in whole.items():
             if node not in report.applied:
                 assert tables[node] == table  # skipped only when unchanged
@@ -139,7 +151,7 @@ def test_incremental_tables_equal_a_whole_render(changes: list[tuple[Any, ...]])
                 == table.with_counter_values(runner.counters.get(netns[node], {}))
                 or node not in report.applied
             )
-        tables, old = report.tables, new
+        tables, pods, old = report.tables, report.pods, new
 
 
 def test_a_relabel_no_policy_reads_touches_only_the_pods_node() -> None:

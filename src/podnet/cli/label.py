@@ -32,8 +32,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from podnet.model.kinds import CLUSTER_SCOPED
-    from podnet.state.changes import label_object, ref
+    # Not state.changes and model.kinds: they build the model's pydantic classes, which
+    # would take most of this command's time.
+    from podnet.state.labels import label_object
 
     if (status := preflight("label", args.cluster)) is not None:
         return status
@@ -41,10 +42,10 @@ def run(args: argparse.Namespace) -> int:
     if kind not in LABELLED:
         raise InputError.line(f"label works on pods and namespaces, not {args.kind!r}")
     changes = [parse_label(text) for text in args.labels]
-    ns = "" if kind in CLUSTER_SCOPED else args.namespace
+    ns = "" if kind == "Namespace" else args.namespace
     with open_store(args.cluster) as store:
         revision = label_object(store, kind, ns, args.name, changes, args.overwrite)
-    print(f"{ref(kind, args.name)} labeled")
+    print(f"{kind.lower()}/{args.name} labeled")
     return wait_synced(args.cluster, revision)
 
 

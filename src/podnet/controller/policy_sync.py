@@ -9,12 +9,12 @@ import subprocess
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from podnet.datapath.nft import NetnsRunner, NftError, NftRunner
 from podnet.nftables.model import Table
 from podnet.policy.engine import Engine
-from podnet.render.policy_nft import render_all
+from podnet.render.policy_nft import PodRules, render_nodes
 
 MAX_PARALLEL = 8
 
@@ -25,9 +25,10 @@ class NodeSync:
     netns: str
     rules: int
     render_s: float  # rendering every node's table (one shared pass, see render_all)
-    apply_s: float  # reading the counters, rendering the text and `nft -f`
+    apply_s: float  # reading the counters (a replace only), rendering the text and `nft -f`
     applied: bool  # False: the table was unchanged since the last sync and not re-applied
     error: str | None = None
+    updated: bool = False  # only the difference applied (nftables.text.update), no replace
 
 
 @dataclass
@@ -35,6 +36,9 @@ class SyncReport:
     nodes: dict[str, NodeSync]
     tables: dict[str, Table]  # node -> table applied (without counter values): for the next sync
     seconds: float
+    # node -> what each of its pods put into the table: the next sync renders only the
+    # pods a change touches and keeps these for the others.
+    pods: dict[str, dict[str, PodRules]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -53,8 +57,11 @@ class SyncReport:
         return sorted(n.node for n in self.nodes.values() if n.applied)
 
     def summary(self) -> str:
+        updated = sum(1 for n in self.nodes.values() if n.updated)
         return (
-            f"nft: {len(self.applied)}/{len(self.nodes)} node(s) applied, "
+            f"nft: {len(self.applied)}/{len(self.nodes)} node(s) applied"
+            + (f" ({updated} by difference)" if updated else "")
+            + ", "
             f"{self.rules} rules, {self.seconds:.3f}s"
             + (f"; errors: {'; '.join(self.errors)}" if self.errors else "")
         )
@@ -69,24 +76,34 @@ def sync_policies(
     keep_counters: bool = True,
     fresh: frozenset[str] = frozenset(),
     only: frozenset[str] | None = None,
+    reuse: Mapping[str, Mapping[str, PodRules]] | None = None,
+    dirty: frozenset[str] | None = None,
 ) -> SyncReport:
     """Render every node's ruleset and apply it, one `nft -f` transaction per node, nodes in
-    parallel. With `previous` (node -> table of the last successful sync), a node whose
-    table is unchanged is not re-applied (the incremental path; pass None for a full sync).
+    parallel. With `previous` (node -> table of the last successful sync, which the kernel
+    holds), a node whose table is unchanged is not re-applied and one whose table changed
+    gets only the difference (the incremental path; pass None for a full sync: replace).
     Failures are recorded per node, never raised: the caller decides (and must force the
     next sync to be full). `fresh` namespaces were created by this sync: they hold no
     table, so no counters are read there (a process each, 256 of them at `up`). With
     `only` (and `previous`: render/policy_scope.affected_nodes says which nodes a change can
-    touch), only those nodes are rendered; every other node keeps its previous table."""
+    touch), only those nodes are rendered; every other node keeps its previous table. With
+    `reuse` (the last report's `pods`) and `dirty` (the pod keys a change can touch), only
+    those pods of the rendered nodes are rendered."""
     runner = runner or NetnsRunner()
     started = time.monotonic()
     previous = previous or {}
+    tables: dict[str, Table] = {}
+    pods: dict[str, dict[str, PodRules]] = {}
     if only is not None and previous:
         only = only | {n for n in node_netns if n not in previous}
-        tables = {n: t for n, t in previous.items() if n in node_netns and n not in only}
-        tables.update(render_all(engine, cluster_name, only))
+        tables.update((n, t) for n, t in previous.items() if n in node_netns and n not in only)
+        pods = {n: dict(reuse[n]) for n in tables if reuse is not None and n in reuse}
+        rendered = render_nodes(engine, cluster_name, only, reuse, dirty)
     else:
-        tables = render_all(engine, cluster_name)  # peer addresses computed once for all
+        rendered = render_nodes(engine, cluster_name)  # peer addresses computed once for all
+    tables.update((n, r.table) for n, r in rendered.items())
+    pods.update((n, r.pods) for n, r in rendered.items())
     render_s = time.monotonic() - started
 
     def one(node: str) -> tuple[NodeSync, Table]:
@@ -95,13 +112,20 @@ def sync_policies(
         if previous.get(node) == table:
             return NodeSync(node, ns, rules, render_s, 0.0, False), table
         t0 = time.monotonic()
+        prior = previous.get(node)
         try:
-            values = runner.list_counters(ns) if keep_counters and ns not in fresh else {}
-            runner.apply(ns, table.with_counter_values(values))
+            # The kernel holds the previous table (a failure since would have made this
+            # sync full, and drift is caught by the periodic check): change only what
+            # differs, and the counters keep counting where they are.
+            updated = prior is not None and ns not in fresh and _update(runner, ns, prior, table)
+            if not updated:
+                values = runner.list_counters(ns) if keep_counters and ns not in fresh else {}
+                runner.apply(ns, table.with_counter_values(values))
         except (NftError, OSError, ValueError, subprocess.SubprocessError) as e:
             err = f"{type(e).__name__}: {e}"
             return NodeSync(node, ns, rules, render_s, 0.0, True, err), table
-        return NodeSync(node, ns, rules, render_s, time.monotonic() - t0, True), table
+        took = time.monotonic() - t0
+        return NodeSync(node, ns, rules, render_s, took, True, updated=updated), table
 
     nodes = sorted(node_netns)
     with ThreadPoolExecutor(max_workers=max(1, min(MAX_PARALLEL, len(nodes)))) as pool:
@@ -110,4 +134,15 @@ def sync_policies(
         nodes={r.node: r for r, _ in results},
         tables={r.node: t for r, t in results if r.error is None},
         seconds=time.monotonic() - started,
+        pods={r.node: pods[r.node] for r, _ in results if r.error is None and r.node in pods},
     )
+
+
+def _update(runner: NftRunner, ns: str, old: Table, new: Table) -> bool:
+    """The difference applied; False when it cannot be, or the kernel refused it (it does
+    not hold `old` after all, e.g. a daemon that adopted a kernel someone changed): a
+    refused transaction changed nothing, and the caller replaces the table instead."""
+    try:
+        return runner.update(ns, old, new)
+    except NftError:
+        return False

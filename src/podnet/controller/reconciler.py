@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,8 +55,8 @@ from podnet.policy.engine import Engine
 from podnet.render import kernel_names
 from podnet.render import runtime as rt
 from podnet.render.netplan import NetnsPlan, NetPlan
-from podnet.render.policy_nft import render_all
-from podnet.render.policy_scope import affected_nodes
+from podnet.render.policy_nft import PodRules, render_nodes
+from podnet.render.policy_scope import affected
 from podnet.render.topology import render
 from podnet.state import endpoint_slices
 from podnet.state.allocations import Allocations
@@ -221,6 +221,7 @@ class Reconciler:
         self.full_next = True
         self.plan: NetPlan | None = None
         self.rulesets: dict[str, Any] = {}  # node -> the ruleset the last sync applied
+        self.pod_rules: dict[str, dict[str, PodRules]] = {}  # node -> its pods' part of it
         self.runtime: rt.Runtime | None = None
         self.parsed: ParsedCache = parsed or {}  # objects validated, by resource version
         # The desired state the kernel holds (the last successful sync's): the next one
@@ -248,7 +249,7 @@ class Reconciler:
             n.metadata.name: kernel_names.node_netns(self.cluster, n.metadata.name)
             for n in cluster.nodes
         }
-        engine = Engine(cluster, placement)
+        engine = Engine(cluster, placement, like=last.engine if last is not None else None)
         allocations = Allocations.between(stored.held, placement, cluster)
         return Desired(
             revision,
@@ -274,19 +275,26 @@ class Reconciler:
             return False
         self.plan = d.plan
         self.runtime = d.runtime
-        self.rulesets = render_all(d.engine, self.cluster)
+        rendered = render_nodes(d.engine, self.cluster)
+        self.rulesets = {n: r.table for n, r in rendered.items()}
+        self.pod_rules = {n: r.pods for n, r in rendered.items()}
         self.last = d
         self.revision = d.revision
         self._arm(d)
         self.full_next = False
         return True
 
-    def _arm(self, d: Desired) -> None:
+    @staticmethod
+    def _names(d: Desired) -> list[str]:
+        return [ns.name for ns in d.plan.namespaces]
+
+    def _arm(self, d: Desired, unchanged: Collection[str] = ()) -> None:
         if self.watch is not None:
             self.watch.arm(
-                (ns.name for ns in d.plan.namespaces),
+                self._names(d),
                 (ns.name for ns in d.plan.namespaces if ns.role != "pod"),
                 d.node_netns,
+                unchanged,
             )
 
     def _periodic_check(self, started: float) -> SyncResult | None:
@@ -335,7 +343,8 @@ class Reconciler:
                 synced = d.revision if moved else store.revision()
                 store.set_meta("synced_revision", synced)
                 result.revision = synced
-            self._arm(d)
+            touched = set(result.added) | set(result.removed) | set(result.changed)
+            self._arm(d, () if full else {n for n in self._names(d) if n not in touched})
         except Exception as e:  # any failure: report it, and the next sync is full
             result.error = f"{type(e).__name__}: {e}"
             if result.revision < 0:  # failed before reading it: the waiting CLI needs one
@@ -385,6 +394,7 @@ class Reconciler:
                 for name in added:
                     worker.create(name)
         # 4. rulesets: a new pod's rules exist before its link does.
+        scope = None if full or self._since is None else affected(self._since.engine, d.engine)
         report = sync_policies(
             self.cluster,
             d.engine,
@@ -392,14 +402,15 @@ class Reconciler:
             self.runner,
             previous=None if full else self.rulesets,
             fresh=frozenset(added),
-            only=None
-            if full or self._since is None
-            else affected_nodes(self._since.engine, d.engine),
+            only=None if scope is None else scope.nodes,
+            reuse=None if scope is None else self.pod_rules,
+            dirty=None if scope is None else scope.pods,
         )
         result.nft = report
         if not report.ok:
             raise nft.NftError("; ".join(report.errors))
         self.rulesets = report.tables
+        self.pod_rules = report.pods
         # 5. additions: links, addresses and routes of the new namespaces.
         if full and added:
             apply_plan(d.plan, progress, fresh=frozenset(added))

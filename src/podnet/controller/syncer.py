@@ -46,11 +46,16 @@ class Syncer:
         reload: Callable[[], Awaitable[None]],
         period: float = RESYNC_SECONDS,
         requested: asyncio.Event | None = None,
+        since: list[float] | None = None,
     ) -> None:
         self.reconciler = reconciler
         self.reload = reload
         self.period = period
         self.event = requested or asyncio.Event()  # set: a sync was requested
+        # When the oldest request not yet taken up arrived (time.monotonic; the signal
+        # handler appends it): the sync that takes it up reports "latency", request to
+        # done, which is the daemon's share of a change's way to enforcement.
+        self.since = since if since is not None else []
         self.status: dict[str, Any] | None = None
         self.last_full = time.monotonic()
 
@@ -74,14 +79,17 @@ class Syncer:
         while True:
             periodic = not await self._wait()
             self.event.clear()
+            asked = self.since.pop() if self.since else None
             result = await loop.run_in_executor(None, self.reconciler.sync, periodic)
+            latency = None if asked is None else time.monotonic() - asked
             level = log.debug if result.checked else log.info if result.ok else log.error
-            level("%s", result.summary())
+            after = "" if latency is None else f" ({latency:.3f}s after the request)"
+            level("%s%s", result.summary(), after)
             if result.full or periodic:
                 self.last_full = time.monotonic()
             if result.runtime_changed or result.added:
                 await self.reload()  # new namespaces: their sockets are opened anew
-            self.status = result.status()
+            self.status = {**result.status(), "latency": latency}
             write_status()
 
     async def _wait(self) -> bool:

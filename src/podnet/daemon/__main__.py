@@ -23,6 +23,7 @@ import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import TYPE_CHECKING  # noqa: E402
 
@@ -61,7 +62,16 @@ async def serve(root: Path, cluster: str) -> int:
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, reload.set)
     # Installed now, not once the controller is up: a request that comes meanwhile waits.
-    loop.add_signal_handler(SYNC_SIGNAL, sync.set)
+    # `since` holds when the oldest request not yet taken up by a sync arrived: the sync
+    # that serves it reports how long the request waited to be in force.
+    since: list[float] = []
+
+    def request_sync() -> None:
+        if not since:
+            since.append(time.monotonic())
+        sync.set()
+
+    loop.add_signal_handler(SYNC_SIGNAL, request_sync)
     log.info("daemon of cluster %s, pid %d, state %s", cluster, os.getpid(), root)
     await standin.start()
     # The pods answer first (a restarted daemon serves again at once); the controller, whose
@@ -77,7 +87,7 @@ async def serve(root: Path, cluster: str) -> int:
         return standin.readiness.get(f"{namespace}/{pod}", False)
 
     reconciler = Reconciler(root, cluster, watch_drift=True, readiness=ready)
-    syncer = Syncer(reconciler, standin.load, resync_period(), sync)
+    syncer = Syncer(reconciler, standin.load, resync_period(), sync, since)
     tasks = [
         asyncio.ensure_future(_reloads(reload, standin, files)),
         syncer.start(loop, write_status),

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from podnet.daemon import procs
-from podnet.render.runtime import digest_of, load
 from podnet.state.files import StateFiles
 
 START_TIMEOUT = 15.0
@@ -149,6 +148,8 @@ def reload(state_dir: Path, timeout: float = START_TIMEOUT) -> None:
     pid = running_pid(files.root)
     if pid is None:
         raise DaemonError(f"no daemon runs for {files.root}")
+    from podnet.render.runtime import digest_of  # here: `label` has no use for it
+
     before = (_status(files) or {}).get("generation", 0)
     digest = digest_of(files.runtime) if files.runtime.exists() else None
     os.kill(pid, signal.SIGHUP)
@@ -229,6 +230,8 @@ def wait_ready(
 ) -> None:
     """Return once the daemon serves the current runtime.json and every pod has answered on
     its declared ports; progress(ready, total) is called whenever the count changes."""
+    from podnet.render.runtime import digest_of, load  # here: `label` has no use for them
+
     files = StateFiles(state_dir.resolve())
     digest = digest_of(files.runtime)
     pods = [p.key for p in load(files.root).pods]

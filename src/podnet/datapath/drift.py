@@ -29,7 +29,7 @@ import errno
 import select
 import socket
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from podnet.datapath import netns
 from podnet.datapath.rtnl_batch import messages
@@ -156,14 +156,27 @@ class DriftWatch:
         self._routes: dict[str, tuple[tuple[int, int], socket.socket]] = {}
         self._nft: dict[str, tuple[tuple[int, int], socket.socket, int]] = {}
 
-    def arm(self, names: Iterable[str], watched: Iterable[str], nodes: Mapping[str, str]) -> None:
+    def arm(
+        self,
+        names: Iterable[str],
+        watched: Iterable[str],
+        nodes: Mapping[str, str],
+        unchanged: Collection[str] = (),
+    ) -> None:
         """Take the kernel as it is now as the reference: `names` every namespace of the
         cluster, `watched` those whose netlink events count, `nodes` node -> namespace.
         A namespace already gone is recorded as such: the next check reports it (arming
         never fails for it, so a baseline is still adopted and the repair is the next
-        periodic sync's, as without a watch)."""
+        periodic sync's, as without a watch). Namespaces in `unchanged` (an incremental
+        sync neither created, removed nor rewired them) keep the identity recorded before:
+        not looking again at 5,000 namespaces saves time, and a namespace replaced behind
+        our back before this sync is then still reported by the next check."""
         self.armed = False
-        self._idents = {n: _identity(n) for n in names}
+        before = self._idents
+        self._idents = {
+            n: before[n] if n in unchanged and before.get(n) is not None else _identity(n)
+            for n in names
+        }
         present = {n for n, ident in self._idents.items() if ident is not None}
         watched, node_ns = set(watched) & present, set(nodes.values()) & present
         for n in [n for n in self._routes if n not in watched]:

@@ -7,6 +7,18 @@
     table inet NAME { ... }    ... and declare the new, all in one atomic transaction
 
 No packet sees a half-built ruleset: `nft -f` commits the three together or nothing.
+
+`update(old, new)` is the transaction of an incremental sync, when the kernel holds `old`:
+only what differs, in an order in which every reference is valid at each step:
+
+    add    counters, sets, chains (with their rules) that `new` has and `old` has not
+    change set and map elements (delete the old element, add the new: one transaction)
+    delete chains, then sets, then counters that `old` has and `new` has not
+
+Counters that both hold are not touched, so they keep counting (a replace has to write
+their values back); a chain or set is named after its content (render/kernel_names), so a
+changed one is a new name and the old one goes. Anything `update` cannot express (a set's
+type, a base chain's hook) answers None: replace the table.
 """
 
 from __future__ import annotations
@@ -39,6 +51,79 @@ def replace(table: Table) -> str:
     """The `nft -f` input that replaces `table` whole, atomically."""
     head = f"{table.family} {table.name}"
     return f"table {head}\ndelete table {head}\n" + declare(table)
+
+
+def update(old: Table, new: Table) -> str | None:
+    """The `nft -f` input that turns `old` (what the kernel holds) into `new` in one atomic
+    transaction, touching only what differs; "" when nothing does; None when only a
+    replace can do it."""
+    if (old.family, old.name) != (new.family, new.name):
+        return None
+    head = f"{new.family} {new.name}"
+    adds: list[str] = []
+    changes: list[str] = []
+    deletes: list[str] = []
+    old_counters = {c.name for c in old.counters}
+    new_counters = {c.name for c in new.counters}
+    adds += [_counter(c) for c in new.counters if c.name not in old_counters]
+    for kind, before, after in (("set", old.sets, new.sets), ("map", old.maps, new.maps)):
+        was = {x.name: x for x in before}
+        now = {x.name for x in after}
+        for x in after:
+            prior = was.get(x.name)
+            if prior is None:
+                adds.append(_set(x) if isinstance(x, Set) else _map(x))
+            elif prior != x:
+                if (prior.type, prior.flags) != (x.type, x.flags):
+                    return None
+                changes += _elements(head, x.name, _texts(prior), _texts(x))
+        deletes_of_kind = [f"delete {kind} {head} {n}" for n in was if n not in now]
+        if kind == "map" and deletes_of_kind:
+            return None  # the base chain refers to the maps: podnet's maps never go
+        deletes += deletes_of_kind
+    was_chain = {c.name: c for c in old.chains}
+    now_chain = {c.name for c in new.chains}
+    for c in new.chains:
+        before_c = was_chain.get(c.name)
+        if before_c is None:
+            adds.append(_chain(c))
+        elif before_c != c:
+            if before_c.hook != c.hook:
+                return None
+            changes.append(f"flush chain {head} {c.name}")
+            changes += [f"add rule {head} {c.name} {rule(r)}" for r in c.rules]
+    # Deletes in reverse order of reference: chains (they use sets and counters) first.
+    chain_deletes = [f"delete chain {head} {n}" for n in was_chain if n not in now_chain]
+    counter_deletes = [f"delete counter {head} {n}" for n in old_counters - new_counters]
+    deletes = chain_deletes + deletes + sorted(counter_deletes)
+    out = []
+    if adds:
+        out += [f"table {head} {{", *adds, "}"]
+    out += changes + deletes
+    return "\n".join(out) + "\n" if out else ""
+
+
+def _elements(
+    head: str, name: str, before: list[tuple[str, str]], after: list[tuple[str, str]]
+) -> list[str]:
+    """`delete element` of what went or changed, then `add element` of what came or changed
+    (a map element's verdict cannot be changed in place: the kernel refuses an add whose key
+    exists with other data). Elements are (key, whole element) as text."""
+    keep = set(before).intersection(after)
+    gone = [key for key, whole in before if (key, whole) not in keep]
+    came = [whole for key, whole in after if (key, whole) not in keep]
+    out = []
+    if gone:
+        out.append(f"delete element {head} {name} {{ {', '.join(gone)} }}")
+    if came:
+        out.append(f"add element {head} {name} {{ {', '.join(came)} }}")
+    return out
+
+
+def _texts(x: Set | Map) -> list[tuple[str, str]]:
+    if isinstance(x, Set):
+        return [(t, t) for t in map(element, x.elements)]
+    return [(element(k), f"{element(k)} : {verdict(v)}") for k, v in x.elements]
 
 
 def declare(table: Table) -> str:

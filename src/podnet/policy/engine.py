@@ -48,12 +48,19 @@ class Engine:
         placement: Placement | None = None,
         ipblock_pods: IpBlockPods = "match",
         hostnetwork_pods: HostNetworkPods = "node",
+        like: Engine | None = None,
     ) -> None:
+        """`like`: the engine of an earlier snapshot of the same cluster, whose endpoints of
+        unchanged pods (the very same pod objects) are taken over."""
         self.cluster = cluster
         self.placement = placement or place(cluster)
         self.ipblock_pods = ipblock_pods
         self.hostnetwork_pods = hostnetwork_pods
-        self.pods = pod_endpoints(cluster, self.placement)
+        known: dict[int, tuple[object, PodEndpoint]] = {}
+        if like is not None:
+            old_pods: list[PodEndpoint] = like.pods
+            known = {id(p): (p, e) for p, e in zip(like.cluster.pods, old_pods, strict=True)}
+        self.pods: list[PodEndpoint] = pod_endpoints(cluster, self.placement, known)
         self.by_key = {p.key: p for p in self.pods}
         self.ns_labels: Mapping[str, Mapping[str, str]] = {
             n.metadata.name: n.metadata.labels for n in cluster.namespaces

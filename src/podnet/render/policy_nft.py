@@ -29,6 +29,7 @@ never judged, as "traffic to and from the node where a Pod is running is always 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
@@ -66,6 +67,10 @@ from podnet.render import kernel_names as names
 
 PROTO: dict[str, L4Proto] = {"TCP": "tcp", "UDP": "udp", "SCTP": "sctp"}
 PortTuple = tuple[IPv4Address, L4Proto, int]
+_CHAINS: tuple[tuple[Direction, str], ...] = (
+    ("ingress", names.INGRESS_CHAIN),
+    ("egress", names.EGRESS_CHAIN),
+)
 
 
 def _addr_elements(s: AddressSet) -> tuple[Element, ...]:
@@ -79,28 +84,56 @@ def _addr_elements(s: AddressSet) -> tuple[Element, ...]:
 class _Sets:
     """Named sets, deduplicated by content (a set's name hashes its elements' text)."""
 
-    addr: dict[str, tuple[Element, ...]] = field(default_factory=dict)  # name -> elements
-    tuples: dict[str, tuple[Element, ...]] = field(default_factory=dict)
     # id(AddressSet) -> (it, its set's name): PeerIndex returns one AddressSet object per
     # peers, so each is converted once per node; the value holds it, so its id stays valid.
-    _named: dict[int, tuple[AddressSet, str]] = field(default_factory=dict)
+    _named: dict[int, tuple[AddressSet, str, tuple[Element, ...]]] = field(default_factory=dict)
 
-    def address_set(self, addresses: AddressSet) -> str:
+    def address_set(self, addresses: AddressSet, part: _Part) -> str:
         found = self._named.get(id(addresses))
-        if found is not None:
-            return found[1]
-        elements = _addr_elements(addresses)
-        name = names.nft_object(names.PEER_SET, ",".join(map(nft_text.element, elements)))
-        self.addr[name] = elements
-        self._named[id(addresses)] = (addresses, name)
-        return name
+        if found is None:
+            elements = _addr_elements(addresses)
+            name = names.nft_object(names.PEER_SET, ",".join(map(nft_text.element, elements)))
+            found = self._named[id(addresses)] = (addresses, name, elements)
+        part.addr[found[1]] = found[2]
+        return found[1]
 
-    def tuple_set(self, elements: list[PortTuple]) -> str:
+    @staticmethod
+    def tuple_set(elements: list[PortTuple], part: _Part) -> str:
         by_text: dict[str, Element] = {nft_text.element(e): e for e in elements}
         key = sorted(by_text)
         name = names.nft_object(names.PORT_SET, ",".join(key))
-        self.tuples[name] = tuple(by_text[k] for k in key)
+        part.tuples[name] = tuple(by_text[k] for k in key)
         return name
+
+
+@dataclass(frozen=True, slots=True)
+class PodRules:
+    """What one pod puts into its node's table: its chain per isolated direction (name and
+    body) and the sets and counters its chains' rules need. A node's table is the union of
+    its pods' (plus the base chain while some pod is isolated), so an incremental sync
+    renders only the pods a change can touch and keeps the others' from the last sync
+    (render/policy_scope says which)."""
+
+    ip: str
+    ingress: tuple[str, tuple[Rule, ...]] | None
+    egress: tuple[str, tuple[Rule, ...]] | None
+    addr_sets: tuple[tuple[str, tuple[Element, ...]], ...]
+    tuple_sets: tuple[tuple[str, tuple[Element, ...]], ...]
+    counters: frozenset[str]
+
+
+@dataclass
+class _Part:
+    """The sets and counters some rules name (one policy's, or one pod's)."""
+
+    addr: dict[str, tuple[Element, ...]] = field(default_factory=dict)
+    tuples: dict[str, tuple[Element, ...]] = field(default_factory=dict)
+    counters: set[str] = field(default_factory=set)
+
+    def add(self, other: _Part) -> None:
+        self.addr.update(other.addr)
+        self.tuples.update(other.tuples)
+        self.counters |= other.counters
 
 
 class PeerIndex:
@@ -172,7 +205,7 @@ class PeerIndex:
 
 
 class NodeRuleset:
-    """Builds the table of one node."""
+    """Builds the table of one node, pod by pod."""
 
     def __init__(
         self, engine: Engine, node: str, cluster: str, peers: PeerIndex | None = None
@@ -182,12 +215,10 @@ class NodeRuleset:
         self.node = node
         self.table = names.table_name(cluster)
         self.sets = _Sets()
-        self.chains: dict[str, tuple[Rule, ...]] = {}
-        self.ingress_map: dict[str, str] = {}  # pod ip -> its chain
-        self.egress_map: dict[str, str] = {}
-        self.counters: set[str] = set()
-        # (id(policy), direction, pod key or "") -> the policy's rules with their text.
-        self._policy_rules: dict[tuple[int, Direction, str], list[tuple[Rule, str]]] = {}
+        # (id(policy), direction, pod key or "") -> the policy's rules with their text, and
+        # the sets and counters they name.
+        self._policy_rules: dict[tuple[int, Direction, str], tuple[list[tuple[Rule, str]], _Part]]
+        self._policy_rules = {}
 
     # ---- ports -------------------------------------------------------------------------
     @staticmethod
@@ -202,14 +233,15 @@ class NodeRuleset:
             return (proto, DPort(rp.port, rp.end_port))
         return (proto, DPort(rp.port))
 
-    def _accept_counter(self, pol: NetworkPolicy) -> str:
+    @staticmethod
+    def _accept_counter(pol: NetworkPolicy, part: _Part) -> str:
         name = names.policy_accept_counter(policy_name(pol))
-        self.counters.add(name)
+        part.counters.add(name)
         return name
 
     # ---- chains ------------------------------------------------------------------------
     def _rules(
-        self, pod: PodEndpoint, pols: list[NetworkPolicy], direction: Direction
+        self, pod: PodEndpoint, pols: list[NetworkPolicy], direction: Direction, part: _Part
     ) -> list[tuple[Rule, str]]:
         """The rules of each policy in turn, with their text (chain names hash it). Built
         once per policy and node: the same for every pod the policy selects, except an
@@ -222,22 +254,24 @@ class NodeRuleset:
             key = (id(pol), direction, pod.key if per_pod else "")
             found = self._policy_rules.get(key)
             if found is None:
+                used = _Part()
                 if direction == "ingress":
-                    rules = self._ingress_rules(pod, pol)
+                    rules = self._ingress_rules(pod, pol, used)
                 else:
-                    rules = self._egress_rules(pol)
-                found = self._policy_rules[key] = [(r, nft_text.rule(r)) for r in rules]
-            out += found
+                    rules = self._egress_rules(pol, used)
+                found = self._policy_rules[key] = ([(r, nft_text.rule(r)) for r in rules], used)
+            out += found[0]
+            part.add(found[1])
         return out
 
-    def _ingress_rules(self, pod: PodEndpoint, pol: NetworkPolicy) -> list[Rule]:
+    def _ingress_rules(self, pod: PodEndpoint, pol: NetworkPolicy, part: _Part) -> list[Rule]:
         rules = []
         ns = pol.metadata.namespace or "default"
-        count = self._accept_counter(pol)
+        count = self._accept_counter(pol, part)
         for rule in pol.spec.ingress or ():
             src: tuple[Match, ...] = ()
             if rule.from_:
-                peer_set = self.sets.address_set(self.peers.addresses(rule.from_, ns))
+                peer_set = self.sets.address_set(self.peers.addresses(rule.from_, ns), part)
                 src = (InSet((Field.IP_SADDR,), peer_set),)
             if not rule.ports:
                 rules.append(Rule(src, count, ACCEPT))
@@ -251,14 +285,14 @@ class NodeRuleset:
                     rules.append(Rule(src + self._port_match(rp, number), count, ACCEPT))
         return rules
 
-    def _egress_rules(self, pol: NetworkPolicy) -> list[Rule]:
+    def _egress_rules(self, pol: NetworkPolicy, part: _Part) -> list[Rule]:
         rules = []
         ns = pol.metadata.namespace or "default"
-        count = self._accept_counter(pol)
+        count = self._accept_counter(pol, part)
         for rule in pol.spec.egress or ():
             dst: tuple[Match, ...] = ()
             if rule.to:
-                peer_set = self.sets.address_set(self.peers.addresses(rule.to, ns))
+                peer_set = self.sets.address_set(self.peers.addresses(rule.to, ns), part)
                 dst = (InSet((Field.IP_DADDR,), peer_set),)
             if not rule.ports:
                 rules.append(Rule(dst, count, RETURN))
@@ -275,60 +309,105 @@ class NodeRuleset:
                     ]
                     if elems:
                         key = (Field.IP_DADDR, Field.L4PROTO, Field.TH_DPORT)
-                        match = InSet(key, self.sets.tuple_set(elems))
+                        match = InSet(key, self.sets.tuple_set(elems, part))
                         rules.append(Rule((match,), count, RETURN))
                     continue
                 rules.append(Rule(dst + self._port_match(rp, None), count, RETURN))
         return rules
 
-    def _chain(self, prefix: str, rules: list[tuple[Rule, str]], drop_counter: str) -> str:
+    @staticmethod
+    def _chain(
+        prefix: str, rules: list[tuple[Rule, str]], drop_counter: str
+    ) -> tuple[str, tuple[Rule, ...]]:
         """A pod's chain, named after its rules' text."""
         deny = _deny(drop_counter)
         text = "\n".join([*(t for _, t in rules), nft_text.rule(deny)])
-        name = names.nft_object(prefix, text)
-        self.chains[name] = (*(r for r, _ in rules), deny)
-        return name
+        return names.nft_object(prefix, text), (*(r for r, _ in rules), deny)
 
-    def build(self) -> Table:
+    def pod_rules(self, pod: PodEndpoint) -> PodRules:
+        """What `pod` (of this node) puts into the table."""
+        part = _Part()
+        chains: dict[Direction, tuple[str, tuple[Rule, ...]]] = {}
+        for direction, prefix in _CHAINS:
+            pols = self.peers.selecting(pod, direction)
+            if pols:
+                drop = (
+                    names.ingress_drop_counter(pod.key)
+                    if direction == "ingress"
+                    else names.egress_drop_counter(pod.key)
+                )
+                part.counters.add(drop)
+                chains[direction] = self._chain(
+                    prefix, self._rules(pod, pols, direction, part), drop
+                )
+        return PodRules(
+            pod.ip,
+            chains.get("ingress"),
+            chains.get("egress"),
+            tuple(part.addr.items()),
+            tuple(part.tuples.items()),
+            frozenset(part.counters),
+        )
+
+    def build(
+        self,
+        reuse: Mapping[str, PodRules] | None = None,
+        dirty: frozenset[str] | None = None,
+    ) -> tuple[Table, dict[str, PodRules]]:
+        """The table, and what each pod put into it. With `reuse` (the last sync's pods of
+        this node) and `dirty` (the pods a change can touch), a pod outside `dirty` keeps
+        what it had: only the dirty ones are rendered."""
+        pods: dict[str, PodRules] = {}
         for pod in (p for p in self.e.pods if p.node == self.node and not p.host_network):
-            in_pols = self.peers.selecting(pod, "ingress")
-            if in_pols:
-                drop = names.ingress_drop_counter(pod.key)
-                self.counters.add(drop)
-                rules = self._rules(pod, in_pols, "ingress")
-                self.ingress_map[pod.ip] = self._chain(names.INGRESS_CHAIN, rules, drop)
-            eg_pols = self.peers.selecting(pod, "egress")
-            if eg_pols:
-                drop = names.egress_drop_counter(pod.key)
-                self.counters.add(drop)
-                rules = self._rules(pod, eg_pols, "egress")
-                self.egress_map[pod.ip] = self._chain(names.EGRESS_CHAIN, rules, drop)
-        return self.table_value()
+            prior = None
+            if reuse is not None and dirty is not None and pod.key not in dirty:
+                prior = reuse.get(pod.key)
+            if prior is not None and prior.ip == pod.ip:
+                pods[pod.key] = prior
+            else:
+                pods[pod.key] = self.pod_rules(pod)
+        return self.table_value(pods.values()), pods
 
-    def table_value(self) -> Table:
+    def table_value(self, pods: Iterable[PodRules]) -> Table:
+        addr: dict[str, tuple[Element, ...]] = {}
+        tuples: dict[str, tuple[Element, ...]] = {}
+        counters: set[str] = set()
+        chains: dict[str, tuple[Rule, ...]] = {}
+        ingress_map: dict[str, str] = {}  # pod ip -> its chain
+        egress_map: dict[str, str] = {}
+        for p in pods:
+            addr.update(p.addr_sets)
+            tuples.update(p.tuple_sets)
+            counters |= p.counters
+            if p.ingress is not None:
+                chains[p.ingress[0]] = p.ingress[1]
+                ingress_map[p.ip] = p.ingress[0]
+            if p.egress is not None:
+                chains[p.egress[0]] = p.egress[1]
+                egress_map[p.ip] = p.egress[0]
         sets = [
-            *(Set(n, ("ipv4_addr",), ("interval",), e) for n, e in sorted(self.sets.addr.items())),
+            *(Set(n, ("ipv4_addr",), ("interval",), e) for n, e in sorted(addr.items())),
             *(
                 Set(n, ("ipv4_addr", "inet_proto", "inet_service"), (), e)
-                for n, e in sorted(self.sets.tuples.items())
+                for n, e in sorted(tuples.items())
             ),
         ]
-        maps = [_jump_map(names.INGRESS_MAP, self.ingress_map)]
-        maps.append(_jump_map(names.EGRESS_MAP, self.egress_map))
-        chains = [Chain(name, body) for name, body in sorted(self.chains.items())]
-        if self.ingress_map or self.egress_map:
+        maps = [_jump_map(names.INGRESS_MAP, ingress_map)]
+        maps.append(_jump_map(names.EGRESS_MAP, egress_map))
+        chain_values = [Chain(name, body) for name, body in sorted(chains.items())]
+        if ingress_map or egress_map:
             # The hook exists only while some pod of this node is isolated: its `ct state`
             # turns on connection tracking for the whole namespace, which costs every
             # forwarded packet (about 5% of single-stream throughput per node crossed) and
             # buys nothing where no policy applies.
-            chains.append(_forward_chain())
+            chain_values.append(_forward_chain())
         return Table(
             family=names.NFT_FAMILY,
             name=self.table,
-            counters=tuple(Counter(c) for c in sorted(self.counters)),
+            counters=tuple(Counter(c) for c in sorted(counters)),
             sets=tuple(sets),
             maps=tuple(maps),
-            chains=tuple(chains),
+            chains=tuple(chain_values),
         )
 
 
@@ -360,11 +439,43 @@ def _deny(counter: str) -> Rule:
     return Rule(counter=counter, verdict=Reject("admin-prohibited"))
 
 
+@dataclass(frozen=True)
+class NodeRender:
+    """A node's table and what each of its pods put into it (for the next sync's reuse)."""
+
+    table: Table
+    pods: dict[str, PodRules]
+
+
 def render_node(engine: Engine, node: str, cluster: str, peers: PeerIndex | None = None) -> Table:
     """The whole table of one node (podnet.nftables.text.replace makes it the `nft -f`
     transaction that replaces podnet's table atomically). Pass one PeerIndex for all the
     nodes of a sync to compute the peers once."""
-    return NodeRuleset(engine, node, cluster, peers).build()
+    return NodeRuleset(engine, node, cluster, peers).build()[0]
+
+
+def render_nodes(
+    engine: Engine,
+    cluster: str,
+    only: frozenset[str] | None = None,
+    reuse: Mapping[str, Mapping[str, PodRules]] | None = None,
+    dirty: frozenset[str] | None = None,
+) -> dict[str, NodeRender]:
+    """{node: its table and pods} for every node (or those in `only`), one PeerIndex shared
+    by all (every peer computed once per sync, and only when a rendered pod needs it). With
+    `reuse` (node -> the last sync's pods) and `dirty` (pod keys a change can touch:
+    render/policy_scope), only the dirty pods are rendered."""
+    peers = PeerIndex(engine)
+    out = {}
+    for n in engine.cluster.nodes:
+        name = n.metadata.name
+        if only is None or name in only:
+            prior = reuse.get(name) if reuse is not None else None
+            table, pods = NodeRuleset(engine, name, cluster, peers).build(
+                prior, dirty if prior is not None else None
+            )
+            out[name] = NodeRender(table, pods)
+    return out
 
 
 def render_all(
@@ -372,9 +483,4 @@ def render_all(
 ) -> dict[str, Table]:
     """{node: its table} for every node of the engine's cluster (or the nodes in `only`),
     with one PeerIndex shared by all of them: every peer is computed once per sync."""
-    peers = PeerIndex(engine)
-    return {
-        n.metadata.name: render_node(engine, n.metadata.name, cluster, peers)
-        for n in engine.cluster.nodes
-        if only is None or n.metadata.name in only
-    }
+    return {n: r.table for n, r in render_nodes(engine, cluster, only).items()}

@@ -114,24 +114,41 @@ def _touched_by(pol: NetworkPolicy, c: _Changes) -> bool:
     return False
 
 
-def _selected_nodes(engine: Engine, pols: Iterable[NetworkPolicy]) -> set[str]:
-    """Nodes of the pods each policy's podSelector picks, in either direction."""
+def _selected(engine: Engine, pols: Iterable[NetworkPolicy]) -> list[PodEndpoint]:
+    """The pods each policy's podSelector picks, in either direction."""
     by_ns: dict[str, list[PodEndpoint]] = defaultdict(list)
     for p in engine.pods:
         by_ns[p.namespace].append(p)
-    out: set[str] = set()
+    out: list[PodEndpoint] = []
     for pol in pols:
         sel = pol.spec.pod_selector
-        out.update(
-            p.node
-            for p in by_ns.get(pol.metadata.namespace or "default", ())
-            if sel.matches(p.labels)
+        out += (
+            p for p in by_ns.get(pol.metadata.namespace or "default", ()) if sel.matches(p.labels)
         )
     return out
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What a change can touch: the nodes whose table may differ, and the pods (keys, of
+    either engine) whose part of their node's table may differ (render/policy_nft.PodRules:
+    their chains, and the sets and counters those name)."""
+
+    nodes: frozenset[str]
+    pods: frozenset[str]
+
+
 def affected_nodes(old: Engine, new: Engine) -> frozenset[str] | None:
     """The nodes whose table may differ between `old` and `new`; None: possibly all."""
+    scope = affected(old, new)
+    return None if scope is None else scope.nodes
+
+
+def affected(old: Engine, new: Engine) -> Scope | None:
+    """The nodes and pods whose rules may differ between `old` and `new`; None: possibly
+    all. A pod's chains are a function of the pod and of the policies that select it
+    (their rules and peers), so they can differ only if the pod changed or a touched
+    policy selects it before or after."""
     if old.ipblock_pods != new.ipblock_pods or old.ipblock_pods != "match":
         return None
     if [n.metadata.name for n in old.cluster.nodes] != [n.metadata.name for n in new.cluster.nodes]:
@@ -159,10 +176,15 @@ def affected_nodes(old: Engine, new: Engine) -> frozenset[str] | None:
         k for k in old_pols.keys() | new_pols.keys()
         if old_pols.get(k) is not new_pols.get(k) and old_pols.get(k) != new_pols.get(k)
     }  # fmt: skip
-    nodes = {p.node for p in before} | {p.node for p in after}
+    pods = before + after
+    seen: dict[int, bool] = {}  # id(policy) -> touched; an unchanged policy is one object
     for engine, pols in ((old, old_pols), (new, new_pols)):
-        touched = [
-            pol for key, pol in pols.items() if key in changed_pols or _touched_by(pol, changes)
-        ]
-        nodes |= _selected_nodes(engine, touched)
-    return frozenset(nodes)
+        touched = []
+        for key, pol in pols.items():
+            hit = seen.get(id(pol))
+            if hit is None:
+                hit = seen[id(pol)] = _touched_by(pol, changes)
+            if hit or key in changed_pols:
+                touched.append(pol)
+        pods += _selected(engine, touched)
+    return Scope(frozenset(p.node for p in pods), frozenset(p.key for p in pods))

@@ -8,18 +8,17 @@ waits for the reconciler to reach."""
 
 from __future__ import annotations
 
-import json
 import re
 import time
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 from podnet.model.cluster import Cluster, build
 from podnet.model.errors import InputError, Origin
 from podnet.model.kinds import CLUSTER_SCOPED, WORKLOAD_KINDS
-from podnet.model.load import Loaded, LoadResult, validate_object
+from podnet.model.load import Loaded, LoadResult
 from podnet.model.service import Service
+from podnet.state.labels import label_object  # noqa: F401 (`podnet label`'s change)
 from podnet.state.network import NetworkConfig, from_meta, to_meta
 from podnet.state.placement import Placement, place
 from podnet.state.service_alloc import with_services
@@ -27,7 +26,6 @@ from podnet.state.snapshot import ParsedCache, stored_objects
 from podnet.state.store import Store
 from podnet.state.stored_kinds import KIND_NAMES, STORED_KINDS
 
-NS_NAME_LABEL = "kubernetes.io/metadata.name"
 API_GROUP = {
     "NetworkPolicy": "networking.k8s.io",
     "Ingress": "networking.k8s.io",
@@ -101,45 +99,6 @@ def delete_object(store: Store, kind: str, ns: str, name: str, check: Check = no
         return _commit(store, kept, check)
 
 
-def label_object(
-    store: Store,
-    kind: str,
-    ns: str,
-    name: str,
-    changes: list[tuple[str, str | None]],
-    overwrite: bool = False,
-) -> int:
-    """Set (value) or remove (None) labels of a pod or namespace; the revision after it.
-    Labels cannot break what holds between objects (names, addresses), so only the object
-    itself is validated again: no whole-cluster build on this hot path."""
-    with store.transaction():
-        stored = store.get(kind, ns, name)
-        if stored is None:
-            where = f" in namespace {ns}" if ns else ""
-            raise InputError.line(f'{kind} "{name}" not found{where}')
-        body = json.loads(json.dumps(stored.body))
-        labels = dict(body.setdefault("metadata", {}).get("labels") or {})
-        ident = f"{kind} {ns + '/' if ns else ''}{name}"
-        for key, value in changes:
-            if kind == "Namespace" and key == NS_NAME_LABEL:
-                raise InputError.line(
-                    f"{ident}: metadata.labels: {NS_NAME_LABEL} is set by the API server"
-                )
-            if value is not None and labels.get(key, value) != value and not overwrite:
-                raise InputError.line(
-                    f"{ident}: metadata.labels: {key!r} already has a value "
-                    f"({labels[key]}), and --overwrite is false"
-                )
-            if value is None:
-                labels.pop(key, None)
-            else:
-                labels[key] = value
-        body["metadata"]["labels"] = labels
-        obj = _revalidate(kind, body).obj
-        store.put(kind, ns or None, name, body_of(obj))
-        return store.revision()
-
-
 def _stored(store: Store) -> list[Loaded]:
     return list(stored_objects(store).objects)
 
@@ -186,16 +145,6 @@ def _desired(cluster: Cluster) -> dict[Key, dict[str, Any]]:
 def body_of(obj: Any) -> dict[str, Any]:
     """An object as the store keeps it: the API's JSON, empty fields omitted."""
     return _pruned(obj.model_dump(mode="json", by_alias=True, exclude_none=True))
-
-
-def _revalidate(kind: str, body: dict[str, Any]) -> Loaded:
-    result = LoadResult()
-    body = {**body, "kind": kind}
-    body.setdefault("apiVersion", "v1")
-    problems = validate_object(body, Origin("<label>", 0), result, Counter())
-    if problems:
-        raise InputError(problems)
-    return result.objects[0]
 
 
 def _key(o: Loaded) -> Key:

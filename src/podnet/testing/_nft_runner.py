@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass, field
 
 from podnet.datapath.nft import Counters, NftError
-from podnet.nftables.model import Table
+from podnet.nftables.model import Counter, Table
 
 
 @dataclass
@@ -30,6 +31,27 @@ class FakeRunner:
             self.history.append((netns, table))
             self.counters[netns] = {c.name: (c.packets, c.bytes) for c in table.counters}
 
+    def update(self, netns: str, old: Table, new: Table) -> bool:
+        """As the kernel does: refused unless the namespace holds `old`; counters that both
+        tables hold keep their values, new ones start at zero."""
+        if netns in self.fail:
+            raise NftError(f"nft -f in {netns} failed: (fake) refused")
+        with self._lock:
+            held = self.applied.get(netns)
+            if held is None or _bare(held) != _bare(old):
+                raise NftError(f"nft -f in {netns} failed: (fake) the table is not the old one")
+            kept = self.counters.get(netns, {})
+            values = {c.name: kept.get(c.name, (0, 0)) for c in new.counters}
+            self.applied[netns] = new.with_counter_values(values)
+            self.history.append((netns, new))
+            self.counters[netns] = values
+        return True
+
     def list_counters(self, netns: str) -> Counters:
         with self._lock:
             return dict(self.counters.get(netns, {}))
+
+
+def _bare(t: Table) -> Table:
+    """The table without counter values."""
+    return dataclasses.replace(t, counters=tuple(Counter(c.name) for c in t.counters))
