@@ -55,6 +55,18 @@ class StateFiles:
         return self.root / "daemon.json"
 
     @property
+    def dns(self) -> Path:  # the DNS records and the pods serving them (render.dns_file)
+        return self.root / "dns.json"
+
+    @property
+    def dns_pid(self) -> Path:  # the DNS server's pid, held under flock while it runs
+        return self.root / "dns-server.pid"
+
+    @property
+    def dns_status(self) -> Path:  # what the DNS server has loaded: serial, sockets
+        return self.root / "dns-server.json"
+
+    @property
     def exec_dir(self) -> Path:  # resolv.conf files that `podnet exec` bind-mounts
         return self.root / "exec"
 

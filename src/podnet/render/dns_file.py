@@ -1,0 +1,119 @@
+"""dns.json: what the cluster DNS server serves, and where — the one schema of that file.
+
+The reconciler writes it after a sync that changed it (atomically); the DNS server
+(`python -m podnet.dns`) reloads it on SIGHUP; the workload stand-in reads `servers` to leave
+port 53 of those pods to the DNS server.
+
+    {"serial": 12, "domain": "cluster.local.",
+     "servers": [{"pod": "kube-system/coredns-0", "netns": "...", "ip": "10.244.1.2"}],
+     "zone": "<master-file text of every record>"}
+
+The DNS pods are the kube-dns Service's: kube-system pods labelled `k8s-app: kube-dns`
+(the label kubeadm's CoreDNS Deployment carries and the Service selects).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from podnet.render import kernel_names
+from podnet.render.dns_zone import PodAddress, Zone, render_zone
+from podnet.state.files import StateFiles
+
+if TYPE_CHECKING:
+    from podnet.model.cluster import Cluster
+    from podnet.state.network import NetworkConfig
+    from podnet.state.placement import Placement
+
+DNS_NAMESPACE = "kube-system"
+DNS_LABEL = ("k8s-app", "kube-dns")
+DNS_PORT = 53
+
+
+class DnsFileError(Exception):
+    """dns.json is missing or malformed (one line)."""
+
+
+@dataclass(frozen=True)
+class Server:
+    """A pod the DNS server answers in: port 53, UDP and TCP, inside its namespace."""
+
+    pod: str  # ns/name
+    netns: str
+    ip: str
+
+
+@dataclass(frozen=True)
+class DnsFile:
+    zone: Zone
+    servers: tuple[Server, ...]
+    text: str = ""  # the zone's master-file text, as read (the server parses it)
+
+    def dumps(self) -> str:
+        doc = {
+            "serial": self.zone.serial,
+            "domain": self.zone.domain,
+            "servers": [{"pod": s.pod, "netns": s.netns, "ip": s.ip} for s in self.servers],
+            "zone": self.zone.text(),
+        }
+        return json.dumps(doc, indent=1) + "\n"
+
+
+def build(
+    cluster: Cluster,
+    placement: Placement,
+    cluster_name: str,
+    net: NetworkConfig | None,
+    serial: int,
+) -> DnsFile:
+    """The records of the cluster and the pods that serve them."""
+    from podnet.state.network import NetworkConfig
+    from podnet.state.placement import pod_key
+
+    net = net or NetworkConfig()
+    pods = [
+        PodAddress(key[0], placement.pod_ip[key])
+        for p in cluster.pods
+        if (key := pod_key(p)) in placement.pod_ip
+    ]
+    zone = render_zone(
+        cluster.services, cluster.endpoint_slices, pods, net.domain, net.dns_ip, serial
+    )
+    servers = tuple(
+        Server(
+            f"{key[0]}/{key[1]}", kernel_names.pod_netns(cluster_name, *key), placement.pod_ip[key]
+        )
+        for p in cluster.pods
+        if (key := pod_key(p))[0] == DNS_NAMESPACE
+        and p.metadata.labels.get(DNS_LABEL[0]) == DNS_LABEL[1]
+        and not p.spec.host_network
+        and key in placement.pod_ip
+    )
+    return DnsFile(zone, servers)
+
+
+def path(root: Path) -> Path:
+    return StateFiles(root).dns
+
+
+def load(root: Path) -> DnsFile:
+    try:
+        doc: dict[str, Any] = json.loads(path(root).read_text())
+        servers = tuple(Server(s["pod"], s["netns"], s["ip"]) for s in doc["servers"])
+        zone = Zone(doc["domain"], "", (), int(doc["serial"]))
+        return DnsFile(zone, servers, str(doc["zone"]))
+    except FileNotFoundError:
+        raise DnsFileError(f"{path(root)}: no such file (no sync wrote it yet)") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise DnsFileError(f"{path(root)}: malformed: {type(e).__name__}: {e}") from None
+
+
+def server_netns(root: Path) -> frozenset[str]:
+    """The namespaces whose port 53 belongs to the DNS server (empty without the file)."""
+    try:
+        return frozenset(s.netns for s in load(root).servers)
+    except DnsFileError:
+        return frozenset()
