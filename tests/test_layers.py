@@ -25,6 +25,7 @@ ALLOWED: dict[str, set[str]] = {
     "workload": {"model", "state", "render", "datapath"},
     "probing": {"policy", "datapath"},
     "enter": {"state", "render", "datapath"},
+    "dns": {"state", "render", "datapath"},
     "daemon": {"state", "render", "controller", "workload"},
     "cli": {
         "model",

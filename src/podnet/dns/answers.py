@@ -1,0 +1,223 @@
+"""Every answer of a zone, computed once from its master-file text (sans-io).
+
+A response is the query's first two bytes (its ID), two bytes of flags, four counts, the
+query's own question copied back (so the client sees its own spelling of the name: 0x20
+case randomisation keeps working), then everything after the question. That last part
+depends only on the (lowercase name, type) asked, so it is built once, by dnspython, with
+the lowercase question at offset 12: its compression pointers stay valid for any spelling of
+the same name, which has the same length. The hot path (podnet.dns.wire) then only copies
+bytes.
+
+Which answer a name gets:
+
+| the name | answer |
+| --- | --- |
+| has records of the type | NOERROR, the records (SRV and NS: the targets' addresses in the additional section) |
+| is a CNAME (an ExternalName Service) | NOERROR, the CNAME, and the target's records when the target is in the zone (RFC 1034 4.3.2) |
+| exists (has records of other types, or names below it: an empty non-terminal) | NOERROR, empty answer, the apex's SOA in authority (NODATA, RFC 2308) |
+| is in a zone served here but does not exist | NXDOMAIN, SOA in authority |
+| is outside every zone served here | REFUSED, at once (docs/dns.md: the cluster is sealed, there is no upstream) |
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+
+IN = dns.rdataclass.IN
+ANY = dns.rdatatype.ANY
+CNAME = dns.rdatatype.CNAME
+MAX_CACHED = 200_000  # computed NODATA/CNAME answers kept; beyond it they are built per query
+
+
+@dataclass(frozen=True, slots=True)
+class Canned:
+    """What follows the question, for one (name, type): plain and without the additional
+    section (when the plain one does not fit a UDP limit), counts with and without room for
+    the OPT record that an EDNS query gets back."""
+
+    flags: int  # QR | AA where authoritative
+    rcode: int
+    counts: bytes
+    tail: bytes
+    counts_edns: bytes
+    short_counts: bytes
+    short_tail: bytes
+    short_counts_edns: bytes
+
+
+def _wire(name: dns.name.Name) -> bytes:
+    w = name.to_wire()
+    assert w is not None  # without a file, to_wire returns the bytes
+    return w
+
+
+def _counts(an: int, ns: int, ar: int) -> bytes:
+    return b"\x00\x01" + an.to_bytes(2, "big") + ns.to_bytes(2, "big") + ar.to_bytes(2, "big")
+
+
+def canned(
+    qname: dns.name.Name,
+    qtype: int,
+    rcode: int = 0,
+    answer: Iterable[dns.rrset.RRset] = (),
+    authority: Iterable[dns.rrset.RRset] = (),
+    additional: Iterable[dns.rrset.RRset] = (),
+    authoritative: bool = True,
+) -> Canned:
+    def wire(extra: list[dns.rrset.RRset]) -> tuple[bytes, bytes]:
+        m = dns.message.Message(id=0)
+        m.flags = dns.flags.QR | (dns.flags.AA if authoritative else 0)
+        m.set_rcode(dns.rcode.Rcode(rcode))
+        rdtype = dns.rdatatype.RdataType(qtype)
+        m.find_rrset(m.question, qname, IN, rdtype, create=True, force_unique=True)
+        m.answer, m.authority, m.additional = list(answer), list(authority), extra
+        w = m.to_wire()
+        return w[4:12], w[12 + len(_wire(qname)) + 4 :]
+
+    extra = list(additional)
+    counts, tail = wire(extra)
+    short_counts, short_tail = wire([]) if extra else (counts, tail)
+
+    def plus_opt(c: bytes) -> bytes:
+        return c[:6] + (int.from_bytes(c[6:8], "big") + 1).to_bytes(2, "big")
+
+    flags = 0x80 | (0x04 if authoritative else 0)
+    return Canned(
+        flags,
+        rcode,
+        counts,
+        tail,
+        plus_opt(counts),
+        short_counts,
+        short_tail,
+        plus_opt(short_counts),
+    )
+
+
+def _fixed(rcode: int, authority: bytes, authoritative: bool) -> Canned:
+    """A negative answer whose tail does not depend on the name: the SOA written out
+    uncompressed (no pointer into the question), or nothing at all."""
+    c = _counts(0, 1 if authority else 0, 0)
+    e = c[:6] + b"\x00\x01"
+    flags = 0x80 | (0x04 if authoritative else 0)
+    return Canned(flags, rcode, c, authority, e, c, authority, e)
+
+
+class Answers:
+    """The answers of one zone text; `lookup(lowercase wire name, qtype)`."""
+
+    def __init__(self, text: str) -> None:
+        self.rrsets: dict[tuple[dns.name.Name, int], dns.rrset.RRset] = {}
+        for line in text.splitlines():
+            if not line or line.startswith(";"):
+                continue
+            owner, ttl, _cls, rdtype, data = line.split(None, 4)
+            name = dns.name.from_text(owner)
+            kind = dns.rdatatype.from_text(rdtype)
+            t = int(kind)
+            rrset = self.rrsets.get((name, t))
+            if rrset is None:
+                rrset = self.rrsets[(name, t)] = dns.rrset.RRset(name, IN, kind)
+            rrset.add(dns.rdata.from_text(IN, kind, data), int(ttl))
+        self.records = sum(len(r) for r in self.rrsets.values())
+        soas = [r for (_, t), r in self.rrsets.items() if t == dns.rdatatype.SOA]
+        # Longest apex first: a name belongs to the most specific zone that holds it.
+        self.apexes = sorted((r.name for r in soas), key=lambda n: -len(n))
+        self.negative: dict[dns.name.Name, tuple[Canned, Canned]] = {}
+        for soa in soas:
+            buf = io.BytesIO()
+            soa.to_wire(buf)  # no compression table: self-contained bytes
+            self.negative[soa.name] = (
+                _fixed(dns.rcode.NOERROR, buf.getvalue(), True),
+                _fixed(dns.rcode.NXDOMAIN, buf.getvalue(), True),
+            )
+        self.soa = {r.name: r for r in soas}
+        self.refused = _fixed(dns.rcode.REFUSED, b"", False)
+        self.by_name: dict[dns.name.Name, list[dns.rrset.RRset]] = {}
+        for (name, _), rrset in self.rrsets.items():
+            self.by_name.setdefault(name, []).append(rrset)
+        self.exists: set[dns.name.Name] = set()  # every owner and every name above it
+        for name in self.by_name:
+            apex = self.apex(name)
+            while apex is not None and name not in self.exists and name.is_subdomain(apex):
+                self.exists.add(name)
+                if name == apex:
+                    break
+                name = name.parent()
+        self.table: dict[bytes, Canned] = {}
+        for (name, t), rrset in self.rrsets.items():
+            self.table[_wire(name) + t.to_bytes(2, "big")] = self._positive(name, t, [rrset])
+
+    def apex(self, name: dns.name.Name) -> dns.name.Name | None:
+        return next((a for a in self.apexes if name.is_subdomain(a)), None)
+
+    def _additional(self, rrsets: list[dns.rrset.RRset]) -> list[dns.rrset.RRset]:
+        """Addresses of SRV and NS targets that the zone holds (2.3.2: "The Additional
+        section of the response may include the Service A record")."""
+        out: list[dns.rrset.RRset] = []
+        for rrset in rrsets:
+            if rrset.rdtype not in (dns.rdatatype.SRV, dns.rdatatype.NS):
+                continue
+            for rd in rrset:
+                for t in (dns.rdatatype.A, dns.rdatatype.AAAA):
+                    glue = self.rrsets.get((rd.target, t))
+                    if glue is not None and glue not in out:
+                        out.append(glue)
+        return out
+
+    def _positive(self, name: dns.name.Name, qtype: int, rrsets: list[dns.rrset.RRset]) -> Canned:
+        return canned(name, qtype, answer=rrsets, additional=self._additional(rrsets))
+
+    def lookup(self, wire_name: bytes, qtype: int) -> Canned:
+        """The answer to (name, qtype); `wire_name` is the lowercase name in wire format."""
+        hit = self.table.get(wire_name + qtype.to_bytes(2, "big"))
+        if hit is not None:
+            return hit
+        try:
+            name = dns.name.from_wire(wire_name, 0)[0]
+        except dns.exception.DNSException:
+            return self.refused
+        return self._compute(name, qtype, wire_name)
+
+    def _compute(self, name: dns.name.Name, qtype: int, key: bytes) -> Canned:
+        apex = self.apex(name)
+        if apex is None:
+            return self.refused
+        if name not in self.exists:
+            return self.negative[apex][1]
+        found = self.by_name.get(name, [])
+        if qtype == ANY and found:
+            answer = self._positive(name, qtype, sorted(found, key=lambda r: r.rdtype))
+        elif (cname := self.rrsets.get((name, CNAME))) is not None:
+            answer = canned(name, qtype, answer=self._chase(cname, qtype))
+        else:
+            return self.negative[apex][0]
+        if len(self.table) < MAX_CACHED:
+            self.table[key + qtype.to_bytes(2, "big")] = answer
+        return answer
+
+    def _chase(self, cname: dns.rrset.RRset, qtype: int) -> list[dns.rrset.RRset]:
+        """The CNAME, then the target's records of the type when the zone holds them
+        (chains of at most 8, as resolvers bound them)."""
+        chain = [cname]
+        for _ in range(8):
+            target = chain[-1][0].target
+            nxt = self.rrsets.get((target, CNAME)) or self.rrsets.get((target, qtype))
+            if nxt is None or nxt in chain:
+                break
+            chain.append(nxt)
+            if nxt.rdtype != CNAME:
+                break
+        return chain
