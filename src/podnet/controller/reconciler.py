@@ -18,7 +18,9 @@ One sync:
    sync). A new pod's rules are in place here, before its link exists, so the first packet
    a pod can send or receive already meets its rules.
 5. additions: the new pods' veths from their node, their addresses and routes.
-6. runtime.json rewritten when it changed; the daemon then reloads its listeners.
+6. runtime.json rewritten when it changed; the daemon then reloads its listeners. dns.json
+   (render.dns_file: the cluster's DNS records and the DNS pods) likewise; the daemon then
+   tells the DNS server (docs/dns.md).
 7. only after all of that succeeded, one store transaction records the new allocations and
    releases (what the kernel now holds) and `synced_revision`, the revision the sync read.
    A failed sync leaves the store as it was (IPAM included) and the next sync is full.
@@ -52,7 +54,7 @@ from podnet.datapath.drift import DriftWatch
 from podnet.datapath.wiring import apply_netns, apply_plan
 from podnet.model.cluster import Cluster
 from podnet.policy.engine import Engine
-from podnet.render import kernel_names
+from podnet.render import dns_file, kernel_names
 from podnet.render import runtime as rt
 from podnet.render.netplan import NetnsPlan, NetPlan
 from podnet.render.policy_nft import PodRules, render_nodes
@@ -153,6 +155,8 @@ class SyncResult:
     changed: list[str] = field(default_factory=list)
     nft: SyncReport | None = None
     runtime_changed: bool = False
+    dns_changed: bool = False  # dns.json rewritten: the DNS server must reload
+    dns_servers_changed: bool = False  # ... and the DNS pods changed (port 53 changes hands)
     periodic: bool = False  # the resync period asked for it
     drift: str | None = None  # what the drift watch saw (a periodic sync is then full)
     checked: bool = False  # a periodic check that found nothing to do
@@ -175,6 +179,8 @@ class SyncResult:
             what.append(self.nft.summary())
         if self.runtime_changed:
             what.append("runtime.json rewritten")
+        if self.dns_changed:
+            what.append("dns.json rewritten")
         kind = ("periodic full" if self.periodic else "full") if self.full else "incremental"
         if self.drift:
             kind += f" (drift: {self.drift})"
@@ -223,6 +229,7 @@ class Reconciler:
         self.rulesets: dict[str, Any] = {}  # node -> the ruleset the last sync applied
         self.pod_rules: dict[str, dict[str, PodRules]] = {}  # node -> its pods' part of it
         self.runtime: rt.Runtime | None = None
+        self.dns: dns_file.DnsFile | None = None
         self.parsed: ParsedCache = parsed or {}  # objects validated, by resource version
         # The desired state the kernel holds (the last successful sync's): the next one
         # reuses its plan and runtime when the topology did not change, and narrows the
@@ -278,6 +285,7 @@ class Reconciler:
         rendered = render_nodes(d.engine, self.cluster)
         self.rulesets = {n: r.table for n, r in rendered.items()}
         self.pod_rules = {n: r.pods for n, r in rendered.items()}
+        self.dns = dns_file.build(d.cluster, d.placement, self.cluster, d.net, d.revision)
         self.last = d
         self.revision = d.revision
         self._arm(d)
@@ -426,6 +434,18 @@ class Reconciler:
             write_atomic(StateFiles(self.root).runtime, rt.dumps(d.runtime))
             result.runtime_changed = d.runtime != self.runtime
         self.runtime = d.runtime
+        # 6b. dns.json for the DNS server: its records and the pods that serve them.
+        dns = dns_file.build(d.cluster, d.placement, self.cluster, d.net, d.revision)
+        was = self.dns
+        if (
+            full
+            or was is None
+            or (dns.zone.records, dns.servers) != (was.zone.records, was.servers)
+        ):
+            write_atomic(StateFiles(self.root).dns, dns.dumps())
+            result.dns_changed = True
+            result.dns_servers_changed = was is None or dns.servers != was.servers
+        self.dns = dns
 
 
 def _same_topology(

@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from podnet.controller.reconciler import Reconciler
+from podnet.controller.reconciler import Reconciler, SyncResult
 from podnet.state.store import Store
 
 RESYNC_ENV = "PODNET_RESYNC_SECONDS"
@@ -47,6 +47,7 @@ class Syncer:
         period: float = RESYNC_SECONDS,
         requested: asyncio.Event | None = None,
         since: list[float] | None = None,
+        after: Callable[[SyncResult], Awaitable[None]] | None = None,
     ) -> None:
         self.reconciler = reconciler
         self.reload = reload
@@ -58,6 +59,7 @@ class Syncer:
         self.since = since if since is not None else []
         self.status: dict[str, Any] | None = None
         self.last_full = time.monotonic()
+        self.after = after  # e.g. the DNS server's reload, once the sync wrote dns.json
 
     def start(
         self, loop: asyncio.AbstractEventLoop, write_status: Callable[[], None]
@@ -89,6 +91,8 @@ class Syncer:
                 self.last_full = time.monotonic()
             if result.runtime_changed or result.added:
                 await self.reload()  # new namespaces: their sockets are opened anew
+            if self.after is not None and not result.checked:
+                await self.after(result)
             self.status = {**result.status(), "latency": latency}
             write_status()
 

@@ -28,11 +28,13 @@ from pathlib import Path  # noqa: E402
 from typing import TYPE_CHECKING  # noqa: E402
 
 from podnet.daemon import procs  # noqa: E402
+from podnet.daemon.dns_child import DnsChild  # noqa: E402
 from podnet.daemon.supervisor import SYNC_SIGNAL  # noqa: E402
 from podnet.state.files import StateFiles, write_atomic  # noqa: E402
 from podnet.workload.standin import StandIn  # noqa: E402
 
 if TYPE_CHECKING:
+    from podnet.controller.reconciler import SyncResult
     from podnet.controller.syncer import Syncer
 
 log = logging.getLogger("podnet.daemon")
@@ -52,12 +54,14 @@ async def serve(root: Path, cluster: str) -> int:
             "pid": os.getpid(),
             "cluster": cluster,
             **standin.status(),
+            "dns": dns.status(),
             "sync": syncer.status if syncer else None,
         }
         write_atomic(files.status, json.dumps(status, indent=1) + "\n")
 
     # A pod's readiness (the kubelet's word) changing makes the endpoints controller sync.
     standin = StandIn(files, write_status, on_readiness=sync.set)
+    dns = DnsChild(root, cluster)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, reload.set)
@@ -74,6 +78,7 @@ async def serve(root: Path, cluster: str) -> int:
     loop.add_signal_handler(SYNC_SIGNAL, request_sync)
     log.info("daemon of cluster %s, pid %d, state %s", cluster, os.getpid(), root)
     await standin.start()
+    dns.start()  # beside the stand-in, which leaves port 53 of the DNS pods to it
     # The pods answer first (a restarted daemon serves again at once); the controller, whose
     # modules (the policy engine, numpy) take a second to import, comes up behind them,
     # imported on a worker thread while the loop serves.
@@ -87,7 +92,15 @@ async def serve(root: Path, cluster: str) -> int:
         return standin.readiness.get(f"{namespace}/{pod}", False)
 
     reconciler = Reconciler(root, cluster, watch_drift=True, readiness=ready)
-    syncer = Syncer(reconciler, standin.load, resync_period(), sync, since)
+
+    async def after_sync(result: SyncResult) -> None:
+        if result.dns_servers_changed:  # port 53 changes hands: the DNS server lets go first
+            await dns.reload()
+            await standin.load()
+        if result.dns_changed or result.added or result.removed:
+            await dns.reload()
+
+    syncer = Syncer(reconciler, standin.load, resync_period(), sync, since, after_sync)
     tasks = [
         asyncio.ensure_future(_reloads(reload, standin, files)),
         syncer.start(loop, write_status),
@@ -96,6 +109,7 @@ async def serve(root: Path, cluster: str) -> int:
     log.info("stopping")
     for task in tasks:
         task.cancel()
+    dns.stop()
     standin.close()
     files.status.unlink(missing_ok=True)
     procs.release_pid_file(files.pid, lock)

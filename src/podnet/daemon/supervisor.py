@@ -209,7 +209,9 @@ def stop(state_dir: Path, grace: float = STOP_GRACE) -> None:
     procs.terminate(sorted(pids), grace)
     if pid is not None and pid not in pids and procs.exiting(pid):
         procs.wait_dead([pid], grace)  # killed a moment ago and not yet gone: let it finish
-    for path in (files.pid, files.status, files.ready, files.watchdog_pid):
+    # The daemon stops its DNS server; one left by a daemon that was killed is ended here.
+    procs.terminate(procs.find(root, procs.DNS), grace)
+    for path in (files.pid, files.status, files.ready, files.watchdog_pid, files.dns_status):
         path.unlink(missing_ok=True)
 
 

@@ -68,7 +68,12 @@ class SocketPlan:
     problems: tuple[str, ...]
 
 
-def make_plan(runtime: Runtime, sctp: bool) -> SocketPlan:
+DNS_PORTS = frozenset({(53, "UDP"), (53, "TCP")})
+
+
+def make_plan(runtime: Runtime, sctp: bool, dns_netns: frozenset[str] = frozenset()) -> SocketPlan:
+    """`dns_netns`: the DNS pods' namespaces, whose port 53 (UDP and TCP) the DNS server
+    serves; the stand-in neither opens nor checks it there."""
     listeners: dict[Endpoint, Identity] = {}
     checks: dict[str, tuple[Check, ...]] = {}
     unsupported: list[str] = []
@@ -84,6 +89,8 @@ def make_plan(runtime: Runtime, sctp: bool) -> SocketPlan:
             ident = Identity(pod.namespace, pod.name, container.name, pod.node, pod.ip)
             for port in container.ports:
                 where = f"{pod.key} {container.name} {port.port}/{port.protocol}"
+                if pod.netns in dns_netns and (port.port, port.protocol) in DNS_PORTS:
+                    continue
                 if port.protocol == "SCTP" and not sctp:
                     unsupported.append(where)
                     continue

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from podnet.datapath.netns import Namespaces
+from podnet.render import dns_file
 from podnet.render import runtime as rt
 from podnet.state.files import StateFiles, write_atomic
 from podnet.workload.listeners import Changes, Listeners, sctp_unsupported
@@ -104,7 +105,13 @@ class StandIn:
             self.write_status()
             return
         self.load_error = None
-        plan = make_plan(_without_stopped(runtime, self._stopped()), sctp=self.sctp_error is None)
+        # Port 53 of the DNS pods belongs to the DNS server (podnet.dns), not to us.
+        reserved = dns_file.server_netns(self.files.root)
+        plan = make_plan(
+            _without_stopped(runtime, self._stopped()),
+            sctp=self.sctp_error is None,
+            dns_netns=reserved,
+        )
         self.warnings = []
         for problem in plan.problems:
             self._warn(problem)
