@@ -6,12 +6,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import Any, NoReturn
 
 from podnet.cli.live import keep_daemon
 from podnet.cli.output import print_error
 from podnet.datapath import netns
-from podnet.enter.resolv import resolv_file
+from podnet.enter.resolv import PodDNS, resolv_file
 from podnet.enter.run import argv_for
 from podnet.enter.targets import USAGE, TargetError, resolve
 from podnet.render import runtime as rt
@@ -62,6 +63,31 @@ def _split(args: argparse.Namespace) -> tuple[str, str | None, str, list[str]]:
     return opts.target, container, cluster, command
 
 
+def _pod_dns(root: Path, spec: str) -> PodDNS | None:
+    """The stored pod's dnsPolicy, dnsConfig and hostNetwork; None when `spec` names no
+    stored pod (a node, the internet client: resolve() says what is wrong)."""
+    namespace, sep, name = spec.partition("/")
+    if not sep:
+        return None
+    from podnet.model.pod import Pod
+    from podnet.state.store import Store
+
+    with Store.open(root) as store:
+        stored = store.get("Pod", namespace, name)
+    if stored is None:
+        return None
+    spec_ = Pod.model_validate({**stored.body, "kind": "Pod"}).spec
+    cfg = spec_.dns_config
+    return PodDNS(
+        policy=spec_.dns_policy,
+        host_network=spec_.host_network,
+        nameservers=cfg.nameservers if cfg else (),
+        searches=cfg.searches if cfg else (),
+        options=tuple((o.name, o.value) for o in cfg.options) if cfg else (),
+        configured=cfg is not None,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         target_spec, container, cluster, command = _split(args)
@@ -73,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
                 f"no cluster {cluster}: {root / 'runtime.json'} does not exist "
                 "(bring it up with podnet up)"
             ) from None
-        target = resolve(runtime, target_spec, container)
+        target = resolve(runtime, target_spec, container, _pod_dns(root, target_spec))
         if not netns.exists(target.netns):
             raise TargetError(f"the namespace {target.netns} of {target.label} does not exist")
         if os.geteuid() != 0:

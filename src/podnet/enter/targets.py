@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from podnet.enter.resolv import OUTSIDE_RESOLV, pod_resolv
+from podnet.enter.resolv import OUTSIDE_RESOLV, PodDNS, kubelet_resolv, pod_resolv
 from podnet.render.runtime import Runtime
 
 USAGE = "NS/POD, node/NAME or internet"
@@ -23,7 +23,10 @@ class Target:
     label: str  # for messages: "pod default/a", "node node-1", "the internet client"
 
 
-def resolve(runtime: Runtime, spec: str, container: str | None = None) -> Target:
+def resolve(
+    runtime: Runtime, spec: str, container: str | None = None, dns: PodDNS | None = None
+) -> Target:
+    """`dns`: the pod's dnsPolicy and dnsConfig (None: ClusterFirst without dnsConfig)."""
     if spec == "internet":
         _no_container(spec, container)
         return Target(
@@ -46,15 +49,17 @@ def resolve(runtime: Runtime, spec: str, container: str | None = None) -> Target
         raise TargetError(
             f"pod {spec} has no container {container} (containers: {', '.join(names) or 'none'})"
         )
-    if pod.host_network:  # the node's namespace, and ClusterFirst falls back to its resolv.conf
-        return Target(pod.netns, pod.node, "outside", OUTSIDE_RESOLV, f"pod {spec}")
-    return Target(
-        pod.netns,
-        pod.name,
-        f"pod-{pod.namespace}",
-        pod_resolv(pod.namespace, runtime.dns_ip, runtime.dns_domain),
-        f"pod {spec}",
-    )
+    dns = dns or PodDNS(host_network=pod.host_network)
+    resolv = kubelet_resolv(dns, pod.namespace, runtime.dns_ip, runtime.dns_domain)
+    if resolv == OUTSIDE_RESOLV:
+        name = "outside"
+    elif resolv == pod_resolv(pod.namespace, runtime.dns_ip, runtime.dns_domain):
+        name = f"pod-{pod.namespace}"
+    else:  # a dnsConfig or policy of its own
+        name = f"pod-{pod.namespace}.{pod.name}"
+    # hostNetwork pods are the node: its namespace and its name
+    host = pod.node if pod.host_network else pod.name
+    return Target(pod.netns, host, name, resolv, f"pod {spec}")
 
 
 def _no_container(spec: str, container: str | None) -> None:

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from podnet.model.base import ApiModel, Bool, Int, PortNumber, Protocol, Str
 from podnet.model.ip import canonical_ip
 from podnet.model.meta import NameWarning, ObjectMeta
-from podnet.model.names import check_dns_label, check_port_name
+from podnet.model.names import check_dns_label, check_dns_subdomain, check_port_name
 
 
 class ContainerPort(ApiModel):
@@ -138,6 +138,51 @@ class PodSpec(ApiModel):
         "ClusterFirst"
     )
     dns_config: PodDNSConfig | None = None
+
+    @model_validator(mode="after")
+    def _dns(self) -> PodSpec:
+        _validate_dns(self.dns_policy, self.dns_config)
+        return self
+
+
+def _validate_dns(policy: str, cfg: PodDNSConfig | None) -> None:
+    """ValidatePodDNSConfig: what kubelet could not turn into a resolv.conf is rejected."""
+    if policy == "None" and cfg is None:
+        raise ValueError(
+            "dnsConfig: Required value: must provide `dnsConfig` when `dnsPolicy` is None"
+        )
+    if cfg is None:
+        return
+    if policy == "None" and not cfg.nameservers:
+        raise ValueError(
+            "dnsConfig.nameservers: Required value: must provide at least one DNS nameserver "
+            "when `dnsPolicy` is None"
+        )
+    if len(cfg.nameservers) > 3:
+        raise ValueError(
+            "dnsConfig.nameservers: Invalid value: must not have more than 3 nameservers"
+        )
+    for i, ip in enumerate(cfg.nameservers):
+        try:
+            canonical_ip(ip)
+        except ValueError:
+            raise ValueError(
+                f"dnsConfig.nameservers[{i}]: Invalid value: {ip!r}: must be a valid IP address"
+            ) from None
+    if len(cfg.searches) > 32:
+        raise ValueError(
+            "dnsConfig.searches: Invalid value: must not have more than 32 search paths"
+        )
+    if len(" ".join(cfg.searches)) > 2048:
+        raise ValueError(
+            "dnsConfig.searches: Invalid value: must not have more than 2048 characters "
+            "(including spaces) in the search list"
+        )
+    for i, domain in enumerate(cfg.searches):
+        try:
+            check_dns_subdomain(domain.removesuffix("."))
+        except ValueError as e:
+            raise ValueError(f"dnsConfig.searches[{i}]: {e}") from None
 
 
 class PodIP(ApiModel):
