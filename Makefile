@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DEB_PACKAGES := python3 python3-venv python3-pip nftables iproute2 iperf3 procps
+DEB_PACKAGES := python3 python3-venv python3-pip nftables iproute2 iperf3 procps dnsutils dnsperf dnsmasq-base
 PYTEST_ARGS ?=
 
 .PHONY: all debs venv test lint unit datapath suites demo bench bench-live clean
@@ -62,6 +62,7 @@ bench-live: venv
 	$(PY) bench/iperf_bench.py
 	$(PY) bench/policy_bench.py
 	$(PY) bench/probe_bench.py
+	$(PY) bench/dns_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -80,6 +80,7 @@ CASES = [
     ("example.com", "A", REFUSED, set(), False),  # outside every zone served
     ("local", "A", REFUSED, set(), False),
     (".", "NS", REFUSED, set(), False),
+    ("cluster.local", "AXFR", REFUSED, set(), False),  # no zone transfers
 ]
 
 

@@ -55,6 +55,7 @@ class Canned:
     short_counts: bytes
     short_tail: bytes
     short_counts_edns: bytes
+    head_rd: bytes = b""  # flags and counts for the common query: RD set, CD clear, no EDNS
 
 
 def _wire(name: dns.name.Name) -> bytes:
@@ -103,6 +104,7 @@ def canned(
         short_counts,
         short_tail,
         plus_opt(short_counts),
+        bytes((flags | 0x01, rcode)) + counts,
     )
 
 
@@ -112,7 +114,7 @@ def _fixed(rcode: int, authority: bytes, authoritative: bool) -> Canned:
     c = _counts(0, 1 if authority else 0, 0)
     e = c[:6] + b"\x00\x01"
     flags = 0x80 | (0x04 if authoritative else 0)
-    return Canned(flags, rcode, c, authority, e, c, authority, e)
+    return Canned(flags, rcode, c, authority, e, c, authority, e, bytes((flags | 0x01, rcode)) + c)
 
 
 class Answers:
@@ -193,7 +195,7 @@ class Answers:
 
     def _compute(self, name: dns.name.Name, qtype: int, key: bytes) -> Canned:
         apex = self.apex(name)
-        if apex is None:
+        if apex is None or qtype in (dns.rdatatype.AXFR, dns.rdatatype.IXFR):
             return self.refused
         if name not in self.exists:
             return self.negative[apex][1]

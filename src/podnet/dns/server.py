@@ -74,7 +74,6 @@ class Server:
         self.handlers: dict[int, Callable[[], None]] = {}
         self.conns: dict[int, Conn] = {}
         self.stopping = False
-        self.queries = 0
 
     # --- loading -------------------------------------------------------------------------
     def load(self) -> None:
@@ -169,7 +168,6 @@ class Server:
                 if e.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH):
                     continue
                 raise
-            self.queries += 1
             out = respond(answers, q, 512)
             if out is not None:
                 with contextlib.suppress(OSError):  # a full buffer drops, as UDP does
@@ -207,7 +205,6 @@ class Server:
                 break
             q = bytes(conn.buf[2 : 2 + size])
             del conn.buf[: 2 + size]
-            self.queries += 1
             r = respond(self.answers, q, None)
             if r is not None:
                 out += len(r).to_bytes(2, "big") + r
