@@ -1,16 +1,17 @@
 """The expressions of a rule, as values: what a packet is matched on (fields), the
 matches podnet writes, set and map elements, and verdicts.
 
-A new kind of rule (kube-proxy's Service NAT: `numgen random mod N vmap {...}`, `dnat to`,
-`masquerade`, `ct mark`) is a new field or a new dataclass here plus one case in
-podnet.nftables.text; nothing parses text back, so nothing else changes.
+A new kind of rule is a new field or a new dataclass here plus one case in
+podnet.nftables.text (and in the test tracer); nothing parses text back. The Service NAT of
+kube-proxy's nftables mode added `Addr`, `Fib`, `MarkBit` (matches), `MarkSet` and
+`SetUpdate` (statements), `Goto`, `NumgenVMap`, `Dnat` and `Masquerade` (verdicts).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from typing import Literal
 
 L4Proto = Literal["tcp", "udp", "sctp"]
@@ -75,7 +76,53 @@ class InSet:
     set: str
 
 
-Match = CtState | Proto | DPort | InSet
+@dataclass(frozen=True, slots=True)
+class Addr:
+    """`ip saddr 10.244.0.0/16`, `ip daddr 10.96.0.1`, or with `!=` when `negate`."""
+
+    field: Literal[Field.IP_SADDR, Field.IP_DADDR]
+    net: IPv4Network
+    negate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Fib:
+    """`fib daddr type local` (or saddr): the address is one of this namespace's own; how
+    NodePorts match "any address of the node" without listing them."""
+
+    which: Literal["saddr", "daddr"] = "daddr"
+
+
+@dataclass(frozen=True, slots=True)
+class MarkBit:
+    """`meta mark & BIT != 0` (or `== 0` when not `present`)."""
+
+    bit: int
+    present: bool = True
+
+
+Match = CtState | Proto | DPort | InSet | Addr | Fib | MarkBit
+
+
+# ---- statements (they act, then the rule goes on to its verdict) ------------------------
+@dataclass(frozen=True, slots=True)
+class MarkSet:
+    """`meta mark set meta mark | BIT` (`^ BIT` when `clear`: the bit is known to be set)."""
+
+    bit: int
+    clear: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SetUpdate:
+    """`update @set { KEY }`: add the packet's key to a dynamic set, (re)starting the
+    element's timeout (ClientIP session affinity)."""
+
+    set: str
+    key: tuple[Field, ...]
+
+
+Statement = MarkSet | SetUpdate
 
 
 # ---- verdicts --------------------------------------------------------------------------
@@ -100,11 +147,42 @@ class Jump:
 
 
 @dataclass(frozen=True, slots=True)
+class Goto:
+    """Like Jump, but the called chain does not come back here: its end (or `return`) is
+    the end of the caller's caller."""
+
+    chain: str
+
+
+@dataclass(frozen=True, slots=True)
+class NumgenVMap:
+    """`numgen random mod N vmap { 0 : goto c0, 1 : goto c1, ... }`: one of the chains,
+    uniformly at random (kube-proxy's choice of endpoint)."""
+
+    chains: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Dnat:
+    """`dnat ip to ADDR:PORT` (the rule must match a protocol: nft needs it for a port)."""
+
+    addr: IPv4Address
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class Masquerade:
+    """`masquerade fully-random`: the source becomes the outgoing interface's address, with a
+    random source port (kube-proxy's choice: avoids port clashes between nodes' SNATs)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Reject:
     """`reject with icmpx admin-prohibited`: ICMP "administratively prohibited" for every
     protocol (icmpx: the inet family's codes, translated per address family)."""
 
     code: Literal["admin-prohibited", "port-unreachable", "host-unreachable"] = "admin-prohibited"
+    # port-unreachable: what a closed port answers; TCP's connect() fails with ECONNREFUSED
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +194,6 @@ class VMap:
     map: str
 
 
-Verdict = Accept | Drop | Return | Jump | Reject | VMap
+Verdict = Accept | Drop | Return | Jump | Goto | Reject | VMap | NumgenVMap | Dnat | Masquerade
 
 ACCEPT, DROP, RETURN = Accept(), Drop(), Return()

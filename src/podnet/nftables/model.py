@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from podnet.nftables.expr import Element, Match, Verdict
+from podnet.nftables.expr import Element, Match, Statement, Verdict
 
 Family = Literal["inet", "ip", "ip6", "netdev", "bridge", "arp"]
 ChainType = Literal["filter", "nat", "route"]
@@ -42,6 +42,7 @@ class Set:
     type: tuple[DataType, ...]
     flags: tuple[SetFlag, ...] = ()
     elements: tuple[Element, ...] = ()
+    timeout: int | None = None  # seconds an element lives (flags timeout); None: forever
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +68,13 @@ class Hook:
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """Matches (all must hold), then an optional named counter, then a verdict (None: the
-    rule only counts, and evaluation goes on with the next rule)."""
+    """Matches (all must hold), then an optional named counter, then statements (mark,
+    set update), then a verdict (None: evaluation goes on with the next rule)."""
 
     matches: tuple[Match, ...] = ()
     counter: str | None = None
     verdict: Verdict | None = None
+    statements: tuple[Statement, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

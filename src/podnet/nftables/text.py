@@ -28,18 +28,28 @@ from typing import assert_never
 
 from podnet.nftables.expr import (
     Accept,
+    Addr,
     CtState,
+    Dnat,
     DPort,
     Drop,
     Element,
+    Fib,
     Field,
+    Goto,
     InSet,
     Jump,
+    MarkBit,
+    MarkSet,
+    Masquerade,
     Match,
+    NumgenVMap,
     Proto,
     Range,
     Reject,
     Return,
+    SetUpdate,
+    Statement,
     Value,
     Verdict,
     VMap,
@@ -147,6 +157,8 @@ def _set(s: Set) -> str:
     out = [f"\tset {s.name} {{", f"\t\ttype {' . '.join(s.type)}"]
     if s.flags:
         out.append(f"\t\tflags {','.join(s.flags)}")
+    if s.timeout is not None:
+        out.append(f"\t\ttimeout {s.timeout}s")
     if s.elements:
         out.append(f"\t\telements = {{ {', '.join(element(e) for e in s.elements)} }}")
     out.append("\t}")
@@ -183,6 +195,7 @@ def rule(r: Rule) -> str:
     parts = [match(m) for m in r.matches]
     if r.counter is not None:
         parts.append(f"counter name {r.counter}")
+    parts += [statement(s) for s in r.statements]
     if r.verdict is not None:
         parts.append(verdict(r.verdict))
     return " ".join(parts)
@@ -201,7 +214,22 @@ def match(m: Match) -> str:
         return f"th dport {m.lo}" if m.hi is None else f"th dport {m.lo}-{m.hi}"
     if isinstance(m, CtState):
         return f"ct state {','.join(m.states)}"
+    if isinstance(m, Addr):
+        net = m.net.network_address if m.net.prefixlen == 32 else m.net
+        return f"{m.field.value} {'!= ' if m.negate else ''}{net}"
+    if isinstance(m, Fib):
+        return f"fib {m.which} type local"
+    if isinstance(m, MarkBit):
+        return f"meta mark & {m.bit:#x} {'!=' if m.present else '=='} 0"
     assert_never(m)
+
+
+def statement(s: Statement) -> str:
+    if isinstance(s, MarkSet):
+        return f"meta mark set meta mark {'^' if s.clear else '|'} {s.bit:#x}"
+    if isinstance(s, SetUpdate):
+        return f"update @{s.set} {{ {_key(s.key)} }}"
+    assert_never(s)
 
 
 def verdict(v: Verdict) -> str:
@@ -211,6 +239,15 @@ def verdict(v: Verdict) -> str:
         return "return"
     if isinstance(v, Jump):
         return f"jump {v.chain}"
+    if isinstance(v, Goto):
+        return f"goto {v.chain}"
+    if isinstance(v, NumgenVMap):
+        listed = ", ".join(f"{i} : goto {c}" for i, c in enumerate(v.chains))
+        return f"numgen random mod {len(v.chains)} vmap {{ {listed} }}"
+    if isinstance(v, Dnat):
+        return f"dnat ip to {v.addr}:{v.port}"
+    if isinstance(v, Masquerade):
+        return "masquerade fully-random"
     if isinstance(v, Reject):
         return f"reject with icmpx {v.code}"
     if isinstance(v, Drop):

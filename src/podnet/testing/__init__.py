@@ -22,13 +22,14 @@ from podnet.testing._live import (
     unique_cluster,
 )
 from podnet.testing._nft_runner import FakeRunner
-from podnet.testing._nft_trace import Packet, Tracer, trace
+from podnet.testing._nft_trace import Nat, Packet, Tracer, trace
 from podnet.testing._runtime_docs import pod_entry, runtime_doc
 from podnet.testing._sockets import connect, read_all, udp_socket
 
 __all__ = [
     "FakeRunner",
     "Live",
+    "Nat",
     "Packet",
     "Tracer",
     "cluster",

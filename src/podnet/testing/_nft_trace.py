@@ -6,28 +6,44 @@ forward hook, a jump returns to the caller on `return` or at the end of the chai
 `accept`, `drop` and `reject` end the hook; falling off the base chain is its policy.
 Tests hold its verdicts equal to the policy engine's, so a renderer bug cannot hide behind
 a passing engine.
+
+Service NAT: `Tracer.nat(pkt)` walks the nat base chains of prerouting (or output) as the
+kernel does for a connection's first packet and answers where DNAT sends it and whether it
+was marked for masquerade; `numgen random` takes the caller's `pick` (mod N), so a test can
+enumerate every endpoint a Service may choose (`Tracer.endpoints`). `fib daddr type local`
+holds for the addresses the caller says the node owns.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import assert_never
 
 from podnet.nftables.expr import (
     Accept,
+    Addr,
     CtState,
+    Dnat,
     DPort,
     Drop,
     Element,
+    Fib,
     Field,
+    Goto,
     InSet,
     Jump,
+    MarkBit,
+    MarkSet,
+    Masquerade,
     Match,
+    NumgenVMap,
     Proto,
     Range,
     Reject,
     Return,
+    SetUpdate,
     Value,
     Verdict,
     VMap,
@@ -35,6 +51,14 @@ from podnet.nftables.expr import (
 from podnet.nftables.model import Chain, Rule, Table
 
 MAX_DEPTH = 16
+_PRIORITY = {
+    "raw": -300,
+    "mangle": -150,
+    "dstnat": -100,
+    "filter": 0,
+    "security": 50,
+    "srcnat": 100,
+}
 
 
 @dataclass(frozen=True)
@@ -47,6 +71,16 @@ class Packet:
     dport: int
 
 
+@dataclass(frozen=True)
+class Nat:
+    """What the nat hook did to a connection's first packet."""
+
+    verdict: str  # 'accept' or 'drop'
+    packet: Packet  # after DNAT (unchanged without)
+    masquerade: bool  # marked for masquerade (postrouting will SNAT it)
+    dnat: bool
+
+
 class Tracer:
     """One table, indexed by name once, to trace many packets through."""
 
@@ -55,18 +89,65 @@ class Tracer:
         self.chains = {c.name: c for c in table.chains}
         self.sets = {s.name: s.elements for s in table.sets}
         self.maps = {m.name: m.elements for m in table.maps}
-        self.base = [c for c in table.chains if c.hook is not None and c.hook.hook == "forward"]
+        self.base = self.hooked("forward", "filter")
         self.pkt = Packet("0.0.0.0", "0.0.0.0", "tcp", 0)
+        self.local: frozenset[IPv4Address] = frozenset()
+        self.pick = 0
+        self.mark = 0
+        self.dnatted = False
+        self.updated: list[str] = []  # dynamic sets a rule would add the source to
 
-    def trace(self, pkt: Packet) -> str:
+    def hooked(self, hook: str, kind: str) -> list[Chain]:
+        """The base chains of one hook and type, in the kernel's order (priority)."""
+        chains = [
+            c for c in self.table.chains if c.hook and (c.hook.hook, c.hook.type) == (hook, kind)
+        ]
+        return sorted(chains, key=lambda c: _priority(c.hook.priority if c.hook else 0))
+
+    def trace(self, pkt: Packet, local: frozenset[IPv4Address] = frozenset()) -> str:
         """The verdict of the forward hook for the first packet of a connection: 'accept'
         (including falling off a base chain whose policy is accept), 'reject' or 'drop'."""
-        self.pkt = pkt
-        for chain in self.base:  # several base chains on one hook: each must accept
+        self.pkt, self.local = pkt, local
+        return self._hook(self.base)
+
+    def filter(self, hook: str, pkt: Packet, local: frozenset[IPv4Address] = frozenset()) -> str:
+        """The verdict of the filter base chains of `hook` ('input', 'output', ...)."""
+        self.pkt, self.local = pkt, local
+        return self._hook(self.hooked(hook, "filter"))
+
+    def nat(
+        self,
+        pkt: Packet,
+        hook: str = "prerouting",
+        local: frozenset[IPv4Address] = frozenset(),
+        pick: int = 0,
+    ) -> Nat:
+        """The nat chains of `hook` for a connection's first packet; `pick` stands for
+        numgen's random number (taken mod N)."""
+        self.pkt, self.local, self.pick, self.mark, self.dnatted = pkt, local, pick, 0, False
+        self.updated = []
+        verdict = self._hook(self.hooked(hook, "nat"))
+        return Nat(verdict, self.pkt, bool(self.mark), self.dnatted)
+
+    def endpoints(
+        self, pkt: Packet, hook: str = "prerouting", local: frozenset[IPv4Address] = frozenset()
+    ) -> set[tuple[str, int]]:
+        """Every (address, port) the nat hook may DNAT this packet to (each numgen pick)."""
+        out = set()
+        for pick in range(64):
+            n = self.nat(pkt, hook, local, pick)
+            if n.dnat and n.verdict == "accept":
+                out.add((n.packet.daddr, n.packet.dport))
+        return out
+
+    def _hook(self, base: list[Chain]) -> str:
+        for chain in base:  # several base chains on one hook: each must accept
             policy = chain.hook.policy if chain.hook else None
             outcome = self.chain(chain, depth=0) or policy or "accept"
             if outcome != "accept":
                 return outcome
+            if self.dnatted:  # NAT ends the nat hook's evaluation for this packet
+                break
         return "accept"  # no hook: nothing of this node is isolated
 
     def field(self, f: Field) -> Value:
@@ -93,6 +174,14 @@ class Tracer:
         if isinstance(m, InSet):
             key = self.key(m.key)
             return any(_contains(e, key) for e in self.sets[m.set])
+        if isinstance(m, Addr):
+            inside = IPv4Address(self.field(m.field)) in m.net  # type: ignore[arg-type]
+            return inside != m.negate
+        if isinstance(m, Fib):
+            addr = self.pkt.daddr if m.which == "daddr" else self.pkt.saddr
+            return IPv4Address(addr) in self.local
+        if isinstance(m, MarkBit):
+            return bool(self.mark & m.bit) == m.present
         assert_never(m)
 
     def chain(self, chain: Chain, depth: int) -> str | None:
@@ -110,10 +199,19 @@ class Tracer:
 
     def verdict(self, rule: Rule, depth: int) -> str | None:
         """'continue' when the rule has no verdict for this packet."""
+        for st in rule.statements:
+            if isinstance(st, MarkSet):
+                self.mark = self.mark ^ st.bit if st.clear else self.mark | st.bit
+            elif isinstance(st, SetUpdate):
+                self.updated.append(st.set)
+            else:
+                assert_never(st)
         v: Verdict | None = rule.verdict
         if isinstance(v, VMap):
             key = self.key(v.key)
             v = next((t for e, t in self.maps[v.map] if _contains(e, key)), None)
+        if isinstance(v, NumgenVMap):
+            v = Goto(v.chains[self.pick % len(v.chains)])
         if v is None:
             return "continue"
         if isinstance(v, Accept):
@@ -127,9 +225,21 @@ class Tracer:
         if isinstance(v, Jump):
             outcome = self.chain(self.chains[v.chain], depth + 1)
             return "continue" if outcome is None else outcome
-        if isinstance(v, VMap):
+        if isinstance(v, Goto):  # the target's end returns from this chain too
+            return self.chain(self.chains[v.chain], depth + 1)
+        if isinstance(v, Dnat):
+            self.pkt = dataclasses.replace(self.pkt, daddr=str(v.addr), dport=v.port)
+            self.dnatted = True
+            return "accept"
+        if isinstance(v, Masquerade):
+            return "accept"
+        if isinstance(v, VMap | NumgenVMap):
             raise ValueError("a verdict map holds another vmap")
         assert_never(v)
+
+
+def _priority(p: int | str) -> int:
+    return p if isinstance(p, int) else _PRIORITY[p]
 
 
 def _contains(e: Element, key: tuple[Value, ...]) -> bool:
