@@ -160,3 +160,58 @@ def ingress_drop_counter(pod_key: str) -> str:
 def egress_drop_counter(pod_key: str) -> str:
     """`eg_drop_<hash of "ns/pod">`: connections from the pod that no policy admitted."""
     return f"eg_drop_{nft_hash(pod_key)}"
+
+
+# ---- nftables (Services: kube-proxy's nftables mode, in the same table) ------------------
+# Static objects: always these names while the cluster has a Service with a virtual IP.
+SERVICE_IPS_MAP = "service-ips"  # ip . proto . port -> goto the Service's chain
+SERVICE_NODEPORTS_MAP = "service-nodeports"  # proto . nodePort -> goto its external chain
+NO_ENDPOINT_SERVICES_MAP = "no-endpoint-services"  # ip . proto . port -> reject (no endpoint)
+NO_ENDPOINT_NODEPORTS_MAP = "no-endpoint-nodeports"  # proto . nodePort -> reject
+NAT_PREROUTING_CHAIN = "nat-prerouting"
+NAT_OUTPUT_CHAIN = "nat-output"
+NAT_POSTROUTING_CHAIN = "nat-postrouting"
+SERVICES_CHAIN = "services"
+MASQUERADING_CHAIN = "masquerading"
+MARK_MASQ_CHAIN = "mark-for-masquerade"
+FILTER_INPUT_CHAIN = "filter-input"
+FILTER_FORWARD_CHAIN = "filter-forward"
+FILTER_OUTPUT_CHAIN = "filter-output"
+SERVICE_CHECK_CHAIN = "service-endpoints-check"
+NODEPORT_CHECK_CHAIN = "nodeport-endpoints-check"
+REJECT_CHAIN = "reject-chain"
+MASQ_BIT = 0x4000  # kube-proxy's masquerade mark bit
+SERVICE_STATIC_NAMES = frozenset(
+    {
+        SERVICE_IPS_MAP, SERVICE_NODEPORTS_MAP, NO_ENDPOINT_SERVICES_MAP,
+        NO_ENDPOINT_NODEPORTS_MAP, NAT_PREROUTING_CHAIN, NAT_OUTPUT_CHAIN,
+        NAT_POSTROUTING_CHAIN, SERVICES_CHAIN, MASQUERADING_CHAIN, MARK_MASQ_CHAIN,
+        FILTER_INPUT_CHAIN, FILTER_FORWARD_CHAIN, FILTER_OUTPUT_CHAIN, SERVICE_CHECK_CHAIN,
+        NODEPORT_CHECK_CHAIN, REJECT_CHAIN,
+    }
+)  # fmt: skip
+# Per Service port and per endpoint: `<prefix>-<10 hex of the identity>-<identity>`, as
+# kube-proxy's `service-HASH-ns/name/tcp/port`. Named by identity, not content, so a
+# changed endpoint list rewrites one chain in place (an incremental update flushes and
+# refills it) and every other Service's objects stay as they are. Budget: nft names may
+# hold 255 bytes; the identity is at most 63 (ns) + 63 (name) + 4 + 15 (port name) + 4
+# slashes, an endpoint's adds `__` + 21 (`255.255.255.255/65535`): 3 + 1 + 10 + 1 + 171 < 255.
+SERVICE_CHAIN = "svc"  # the cluster chain: a random ready endpoint (affinity first)
+LOCAL_CHAIN = "svl"  # the same over this node's endpoints (a Local traffic policy)
+EXTERNAL_CHAIN = "ext"  # NodePort / LB / externalIP traffic: masquerade or keep the client
+ENDPOINT_CHAIN = "ep"  # DNAT to one endpoint
+AFFINITY_SET = "aff"  # `aff-<hash of the endpoint chain's identity>`: ClientIP affinity
+_SERVICE_PREFIXES = tuple(
+    f"{p}-" for p in (SERVICE_CHAIN, LOCAL_CHAIN, EXTERNAL_CHAIN, ENDPOINT_CHAIN, AFFINITY_SET)
+)
+
+
+def service_object(prefix: str, identity: str) -> str:
+    """`svc-<hash>-ns/name/tcp/port` and the like; affinity sets have the hash only."""
+    h = nft_hash(identity)
+    return f"{prefix}-{h}" if prefix == AFFINITY_SET else f"{prefix}-{h}-{identity}"
+
+
+def is_service_object(name: str) -> bool:
+    """Whether a table object belongs to the Service rules (not to the policy rules)."""
+    return name in SERVICE_STATIC_NAMES or name.startswith(_SERVICE_PREFIXES)

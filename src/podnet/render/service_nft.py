@@ -1,0 +1,337 @@
+"""Services as nftables rules, modelled on kube-proxy's nftables mode (KEP-3866), in the
+same table `inet podnet_<cluster>` as the policy rules (docs/services.md has the diagram).
+
+    nat-prerouting (nat, dstnat) ─┐
+    nat-output     (nat, dstnat) ─┴─► services
+        ip daddr . meta l4proto . th dport vmap @service-ips      ClusterIP, LB, externalIPs
+        fib daddr type local meta l4proto . th dport vmap @service-nodeports
+    svc-<h>-ns/name/proto/port   (affinity: ip saddr @aff-<e> goto ep-<e>) then
+                                 numgen random mod N vmap { 0 : goto ep-<e0>, ... }
+    svl-<h>-...                  the same over this node's endpoints (Local policies)
+    ext-<h>-...                  external traffic: mark for masquerade (Cluster), or keep the
+                                 client's address and use local endpoints (Local)
+    ep-<h>-...__ip/port          hairpin mark; update @aff-<e>; dnat ip to ip:port
+    nat-postrouting (nat, srcnat) ─► masquerading: meta mark & 0x4000 -> masquerade
+    filter-input|forward|output (filter, -110, before the policy's forward at 0):
+        ct state new: ip daddr . proto . port vmap @no-endpoint-services  -> reject
+                      (input) fib daddr local . proto . port @no-endpoint-nodeports
+
+Everything that changes is per Service port (its chains, its affinity sets, its map
+elements, named by identity): `ServiceRules` keeps them as separate values, so that an
+incremental update of the table changes only the objects of the Service that changed.
+The pieces of a port that does not depend on the node (no Local policy) are built once per
+value and shared by every node (`_pieces` is cached on the ServicePort value).
+
+Pure: the reconciler merges the result into each node's table (`merge`), one transaction.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from ipaddress import IPv4Network
+from typing import TypeVar
+
+from podnet.nftables.expr import (
+    DROP,
+    Addr,
+    CtState,
+    Dnat,
+    Element,
+    Fib,
+    Field,
+    Goto,
+    InSet,
+    Jump,
+    MarkBit,
+    MarkSet,
+    Masquerade,
+    NumgenVMap,
+    Proto,
+    Reject,
+    Return,
+    SetUpdate,
+    Verdict,
+    VMap,
+)
+from podnet.nftables.model import Chain, DataType, Hook, Map, Rule, Set, Table
+from podnet.render import kernel_names as names
+from podnet.render.service_ports import Endpoint, ServicePort, local_endpoints, usable
+
+_T = TypeVar("_T")
+MapElement = tuple[Element, Verdict]
+TUPLE3 = (Field.IP_DADDR, Field.L4PROTO, Field.TH_DPORT)
+TUPLE2 = (Field.L4PROTO, Field.TH_DPORT)
+# kube-proxy's priorities: the endpoint checks run before DNAT on output (-100) and before
+# any filter chain of the policies (0), so a port without endpoints is refused at once.
+FILTER_PRIORITY = -110
+# Numbers, not nft's names: nft 1.0.6 knows `dstnat` on prerouting only, not on output.
+DSTNAT, SRCNAT = -100, 100
+REJECT_TO = Goto(names.REJECT_CHAIN)
+
+
+@dataclass(frozen=True, slots=True)
+class Pieces:
+    """One Service port's share of a node's table."""
+
+    chains: tuple[Chain, ...] = ()
+    sets: tuple[Set, ...] = ()
+    service_ips: tuple[MapElement, ...] = ()
+    nodeports: tuple[MapElement, ...] = ()
+    no_endpoint_ips: tuple[MapElement, ...] = ()
+    no_endpoint_nodeports: tuple[MapElement, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRules:
+    """A node's Service rules: per Service port, its pieces (identity -> Pieces)."""
+
+    ports: tuple[tuple[str, Pieces], ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.ports)
+
+
+def render_node(ports: Iterable[ServicePort], node: str, cluster_cidr: IPv4Network) -> ServiceRules:
+    """The Service rules of one node (ports from render.service_ports.service_ports)."""
+    out = []
+    for sp in ports:
+        if sp.internal_local or sp.external_local:
+            out.append((sp.identity, _node_pieces(sp, node, cluster_cidr)))
+        else:
+            out.append((sp.identity, _pieces(sp, cluster_cidr)))
+    return ServiceRules(tuple(out))
+
+
+def render_all(
+    ports: tuple[ServicePort, ...], nodes: Iterable[str], cluster_cidr: IPv4Network
+) -> dict[str, ServiceRules]:
+    return {n: render_node(ports, n, cluster_cidr) for n in nodes}
+
+
+@functools.lru_cache(maxsize=65536)
+def _pieces(sp: ServicePort, cluster_cidr: IPv4Network) -> Pieces:
+    return _node_pieces(sp, None, cluster_cidr)
+
+
+def _node_pieces(sp: ServicePort, node: str | None, cidr: IPv4Network) -> Pieces:
+    """`node` None: the port has no Local policy, its pieces are the same on every node."""
+    ident = sp.identity
+    cluster_eps = usable(sp.endpoints)
+    local_eps = local_endpoints(sp, node) if node is not None else ()
+    svc = names.service_object(names.SERVICE_CHAIN, ident)
+    svl = names.service_object(names.LOCAL_CHAIN, ident)
+    ext = names.service_object(names.EXTERNAL_CHAIN, ident)
+    chains: list[Chain] = []
+    sets: list[Set] = []
+    eps: dict[Endpoint, str] = {}
+    for ep in dict.fromkeys((*cluster_eps, *local_eps)):
+        chain, affinity = _endpoint(sp, ep)
+        eps[ep] = chain.name
+        chains.append(chain)
+        if affinity is not None:
+            sets.append(affinity)
+    if not cluster_eps:
+        # "no endpoints": refused at once (ICMP port unreachable -> ECONNREFUSED).
+        addrs = [sp.cluster_ip, *sp.external_ips] if sp.cluster_ip else list(sp.external_ips)
+        nep = tuple(((a, sp.protocol, sp.port), REJECT_TO) for a in addrs)
+        nnp = ((sp.protocol, sp.node_port), REJECT_TO) if sp.node_port else None
+        return Pieces(no_endpoint_ips=nep, no_endpoint_nodeports=(nnp,) if nnp else ())
+    masq_off_cluster: list[Rule] = []
+    if sp.cluster_ip is not None:
+        # ClusterIP traffic from outside the pod network (the node itself, a host-network
+        # pod) is masqueraded, as kube-proxy does with --cluster-cidr.
+        masq_off_cluster.append(
+            Rule(
+                (
+                    Addr(Field.IP_DADDR, IPv4Network(sp.cluster_ip)),
+                    Addr(Field.IP_SADDR, cidr, True),
+                ),
+                verdict=Jump(names.MARK_MASQ_CHAIN),
+            )
+        )
+    chains.append(Chain(svc, (*masq_off_cluster, *_choose(sp, [eps[e] for e in cluster_eps]))))
+    needs_local = node is not None
+    if needs_local:
+        # "Local": only this node's endpoints; none here -> dropped (the Service is not
+        # broken, it has no endpoint on this node), as kube-proxy does.
+        body = _choose(sp, [eps[e] for e in local_eps]) if local_eps else (Rule(verdict=DROP),)
+        chains.append(Chain(svl, body))
+    service_ips: list[MapElement] = []
+    if sp.cluster_ip is not None:
+        target = svl if sp.internal_local else svc
+        service_ips.append(((sp.cluster_ip, sp.protocol, sp.port), Goto(target)))
+    has_external = bool(sp.external_ips) or sp.node_port is not None
+    if has_external:
+        chains.append(Chain(ext, _external(sp, svc, svl, cidr)))
+        service_ips += [((a, sp.protocol, sp.port), Goto(ext)) for a in sp.external_ips]
+    nodeports = (((sp.protocol, sp.node_port), Goto(ext)),) if sp.node_port else ()
+    return Pieces(
+        chains=tuple(chains),
+        sets=tuple(sets),
+        service_ips=tuple(service_ips),
+        nodeports=nodeports,
+    )
+
+
+def _external(sp: ServicePort, svc: str, svl: str, cidr: IPv4Network) -> tuple[Rule, ...]:
+    mark = Jump(names.MARK_MASQ_CHAIN)
+    if not sp.external_local:
+        # externalTrafficPolicy Cluster: any node, any endpoint; the client's address is
+        # replaced by the node's so that the reply comes back through this node.
+        return (Rule(verdict=mark), Rule(verdict=Goto(svc)))
+    # Local: the client's address is kept (no masquerade), so only this node's endpoints
+    # can answer. Pods and the node itself are not external clients: they use every
+    # endpoint (kube-proxy's short-circuit), the node's own traffic masqueraded.
+    return (
+        Rule((Addr(Field.IP_SADDR, cidr),), verdict=Goto(svc)),
+        Rule((Fib("saddr"),), verdict=mark),
+        Rule((Fib("saddr"),), verdict=Goto(svc)),
+        Rule(verdict=Goto(svl)),
+    )
+
+
+def _choose(sp: ServicePort, chains: list[str]) -> tuple[Rule, ...]:
+    """Affinity first (a client seen before goes to the same endpoint until its entry times
+    out), then one endpoint at random."""
+    rules = []
+    if sp.affinity is not None:
+        rules += [
+            Rule((InSet((Field.IP_SADDR,), _affinity_name(c)),), verdict=Goto(c)) for c in chains
+        ]
+    rules.append(Rule(verdict=NumgenVMap(tuple(chains))))
+    return tuple(rules)
+
+
+def _affinity_name(endpoint_chain: str) -> str:
+    return names.service_object(names.AFFINITY_SET, endpoint_chain)
+
+
+def _endpoint(sp: ServicePort, ep: Endpoint) -> tuple[Chain, Set | None]:
+    name = names.service_object(names.ENDPOINT_CHAIN, f"{sp.identity}__{ep.ip}/{ep.port}")
+    # Hairpin: a pod reaching itself through the Service would get its own reply from
+    # its own address and drop it (the connection it knows is to the virtual address);
+    # masquerading makes the reply come back through the node, which un-NATs it.
+    hairpin = Rule((Addr(Field.IP_SADDR, IPv4Network(ep.ip)),), verdict=Jump(names.MARK_MASQ_CHAIN))
+    affinity = None
+    statements: tuple[SetUpdate, ...] = ()
+    if sp.affinity is not None:
+        aff = _affinity_name(name)
+        affinity = Set(aff, ("ipv4_addr",), ("dynamic", "timeout"), timeout=sp.affinity)
+        statements = (SetUpdate(aff, (Field.IP_SADDR,)),)
+    dnat = Rule((Proto(sp.protocol),), statements=statements, verdict=Dnat(ep.ip, ep.port))
+    return Chain(name, (hairpin, dnat)), affinity
+
+
+# ---- the table ------------------------------------------------------------------------
+def _static_chains() -> tuple[Chain, ...]:
+    jump = Jump
+    new = CtState(("new",))
+    return (
+        Chain(
+            names.NAT_PREROUTING_CHAIN,
+            (Rule(verdict=jump(names.SERVICES_CHAIN)),),
+            Hook("nat", "prerouting", DSTNAT),
+        ),
+        Chain(
+            names.NAT_OUTPUT_CHAIN,
+            (Rule(verdict=jump(names.SERVICES_CHAIN)),),
+            Hook("nat", "output", DSTNAT),
+        ),
+        Chain(
+            names.NAT_POSTROUTING_CHAIN,
+            (Rule(verdict=jump(names.MASQUERADING_CHAIN)),),
+            Hook("nat", "postrouting", SRCNAT),
+        ),
+        Chain(
+            names.SERVICES_CHAIN,
+            (
+                Rule(verdict=VMap(TUPLE3, names.SERVICE_IPS_MAP)),
+                Rule((Fib("daddr"),), verdict=VMap(TUPLE2, names.SERVICE_NODEPORTS_MAP)),
+            ),
+        ),
+        Chain(
+            names.MASQUERADING_CHAIN,
+            (
+                Rule((MarkBit(names.MASQ_BIT, present=False),), verdict=Return()),
+                Rule(statements=(MarkSet(names.MASQ_BIT, clear=True),), verdict=Masquerade()),
+            ),
+        ),
+        Chain(names.MARK_MASQ_CHAIN, (Rule(statements=(MarkSet(names.MASQ_BIT),)),)),
+        Chain(
+            names.FILTER_INPUT_CHAIN,
+            (
+                Rule((new,), verdict=jump(names.NODEPORT_CHECK_CHAIN)),
+                Rule((new,), verdict=jump(names.SERVICE_CHECK_CHAIN)),
+            ),
+            Hook("filter", "input", FILTER_PRIORITY),
+        ),
+        Chain(
+            names.FILTER_FORWARD_CHAIN,
+            (Rule((new,), verdict=jump(names.SERVICE_CHECK_CHAIN)),),
+            Hook("filter", "forward", FILTER_PRIORITY),
+        ),
+        Chain(
+            names.FILTER_OUTPUT_CHAIN,
+            (Rule((new,), verdict=jump(names.SERVICE_CHECK_CHAIN)),),
+            Hook("filter", "output", FILTER_PRIORITY),
+        ),
+        Chain(
+            names.SERVICE_CHECK_CHAIN,
+            (Rule(verdict=VMap(TUPLE3, names.NO_ENDPOINT_SERVICES_MAP)),),
+        ),
+        Chain(
+            names.NODEPORT_CHECK_CHAIN,
+            (Rule((Fib("daddr"),), verdict=VMap(TUPLE2, names.NO_ENDPOINT_NODEPORTS_MAP)),),
+        ),
+        Chain(names.REJECT_CHAIN, (Rule(verdict=Reject("port-unreachable")),)),
+    )
+
+
+_STATIC = _static_chains()
+_T3: tuple[DataType, ...] = ("ipv4_addr", "inet_proto", "inet_service")
+_T2: tuple[DataType, ...] = ("inet_proto", "inet_service")
+
+
+def merge(table: Table, rules: ServiceRules | None) -> Table:
+    """`table` (the policy rules of a node, or a table that already holds Service rules:
+    those are replaced) with `rules` added. No Service port: no Service object at all, so
+    that a cluster without Services pays no NAT hook (nor conntrack for it)."""
+    base = policy_part(table)
+    if not rules:
+        return base
+    ports = [p for _, p in rules.ports]
+    maps = (
+        Map(names.SERVICE_IPS_MAP, _T3, _flat(p.service_ips for p in ports)),
+        Map(names.SERVICE_NODEPORTS_MAP, _T2, _flat(p.nodeports for p in ports)),
+        Map(names.NO_ENDPOINT_SERVICES_MAP, _T3, _flat(p.no_endpoint_ips for p in ports)),
+        Map(names.NO_ENDPOINT_NODEPORTS_MAP, _T2, _flat(p.no_endpoint_nodeports for p in ports)),
+    )
+    return Table(
+        base.family,
+        base.name,
+        counters=base.counters,
+        sets=base.sets + _flat(p.sets for p in ports),
+        maps=base.maps + maps,
+        chains=base.chains + _STATIC + _flat(p.chains for p in ports),
+    )
+
+
+def policy_part(table: Table) -> Table:
+    """`table` without its Service objects."""
+    keep = names.is_service_object
+    if not any(keep(c.name) for c in table.chains):
+        return table
+    return Table(
+        table.family,
+        table.name,
+        counters=table.counters,
+        sets=tuple(s for s in table.sets if not keep(s.name)),
+        maps=tuple(m for m in table.maps if not keep(m.name)),
+        chains=tuple(c for c in table.chains if not keep(c.name)),
+    )
+
+
+def _flat(groups: Iterable[tuple[_T, ...]]) -> tuple[_T, ...]:
+    return tuple(x for g in groups for x in g)

@@ -1,0 +1,141 @@
+"""What kube-proxy reads: each Service port with its virtual addresses and its endpoints,
+from the Service objects and their EndpointSlices only (never from pods or selectors: a
+selectorless Service with its own slices is served the same way).
+
+"A Service port's numeric target is the slice port with the same name and protocol":
+the endpointslice controller resolves a named targetPort per pod and writes the number in
+the slice's ports, so a slice of pods that name the port differently is a slice of its own.
+Endpoint conditions as the API defines them: an unset `ready` is ready; unset `serving`
+follows `ready` (podnet.model.service.Endpoint).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+
+from podnet.model.service import EndpointSlice, Service
+from podnet.nftables.expr import L4Proto
+
+PROTO: dict[str, L4Proto] = {"TCP": "tcp", "UDP": "udp", "SCTP": "sctp"}
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One endpoint of one Service port: where a connection is DNATed to."""
+
+    ip: IPv4Address
+    port: int
+    node: str | None
+    ready: bool
+    serving: bool
+    terminating: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePort:
+    """One port of one Service, as the rules need it (a hashable value: the renderer
+    caches what it builds per value, so an unchanged Service costs a dict lookup)."""
+
+    namespace: str
+    service: str
+    port_name: str  # "" when the Service has one unnamed port
+    protocol: L4Proto
+    port: int
+    cluster_ip: IPv4Address | None  # None: headless, or not allocated yet
+    external_ips: tuple[IPv4Address, ...]  # spec.externalIPs, then LB ingress IPs
+    node_port: int | None
+    affinity: int | None  # ClientIP affinity timeout, seconds
+    external_local: bool  # externalTrafficPolicy: Local
+    internal_local: bool  # internalTrafficPolicy: Local
+    endpoints: tuple[Endpoint, ...]
+
+    @property
+    def identity(self) -> str:
+        """`ns/name/tcp/port` (`ns/name/tcp` for an unnamed port): names its chains."""
+        tail = f"/{self.port_name}" if self.port_name else ""
+        return f"{self.namespace}/{self.service}/{self.protocol}{tail}"
+
+    @property
+    def key(self) -> str:
+        """`ns/name`: the Service."""
+        return f"{self.namespace}/{self.service}"
+
+
+def service_ports(
+    services: Iterable[Service], slices: Iterable[EndpointSlice]
+) -> tuple[ServicePort, ...]:
+    """Every port of every Service that has a virtual address, in (ns, name, port) order.
+    Headless and ExternalName Services get no rules (DNS only), as in kube-proxy."""
+    by_service: dict[tuple[str, str], list[EndpointSlice]] = {}
+    for s in slices:
+        name = s.service_name
+        if name and s.address_type == "IPv4":
+            by_service.setdefault((s.metadata.namespace or "default", name), []).append(s)
+    out: list[ServicePort] = []
+    for svc in sorted(services, key=lambda s: (s.metadata.namespace or "", s.metadata.name)):
+        spec = svc.spec
+        if spec.type == "ExternalName" or spec.headless or not spec.cluster_ip:
+            continue
+        ns, name = svc.metadata.namespace or "default", svc.metadata.name or ""
+        external = [IPv4Address(ip) for ip in spec.external_ips]
+        if spec.type == "LoadBalancer":
+            external += [IPv4Address(i.ip) for i in svc.status.load_balancer.ingress if i.ip]
+        own = by_service.get((ns, name), [])
+        for p in spec.ports:
+            out.append(
+                ServicePort(
+                    namespace=ns,
+                    service=name,
+                    port_name=p.name or "",
+                    protocol=PROTO[p.protocol],
+                    port=p.port,
+                    cluster_ip=IPv4Address(spec.cluster_ip),
+                    external_ips=tuple(dict.fromkeys(external)),
+                    node_port=p.node_port if spec.external else None,
+                    affinity=spec.affinity_timeout,
+                    external_local=spec.external and spec.traffic_policy == "Local",
+                    internal_local=spec.internal_traffic_policy == "Local",
+                    endpoints=_endpoints(own, p.name or "", p.protocol),
+                )
+            )
+    return tuple(out)
+
+
+def _endpoints(slices: list[EndpointSlice], port_name: str, protocol: str) -> tuple[Endpoint, ...]:
+    """The endpoints of one Service port across its slices, each address:port once (an
+    endpoint listed by two slices, e.g. during a controller's move, is one endpoint)."""
+    seen: dict[tuple[IPv4Address, int], Endpoint] = {}
+    for s in sorted(slices, key=lambda s: s.metadata.name or ""):
+        number = next(
+            (
+                sp.port
+                for sp in s.ports
+                if (sp.name or "") == port_name and sp.protocol == protocol and sp.port
+            ),
+            None,
+        )
+        if number is None:
+            continue
+        for e in s.endpoints:
+            # kube-proxy uses an endpoint's first address (the API allows only one today).
+            ep = Endpoint(
+                IPv4Address(e.addresses[0]), number, e.node_name, e.ready, e.serving, e.terminating
+            )
+            seen.setdefault((ep.ip, ep.port), ep)
+    return tuple(sorted(seen.values(), key=lambda e: (e.ip, e.port)))
+
+
+def usable(endpoints: Iterable[Endpoint]) -> tuple[Endpoint, ...]:
+    """kube-proxy's choice (pkg/proxy/topology.go): the ready endpoints; when none is ready,
+    those that are serving and terminating ("graceful termination": a rolling update
+    whose new pods are not ready yet keeps serving from the old ones)."""
+    eps = tuple(endpoints)
+    ready = tuple(e for e in eps if e.ready)
+    return ready or tuple(e for e in eps if e.serving and e.terminating)
+
+
+def local_endpoints(sp: ServicePort, node: str) -> tuple[Endpoint, ...]:
+    """The usable endpoints on `node` (a Local traffic policy), with the same fallback."""
+    return usable(e for e in sp.endpoints if e.node == node)
