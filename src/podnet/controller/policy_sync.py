@@ -15,6 +15,7 @@ from podnet.datapath.nft import NetnsRunner, NftError, NftRunner
 from podnet.nftables.model import Table
 from podnet.policy.engine import Engine
 from podnet.render.policy_nft import PodRules, render_nodes
+from podnet.render.service_nft import ServiceRules, merge
 
 MAX_PARALLEL = 8
 
@@ -78,6 +79,7 @@ def sync_policies(
     only: frozenset[str] | None = None,
     reuse: Mapping[str, Mapping[str, PodRules]] | None = None,
     dirty: frozenset[str] | None = None,
+    services: Mapping[str, ServiceRules] | None = None,
 ) -> SyncReport:
     """Render every node's ruleset and apply it, one `nft -f` transaction per node, nodes in
     parallel. With `previous` (node -> table of the last successful sync, which the kernel
@@ -104,6 +106,8 @@ def sync_policies(
         rendered = render_nodes(engine, cluster_name)  # peer addresses computed once for all
     tables.update((n, r.table) for n, r in rendered.items())
     pods.update((n, r.pods) for n, r in rendered.items())
+    if services is not None:
+        tables = {n: merge(t, services.get(n)) for n, t in tables.items()}
     render_s = time.monotonic() - started
 
     def one(node: str) -> tuple[NodeSync, Table]:

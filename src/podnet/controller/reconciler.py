@@ -59,6 +59,9 @@ from podnet.render import runtime as rt
 from podnet.render.netplan import NetnsPlan, NetPlan
 from podnet.render.policy_nft import PodRules, render_nodes
 from podnet.render.policy_scope import affected
+from podnet.render.service_nft import ServiceRules, merge
+from podnet.render.service_nft import render_all as render_services
+from podnet.render.service_ports import ServicePort, service_ports
 from podnet.render.topology import render
 from podnet.state import endpoint_slices
 from podnet.state.allocations import Allocations
@@ -85,6 +88,8 @@ class Desired:
     mode: str = ""
     net: NetworkConfig | None = None
     derived: Derived | None = None
+    service_ports: tuple[ServicePort, ...] = ()
+    services: dict[str, ServiceRules] = field(default_factory=dict)  # node -> its Service rules
 
 
 @dataclass(frozen=True)
@@ -258,6 +263,8 @@ class Reconciler:
         }
         engine = Engine(cluster, placement, like=last.engine if last is not None else None)
         allocations = Allocations.between(stored.held, placement, cluster)
+        ports = service_ports(cluster.services, cluster.endpoint_slices)
+        services = render_services(ports, node_netns, net.cluster_cidr)
         return Desired(
             revision,
             cluster,
@@ -270,6 +277,8 @@ class Reconciler:
             mode,
             net,
             derived,
+            ports,
+            services,
         )
 
     def assume_synced(self) -> bool:
@@ -283,7 +292,7 @@ class Reconciler:
         self.plan = d.plan
         self.runtime = d.runtime
         rendered = render_nodes(d.engine, self.cluster)
-        self.rulesets = {n: r.table for n, r in rendered.items()}
+        self.rulesets = {n: merge(r.table, d.services.get(n)) for n, r in rendered.items()}
         self.pod_rules = {n: r.pods for n, r in rendered.items()}
         self.dns = dns_file.build(d.cluster, d.placement, self.cluster, d.net, d.revision)
         self.last = d
@@ -413,6 +422,7 @@ class Reconciler:
             only=None if scope is None else scope.nodes,
             reuse=None if scope is None else self.pod_rules,
             dirty=None if scope is None else scope.pods,
+            services=d.services,
         )
         result.nft = report
         if not report.ok:

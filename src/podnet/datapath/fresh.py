@@ -68,7 +68,10 @@ def apply_fresh(sock: socket.socket, ns: NetnsPlan) -> int:
     send(
         [
             *(rtnl_batch.address(a.cidr, index[a.dev]) for a in ns.addresses),
-            *(rtnl_batch.route(r.dst, index[r.dev], r.via, r.src, r.onlink) for r in ns.routes),
+            *(
+                rtnl_batch.route(r.dst, index[r.dev], r.via, r.src, r.onlink, r.nexthops)
+                for r in ns.routes
+            ),
             *(rtnl_batch.neighbour(n.ip, n.mac, index[n.dev]) for n in ns.neighbours),
             *(rtnl_batch.fdb(f.mac, f.dst, index[f.dev]) for f in ns.fdb),
         ]

@@ -44,7 +44,8 @@ VETH_INFO_PEER = 1
 IFLA_VXLAN_ID, IFLA_VXLAN_LINK, IFLA_VXLAN_LOCAL, IFLA_VXLAN_LEARNING = 1, 3, 4, 7
 IFLA_VXLAN_PORT = 15
 IFA_ADDRESS, IFA_LOCAL = 1, 2
-RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PREFSRC, RTA_TABLE = 1, 4, 5, 7, 15
+RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PREFSRC, RTA_MULTIPATH, RTA_TABLE = 1, 4, 5, 7, 9, 15
+_RTNEXTHOP = struct.Struct("=HBBi")  # struct rtnexthop: len, flags, hops, ifindex
 NDA_DST, NDA_LLADDR = 1, 2
 RTN_UNICAST = 1
 RT_SCOPE_UNIVERSE = 0
@@ -83,15 +84,29 @@ def _ip(addr: str) -> bytes:
 
 
 def route(
-    dst: str, oif: int, via: str | None = None, src: str | None = None, onlink: bool = False
+    dst: str,
+    oif: int,
+    via: str | None = None,
+    src: str | None = None,
+    onlink: bool = False,
+    nexthops: tuple[str, ...] = (),
 ) -> Request:
-    """`ip route replace DST [via VIA] dev OIF [src SRC] [onlink] proto static`."""
+    """`ip route replace DST [via VIA] dev OIF [src SRC] [onlink] proto static`; with
+    `nexthops`, `ip route replace DST nexthop via A dev OIF nexthop via B dev OIF ...`."""
     net, _, plen = dst.partition("/")
     head = _RTMSG.pack(
         socket.AF_INET, int(plen or 32), 0, 0, MAIN_TABLE, RTPROT_STATIC,
         RT_SCOPE_UNIVERSE, RTN_UNICAST, 4 if onlink else 0,
     )  # fmt: skip
-    attrs = _attr(RTA_TABLE, struct.pack("=I", MAIN_TABLE)) + _attr(RTA_OIF, struct.pack("=I", oif))
+    attrs = _attr(RTA_TABLE, struct.pack("=I", MAIN_TABLE))
+    if nexthops:
+        hops = b""
+        for gw in nexthops:
+            gateway = _attr(RTA_GATEWAY, _ip(gw))
+            hops += _RTNEXTHOP.pack(_RTNEXTHOP.size + len(gateway), 0, 0, oif) + gateway
+        attrs += _attr(RTA_MULTIPATH, hops)
+    else:
+        attrs += _attr(RTA_OIF, struct.pack("=I", oif))
     if plen != "0":
         attrs += _attr(RTA_DST, _ip(net))
     if via:

@@ -215,12 +215,14 @@ class Session:
             if m["proto"] == RTPROT_KERNEL or m.get("RTA_TABLE", MAIN_TABLE) != MAIN_TABLE:
                 continue  # connected routes are the kernel's, from our addresses
             dst = f"{m.get('RTA_DST') or '0.0.0.0'}/{m['dst_len']}"
+            hops = m.get("RTA_MULTIPATH") or []
             key = (
                 dst,
                 m.get("RTA_GATEWAY"),
-                by_index.get(m.get("RTA_OIF")),
+                by_index.get(hops[0]["oif"] if hops else m.get("RTA_OIF")),
                 m.get("RTA_PREFSRC"),
                 bool(m["flags"] & RTNH_F_ONLINK),
+                tuple(sorted(h.get_attr("RTA_GATEWAY") for h in hops)),
             )
             have[key] = m
         for key, m in have.items():
@@ -228,7 +230,7 @@ class Session:
                 self._send("route", "del", dst=key[0], oif=m.get("RTA_OIF"), table=MAIN_TABLE)
         self._batch(
             [
-                rtnl_batch.route(r.dst, self.index(r.dev), r.via, r.src, r.onlink)
+                rtnl_batch.route(r.dst, self.index(r.dev), r.via, r.src, r.onlink, r.nexthops)
                 for key, r in want.items()
                 if key not in have
             ]
@@ -279,4 +281,4 @@ def _kind(msg: Any) -> str | None:
 
 
 def _route_key(r: Route) -> tuple[Any, ...]:
-    return (r.dst, r.via, r.dev, r.src, r.onlink)
+    return (r.dst, r.via, r.dev, r.src, r.onlink, tuple(sorted(r.nexthops)))

@@ -69,11 +69,16 @@ class Route:
     via: str | None = None
     src: str | None = None
     onlink: bool = False
+    # Several gateways on `dev`: one ECMP route (`via` is then None), e.g. a LoadBalancer
+    # address that several nodes answer, as MetalLB's BGP mode announces it.
+    nexthops: tuple[str, ...] = ()
 
     def text(self) -> str:
         out = f"route {self.dst}"
         if self.via:
             out += f" via {self.via}"
+        if self.nexthops:
+            return out + "".join(f" nexthop via {g} dev {self.dev}" for g in self.nexthops)
         out += f" dev {self.dev}"
         if self.src:
             out += f" src {self.src}"

@@ -9,6 +9,12 @@
 - pod: `eth0` holding the pod IP as /32, default route via the link-local gateway
   169.254.1.1 that the node-side veth answers for with a permanent neighbour entry.
 - internet: a client on the fabric in the documentation range, routed to the node network.
+- Services: each node routes the service CIDR towards the fabric (a ClusterIP is never a
+  real destination: NAT rewrites it first, and a port without endpoints is rejected before
+  the route is used; without a route, the node's own connections would fail in the route
+  lookup, before any rule); the fabric routes each LoadBalancer address to the nodes that
+  may answer it, one ECMP route, as MetalLB's BGP mode announces it (every node for
+  externalTrafficPolicy Cluster, the nodes with a local endpoint for Local).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from podnet.model.cluster import Cluster
 from podnet.model.errors import InputError, Problem
 from podnet.model.kinds import identity
 from podnet.render import kernel_names
+from podnet.render.load_balancers import lb_routes
 from podnet.render.netplan import (
     Address,
     Fdb,
@@ -70,7 +77,10 @@ def render(
     reason = kernel_names.check_cluster_name(cluster_name)
     if reason:
         raise InputError([Problem(None, "", "", reason)])
-    namespaces = [_fabric(cluster, cluster_name, net), _internet(cluster_name, net)]
+    namespaces = [
+        _fabric(cluster, cluster_name, net, lb_routes(cluster, placement.node_ip)),
+        _internet(cluster_name, net),
+    ]
     # Each node's own pods, grouped once (in key order): per node, a scan of every pod
     # was quadratic in the cluster's size (256 nodes x 5,000 pods).
     host_net = {pod_key(p) for p in cluster.pods if p.spec.host_network}
@@ -97,7 +107,9 @@ def _nodes(cluster: Cluster) -> list[str]:
     return [n.metadata.name for n in cluster.nodes]
 
 
-def _fabric(cluster: Cluster, cluster_name: str, net: NetworkConfig) -> NetnsPlan:
+def _fabric(
+    cluster: Cluster, cluster_name: str, net: NetworkConfig, lbs: dict[str, tuple[str, ...]]
+) -> NetnsPlan:
     links = [Link(kernel_names.FABRIC_BRIDGE, "bridge")]
     for node in _nodes(cluster):
         peer = Peer(kernel_names.node_netns(cluster_name, node), kernel_names.POD_IF)
@@ -122,6 +134,12 @@ def _fabric(cluster: Cluster, cluster_name: str, net: NetworkConfig) -> NetnsPla
         addresses=(
             Address(bridge, f"{fabric_ip(net)}/{net.node_network.prefixlen}"),
             Address(bridge, f"{fabric_internet_ip(net)}/{net.internet_network.prefixlen}"),
+        ),
+        routes=tuple(
+            Route(f"{ip}/32", bridge, via=gws[0])
+            if len(gws) == 1
+            else Route(f"{ip}/32", bridge, nexthops=gws)
+            for ip, gws in sorted(lbs.items())
         ),
     )
 
@@ -152,7 +170,10 @@ def _node(
     ip = placement.node_ip[node]
     mtu = UNDERLAY_MTU - VXLAN_OVERHEAD if mode == "vxlan" else None
     links = [Link(kernel_names.POD_IF, "peer")]
-    routes = [Route(str(net.internet_network), kernel_names.POD_IF, via=fabric_ip(net))]
+    routes = [
+        Route(str(net.internet_network), kernel_names.POD_IF, via=fabric_ip(net)),
+        Route(str(net.service_cidr), kernel_names.POD_IF, via=fabric_ip(net)),
+    ]
     neighbours: list[Neighbour] = []
     fdb: list[Fdb] = []
     for key in pods:
