@@ -42,6 +42,7 @@ makes the periodic sync do work, and drift makes it full.
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -49,12 +50,12 @@ from pathlib import Path
 from typing import Any
 
 from podnet.controller.policy_sync import SyncReport, sync_policies
-from podnet.datapath import netns, nft
+from podnet.datapath import conntrack, netns, nft
 from podnet.datapath.drift import DriftWatch
 from podnet.datapath.wiring import apply_netns, apply_plan
 from podnet.model.cluster import Cluster
 from podnet.policy.engine import Engine
-from podnet.render import dns_file, kernel_names
+from podnet.render import dns_file, kernel_names, service_stale
 from podnet.render import runtime as rt
 from podnet.render.netplan import NetnsPlan, NetPlan
 from podnet.render.policy_nft import PodRules, render_nodes
@@ -162,6 +163,8 @@ class SyncResult:
     runtime_changed: bool = False
     dns_changed: bool = False  # dns.json rewritten: the DNS server must reload
     dns_servers_changed: bool = False  # ... and the DNS pods changed (port 53 changes hands)
+    conntrack: int = 0  # stale UDP conntrack entries deleted (render/service_stale)
+    notes: list[str] = field(default_factory=list)  # problems that did not fail the sync
     periodic: bool = False  # the resync period asked for it
     drift: str | None = None  # what the drift watch saw (a periodic sync is then full)
     checked: bool = False  # a periodic check that found nothing to do
@@ -182,10 +185,13 @@ class SyncResult:
             what.append(f"~{len(self.changed)} netns")
         if self.nft:
             what.append(self.nft.summary())
+        if self.conntrack:
+            what.append(f"{self.conntrack} stale UDP conntrack entries deleted")
         if self.runtime_changed:
             what.append("runtime.json rewritten")
         if self.dns_changed:
             what.append("dns.json rewritten")
+        what += self.notes
         kind = ("periodic full" if self.periodic else "full") if self.full else "incremental"
         if self.drift:
             kind += f" (drift: {self.drift})"
@@ -376,6 +382,24 @@ class Reconciler:
         self.full_next = False
         return result
 
+    def _clear_stale_udp(self, d: Desired, fresh: set[str], result: SyncResult) -> None:
+        """Delete, in each node, the UDP conntrack entries toward a Service port that its
+        rules no longer send there (render/service_stale). A failure is noted, as kube-proxy
+        logs it: the rules stand."""
+        if not any(p.protocol == "udp" for p in d.service_ports):
+            return
+        for node_ns in d.node_netns.values():
+            if node_ns in fresh:
+                continue
+            try:
+                entries = service_stale.parse(conntrack.list_udp(node_ns))
+                gone = service_stale.stale(
+                    entries, d.service_ports, (d.net or NetworkConfig()).service_cidr
+                )
+                result.conntrack += conntrack.delete(node_ns, (e.delete_argv() for e in gone))
+            except (conntrack.ConntrackError, OSError, subprocess.SubprocessError) as e:
+                result.notes.append(f"conntrack in {node_ns}: {e}")
+
     def _apply(self, d: Desired, full: bool, result: SyncResult, progress: Progress | None) -> None:
         old = {ns.name: ns for ns in self.plan.namespaces} if self.plan and not full else {}
         new = {ns.name: ns for ns in d.plan.namespaces}
@@ -429,6 +453,9 @@ class Reconciler:
             raise nft.NftError("; ".join(report.errors))
         self.rulesets = report.tables
         self.pod_rules = report.pods
+        # 4b. stale UDP conntrack entries, now that the rules no longer choose them.
+        if full or self._since is None or self._since.service_ports != d.service_ports:
+            self._clear_stale_udp(d, set(added), result)
         # 5. additions: links, addresses and routes of the new namespaces.
         if full and added:
             apply_plan(d.plan, progress, fresh=frozenset(added))
