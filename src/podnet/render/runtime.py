@@ -87,6 +87,21 @@ class Node:
 
 
 @dataclass(frozen=True)
+class HealthCheck:
+    """kube-proxy's healthCheckNodePort of one LoadBalancer Service with
+    externalTrafficPolicy Local, on one node: served on the node's address, it tells a load
+    balancer whether this node has endpoints of the Service (200) or not (503)."""
+
+    namespace: str
+    name: str
+    node: str
+    netns: str
+    ip: str  # the node's address
+    port: int
+    local_endpoints: int
+
+
+@dataclass(frozen=True)
 class Runtime:
     cluster: str
     mode: str
@@ -97,6 +112,7 @@ class Runtime:
     internet_ip: str
     nodes: tuple[Node, ...]
     pods: tuple[Pod, ...]
+    health_checks: tuple[HealthCheck, ...] = ()
     digest: str = (
         ""  # sha256 of the file it was read from: tells a reloaded daemon from a stale one
     )
@@ -138,7 +154,28 @@ def build(
         internet_ip=internet_ip(net),
         nodes=nodes,
         pods=tuple(_pod(p, placement, cluster_name) for p in cluster.pods),
+        health_checks=_health_checks(cluster, nodes),
     )
+
+
+def _health_checks(cluster: Cluster, nodes: tuple[Node, ...]) -> tuple[HealthCheck, ...]:
+    """Per node and Service with a healthCheckNodePort, its local ready endpoints (distinct
+    addresses over the Service's ports, as kube-proxy counts them)."""
+    from podnet.render.service_ports import service_ports
+
+    hc = [s for s in cluster.services if s.spec.health_check_node_port]
+    if not hc:
+        return ()
+    ports = service_ports(hc, cluster.endpoint_slices)
+    out = []
+    for svc in hc:
+        ns, name = svc.metadata.namespace or "default", svc.metadata.name or ""
+        own = [p for p in ports if (p.namespace, p.service) == (ns, name)]
+        for n in nodes:
+            local = {e.ip for p in own for e in p.endpoints if e.node == n.name and e.ready}
+            port = svc.spec.health_check_node_port or 0
+            out.append(HealthCheck(ns, name, n.name, n.netns, n.ip, port, len(local)))
+    return tuple(out)
 
 
 def _pod(p: PodObject, placement: Placement, cluster_name: str) -> Pod:
@@ -230,6 +267,18 @@ def to_doc(r: Runtime) -> dict[str, Any]:
             }
             for p in r.pods
         ],
+        "healthChecks": [
+            {
+                "namespace": h.namespace,
+                "name": h.name,
+                "node": h.node,
+                "netns": h.netns,
+                "ip": h.ip,
+                "port": h.port,
+                "localEndpoints": h.local_endpoints,
+            }
+            for h in r.health_checks
+        ],
     }
 
 
@@ -285,6 +334,18 @@ def parse(doc: dict[str, Any], digest: str = "") -> Runtime:
         internet_ip=doc["internet"]["ip"],
         nodes=tuple(Node(n["name"], n["ip"], n["netns"], n["podCIDR"]) for n in doc["nodes"]),
         pods=tuple(_parse_pod(p) for p in doc["pods"]),
+        health_checks=tuple(
+            HealthCheck(
+                h["namespace"],
+                h["name"],
+                h["node"],
+                h["netns"],
+                h["ip"],
+                int(h["port"]),
+                int(h["localEndpoints"]),
+            )
+            for h in doc.get("healthChecks", ())  # absent in files written before them
+        ),
         digest=digest,
     )
 

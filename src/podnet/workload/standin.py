@@ -31,6 +31,7 @@ from podnet.datapath.netns import Namespaces
 from podnet.render import dns_file
 from podnet.render import runtime as rt
 from podnet.state.files import StateFiles, write_atomic
+from podnet.workload.healthcheck import HealthServers
 from podnet.workload.listeners import Changes, Listeners, sctp_unsupported
 from podnet.workload.probes import ProbeRunner
 from podnet.workload.readiness import Prober
@@ -64,6 +65,7 @@ class StandIn:
         self.write_status = write_status  # the daemon's status file, after each (re)load
         self.namespaces = Namespaces()
         self.listeners = Listeners(self.namespaces)
+        self.health = HealthServers(self.namespaces)  # kube-proxy's healthCheckNodePorts
         self.prober = Prober(self.namespaces)
         self.sctp_error = sctp_unsupported()
         self.checks: dict[str, tuple[Check, ...]] = {}
@@ -91,6 +93,7 @@ class StandIn:
                 task.cancel()
         self.probes.close()
         self.listeners.close()
+        self.health.close()
         self.namespaces.close()
         self.files.ready.unlink(missing_ok=True)
 
@@ -117,7 +120,7 @@ class StandIn:
             self._warn(problem)
         self._warn_sctp(plan)
         changes = await self.listeners.apply(plan.listeners)
-        for problem in changes.problems:
+        for problem in changes.problems + await self.health.apply(runtime.health_checks):
             self._warn(problem)
         self._note_fd_budget()
         self._update_readiness(plan, changes)
