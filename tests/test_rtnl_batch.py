@@ -109,3 +109,24 @@ def test_links_and_addresses_as_ip_shows_them(ns):
         os.close(fd)
         sock.close()
         netns.remove(other)
+
+
+def test_an_ecmp_route_is_written_and_kept_as_it_is(ns):
+    """A LoadBalancer address routed to several nodes (render/load_balancers): one route
+    with a next hop per node; a second sync finds it as wanted and changes nothing."""
+    from podnet.datapath.session import Session
+    from podnet.render.netplan import Route
+
+    want = (Route("172.18.255.1/32", "v0", nexthops=("172.18.0.3", "172.18.0.4")),)
+    with netns.Worker() as worker:
+        with Session(worker, ns) as s:
+            s.sync_routes(want)
+            assert s.changes == 1
+        routes = ip(ns, "ip", "route")
+        assert "nexthop via 172.18.0.3 dev v0" in routes and "nexthop via 172.18.0.4" in routes
+        with Session(worker, ns) as s:
+            s.sync_routes(want)
+            assert s.changes == 0
+        with Session(worker, ns) as s:  # one node fewer: the route is replaced
+            s.sync_routes((Route("172.18.255.1/32", "v0", via="172.18.0.3"),))
+        assert "172.18.255.1 via 172.18.0.3 dev v0" in ip(ns, "ip", "route")
