@@ -319,3 +319,25 @@ def test_stale_udp_conntrack_is_cleared(live: Live) -> None:
         proc.communicate()
     live.apply(_slices(gone))
     assert len(_slices(keep)) == 1
+
+
+def test_a_selector_service_with_the_controllers_slices(live: Live) -> None:
+    """The control plane's own slices (targetPort by name, resolved per pod) drive the rules
+    as the hand-written ones do; its ClusterIP allocated; once deleted, nothing answers."""
+    live.apply(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "by-selector", "namespace": "svc-demo"},
+                "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": "http"}]},
+            }
+        ]
+    )
+    out = live.cli("get", "services", "-n", "svc-demo", "-o", "json")
+    items = json.loads(out.stdout)["items"]
+    ip = next(s["spec"]["clusterIP"] for s in items if s["metadata"]["name"] == "by-selector")
+    assert pods_of(hits(live, "svc-demo/client", ip, 80, count=30)) == {"web-1", "web-2"}
+    assert live.cli("delete", "service", "by-selector", "-n", "svc-demo").returncode == 0
+    gone = one(live, "svc-demo/client", ip, 80, timeout=1)
+    assert gone.get("error") in ("TimeoutError", "OSError", "ConnectionRefusedError"), gone
