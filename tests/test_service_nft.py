@@ -34,7 +34,7 @@ INTERNET = "203.0.113.2"
 def tables() -> dict[str, Table]:
     c = load_cluster([str(ROOT / "examples" / "services")])
     ports = service_ports(c.services, c.endpoint_slices)
-    rules = render_all(ports, ["node-1", "node-2"], CIDR)
+    rules = render_all(ports, ["node-1", "node-2"], CIDR, IPv4Network("10.96.0.0/12"))
     return {n: merge(Table("inet", names.table_name("demo")), r) for n, r in rules.items()}
 
 

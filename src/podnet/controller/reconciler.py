@@ -270,7 +270,7 @@ class Reconciler:
         engine = Engine(cluster, placement, like=last.engine if last is not None else None)
         allocations = Allocations.between(stored.held, placement, cluster)
         ports = service_ports(cluster.services, cluster.endpoint_slices)
-        services = render_services(ports, node_netns, net.cluster_cidr)
+        services = render_services(ports, node_netns, net.cluster_cidr, net.service_cidr)
         return Desired(
             revision,
             cluster,

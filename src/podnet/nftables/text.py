@@ -43,7 +43,7 @@ from podnet.nftables.expr import (
     MarkSet,
     Masquerade,
     Match,
-    NumgenVMap,
+    Numgen,
     Proto,
     Range,
     Reject,
@@ -215,12 +215,13 @@ def match(m: Match) -> str:
     if isinstance(m, CtState):
         return f"ct state {','.join(m.states)}"
     if isinstance(m, Addr):
-        net = m.net.network_address if m.net.prefixlen == 32 else m.net
-        return f"{m.field.value} {'!= ' if m.negate else ''}{net}"
+        return f"{m.field.value} {'!= ' if m.negate else ''}{m.net}"
     if isinstance(m, Fib):
         return f"fib {m.which} type local"
     if isinstance(m, MarkBit):
         return f"meta mark & {m.bit:#x} {'!=' if m.present else '=='} 0"
+    if isinstance(m, Numgen):
+        return f"numgen random mod {m.mod} == {m.value}"
     assert_never(m)
 
 
@@ -241,9 +242,6 @@ def verdict(v: Verdict) -> str:
         return f"jump {v.chain}"
     if isinstance(v, Goto):
         return f"goto {v.chain}"
-    if isinstance(v, NumgenVMap):
-        listed = ", ".join(f"{i} : goto {c}" for i, c in enumerate(v.chains))
-        return f"numgen random mod {len(v.chains)} vmap {{ {listed} }}"
     if isinstance(v, Dnat):
         return f"dnat ip to {v.addr}:{v.port}"
     if isinstance(v, Masquerade):

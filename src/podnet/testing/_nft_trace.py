@@ -9,8 +9,9 @@ a passing engine.
 
 Service NAT: `Tracer.nat(pkt)` walks the nat base chains of prerouting (or output) as the
 kernel does for a connection's first packet and answers where DNAT sends it and whether it
-was marked for masquerade; `numgen random` takes the caller's `pick` (mod N), so a test can
-enumerate every endpoint a Service may choose (`Tracer.endpoints`). `fib daddr type local`
+was marked for masquerade; each `numgen random mod N` draws the next digit of the caller's
+`pick` in base N, so a test can enumerate every endpoint a Service may choose
+(`Tracer.endpoints`). `fib daddr type local`
 holds for the addresses the caller says the node owns.
 """
 
@@ -38,7 +39,7 @@ from podnet.nftables.expr import (
     MarkSet,
     Masquerade,
     Match,
-    NumgenVMap,
+    Numgen,
     Proto,
     Range,
     Reject,
@@ -175,13 +176,17 @@ class Tracer:
             key = self.key(m.key)
             return any(_contains(e, key) for e in self.sets[m.set])
         if isinstance(m, Addr):
-            inside = IPv4Address(self.field(m.field)) in m.net  # type: ignore[arg-type]
+            addr = IPv4Address(self.field(m.field))  # type: ignore[arg-type]
+            inside = addr == m.net if isinstance(m.net, IPv4Address) else addr in m.net
             return inside != m.negate
         if isinstance(m, Fib):
-            addr = self.pkt.daddr if m.which == "daddr" else self.pkt.saddr
-            return IPv4Address(addr) in self.local
+            text = self.pkt.daddr if m.which == "daddr" else self.pkt.saddr
+            return IPv4Address(text) in self.local
         if isinstance(m, MarkBit):
             return bool(self.mark & m.bit) == m.present
+        if isinstance(m, Numgen):
+            self.pick, draw = divmod(self.pick, m.mod)
+            return draw == m.value
         assert_never(m)
 
     def chain(self, chain: Chain, depth: int) -> str | None:
@@ -210,8 +215,6 @@ class Tracer:
         if isinstance(v, VMap):
             key = self.key(v.key)
             v = next((t for e, t in self.maps[v.map] if _contains(e, key)), None)
-        if isinstance(v, NumgenVMap):
-            v = Goto(v.chains[self.pick % len(v.chains)])
         if v is None:
             return "continue"
         if isinstance(v, Accept):
@@ -233,7 +236,7 @@ class Tracer:
             return "accept"
         if isinstance(v, Masquerade):
             return "accept"
-        if isinstance(v, VMap | NumgenVMap):
+        if isinstance(v, VMap):
             raise ValueError("a verdict map holds another vmap")
         assert_never(v)
 
