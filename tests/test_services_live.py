@@ -71,7 +71,9 @@ def docs() -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     tmp = tmp_path_factory.mktemp("svc")
-    with live_cluster(tmp, docs(), "svc", nodes=2, env={"PODNET_RESYNC_SECONDS": "2"}) as lv:
+    env = {"PODNET_RESYNC_SECONDS": "2"}
+    up = ("--cluster-dns", "on")  # the kube-dns Service and its pod, as `up` adds them
+    with live_cluster(tmp, docs(), "svc", nodes=2, up_args=up, env=env) as lv:
         yield lv
 
 
@@ -341,3 +343,20 @@ def test_a_selector_service_with_the_controllers_slices(live: Live) -> None:
     assert live.cli("delete", "service", "by-selector", "-n", "svc-demo").returncode == 0
     gone = one(live, "svc-demo/client", ip, 80, timeout=1)
     assert gone.get("error") in ("TimeoutError", "OSError", "ConnectionRefusedError"), gone
+
+
+def test_cluster_dns_answers_through_its_cluster_ip(live: Live) -> None:
+    """kube-dns (10.96.0.10, UDP and TCP 53) is a Service like any other: the query is
+    DNATed to the DNS pod the control plane added (ready a few seconds after `up`)."""
+    for transport in ("+notcp", "+tcp"):
+        deadline = time.monotonic() + 20
+        while True:
+            out = in_netns(
+                pod_ns(live, "svc-demo/client"),
+                "dig", "+short", "+time=1", "+tries=1", transport, "@10.96.0.10",
+                "web.svc-demo.svc.cluster.local",
+            )  # fmt: skip
+            if out.stdout.strip() == "10.96.1.10" or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert out.stdout.strip() == "10.96.1.10", (transport, out.stdout, out.stderr)
