@@ -277,6 +277,10 @@ def test_matrix_equals_per_pair_evaluator(
     for mode, hostnet in itertools.product(("match", "ignore"), ("node", "pod")):
         e = Engine(cluster(*docs), ipblock_pods=mode, hostnetwork_pods=hostnet)
         m = compute(e, ports, declared_only=False)
+        for direction in ("ingress", "egress"):  # what the summary counts as isolated
+            assert m.isolated(direction).tolist() == [
+                bool(e.selecting(p, direction)) for p in e.pods
+            ]
         wrong = []
         for k, pp in enumerate(ports):
             dense = m.dense(k)

@@ -67,13 +67,15 @@ def _needs_yaml11(text: str) -> bool:
 def _keys_differ(docs: list[Any]) -> bool:
     """Whether some mapping key is not a string or has a shape the schemas read apart."""
     stack = [d for d in docs if type(d) is dict or type(d) is list]
+    seen: set[Any] = set()  # keys already found plain strings (manifests repeat a few)
     while stack:
         obj = stack.pop()
         values: Iterable[Any]
         if type(obj) is dict:
-            for k in obj:
+            for k in obj.keys() - seen:
                 if type(k) is not str or (k[:1] in _KEY_START and _KEY.fullmatch(k)):
                     return True
+                seen.add(k)
             values = obj.values()
         else:
             values = obj

@@ -1,10 +1,12 @@
 """The connectivity matrix of every pod pair on every port, vectorised.
 
 Per port and direction, each rule is a pair of class masks (who it admits, whom it
-protects); the union over rules is a boolean matrix product computed in float32 through
-BLAS, in row blocks to bound memory. Rules that do not restrict ports are folded once
-for all ports; rules with identical peer masks are merged first. The result equals
-Engine.allowed for every pair (tests/test_matrix_property.py holds them equal).
+protects); the union over rules is an OR of outer products. A rule protects few classes
+(its podSelector, within one namespace), so the union is built from that side: each
+destination class (ingress) or source class (egress) gets the OR of the peer masks of the
+rules that hold it, and classes held by the same rules share one row. Only the columns of
+classes asked about on the port are computed. The result equals Engine.allowed for every
+pair (tests/test_matrix_property.py holds them equal).
 """
 
 from __future__ import annotations
@@ -28,30 +30,26 @@ from podnet.policy.engine import Engine
 from podnet.policy.ports import PortProto
 from podnet.policy.selector_masks import LabelTable
 
-BLOCK = 2048  # source rows per matrix-product block: 2048 x C float32 at a time
+BLOCK = 256  # rows per block when a port's matrix is weighted in float32 (count): in cache
+AND_BLOCK = 256  # destination rows per block when egress is AND-ed into a port's matrix
 
 
-KEEP_ALL_BYTES = 512 * 2**20  # above this, one port's (C, C) matrix is kept at a time
+KEEP_ALL_BYTES = 512 * 2**20  # above this, one port's matrix is kept at a time
 
 
 class PortMatrices(Sequence[np.ndarray]):
-    """The (C, C) matrix of each port, computed when first asked for. At 100,000 pods there
-    are some 23,000 classes: 500 MiB a port, 9 GiB for 18 ports if all were kept, so past
-    KEEP_ALL_BYTES only the last one asked for is (readers go port by port)."""
+    """The (C, columns) matrix of each port, computed when first asked for. At 100,000 pods
+    there are some 23,000 classes: up to 500 MiB a port, several GiB for 17 ports if all were
+    kept, so past KEEP_ALL_BYTES only the last one asked for is (readers go port by port)."""
 
-    def __init__(
-        self,
-        ports: list[PortProto],
-        compute: Callable[[PortProto], np.ndarray],
-        keep_all: bool,
-    ) -> None:
-        self._ports = ports
+    def __init__(self, count: int, compute: Callable[[int], np.ndarray], keep_all: bool) -> None:
+        self._count = count
         self._compute = compute
         self._keep_all = keep_all
         self._kept: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
-        return len(self._ports)
+        return self._count
 
     @overload
     def __getitem__(self, k: int) -> np.ndarray: ...
@@ -63,7 +61,7 @@ class PortMatrices(Sequence[np.ndarray]):
         k = range(len(self))[k]  # negative indices; IndexError past the end
         m = self._kept.get(k)
         if m is None:
-            m = self._compute(self._ports[k])
+            m = self._compute(k)
             if not self._keep_all:
                 self._kept.clear()
             self._kept[k] = m
@@ -88,23 +86,42 @@ class Matrix:
     pods: list[PodEndpoint]
     ports: list[PortProto]
     classes: PodClasses
-    allowed: Sequence[np.ndarray]  # per port: (C, C) bool, [src class, dst class]
+    # per port: (C, len(columns)) bool, [src class, dst class]; only the destination classes
+    # of `columns` (those with a relevant pod) are computed
+    allowed: Sequence[np.ndarray]
     relevant: list[np.ndarray]  # per port: (N,) bool, destinations asked about
     _node_id: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
     _node_traffic: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, bool))
     # (N,) each pod's class in `allowed`: classes that ignore labels no selector reads,
     # coarser than `classes` (which reports group pods by)
     _policy_class: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, np.int64))
+    # per port: (C,) the column of each class in allowed[k], -1 where it was not computed
+    _column: list[np.ndarray] = field(repr=False, default_factory=list)
+    # (C,) per class: selected by some policy for ingress / egress
+    _isolated: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
+
+    def isolated(self, direction: str) -> np.ndarray:
+        """(N,) bool: pods some policy isolates for `direction` ("ingress" or "egress"), as
+        Engine.selecting answers it pod by pod."""
+        return self._isolated[direction][self._policy_class]
+
+    def _cells(self, k: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """allowed[k] at (source class, destination class) pairs, broadcast as numpy does."""
+        pos = self._column[k][dst]
+        if (pos < 0).any():
+            raise ValueError(f"a destination not asked about on {self.ports[k]}")
+        return self.allowed[k][src, pos]
 
     def dense(self, k: int, cols: np.ndarray | None = None) -> np.ndarray:
-        """(N, len(cols)) bool for port k: every source pod against the given destinations.
+        """(N, len(cols)) bool for port k: every source pod against the given destinations
+        (relevant ones: only their columns are computed).
 
         Applies what classes cannot express: a pod reaches itself over loopback, and
         traffic between a host-network pod and the pods of its own node is node traffic.
         """
         cols = np.flatnonzero(self.relevant[k]) if cols is None else cols
         co = self._policy_class
-        m = self.allowed[k][co[:, None], co[cols][None, :]]
+        m = self._cells(k, co[:, None], co[cols][None, :])
         hostnet = self._node_traffic
         if hostnet.any():
             same = self._node_id[:, None] == self._node_id[cols][None, :]
@@ -154,22 +171,22 @@ class Matrix:
         open_cols = cols[~local]
         co = self._policy_class
         a = self.allowed[k]
-        c = len(a)
-        # Exact in floating point: float32 holds every integer up to 2**24 (more pods than
-        # any cluster has rows), float64 every count of pairs up to 2**53.
-        ws = np.bincount(co[rows], minlength=c).astype(np.float32)
-        wd = np.bincount(co[open_cols], minlength=c).astype(np.float64)
-        count = round(float((ws @ a.astype(np.float32)).astype(np.float64) @ wd))
-        count += self._node_traffic_extra(a, rows, open_cols)
+        pos = self._column[k][co[open_cols]]
+        if (pos < 0).any():
+            raise ValueError(f"a destination not asked about on {self.ports[k]}")
+        ws = np.bincount(co[rows], minlength=len(a)).astype(np.float32)
+        wd = np.bincount(pos, minlength=a.shape[1]).astype(np.float64)
+        count = _weighted_sum(a, ws, wd)
+        count += self._node_traffic_extra(k, rows, open_cols)
         in_rows = np.zeros(len(self.pods), dtype=bool)
         in_rows[rows] = True
         own = open_cols[in_rows[open_cols]]  # open columns whose pod is also a row
-        held = a[co[own], co[own]] | self._node_traffic[own]
+        held = self._cells(k, co[own], co[own]) | self._node_traffic[own]
         count += int(np.count_nonzero(~held))  # self pairs that only the diagonal allows
         count += int(np.count_nonzero(in_rows[cols[local]]))  # localhost: its own row
         return count
 
-    def _node_traffic_extra(self, a: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> int:
+    def _node_traffic_extra(self, k: int, rows: np.ndarray, cols: np.ndarray) -> int:
         """Pairs on one node with a node-traffic end that the class matrix denies."""
         hostnet = self._node_traffic
         if not hostnet.any():
@@ -183,8 +200,22 @@ class Matrix:
             if not len(r) or not len(d):
                 continue
             either = hostnet[r][:, None] | hostnet[d][None, :]
-            extra += int(np.count_nonzero(either & ~a[co[r][:, None], co[d][None, :]]))
+            extra += int(np.count_nonzero(either & ~self._cells(k, co[r][:, None], co[d][None, :])))
         return extra
+
+
+def _weighted_sum(a: np.ndarray, ws: np.ndarray, wd: np.ndarray) -> int:
+    """ws @ a @ wd for a bool matrix, exactly, in blocks of float32 (no float copy of a).
+
+    Exact in floating point: float32 holds every integer up to 2**24 (more pods than any
+    cluster has rows, so every a.T @ ws entry), float64 every count of pairs up to 2**53.
+    """
+    at = a.T  # a is built transposed (see _port_matrix): rows of at are contiguous
+    total = 0.0
+    for start in range(0, at.shape[0], BLOCK):
+        part = at[start : start + BLOCK].astype(np.float32) @ ws
+        total += float(part.astype(np.float64) @ wd[start : start + BLOCK])
+    return round(total)
 
 
 class ClassCompiler:
@@ -207,6 +238,7 @@ class ClassCompiler:
         )
         self._named: dict[tuple[str, str, int], np.ndarray] = {}
         self._resolved: dict[tuple[str, str], list[frozenset[int]]] = {}
+        self._admits: dict[tuple[tuple[NetworkPolicyPort, ...], PortProto], np.ndarray | bool] = {}
 
     def in_namespace(self, ns: str) -> np.ndarray:
         idx = self.ns_index.get(ns)
@@ -259,6 +291,15 @@ class ClassCompiler:
         """Per destination class (or one bool for all): does the rule's port list admit pp?"""
         if not ports:
             return True
+        key = (ports, pp)  # rules share port lists: "ports: [{port: http}]" and the like
+        hit = self._admits.get(key)
+        if hit is None:
+            hit = self._admits[key] = self._admits_uncached(ports, pp)
+        return hit
+
+    def _admits_uncached(
+        self, ports: tuple[NetworkPolicyPort, ...], pp: PortProto
+    ) -> np.ndarray | bool:
         out: np.ndarray | bool = False
         for rp in ports:
             if rp.protocol != pp.protocol:
@@ -272,41 +313,90 @@ class ClassCompiler:
         return out
 
 
-def _union_product(left: list[np.ndarray], right: list[np.ndarray], c: int) -> np.ndarray:
-    """OR over r of outer(left[r], right[r]) as a (C, C) bool; rules with one left mask merge."""
+def _merged(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Stacked (members, masks) of the given rules, rules with one mask merged (their
+    members OR-ed) and rules that admit nothing dropped."""
     merged: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
-    for lm, rm in zip(left, right, strict=True):
-        if not lm.any() or not rm.any():
+    for member, mask in pairs:
+        if not member.any() or not mask.any():
             continue
-        key = np.packbits(lm).tobytes()
+        key = np.packbits(mask).tobytes()
         prev = merged.get(key)
-        merged[key] = (lm, rm.copy()) if prev is None else (prev[0], prev[1] | rm)
-    out = np.zeros((c, c), dtype=bool)
+        merged[key] = (member.copy(), mask) if prev is None else (prev[0] | member, prev[1])
     if not merged:
+        return np.zeros((0, 0), dtype=bool), np.zeros((0, 0), dtype=bool)
+    return np.stack([m for m, _ in merged.values()]), np.stack([m for _, m in merged.values()])
+
+
+def _union_rows(members: np.ndarray, masks: np.ndarray, at: np.ndarray, width: int) -> np.ndarray:
+    """(len(at), width) bool: for each class of `at`, the OR of masks[r] over the rules r
+    whose members hold it — one side of a union of outer products, seen from the side where
+    rules hold few classes. Classes held by the same rules share one row, computed once."""
+    out = np.zeros((len(at), width), dtype=bool)
+    if not len(members) or not len(at):
         return out
-    a = np.stack([lm for lm, _ in merged.values()]).astype(np.float32)  # (R, C) sources
-    b = np.stack([rm for _, rm in merged.values()]).astype(np.float32)  # (R, C) destinations
-    for start in range(0, c, BLOCK):
-        out[start : start + BLOCK] = (a[:, start : start + BLOCK].T @ b) > 0
+    held = members[:, at]  # (rules, len(at))
+    used = held.any(axis=1)
+    held, masks = held[used], masks[used]
+    if not len(held):
+        return out
+    # classes held by the same rules: one signature (a bit per rule), one row
+    signature = np.ascontiguousarray(np.packbits(held, axis=0).T)
+    first: dict[bytes, int] = {}
+    inverse = np.fromiter(
+        (first.setdefault(sig.tobytes(), len(first)) for sig in signature),
+        dtype=np.int64,
+        count=len(at),
+    )
+    _, pos = np.unique(inverse, return_index=True)  # a class holding each signature
+    rows = np.zeros((len(pos), width), dtype=bool)
+    for u, i in enumerate(pos):
+        np.any(masks[held[:, i]], axis=0, out=rows[u])
+    return np.take(rows, inverse, axis=0, out=out)
+
+
+def _port_rules(
+    rules: list[_Rule], pp: PortProto, comp: ClassCompiler
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(src, dst) of the rules that admit pp somewhere: any port, or pp among their ports
+    (dst narrowed to the classes whose named port resolves to it)."""
+    out = []
+    for r in rules:
+        a = comp.admits(r.ports, pp)
+        if a is not False:
+            out.append((r.src, r.dst if a is True else r.dst & a))
     return out
 
 
-def _admitted(rules: list[_Rule], pp: PortProto | None, comp: ClassCompiler) -> np.ndarray:
-    """(C, C) bool: pairs some rule admits — with pp None, the rules without ports (any
-    port); else the rules with ports, on port pp."""
-    src, dst = [], []
-    for r in rules:
-        if pp is None:
-            if not r.ports:
-                src.append(r.src)
-                dst.append(r.dst)
-            continue
-        if r.ports:
-            a = comp.admits(r.ports, pp)
-            if a is not False:
-                src.append(r.src)
-                dst.append(r.dst & a)
-    return _union_product(src, dst, comp.c)
+def _port_matrix(
+    ingress: list[_Rule],
+    egress: list[_Rule],
+    iso_in: np.ndarray,
+    iso_eg: np.ndarray,
+    pp: PortProto,
+    cols: np.ndarray,
+    comp: ClassCompiler,
+) -> np.ndarray:
+    """(C, len(cols)) bool: source classes against the destination classes `cols` on pp.
+
+    A direction admits (s, d) when one of its rules does, or when d (ingress) / s (egress) is
+    not isolated. Built transposed, [dst, src]: ingress rules hold few destinations, and
+    the egress rows of the (fewer) isolated sources are AND-ed in as columns.
+    """
+    in_rules = _port_rules(ingress, pp, comp)
+    held, peers = _merged([(dst, src) for src, dst in in_rules])
+    at = _union_rows(held, peers, cols, comp.c)
+    at[~iso_in[cols]] = True
+    sources = np.flatnonzero(iso_eg)
+    if len(sources):
+        eg_rules = _port_rules(egress, pp, comp)
+        selected, reached = _merged([(src, dst[cols]) for src, dst in eg_rules])
+        eg = _union_rows(selected, reached, sources, len(cols))
+        # in blocks of destinations: a column gather over all of `at` would miss the cache
+        for start in range(0, len(cols), AND_BLOCK):
+            part = at[start : start + AND_BLOCK]
+            part[:, sources] &= eg[:, start : start + AND_BLOCK].T
+    return at.T
 
 
 def compute(engine: Engine, ports: list[PortProto], declared_only: bool) -> Matrix:
@@ -336,16 +426,6 @@ def compute(engine: Engine, ports: list[PortProto], declared_only: bool) -> Matr
             iso_eg |= sel
             egress += [_Rule(sel, comp.peers(r.to, ns), r.ports) for r in pol.spec.egress or ()]
 
-    # A direction admits (s, d) when its rules do, or when d (ingress) / s (egress) is not
-    # isolated; rules that admit every port are one product for all ports.
-    base_in = _admitted(ingress, None, comp) | ~iso_in[None, :]
-    base_eg = _admitted(egress, None, comp) | ~iso_eg[:, None]
-
-    def port_matrix(pp: PortProto) -> np.ndarray:
-        return (base_in | _admitted(ingress, pp, comp)) & (base_eg | _admitted(egress, pp, comp))
-
-    allowed = PortMatrices(ports, port_matrix, keep_all=c * c * len(ports) <= KEEP_ALL_BYTES)
-
     if declared_only:
         declared = [{(n.port, n.protocol) for n in p.ports} for p in pods]
         relevant = [
@@ -356,13 +436,37 @@ def compute(engine: Engine, ports: list[PortProto], declared_only: bool) -> Matr
         ]
     else:
         relevant = [np.ones(len(pods), dtype=bool) for _ in ports]
+    policy_class = reduced.class_of[classes.class_of]
+    # the destination classes of each port: those with a pod asked about on it
+    cols = [np.unique(policy_class[r]) for r in relevant]
+    column = []
+    for cs in cols:
+        pos = np.full(c, -1, dtype=np.int64)
+        pos[cs] = np.arange(len(cs))
+        column.append(pos)
+
+    def port_matrix(k: int) -> np.ndarray:
+        return _port_matrix(ingress, egress, iso_in, iso_eg, ports[k], cols[k], comp)
+
+    size = c * sum(len(cs) for cs in cols)
+    allowed = PortMatrices(len(ports), port_matrix, keep_all=size <= KEEP_ALL_BYTES)
     node_names = {n: i for i, n in enumerate(sorted({p.node for p in pods}))}
     node_id = np.fromiter((node_names[p.node] for p in pods), dtype=np.int64, count=len(pods))
     node_traffic = np.fromiter(
         (engine.is_node_traffic(p) for p in pods), dtype=bool, count=len(pods)
     )
-    policy_class = reduced.class_of[classes.class_of]
-    return Matrix(pods, ports, classes, allowed, relevant, node_id, node_traffic, policy_class)
+    return Matrix(
+        pods,
+        ports,
+        classes,
+        allowed,
+        relevant,
+        node_id,
+        node_traffic,
+        policy_class,
+        column,
+        {"ingress": iso_in, "egress": iso_eg},
+    )
 
 
 def declared_ports(pods: list[PodEndpoint]) -> list[PortProto]:

@@ -190,8 +190,8 @@ def to_summary(a: Analysis) -> str:
     """Counts per port/protocol: usable on clusters far too large to list pairs."""
     pods = a.pods
     eng = a.engine
-    iso_in = sum(1 for i in a.destinations if eng.selecting(pods[i], "ingress"))
-    iso_eg = sum(1 for i in a.sources if eng.selecting(pods[i], "egress"))
+    iso_in = int(np.count_nonzero(a.matrix.isolated("ingress")[a.destinations]))
+    iso_eg = int(np.count_nonzero(a.matrix.isolated("egress")[a.sources]))
     lines = [
         f"pods: {len(pods)}  namespaces: {len(eng.ns_labels)}  policies: {len(eng.cluster.policies)}  "
         f"policy classes: {len(a.matrix.classes.reps)}",
