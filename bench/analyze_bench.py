@@ -205,9 +205,18 @@ class PodnetResult:
 
 def run_podnet(podnet: str, path: Path, size: Size, repeat: int) -> PodnetResult:
     runs = []
+    # A GitOps folder has no Nodes: podnet synthesises one per 110 pods (kubelet's max-pods),
+    # and beyond 256 of them the default 10.244.0.0/16 holds too few /24 node ranges. A real
+    # cluster of that size is configured with a larger --cluster-cidr; so is this run (a /14
+    # that begins where the /16 does, so the first 256 nodes' pods keep their addresses).
+    extra = (
+        ["--cluster-cidr", "10.244.0.0/14"]
+        if size.shape == "gitops" and size.pods > 256 * 110
+        else []
+    )
     for i in range(repeat):
         run = measure(
-            [podnet, "analyze", "-f", str(path), "-o", "summary"],
+            [podnet, "analyze", "-f", str(path), "-o", "summary", *extra],
             path.parent / f"podnet-summary.{i}.txt",
             path.parent / f"podnet-summary.{i}.err",
         )

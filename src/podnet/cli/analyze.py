@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from podnet.cli.common import (
+    add_cluster_cidr_arg,
     add_hostnetwork_arg,
     add_ipblock_arg,
     add_manifest_args,
@@ -51,6 +52,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("-o", "--output", choices=("table", *RENDERERS), default="table")
     add_ipblock_arg(p)
+    add_cluster_cidr_arg(p)
     add_hostnetwork_arg(p)
     p.set_defaults(func=run)
 

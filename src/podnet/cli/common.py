@@ -9,8 +9,11 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported lazily: every command pays for what it uses only
+    import ipaddress
+
     from podnet.model.cluster import Cluster
     from podnet.policy.engine import Engine
+    from podnet.state.network import NetworkConfig
 
 
 @contextlib.contextmanager
@@ -40,6 +43,38 @@ def add_manifest_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_cluster_cidr_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cluster-cidr",
+        type=_cidr,
+        default=None,
+        metavar="CIDR",
+        help="the pod network, split into one /24 per node (default 10.244.0.0/16: 256 "
+        "nodes; a cluster of more nodes needs a larger one, as kube-controller-manager's "
+        "--cluster-cidr)",
+    )
+
+
+def _cidr(text: str) -> ipaddress.IPv4Network:
+    import ipaddress
+
+    try:
+        net = ipaddress.IPv4Network(text, strict=True)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IPv4 CIDR: {e}") from None
+    if net.prefixlen > 24:
+        raise argparse.ArgumentTypeError(f"{text}: must hold at least one /24 node range")
+    return net
+
+
+def network_config(args: argparse.Namespace) -> NetworkConfig:
+    """The address plan the arguments ask for (DESIGN.md's defaults otherwise)."""
+    from podnet.state.network import NetworkConfig
+
+    cidr = getattr(args, "cluster_cidr", None)
+    return NetworkConfig(cluster_cidr=cidr) if cidr is not None else NetworkConfig()
+
+
 def add_ipblock_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--ipblock-pods",
@@ -66,8 +101,12 @@ def load_engine(args: argparse.Namespace) -> tuple[Cluster, Engine]:
     from podnet.cli.output import print_warnings
     from podnet.model.cluster import load_cluster
     from podnet.policy.engine import Engine
+    from podnet.state.placement import place
 
     cluster = load_cluster(args.files)
-    engine = Engine(cluster, ipblock_pods=args.ipblock_pods, hostnetwork_pods=args.hostnetwork_pods)
+    placement = place(cluster, network_config(args))
+    engine = Engine(
+        cluster, placement, ipblock_pods=args.ipblock_pods, hostnetwork_pods=args.hostnetwork_pods
+    )
     print_warnings([*cluster.warnings, *engine.placement.warnings])
     return cluster, engine

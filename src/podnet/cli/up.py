@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from podnet.cli.common import add_manifest_args
+from podnet.cli.common import add_cluster_cidr_arg, add_manifest_args, network_config
 from podnet.cli.live import DEFAULT_CLUSTER, add_cluster_arg, fail, preflight
 from podnet.cli.output import print_error, print_warnings
 from podnet.state.network import MODES
@@ -64,6 +64,7 @@ def register(sub: Any) -> None:
         metavar="SECONDS",
         help=f"how long to wait for every pod to answer (default {READY_TIMEOUT:g})",
     )
+    add_cluster_cidr_arg(p)
     p.add_argument(
         "--cluster-dns",
         choices=("on", "off"),
@@ -88,7 +89,6 @@ def run(args: argparse.Namespace) -> int:
     from podnet.render.topology import render
     from podnet.state.addons import with_cluster_dns
     from podnet.state.changes import store_cluster
-    from podnet.state.network import NetworkConfig
     from podnet.state.placement import place
     from podnet.state.service_alloc import with_services
     from podnet.state.store import Store, state_dir
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     if args.nodes < 1:
         return fail(f"--nodes must be at least 1, not {args.nodes}")
     started = time.monotonic()
-    name, mode, net = args.cluster, args.mode, NetworkConfig()
+    name, mode, net = args.cluster, args.mode, network_config(args)
     sdir = state_dir(name)
     leftovers = netns.listing(kernel_names.netns_prefix(name))
     if (Store.exists(sdir) or leftovers) and not args.replace:

@@ -121,7 +121,7 @@ def _node_cidrs(
                     None,
                     "",
                     "",
-                    f"{len(nodes)} nodes do not fit: cluster CIDR {net.cluster_cidr} holds {net.max_nodes} node ranges of /{net.node_prefix}",
+                    f"{len(nodes)} nodes do not fit: cluster CIDR {net.cluster_cidr} holds {net.max_nodes} node ranges of /{net.node_prefix}; give a larger one with --cluster-cidr (e.g. 10.240.0.0/12)",
                 )
             )
             return {}
