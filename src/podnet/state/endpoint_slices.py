@@ -126,8 +126,8 @@ def selected(svc: Service, pods: list[PodView]) -> list[PodView]:
     return [v for v in pods if want <= v.pod.metadata.labels.items()]
 
 
-def service_slices(svc: Service, pods: list[PodView]) -> tuple[EndpointSlice, ...]:
-    """The slices the controller keeps for one Service with a selector."""
+def by_port_set(svc: Service, pods: list[PodView]) -> dict[ResolvedPorts, list[PodView]]:
+    """The selected pods grouped by the ports the Service's ports resolve to on each."""
     groups: dict[ResolvedPorts, list[PodView]] = defaultdict(list)
     for v in selected(svc, pods):
         resolved = []
@@ -136,6 +136,12 @@ def service_slices(svc: Service, pods: list[PodView]) -> tuple[EndpointSlice, ..
             if n is not None:
                 resolved.append((sp.name or "", sp.protocol, n))
         groups[tuple(resolved)].append(v)
+    return groups
+
+
+def service_slices(svc: Service, pods: list[PodView]) -> tuple[EndpointSlice, ...]:
+    """The slices the controller keeps for one Service with a selector."""
+    groups = by_port_set(svc, pods)
     meta_labels = _labels(svc, managed=True)
     out = []
     for ports, members in sorted(groups.items()):
@@ -183,16 +189,13 @@ def _app(svc: Service, name: str) -> str | None:
 
 def service_endpoints(svc: Service, pods: list[PodView]) -> Endpoints:
     """The legacy Endpoints object: one subset per resolved port set, ready addresses apart
-    from not-ready ones (publishNotReadyAddresses: all ready)."""
-    groups: dict[ResolvedPorts, list[PodView]] = defaultdict(list)
-    for v in selected(svc, pods):
-        resolved = []
-        for sp in svc.spec.ports:
-            n = resolve_port(v.pod, sp)
-            if n is not None:
-                resolved.append((sp.name or "", sp.protocol, n))
-        if resolved or not svc.spec.ports:
-            groups[tuple(resolved)].append(v)
+    from not-ready ones (publishNotReadyAddresses: all ready); a pod that resolves none of
+    the Service's ports is in no subset."""
+    groups = {
+        ports: members
+        for ports, members in by_port_set(svc, pods).items()
+        if ports or not svc.spec.ports
+    }
     subsets = []
     for ports, members in sorted(groups.items()):
         members.sort(key=lambda v: (v.ip, v.pod.metadata.name))
