@@ -166,6 +166,7 @@ def targets_of(question: ProbePlan, runtime: Runtime) -> list[Target]:
     """Where each probe goes: from the source's namespace (its node's for hostNetwork) to the
     destination's IP, or to 127.0.0.1 for a pod reaching its own localhost-only port."""
     from podnet.probing.send import Target
+    from podnet.state.addons import DNS_IDENTITY
 
     where = {p.key: p for p in runtime.pods}
     return [
@@ -174,6 +175,7 @@ def targets_of(question: ProbePlan, runtime: Runtime) -> list[Target]:
             LOOPBACK if p.loopback else where[p.destination].ip,
             p.port,
             p.protocol,
+            dns=p.identity == DNS_IDENTITY,
         )
         for p in question.probes
     ]

@@ -249,7 +249,7 @@ def wait_ready(
         if progress and count != last:
             progress(count, len(pods))
         last = count
-        if current and count == len(pods):
+        if current and count == len(pods) and _dns_serves(files):
             return
         if running_pid(files.root) is None:
             raise DaemonError(f"the daemon of {files.root} is not running{_log_tail(files)}")
@@ -265,6 +265,16 @@ def wait_ready(
         f"{len(missing)} of {len(pods)} pod(s) do not answer on their declared ports after "
         f"{timeout:g}s{stale}: {shown}; see {files.log}"
     )
+
+
+def _dns_serves(files: StateFiles) -> bool:
+    """The cluster DNS server answers in every DNS pod dns.json lists (port 53 of those pods
+    is its, not the stand-in's: the pods are not ready for `up` before it serves)."""
+    wanted = _read_json(files.dns)
+    if not wanted or not wanted.get("servers"):
+        return True
+    serving = set((_read_json(files.dns_status) or {}).get("serving", ()))
+    return all(s["netns"] in serving for s in wanted["servers"])
 
 
 def wait_endpoints(state_dir: Path, timeout: float) -> None:

@@ -26,6 +26,8 @@ from podnet.policy.endpoints import PodEndpoint
 from podnet.policy.engine import Engine
 from podnet.policy.matrix import compute, declared_ports
 from podnet.policy.ports import PortProto
+from podnet.state.addons import DNS_IDENTITY as DNS_IDENTITY  # probing's answer from DNS
+from podnet.state.addons import DNS_PORT, is_dns_pod
 from podnet.state.placement import Placement, pod_key
 
 # What the packets did, after every retry. Only "reply" means the connection passed (a reply
@@ -193,7 +195,10 @@ def live_placement(
 
 
 def identity(dst: PodEndpoint, pp: PortProto) -> str:
-    """The line the stand-in answers with on pp: the first container declaring it."""
+    """The line the stand-in answers with on pp: the first container declaring it. A DNS
+    pod's port 53 is the cluster DNS server's: a DNS response is its answer."""
+    if pp.port == DNS_PORT and is_dns_pod(dst.namespace, dict(dst.labels), dst.host_network):
+        return DNS_IDENTITY
     for port in dst.ports:
         if port.port == pp.port and port.protocol == pp.protocol:
             return f"{dst.key} {port.container}"

@@ -33,6 +33,7 @@ import os
 import random
 import resource
 import socket
+import struct
 import time
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -40,7 +41,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
 from podnet.datapath.netns import Namespaces, WrongNamespace
-from podnet.policy.expectations import Observation
+from podnet.policy.expectations import DNS_IDENTITY, Observation
 
 PAYLOAD = b"\n"  # not HTTP: the stand-in answers with its line at once
 TIMEOUT = 1.0
@@ -89,6 +90,7 @@ class Target:
     host: str
     port: int
     protocol: str  # TCP | UDP
+    dns: bool = False  # the cluster DNS server answers there: ask it a DNS question
 
 
 @contextmanager
@@ -113,6 +115,19 @@ def _line(data: bytes) -> str:
     return data.decode("utf-8", "replace").split("\n", 1)[0].strip()
 
 
+# A DNS query (id 0x7064, RD set, one question: `. NS IN`). Any DNS server answers it one
+# way or another (the cluster's, sealed, with REFUSED): the probe of a DNS pod's port 53
+# asks only that the DNS server answers, not what.
+DNS_QUERY = bytes.fromhex("7064010000010000000000000000020001")
+
+
+def _dns_reply(data: bytes) -> str | None:
+    """DNS_IDENTITY for a DNS response to DNS_QUERY, else None."""
+    if len(data) >= 12 and data[:2] == DNS_QUERY[:2] and data[2] & 0x80:
+        return DNS_IDENTITY
+    return None
+
+
 async def _tcp(ns: Namespaces, t: Target, timeout: float) -> Observation | None:
     """One attempt; None when it stayed silent until the deadline."""
     loop = asyncio.get_running_loop()
@@ -121,9 +136,12 @@ async def _tcp(ns: Namespaces, t: Target, timeout: float) -> Observation | None:
     try:
         async with asyncio.timeout(timeout):
             await loop.sock_connect(sock, (t.host, t.port))
-            await loop.sock_sendall(sock, PAYLOAD)
+            if t.dns:  # RFC 1035 4.2.2: a two-byte length, then the message
+                await loop.sock_sendall(sock, struct.pack("!H", len(DNS_QUERY)) + DNS_QUERY)
+            else:
+                await loop.sock_sendall(sock, PAYLOAD)
             data = b""
-            while b"\n" not in data:
+            while (len(data) < 14) if t.dns else (b"\n" not in data):
                 chunk = await loop.sock_recv(sock, 4096)
                 if not chunk:
                     break
@@ -137,6 +155,8 @@ async def _tcp(ns: Namespaces, t: Target, timeout: float) -> Observation | None:
     took = time.monotonic() - started
     if not data:
         return Observation("error", detail="connected, but closed without a reply", seconds=took)
+    if t.dns:
+        return Observation("reply", reply=_dns_reply(data[2:]) or "<not DNS>", seconds=took)
     return Observation("reply", reply=_line(data), seconds=took)
 
 
@@ -152,11 +172,12 @@ async def _udp(ns: Namespaces, t: Target, timeout: float) -> Observation | None:
         sock.connect((t.host, t.port))
         attempts = UDP_RESENDS + 1
         for n in range(attempts):
-            sock.send(PAYLOAD)
+            sock.send(DNS_QUERY if t.dns else PAYLOAD)
             try:
                 async with asyncio.timeout(timeout / attempts):
                     data = await loop.sock_recv(sock, 4096)
-                return Observation("reply", reply=_line(data), seconds=time.monotonic() - started)
+                reply = (_dns_reply(data) or "<not DNS>") if t.dns else _line(data)
+                return Observation("reply", reply=reply, seconds=time.monotonic() - started)
             except TimeoutError:
                 if n == attempts - 1:
                     return None

@@ -21,16 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from podnet.render import kernel_names
 from podnet.render.dns_zone import PodAddress, Zone, render_zone
+from podnet.state.addons import DNS_PORT as DNS_PORT  # re-exported: the server binds it
+from podnet.state.addons import is_dns_pod
 from podnet.state.files import StateFiles
 
 if TYPE_CHECKING:
     from podnet.model.cluster import Cluster
     from podnet.state.network import NetworkConfig
     from podnet.state.placement import Placement
-
-DNS_NAMESPACE = "kube-system"
-DNS_LABEL = ("k8s-app", "kube-dns")
-DNS_PORT = 53
 
 
 class DnsFileError(Exception):
@@ -87,10 +85,8 @@ def build(
             f"{key[0]}/{key[1]}", kernel_names.pod_netns(cluster_name, *key), placement.pod_ip[key]
         )
         for p in cluster.pods
-        if (key := pod_key(p))[0] == DNS_NAMESPACE
-        and p.metadata.labels.get(DNS_LABEL[0]) == DNS_LABEL[1]
-        and not p.spec.host_network
-        and key in placement.pod_ip
+        if is_dns_pod(p.metadata.namespace, p.metadata.labels, p.spec.host_network)
+        and (key := pod_key(p)) in placement.pod_ip
     )
     return DnsFile(zone, servers)
 

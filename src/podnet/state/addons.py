@@ -27,6 +27,22 @@ DNS_LABELS = {"k8s-app": "kube-dns"}
 NS_NAME_LABEL = "kubernetes.io/metadata.name"
 
 
+DNS_PORT = 53
+# What `podnet probe` expects from a DNS pod's port 53: the DNS server answers there, not
+# the stand-in, so a well-formed DNS response is the reply (probing.send).
+DNS_IDENTITY = "<cluster DNS>"
+
+
+def is_dns_pod(namespace: str | None, labels: dict[str, str], host_network: bool) -> bool:
+    """A pod the cluster DNS server answers in (the kube-dns Service's pods): the one rule,
+    for the DNS server's list, the stand-in and the probe's expectations."""
+    return (
+        namespace == DNS_NAMESPACE
+        and labels.get("k8s-app") == DNS_LABELS["k8s-app"]
+        and not host_network
+    )
+
+
 def dns_pod_name() -> str:
     """`coredns-<hash>-<5>`, the shape of a Deployment's pod, derived (not random)."""
     h = hashlib.sha256(b"podnet/coredns").hexdigest()
