@@ -128,3 +128,38 @@ def test_a_hook_without_policy_and_a_numeric_priority() -> None:
     chain = Chain("n", hook=Hook("nat", "prerouting", -100))
     out = text.declare(Table("ip", "t", chains=(chain,)))
     assert "\t\ttype nat hook prerouting priority -100;\n" in out
+
+
+def _map_table(*elements: tuple[Element, Verdict], chains: tuple[Chain, ...] = ()) -> Table:
+    m = Map("m", ("ipv4_addr", "inet_proto", "inet_service"), tuple(elements))
+    return Table("inet", "podnet_t", maps=(m,), chains=chains)
+
+
+def test_update_writes_only_the_elements_that_differ() -> None:
+    """Elements are compared as values by key: the unchanged ones are not written at all,
+    a changed verdict is a delete and an add (the kernel refuses an add over a key)."""
+    a, b, c = (IPv4Address(f"10.96.0.{i}") for i in (1, 2, 3))
+    old = _map_table(((a, "tcp", 80), Jump("x")), ((b, "tcp", 80), Jump("y")))
+    new = _map_table(((a, "tcp", 80), Jump("x")), ((b, "tcp", 80), Jump("z")), ((c, "udp", 53), Jump("x")))  # fmt: skip
+    assert text.update(old, new) == (
+        "delete element inet podnet_t m { 10.96.0.2 . tcp . 80 }\n"
+        "add element inet podnet_t m { 10.96.0.2 . tcp . 80 : jump z, 10.96.0.3 . udp . 53 : jump x }\n"
+    )
+    assert text.update(new, new) == ""
+
+
+def test_update_rewrites_a_changed_chain_and_leaves_the_same_ones() -> None:
+    same = Chain("same", (Rule(verdict=ACCEPT),))
+    old = _map_table(chains=(same, Chain("c", (Rule(verdict=DROP),))))
+    new = _map_table(chains=(same, Chain("c", (Rule(verdict=RETURN),)), Chain("d")))
+    assert text.update(old, new) == (
+        "table inet podnet_t {\n\tchain d {\n\t}\n}\n"
+        "flush chain inet podnet_t c\n"
+        "add rule inet podnet_t c return\n"
+    )
+
+
+def test_update_replaces_when_a_set_timeout_changes() -> None:
+    old = Table("inet", "t", sets=(Set("s", ("ipv4_addr",), ("dynamic", "timeout"), timeout=10),))
+    new = Table("inet", "t", sets=(Set("s", ("ipv4_addr",), ("dynamic", "timeout"), timeout=20),))
+    assert text.update(old, new) is None

@@ -19,6 +19,12 @@ Counters that both hold are not touched, so they keep counting (a replace has to
 their values back); a chain or set is named after its content (render/kernel_names), so a
 changed one is a new name and the old one goes. Anything `update` cannot express (a set's
 type, a base chain's hook) answers None: replace the table.
+
+The difference is structural: objects are keyed by name and compared as values (identity
+first: an unchanged Service's chains are the same objects in both tables), elements keyed
+by their key as values, and only what differs is written as text. Comparing rendered text
+cost 150-290 ms for one Service added at 10,000 (every map element rendered twice); keyed
+values cost a dict per map.
 """
 
 from __future__ import annotations
@@ -83,10 +89,10 @@ def update(old: Table, new: Table) -> str | None:
             prior = was.get(x.name)
             if prior is None:
                 adds.append(_set(x) if isinstance(x, Set) else _map(x))
-            elif prior != x:
-                if (prior.type, prior.flags) != (x.type, x.flags):
+            elif prior is not x and prior != x:
+                if (prior.type, prior.flags, _timeout(prior)) != (x.type, x.flags, _timeout(x)):
                     return None
-                changes += _elements(head, x.name, _texts(prior), _texts(x))
+                changes += _elements(head, x.name, _keyed(prior), _keyed(x))
         deletes_of_kind = [f"delete {kind} {head} {n}" for n in was if n not in now]
         if kind == "map" and deletes_of_kind:
             return None  # the base chain refers to the maps: podnet's maps never go
@@ -97,7 +103,7 @@ def update(old: Table, new: Table) -> str | None:
         before_c = was_chain.get(c.name)
         if before_c is None:
             adds.append(_chain(c))
-        elif before_c != c:
+        elif before_c is not c and before_c != c:
             if before_c.hook != c.hook:
                 return None
             changes.append(f"flush chain {head} {c.name}")
@@ -114,26 +120,36 @@ def update(old: Table, new: Table) -> str | None:
 
 
 def _elements(
-    head: str, name: str, before: list[tuple[str, str]], after: list[tuple[str, str]]
+    head: str,
+    name: str,
+    before: dict[Element, Verdict | None],
+    after: dict[Element, Verdict | None],
 ) -> list[str]:
     """`delete element` of what went or changed, then `add element` of what came or changed
     (a map element's verdict cannot be changed in place: the kernel refuses an add whose key
-    exists with other data). Elements are (key, whole element) as text."""
-    keep = set(before).intersection(after)
-    gone = [key for key, whole in before if (key, whole) not in keep]
-    came = [whole for key, whole in after if (key, whole) not in keep]
+    exists with other data). Elements are keyed by their key (a map's value: its verdict;
+    a set's: None), compared as values; only those that differ are rendered."""
+    gone = [k for k, v in before.items() if k not in after or after[k] != v]
+    came = [(k, v) for k, v in after.items() if k not in before or before[k] != v]
     out = []
     if gone:
-        out.append(f"delete element {head} {name} {{ {', '.join(gone)} }}")
+        out.append(f"delete element {head} {name} {{ {', '.join(map(element, gone))} }}")
     if came:
-        out.append(f"add element {head} {name} {{ {', '.join(came)} }}")
+        listed = ", ".join(
+            element(k) if v is None else f"{element(k)} : {verdict(v)}" for k, v in came
+        )
+        out.append(f"add element {head} {name} {{ {listed} }}")
     return out
 
 
-def _texts(x: Set | Map) -> list[tuple[str, str]]:
+def _keyed(x: Set | Map) -> dict[Element, Verdict | None]:
     if isinstance(x, Set):
-        return [(t, t) for t in map(element, x.elements)]
-    return [(element(k), f"{element(k)} : {verdict(v)}") for k, v in x.elements]
+        return dict.fromkeys(x.elements)
+    return dict(x.elements)
+
+
+def _timeout(x: Set | Map) -> int | None:
+    return x.timeout if isinstance(x, Set) else None
 
 
 def declare(table: Table) -> str:
