@@ -30,6 +30,7 @@ values cost a dict per map.
 from __future__ import annotations
 
 from ipaddress import IPv4Address
+from socket import inet_ntoa
 from typing import assert_never
 
 from podnet.nftables.expr import (
@@ -222,10 +223,12 @@ def _key(key: tuple[Field, ...]) -> str:
 
 
 def match(m: Match) -> str:
-    if isinstance(m, InSet):
-        return f"{_key(m.key)} @{m.set}"
+    if isinstance(m, Numgen):
+        return f"numgen random mod {m.mod} == {m.value}"
     if isinstance(m, Proto):
         return f"meta l4proto {m.name}"
+    if isinstance(m, InSet):
+        return f"{_key(m.key)} @{m.set}"
     if isinstance(m, DPort):
         return f"th dport {m.lo}" if m.hi is None else f"th dport {m.lo}-{m.hi}"
     if isinstance(m, CtState):
@@ -236,8 +239,6 @@ def match(m: Match) -> str:
         return f"fib {m.which} type local"
     if isinstance(m, MarkBit):
         return f"meta mark & {m.bit:#x} {'!=' if m.present else '=='} 0"
-    if isinstance(m, Numgen):
-        return f"numgen random mod {m.mod} == {m.value}"
     assert_never(m)
 
 
@@ -250,16 +251,17 @@ def statement(s: Statement) -> str:
 
 
 def verdict(v: Verdict) -> str:
+    # The most frequent first (a full sync of 10,000 Services renders 30,000 of them).
+    if isinstance(v, Goto):
+        return f"goto {v.chain}"
+    if isinstance(v, Dnat):
+        return f"dnat ip to {_value(v.addr)}:{v.port}"
+    if isinstance(v, Jump):
+        return f"jump {v.chain}"
     if isinstance(v, Accept):
         return "accept"
     if isinstance(v, Return):
         return "return"
-    if isinstance(v, Jump):
-        return f"jump {v.chain}"
-    if isinstance(v, Goto):
-        return f"goto {v.chain}"
-    if isinstance(v, Dnat):
-        return f"dnat ip to {v.addr}:{v.port}"
     if isinstance(v, Masquerade):
         return "masquerade fully-random"
     if isinstance(v, Reject):
@@ -281,4 +283,6 @@ def element(e: Element) -> str:
 
 
 def _value(v: Value) -> str:
-    return str(v) if isinstance(v, IPv4Address | int) else v
+    if isinstance(v, IPv4Address):
+        return inet_ntoa(v.packed)  # the same text as str(v), at half the cost
+    return str(v) if isinstance(v, int) else v

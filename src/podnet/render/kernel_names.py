@@ -180,6 +180,7 @@ FILTER_OUTPUT_CHAIN = "filter-output"
 SERVICE_CHECK_CHAIN = "service-endpoints-check"
 NODEPORT_CHECK_CHAIN = "nodeport-endpoints-check"
 REJECT_CHAIN = "reject-chain"
+HAIRPIN_SET = "hairpin"  # ip . ip of every endpoint: a pod DNATed to itself is masqueraded
 MASQ_BIT = 0x4000  # kube-proxy's masquerade mark bit
 SERVICE_STATIC_NAMES = frozenset(
     {
@@ -187,7 +188,7 @@ SERVICE_STATIC_NAMES = frozenset(
         NO_ENDPOINT_NODEPORTS_MAP, NAT_PREROUTING_CHAIN, NAT_OUTPUT_CHAIN,
         NAT_POSTROUTING_CHAIN, SERVICES_CHAIN, MASQUERADING_CHAIN, MARK_MASQ_CHAIN,
         FILTER_INPUT_CHAIN, FILTER_FORWARD_CHAIN, FILTER_OUTPUT_CHAIN, SERVICE_CHECK_CHAIN,
-        NODEPORT_CHECK_CHAIN, REJECT_CHAIN,
+        NODEPORT_CHECK_CHAIN, REJECT_CHAIN, HAIRPIN_SET,
     }
 )  # fmt: skip
 # Per Service port and per endpoint: `<prefix>-<10 hex of the identity>-<identity>`, as
@@ -199,7 +200,7 @@ SERVICE_STATIC_NAMES = frozenset(
 SERVICE_CHAIN = "svc"  # the cluster chain: a random ready endpoint (affinity first)
 LOCAL_CHAIN = "svl"  # the same over this node's endpoints (a Local traffic policy)
 EXTERNAL_CHAIN = "ext"  # NodePort / LB / externalIP traffic: masquerade or keep the client
-ENDPOINT_CHAIN = "ep"  # DNAT to one endpoint
+ENDPOINT_CHAIN = "ep"  # DNAT to one endpoint (ClientIP affinity only: its set update)
 AFFINITY_SET = "aff"  # `aff-<hash of the endpoint chain's identity>`: ClientIP affinity
 _SERVICE_PREFIXES = tuple(
     f"{p}-" for p in (SERVICE_CHAIN, LOCAL_CHAIN, EXTERNAL_CHAIN, ENDPOINT_CHAIN, AFFINITY_SET)

@@ -5,23 +5,34 @@ same table `inet podnet_<cluster>` as the policy rules (docs/services.md has the
     nat-output     (nat, dstnat) ─┴─► services
         ip daddr . meta l4proto . th dport vmap @service-ips      ClusterIP, LB, externalIPs
         fib daddr type local meta l4proto . th dport vmap @service-nodeports
-    svc-<h>-ns/name/proto/port   (affinity: ip saddr @aff-<e> goto ep-<e>) then
-                                 numgen random mod N == 0 goto ep-<e0>
-                                 numgen random mod N-1 == 0 goto ep-<e1> ... goto ep-<last>
+    svc-<h>-ns/name/proto/port   numgen random mod N == 0 meta l4proto P dnat ip to <e0>
+                                 numgen random mod N-1 == 0 ... dnat ip to <e1> ...
+                                 meta l4proto P dnat ip to <last>
+                                 (ClientIP affinity: ip saddr @aff-<e> goto ep-<e>, then the
+                                 same choice with goto ep-<e> instead of the dnat)
     svl-<h>-...                  the same over this node's endpoints (Local policies)
     ext-<h>-...                  external traffic: mark for masquerade (Cluster), or keep the
                                  client's address and use local endpoints (Local)
-    ep-<h>-...__ip/port          hairpin mark; update @aff-<e>; dnat ip to ip:port
-    nat-postrouting (nat, srcnat) ─► masquerading: meta mark & 0x4000 -> masquerade
+    ep-<h>-...__ip/port          (affinity only) update @aff-<e>; dnat ip to ip:port
+    nat-postrouting (nat, srcnat) ─► masquerading:
+        ip saddr . ip daddr @hairpin -> mark     (a pod DNATed to itself)
+        meta mark & 0x4000 -> masquerade
     filter-input|forward|output (filter, -110, before the policy's forward at 0):
         ct state new: ip daddr . proto . port vmap @no-endpoint-services  -> reject
                       (input) fib daddr local . proto . port @no-endpoint-nodeports
 
+One chain per Service port (svc-, plus svl-/ext- where a policy needs them), not one per
+endpoint as well: nft 1.0.6 loads and caches chains slowly (30,000 chains for 10,000
+Services x 2 endpoints took 1.9 s to load, and every incremental `nft -f` fetches every
+chain first: ~160 ms), so endpoints are DNAT rules in the Service's chain and hairpin is
+one set lookup in postrouting; an endpoint chain remains only where ClientIP affinity
+needs one per endpoint (its set update).
+
 Everything that changes is per Service port (its chains, its affinity sets, its map
-elements, named by identity): `ServiceRules` keeps them as separate values, so that an
+elements, its hairpin addresses, named by identity): `ServiceRules` keeps them as separate values, so that an
 incremental update of the table changes only the objects of the Service that changed.
 The pieces of a port that does not depend on the node (no Local policy) are built once per
-value and shared by every node (`_pieces` is cached on the ServicePort value).
+value and shared by every node (`_shared_pieces` caches them by ServicePort value).
 
 Pure: the reconciler merges the result into each node's table (`merge`), one transaction.
 """
@@ -29,9 +40,9 @@ Pure: the reconciler merges the result into each node's table (`merge`), one tra
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from ipaddress import IPv4Network
+from ipaddress import IPv4Address, IPv4Network
 from typing import TypeVar
 
 from podnet.nftables.expr import (
@@ -79,6 +90,7 @@ class Pieces:
 
     chains: tuple[Chain, ...] = ()
     sets: tuple[Set, ...] = ()
+    hairpin: tuple[IPv4Address, ...] = ()  # its endpoints' addresses (the hairpin set)
     service_ips: tuple[MapElement, ...] = ()
     nodeports: tuple[MapElement, ...] = ()
     no_endpoint_ips: tuple[MapElement, ...] = ()
@@ -106,11 +118,12 @@ def render_node(
 ) -> ServiceRules:
     """The Service rules of one node (ports from render.service_ports.service_ports)."""
     out = []
+    shared = _shared_pieces(cluster_cidr)
     for sp in ports:
         if sp.internal_local or sp.external_local:
             out.append((sp.identity, _node_pieces(sp, node, cluster_cidr)))
         else:
-            out.append((sp.identity, _pieces(sp, cluster_cidr)))
+            out.append((sp.identity, shared(sp)))
     return ServiceRules(tuple(out), cluster_cidr, service_cidr)
 
 
@@ -123,9 +136,17 @@ def render_all(
     return {n: render_node(ports, n, cluster_cidr, service_cidr) for n in nodes}
 
 
-@functools.lru_cache(maxsize=65536)
-def _pieces(sp: ServicePort, cluster_cidr: IPv4Network) -> Pieces:
-    return _node_pieces(sp, None, cluster_cidr)
+@functools.lru_cache(maxsize=16)
+def _shared_pieces(cluster_cidr: IPv4Network) -> Callable[[ServicePort], Pieces]:
+    """The pieces of ports without a Local policy, cached per ServicePort value (its hash is
+    computed once): an unchanged Service costs one dict lookup per sync. One cache per
+    cluster CIDR, looked up once per render rather than hashed with every port."""
+
+    @functools.lru_cache(maxsize=65536)
+    def pieces(sp: ServicePort) -> Pieces:
+        return _node_pieces(sp, None, cluster_cidr)
+
+    return pieces
 
 
 def _node_pieces(sp: ServicePort, node: str | None, cidr: IPv4Network) -> Pieces:
@@ -134,16 +155,15 @@ def _node_pieces(sp: ServicePort, node: str | None, cidr: IPv4Network) -> Pieces
     cluster_eps = usable(sp.endpoints)
     local_eps = local_endpoints(sp, node) if node is not None else ()
     svc = names.service_object(names.SERVICE_CHAIN, ident)
-    svl = names.service_object(names.LOCAL_CHAIN, ident)
-    ext = names.service_object(names.EXTERNAL_CHAIN, ident)
+    # Only the names a port uses are hashed (10,000 Services: a third of a cold render).
+    svl = names.service_object(names.LOCAL_CHAIN, ident) if node is not None else ""
     chains: list[Chain] = []
     sets: list[Set] = []
-    eps: dict[Endpoint, str] = {}
-    for ep in dict.fromkeys((*cluster_eps, *local_eps)):
-        chain, affinity = _endpoint(sp, ep)
-        eps[ep] = chain.name
-        chains.append(chain)
-        if affinity is not None:
+    every = tuple(dict.fromkeys((*cluster_eps, *local_eps))) if local_eps else cluster_eps
+    if sp.affinity is not None:
+        for ep in every:
+            chain, affinity = _endpoint(sp, ep, sp.affinity)
+            chains.append(chain)
             sets.append(affinity)
     if not cluster_eps:
         # "no endpoints": refused at once (ICMP port unreachable -> ECONNREFUSED).
@@ -151,18 +171,19 @@ def _node_pieces(sp: ServicePort, node: str | None, cidr: IPv4Network) -> Pieces
         nep = tuple(((a, sp.protocol, sp.port), REJECT_TO) for a in addrs)
         nnp = ((sp.protocol, sp.node_port), REJECT_TO) if sp.node_port else None
         return Pieces(no_endpoint_ips=nep, no_endpoint_nodeports=(nnp,) if nnp else ())
-    chains.append(Chain(svc, _choose(sp, [eps[e] for e in cluster_eps])))
+    chains.append(Chain(svc, _choose(sp, cluster_eps)))
     needs_local = node is not None
     if needs_local:
         # "Local": only this node's endpoints; none here -> dropped (the Service is not
         # broken, it has no endpoint on this node), as kube-proxy does.
-        body = _choose(sp, [eps[e] for e in local_eps]) if local_eps else (Rule(verdict=DROP),)
+        body = _choose(sp, local_eps) if local_eps else (Rule(verdict=DROP),)
         chains.append(Chain(svl, body))
     service_ips: list[MapElement] = []
     if sp.cluster_ip is not None:
         target = svl if sp.internal_local else svc
         service_ips.append(((sp.cluster_ip, sp.protocol, sp.port), Goto(target)))
     has_external = bool(sp.external_ips) or sp.node_port is not None
+    ext = names.service_object(names.EXTERNAL_CHAIN, ident) if has_external else ""
     if has_external:
         chains.append(Chain(ext, _external(sp, svc, svl, cidr)))
         service_ips += [((a, sp.protocol, sp.port), Goto(ext)) for a in sp.external_ips]
@@ -170,6 +191,7 @@ def _node_pieces(sp: ServicePort, node: str | None, cidr: IPv4Network) -> Pieces
     return Pieces(
         chains=tuple(chains),
         sets=tuple(sets),
+        hairpin=tuple(dict.fromkeys(e.ip for e in every)),
         service_ips=tuple(service_ips),
         nodeports=nodeports,
     )
@@ -192,18 +214,28 @@ def _external(sp: ServicePort, svc: str, svl: str, cidr: IPv4Network) -> tuple[R
     )
 
 
-def _choose(sp: ServicePort, chains: list[str]) -> tuple[Rule, ...]:
-    """Affinity first (a client seen before goes to the same endpoint until its entry times
-    out), then one endpoint at random: rule i of n goes to endpoint i with probability
-    1/(n-i), so each is chosen with probability 1/n (expr.Numgen says why not a vmap)."""
-    rules = []
+def _choose(sp: ServicePort, eps: tuple[Endpoint, ...]) -> tuple[Rule, ...]:
+    """One endpoint at random: rule i of n goes to endpoint i with probability 1/(n-i), so
+    each is chosen with probability 1/n (expr.Numgen says why not a vmap). Without
+    affinity the rule DNATs itself (`meta l4proto` gives nft the transport header the
+    port needs); with it, affinity first (a client seen before goes to the same endpoint
+    until its entry times out), and each choice goes to the endpoint's chain, which
+    records the client."""
+    rules: list[Rule] = []
+    proto: tuple[Proto, ...] = ()
+    targets: list[Verdict]
     if sp.affinity is not None:
+        chains = [_endpoint_name(sp, e) for e in eps]
         rules += [
             Rule((InSet((Field.IP_SADDR,), _affinity_name(c)),), verdict=Goto(c)) for c in chains
         ]
-    n = len(chains)
-    rules += [Rule((Numgen(n - i),), verdict=Goto(c)) for i, c in enumerate(chains[:-1])]
-    rules.append(Rule(verdict=Goto(chains[-1])))
+        targets = [Goto(c) for c in chains]
+    else:
+        proto = (Proto(sp.protocol),)
+        targets = [Dnat(e.ip, e.port) for e in eps]
+    n = len(targets)
+    rules += [Rule((Numgen(n - i), *proto), verdict=t) for i, t in enumerate(targets[:-1])]
+    rules.append(Rule(proto, verdict=targets[-1]))
     return tuple(rules)
 
 
@@ -211,20 +243,21 @@ def _affinity_name(endpoint_chain: str) -> str:
     return names.service_object(names.AFFINITY_SET, endpoint_chain)
 
 
-def _endpoint(sp: ServicePort, ep: Endpoint) -> tuple[Chain, Set | None]:
-    name = names.service_object(names.ENDPOINT_CHAIN, f"{sp.identity}__{ep.ip}/{ep.port}")
-    # Hairpin: a pod reaching itself through the Service would get its own reply from
-    # its own address and drop it (the connection it knows is to the virtual address);
-    # masquerading makes the reply come back through the node, which un-NATs it.
-    hairpin = Rule((Addr(Field.IP_SADDR, ep.ip),), verdict=Jump(names.MARK_MASQ_CHAIN))
-    affinity = None
-    statements: tuple[SetUpdate, ...] = ()
-    if sp.affinity is not None:
-        aff = _affinity_name(name)
-        affinity = Set(aff, ("ipv4_addr",), ("dynamic", "timeout"), timeout=sp.affinity)
-        statements = (SetUpdate(aff, (Field.IP_SADDR,)),)
-    dnat = Rule((Proto(sp.protocol),), statements=statements, verdict=Dnat(ep.ip, ep.port))
-    return Chain(name, (hairpin, dnat)), affinity
+def _endpoint_name(sp: ServicePort, ep: Endpoint) -> str:
+    return names.service_object(names.ENDPOINT_CHAIN, f"{sp.identity}__{ep.ip}/{ep.port}")
+
+
+def _endpoint(sp: ServicePort, ep: Endpoint, timeout: int) -> tuple[Chain, Set]:
+    """ClientIP affinity: the endpoint's chain records the client in its set, then DNATs."""
+    name = _endpoint_name(sp, ep)
+    aff = _affinity_name(name)
+    affinity = Set(aff, ("ipv4_addr",), ("dynamic", "timeout"), timeout=timeout)
+    dnat = Rule(
+        (Proto(sp.protocol),),
+        statements=(SetUpdate(aff, (Field.IP_SADDR,)),),
+        verdict=Dnat(ep.ip, ep.port),
+    )
+    return Chain(name, (dnat,)), affinity
 
 
 # ---- the table ------------------------------------------------------------------------
@@ -265,6 +298,15 @@ def _static_chains(cluster_cidr: IPv4Network, service_cidr: IPv4Network) -> tupl
         Chain(
             names.MASQUERADING_CHAIN,
             (
+                # Hairpin: a pod reaching itself through a Service would get its own reply
+                # from its own address and drop it (it knows the connection as one to the
+                # virtual address); masquerading makes the reply come back through the
+                # node, which un-NATs it. After DNAT the packet goes from an endpoint to
+                # that same endpoint: one lookup here instead of a rule per endpoint.
+                Rule(
+                    (InSet((Field.IP_SADDR, Field.IP_DADDR), names.HAIRPIN_SET),),
+                    verdict=jump(names.MARK_MASQ_CHAIN),
+                ),
                 Rule((MarkBit(names.MASQ_BIT, present=False),), verdict=Return()),
                 Rule(statements=(MarkSet(names.MASQ_BIT, clear=True),), verdict=Masquerade()),
             ),
@@ -312,6 +354,10 @@ def merge(table: Table, rules: ServiceRules | None) -> Table:
     if not rules:
         return base
     ports = [p for _, p in rules.ports]
+    hairpin = dict.fromkeys(ip for p in ports for ip in p.hairpin)
+    pairs = Set(
+        names.HAIRPIN_SET, ("ipv4_addr", "ipv4_addr"), elements=tuple((ip, ip) for ip in hairpin)
+    )
     maps = (
         Map(names.SERVICE_IPS_MAP, _T3, _flat(p.service_ips for p in ports)),
         Map(names.SERVICE_NODEPORTS_MAP, _T2, _flat(p.nodeports for p in ports)),
@@ -322,7 +368,7 @@ def merge(table: Table, rules: ServiceRules | None) -> Table:
         base.family,
         base.name,
         counters=base.counters,
-        sets=base.sets + _flat(p.sets for p in ports),
+        sets=(*base.sets, pairs, *_flat(p.sets for p in ports)),
         maps=base.maps + maps,
         chains=base.chains
         + _static_chains(rules.cluster_cidr, rules.service_cidr)

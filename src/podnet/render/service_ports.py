@@ -12,7 +12,7 @@ follows `ready` (podnet.model.service.Endpoint).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
 from podnet.model.service import EndpointSlice, Service
@@ -50,6 +50,18 @@ class ServicePort:
     external_local: bool  # externalTrafficPolicy: Local
     internal_local: bool  # internalTrafficPolicy: Local
     endpoints: tuple[Endpoint, ...]
+    # The renderer looks each port up in its cache at every sync: hashed once, not at each
+    # lookup (a dataclass hashes every field, each endpoint's address included, each time).
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        fields = (self.namespace, self.service, self.port_name, self.protocol, self.port)
+        rest = (self.cluster_ip, self.external_ips, self.node_port, self.affinity)
+        flags = (self.external_local, self.internal_local, self.endpoints)
+        object.__setattr__(self, "_hash", hash((*fields, *rest, *flags)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def identity(self) -> str:

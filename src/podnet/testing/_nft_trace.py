@@ -11,8 +11,9 @@ Service NAT: `Tracer.nat(pkt)` walks the nat base chains of prerouting (or outpu
 kernel does for a connection's first packet and answers where DNAT sends it and whether it
 was marked for masquerade; each `numgen random mod N` draws the next digit of the caller's
 `pick` in base N, so a test can enumerate every endpoint a Service may choose
-(`Tracer.endpoints`). `fib daddr type local`
-holds for the addresses the caller says the node owns.
+(`Tracer.endpoints`); then the nat chains of postrouting see the DNATed packet (the
+hairpin lookup, the masquerade of what was marked). `fib daddr type local` holds for the
+addresses the caller says the node owns.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ class Nat:
 
     verdict: str  # 'accept' or 'drop'
     packet: Packet  # after DNAT (unchanged without)
-    masquerade: bool  # marked for masquerade (postrouting will SNAT it)
+    masquerade: bool  # masqueraded in postrouting (marked before, or a hairpin)
     dnat: bool
 
 
@@ -96,6 +97,7 @@ class Tracer:
         self.pick = 0
         self.mark = 0
         self.dnatted = False
+        self.masqueraded = False
         self.updated: list[str] = []  # dynamic sets a rule would add the source to
 
     def hooked(self, hook: str, kind: str) -> list[Chain]:
@@ -123,12 +125,15 @@ class Tracer:
         local: frozenset[IPv4Address] = frozenset(),
         pick: int = 0,
     ) -> Nat:
-        """The nat chains of `hook` for a connection's first packet; `pick` stands for
-        numgen's random number (taken mod N)."""
+        """The nat chains of `hook` for a connection's first packet, then those of
+        postrouting; `pick` stands for numgen's random number (taken mod N)."""
         self.pkt, self.local, self.pick, self.mark, self.dnatted = pkt, local, pick, 0, False
-        self.updated = []
+        self.updated, self.masqueraded = [], False
         verdict = self._hook(self.hooked(hook, "nat"))
-        return Nat(verdict, self.pkt, bool(self.mark), self.dnatted)
+        dnatted, self.dnatted = self.dnatted, False
+        if verdict == "accept":
+            verdict = self._hook(self.hooked("postrouting", "nat"))
+        return Nat(verdict, self.pkt, self.masqueraded, dnatted)
 
     def endpoints(
         self, pkt: Packet, hook: str = "prerouting", local: frozenset[IPv4Address] = frozenset()
@@ -235,6 +240,7 @@ class Tracer:
             self.dnatted = True
             return "accept"
         if isinstance(v, Masquerade):
+            self.masqueraded = True
             return "accept"
         if isinstance(v, VMap):
             raise ValueError("a verdict map holds another vmap")
