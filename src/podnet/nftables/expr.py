@@ -94,6 +94,18 @@ class Fib:
 
 
 @dataclass(frozen=True, slots=True)
+class FibBackOut:
+    """`fib daddr . iif oif exists`: the route to the destination leaves by the interface
+    the packet came in by. After DNAT, on a pod's veth, that is a pod sent to itself
+    (hairpin): one rule instead of a rule (or a set element) per endpoint."""
+
+
+@dataclass(frozen=True, slots=True)
+class CtDnat:
+    """`ct status dnat`: the connection was DNATed (by a Service rule)."""
+
+
+@dataclass(frozen=True, slots=True)
 class MarkBit:
     """`meta mark & BIT != 0` (or `== 0` when not `present`)."""
 
@@ -114,7 +126,7 @@ class Numgen:
     value: int = 0
 
 
-Match = CtState | Proto | DPort | InSet | Addr | Fib | MarkBit | Numgen
+Match = CtState | Proto | DPort | InSet | Addr | Fib | FibBackOut | CtDnat | MarkBit | Numgen
 
 
 # ---- statements (they act, then the rule goes on to its verdict) ------------------------

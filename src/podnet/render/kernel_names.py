@@ -180,7 +180,6 @@ FILTER_OUTPUT_CHAIN = "filter-output"
 SERVICE_CHECK_CHAIN = "service-endpoints-check"
 NODEPORT_CHECK_CHAIN = "nodeport-endpoints-check"
 REJECT_CHAIN = "reject-chain"
-HAIRPIN_SET = "hairpin"  # ip . ip of every endpoint: a pod DNATed to itself is masqueraded
 MASQ_BIT = 0x4000  # kube-proxy's masquerade mark bit
 SERVICE_STATIC_NAMES = frozenset(
     {
@@ -188,7 +187,7 @@ SERVICE_STATIC_NAMES = frozenset(
         NO_ENDPOINT_NODEPORTS_MAP, NAT_PREROUTING_CHAIN, NAT_OUTPUT_CHAIN,
         NAT_POSTROUTING_CHAIN, SERVICES_CHAIN, MASQUERADING_CHAIN, MARK_MASQ_CHAIN,
         FILTER_INPUT_CHAIN, FILTER_FORWARD_CHAIN, FILTER_OUTPUT_CHAIN, SERVICE_CHECK_CHAIN,
-        NODEPORT_CHECK_CHAIN, REJECT_CHAIN, HAIRPIN_SET,
+        NODEPORT_CHECK_CHAIN, REJECT_CHAIN,
     }
 )  # fmt: skip
 # Per Service port and per endpoint: `<prefix>-<10 hex of the identity>-<identity>`, as

@@ -53,21 +53,26 @@ class ServicePort:
     # The renderer looks each port up in its cache at every sync: hashed once, not at each
     # lookup (a dataclass hashes every field, each endpoint's address included, each time).
     _hash: int = field(init=False, repr=False, compare=False)
+    # `ns/name/tcp/port` (`ns/name/tcp` for an unnamed port): names its chains.
+    identity: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         fields = (self.namespace, self.service, self.port_name, self.protocol, self.port)
         rest = (self.cluster_ip, self.external_ips, self.node_port, self.affinity)
         flags = (self.external_local, self.internal_local, self.endpoints)
         object.__setattr__(self, "_hash", hash((*fields, *rest, *flags)))
+        tail = f"/{self.port_name}" if self.port_name else ""
+        object.__setattr__(
+            self, "identity", f"{self.namespace}/{self.service}/{self.protocol}{tail}"
+        )
 
     def __hash__(self) -> int:
         return self._hash
 
     @property
-    def identity(self) -> str:
-        """`ns/name/tcp/port` (`ns/name/tcp` for an unnamed port): names its chains."""
-        tail = f"/{self.port_name}" if self.port_name else ""
-        return f"{self.namespace}/{self.service}/{self.protocol}{tail}"
+    def per_node(self) -> bool:
+        """A Local traffic policy: its rules differ from node to node."""
+        return self.internal_local or self.external_local
 
     @property
     def key(self) -> str:

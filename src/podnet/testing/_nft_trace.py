@@ -11,9 +11,11 @@ Service NAT: `Tracer.nat(pkt)` walks the nat base chains of prerouting (or outpu
 kernel does for a connection's first packet and answers where DNAT sends it and whether it
 was marked for masquerade; each `numgen random mod N` draws the next digit of the caller's
 `pick` in base N, so a test can enumerate every endpoint a Service may choose
-(`Tracer.endpoints`); then the nat chains of postrouting see the DNATed packet (the
-hairpin lookup, the masquerade of what was marked). `fib daddr type local` holds for the
-addresses the caller says the node owns.
+(`Tracer.endpoints`); then, for a packet that came in (prerouting), the filter chains of
+forward (which mark a hairpin), and the nat chains of postrouting (the masquerade of what
+was marked). `fib daddr type local` holds for the addresses the caller says the node
+owns; `fib daddr . iif oif exists` holds when the destination is the source (each pod is
+its own link; the tracer knows no other routes).
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ from typing import assert_never
 from podnet.nftables.expr import (
     Accept,
     Addr,
+    CtDnat,
     CtState,
     Dnat,
     DPort,
     Drop,
     Element,
     Fib,
+    FibBackOut,
     Field,
     Goto,
     InSet,
@@ -110,12 +114,12 @@ class Tracer:
     def trace(self, pkt: Packet, local: frozenset[IPv4Address] = frozenset()) -> str:
         """The verdict of the forward hook for the first packet of a connection: 'accept'
         (including falling off a base chain whose policy is accept), 'reject' or 'drop'."""
-        self.pkt, self.local = pkt, local
+        self.pkt, self.local, self.mark, self.dnatted = pkt, local, 0, False
         return self._hook(self.base)
 
     def filter(self, hook: str, pkt: Packet, local: frozenset[IPv4Address] = frozenset()) -> str:
         """The verdict of the filter base chains of `hook` ('input', 'output', ...)."""
-        self.pkt, self.local = pkt, local
+        self.pkt, self.local, self.mark, self.dnatted = pkt, local, 0, False
         return self._hook(self.hooked(hook, "filter"))
 
     def nat(
@@ -129,11 +133,12 @@ class Tracer:
         postrouting; `pick` stands for numgen's random number (taken mod N)."""
         self.pkt, self.local, self.pick, self.mark, self.dnatted = pkt, local, pick, 0, False
         self.updated, self.masqueraded = [], False
-        verdict = self._hook(self.hooked(hook, "nat"))
-        dnatted, self.dnatted = self.dnatted, False
+        verdict = self._hook(self.hooked(hook, "nat"), nat=True)
+        if verdict == "accept" and hook == "prerouting":
+            verdict = self._hook(self.hooked("forward", "filter"))
         if verdict == "accept":
-            verdict = self._hook(self.hooked("postrouting", "nat"))
-        return Nat(verdict, self.pkt, self.masqueraded, dnatted)
+            verdict = self._hook(self.hooked("postrouting", "nat"), nat=True)
+        return Nat(verdict, self.pkt, self.masqueraded, self.dnatted)
 
     def endpoints(
         self, pkt: Packet, hook: str = "prerouting", local: frozenset[IPv4Address] = frozenset()
@@ -146,13 +151,13 @@ class Tracer:
                 out.add((n.packet.daddr, n.packet.dport))
         return out
 
-    def _hook(self, base: list[Chain]) -> str:
+    def _hook(self, base: list[Chain], nat: bool = False) -> str:
         for chain in base:  # several base chains on one hook: each must accept
             policy = chain.hook.policy if chain.hook else None
             outcome = self.chain(chain, depth=0) or policy or "accept"
             if outcome != "accept":
                 return outcome
-            if self.dnatted:  # NAT ends the nat hook's evaluation for this packet
+            if nat and (self.dnatted or self.masqueraded):  # NAT ends the nat hook
                 break
         return "accept"  # no hook: nothing of this node is isolated
 
@@ -187,6 +192,10 @@ class Tracer:
         if isinstance(m, Fib):
             text = self.pkt.daddr if m.which == "daddr" else self.pkt.saddr
             return IPv4Address(text) in self.local
+        if isinstance(m, FibBackOut):
+            return self.pkt.daddr == self.pkt.saddr
+        if isinstance(m, CtDnat):
+            return self.dnatted
         if isinstance(m, MarkBit):
             return bool(self.mark & m.bit) == m.present
         if isinstance(m, Numgen):
