@@ -15,14 +15,17 @@ from scratch; one Service added at that size. Prints figures; asserts nothing.
    --connects times after a warm-up; p50/p99 per round, rounds alternate.
 3. From scratch: node-1's table deleted, then 10,000 Services x 2 endpoints rendered (cold
    cache), merged, written as text and committed with `nft -f`: each part timed.
-4. One Service added at 10,000: render (the others' pieces cached), the difference
-   (nftables.text.update when the incremental applier provides it; else the additive
-   transaction of the new Service's chains and map elements, built here), `nft -f`.
+4. One Service added at 10,000: render (the others' pieces cached), merge, the difference
+   (nftables.text.update), `nft -f`: the path of an incremental sync (controller/policy_sync)
+   from the Service ports on.
+5. One endpoint changed at 10,000 (a Service's second endpoint moves to another address,
+   as when a pod is replaced): the same path.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import subprocess
@@ -152,29 +155,6 @@ def measure(client_ns: str, vip: str, n: int, port: int = 80) -> tuple[float, fl
     return statistics.median(us), us[int(len(us) * 0.99) - 1]
 
 
-def additive(table_name: str, old, new) -> str:
-    """The transaction that adds what `new` has beyond `old` (chains, rules, map
-    elements): what an incremental applier sends for an added Service."""
-    from podnet.nftables import text as nft_text
-
-    head = f"inet {table_name}"
-    have = {c.name for c in old.chains}
-    lines = [f"add chain {head} {c.name}" for c in new.chains if c.name not in have]
-    lines += [
-        f"add rule {head} {c.name} {nft_text.rule(r)}"
-        for c in new.chains
-        if c.name not in have
-        for r in c.rules
-    ]
-    was = {m.name: set(m.elements) for m in old.maps}
-    for m in new.maps:
-        added = [e for e in m.elements if e not in was.get(m.name, set())]
-        if added:
-            listed = ", ".join(f"{nft_text.element(k)} : {nft_text.verdict(v)}" for k, v in added)
-            lines.append(f"add element {head} {m.name} {{ {listed} }}")
-    return "\n".join(lines) + "\n"
-
-
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10,1000,10000")
@@ -244,27 +224,41 @@ def main() -> int:
             print(f"  round {r + 1}: {t3 - t0:.3f} s = render {t1 - t0:.3f} + merge and text "
                   f"{t2 - t1:.3f} ({len(text) / 1e6:.1f} MB, {table.rule_count} rules) + nft -f {t3 - t2:.3f}")  # fmt: skip
 
-        print(f"\none Service added at {size}:")
-        update = getattr(nft_text, "update", None)
-        how = "nftables.text.update" if update else "the additive transaction built here"
-        old = table
-        for r in range(5):
-            extra = ports(size + 1 + r, server_ip)[-1]
-            ps = (*ps, extra)
+        def incremental(what: str, ps: tuple, old: Table) -> Table:
             t0 = time.perf_counter()
             new = service_nft.merge(
                 Table("inet", table_name),
                 service_nft.render_node(ps, "node-1", IPv4Network("10.244.0.0/16")),
             )
             t1 = time.perf_counter()
-            text = update(old, new) if update else additive(table_name, old, new)
+            text = nft_text.update(old, new)
+            assert text is not None
             t2 = time.perf_counter()
             runner._run(node_ns, ["-f", "-"], text)
             t3 = time.perf_counter()
-            old = new
-            print(f"  round {r + 1}: {(t3 - t0) * 1000:.1f} ms = render+merge {(t1 - t0) * 1000:.1f} "
-                  f"+ difference {(t2 - t1) * 1000:.1f} ({how}, {len(text)} bytes) + nft -f "
+            print(f"  {what}: {(t3 - t0) * 1000:.1f} ms = render+merge {(t1 - t0) * 1000:.1f} "
+                  f"+ difference {(t2 - t1) * 1000:.1f} ({len(text)} bytes) + nft -f "
                   f"{(t3 - t2) * 1000:.1f}")  # fmt: skip
+            return new
+
+        print(f"\none Service added at {size} (through nftables.text.update):")
+        old = table
+        for r in range(5):
+            ps = (*ps, ports(size + 1 + r, server_ip)[-1])
+            old = incremental(f"round {r + 1}", ps, old)
+        print(f"\none endpoint changed at {size}:")
+        for r in range(5):
+            i = 100 + 37 * r
+            sp = ps[i]
+            moved = dataclasses.replace(
+                sp.endpoints[1], ip=IPv4Address(int(sp.endpoints[1].ip) + 100_000)
+            )
+            ps = (
+                *ps[:i],
+                dataclasses.replace(sp, endpoints=(sp.endpoints[0], moved)),
+                *ps[i + 1 :],
+            )
+            old = incremental(f"round {r + 1}", ps, old)
         listed = subprocess.run(["ip", "netns", "exec", node_ns, "nft", "list", "map", "inet",
                                  table_name, "service-ips"], capture_output=True, text=True)  # fmt: skip
         print(f"  service-ips holds {listed.stdout.count(' : goto ')} elements in the kernel")

@@ -62,7 +62,7 @@ from podnet.render.policy_nft import PodRules, render_nodes
 from podnet.render.policy_scope import affected
 from podnet.render.service_nft import ServiceRules, merge
 from podnet.render.service_nft import render_all as render_services
-from podnet.render.service_ports import ServicePort, service_ports
+from podnet.render.service_ports import PortCache, ServicePort, service_ports
 from podnet.render.topology import render
 from podnet.state import endpoint_slices
 from podnet.state.allocations import Allocations
@@ -128,6 +128,7 @@ def _with_endpoints(
     slices, endpoints = endpoint_slices.desired(cluster, views)
     put: list[tuple[str, str, str, dict[str, Any]]] = []
     delete: list[tuple[str, str, str]] = []
+    kept: dict[str, dict[tuple[str, str], Any]] = {}
     for kind, before, after in (
         ("EndpointSlice", cluster.endpoint_slices, slices),
         ("Endpoints", cluster.endpoints, endpoints),
@@ -137,9 +138,16 @@ def _with_endpoints(
         for key, obj in new.items():
             if key not in old or body_of(old[key]) != body_of(obj):
                 put.append((kind, *key, body_of(obj)))
+            else:
+                new[key] = old[key]  # the stored object: unchanged ones keep their identity
         delete += [(kind, *key) for key in old.keys() - new.keys()]
+        kept[kind] = new
     if not put and not delete:
         return cluster, Derived()
+    # The unchanged objects as the store's parse cache holds them (the same objects from
+    # sync to sync: render.service_ports.PortCache builds only the changed Services).
+    slices = tuple(kept["EndpointSlice"].values())
+    endpoints = tuple(kept["Endpoints"].values())
     out = dataclasses.replace(cluster, endpoint_slices=slices, endpoints=endpoints)
     return out, Derived(tuple(put), tuple(sorted(delete)))
 
@@ -242,6 +250,7 @@ class Reconciler:
         self.runtime: rt.Runtime | None = None
         self.dns: dns_file.DnsFile | None = None
         self.parsed: ParsedCache = parsed or {}  # objects validated, by resource version
+        self.ports = PortCache()  # each Service's ports, while its objects are the same
         # The desired state the kernel holds (the last successful sync's): the next one
         # reuses its plan and runtime when the topology did not change, and narrows the
         # policy render to the nodes the change can touch (render/policy_scope).
@@ -269,7 +278,7 @@ class Reconciler:
         }
         engine = Engine(cluster, placement, like=last.engine if last is not None else None)
         allocations = Allocations.between(stored.held, placement, cluster)
-        ports = service_ports(cluster.services, cluster.endpoint_slices)
+        ports = service_ports(cluster.services, cluster.endpoint_slices, self.ports)
         services = render_services(ports, node_netns, net.cluster_cidr, net.service_cidr)
         return Desired(
             revision,

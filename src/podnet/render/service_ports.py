@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
+from socket import AF_INET, inet_pton
 
 from podnet.model.service import EndpointSlice, Service
 from podnet.nftables.expr import L4Proto
@@ -80,47 +81,95 @@ class ServicePort:
         return f"{self.namespace}/{self.service}"
 
 
+class PortCache:
+    """Each Service's ports, kept while the Service and its slices are the same objects:
+    the store's parse cache hands back the same object for an unchanged resource version,
+    so the next sync builds the ports of the Services that changed only (building them
+    all cost ~0.4 s for 10,000 Services, mostly parsing addresses). Holding the objects
+    keeps their ids from being reused."""
+
+    def __init__(self) -> None:
+        self._by_service: dict[
+            tuple[str, str], tuple[Service, tuple[EndpointSlice, ...], tuple[ServicePort, ...]]
+        ] = {}
+
+    def ports(self, svc: Service, own: tuple[EndpointSlice, ...]) -> tuple[ServicePort, ...]:
+        key = (svc.metadata.namespace or "default", svc.metadata.name or "")
+        hit = self._by_service.get(key)
+        # Tuples compare their items by identity first: equal at C speed when unchanged.
+        if hit is not None and hit[0] is svc and hit[1] == own:
+            return hit[2]
+        ports = _service_ports(svc, own)
+        self._by_service[key] = (svc, own, ports)
+        return ports
+
+    def keep(self, keys: set[tuple[str, str]]) -> None:
+        """Forget the Services not in `keys` (deleted ones)."""
+        for key in self._by_service.keys() - keys:
+            del self._by_service[key]
+
+
 def service_ports(
-    services: Iterable[Service], slices: Iterable[EndpointSlice]
+    services: Iterable[Service], slices: Iterable[EndpointSlice], cache: PortCache | None = None
 ) -> tuple[ServicePort, ...]:
     """Every port of every Service that has a virtual address, in (ns, name, port) order.
-    Headless and ExternalName Services get no rules (DNS only), as in kube-proxy."""
+    Headless and ExternalName Services get no rules (DNS only), as in kube-proxy. With a
+    cache (the daemon's), an unchanged Service's ports are those of the last call."""
     by_service: dict[tuple[str, str], list[EndpointSlice]] = {}
     for s in slices:
         name = s.service_name
         if name and s.address_type == "IPv4":
             by_service.setdefault((s.metadata.namespace or "default", name), []).append(s)
+    cache = cache or PortCache()
     out: list[ServicePort] = []
+    seen: set[tuple[str, str]] = set()
     for svc in sorted(services, key=lambda s: (s.metadata.namespace or "", s.metadata.name)):
-        spec = svc.spec
-        if spec.type == "ExternalName" or spec.headless or not spec.cluster_ip:
-            continue
-        ns, name = svc.metadata.namespace or "default", svc.metadata.name or ""
-        external = [IPv4Address(ip) for ip in spec.external_ips]
-        if spec.type == "LoadBalancer":
-            external += [IPv4Address(i.ip) for i in svc.status.load_balancer.ingress if i.ip]
-        own = by_service.get((ns, name), [])
-        for p in spec.ports:
-            out.append(
-                ServicePort(
-                    namespace=ns,
-                    service=name,
-                    port_name=p.name or "",
-                    protocol=PROTO[p.protocol],
-                    port=p.port,
-                    cluster_ip=IPv4Address(spec.cluster_ip),
-                    external_ips=tuple(dict.fromkeys(external)),
-                    node_port=p.node_port if spec.external else None,
-                    affinity=spec.affinity_timeout,
-                    external_local=spec.external and spec.traffic_policy == "Local",
-                    internal_local=spec.internal_traffic_policy == "Local",
-                    endpoints=_endpoints(own, p.name or "", p.protocol),
-                )
-            )
+        key = (svc.metadata.namespace or "default", svc.metadata.name or "")
+        seen.add(key)
+        out += cache.ports(svc, tuple(by_service.get(key, ())))
+    cache.keep(seen)
     return tuple(out)
 
 
-def _endpoints(slices: list[EndpointSlice], port_name: str, protocol: str) -> tuple[Endpoint, ...]:
+def _service_ports(svc: Service, own: tuple[EndpointSlice, ...]) -> tuple[ServicePort, ...]:
+    spec = svc.spec
+    if spec.type == "ExternalName" or spec.headless or not spec.cluster_ip:
+        return ()
+    ns, name = svc.metadata.namespace or "default", svc.metadata.name or ""
+    external = [_address(ip) for ip in spec.external_ips]
+    if spec.type == "LoadBalancer":
+        external += [_address(i.ip) for i in svc.status.load_balancer.ingress if i.ip]
+    return tuple(
+        ServicePort(
+            namespace=ns,
+            service=name,
+            port_name=p.name or "",
+            protocol=PROTO[p.protocol],
+            port=p.port,
+            cluster_ip=_address(spec.cluster_ip),
+            external_ips=tuple(dict.fromkeys(external)),
+            node_port=p.node_port if spec.external else None,
+            affinity=spec.affinity_timeout,
+            external_local=spec.external and spec.traffic_policy == "Local",
+            internal_local=spec.internal_traffic_policy == "Local",
+            endpoints=_endpoints(own, p.name or "", p.protocol),
+        )
+        for p in spec.ports
+    )
+
+
+def _address(text: str) -> IPv4Address:
+    """An address the model validated, parsed in C (IPv4Address(str) parses each octet in
+    Python: 40 % of building 10,000 Services' ports)."""
+    try:
+        return IPv4Address(inet_pton(AF_INET, text))
+    except OSError:
+        return IPv4Address(text)  # not an IPv4 address: ipaddress's own error
+
+
+def _endpoints(
+    slices: tuple[EndpointSlice, ...], port_name: str, protocol: str
+) -> tuple[Endpoint, ...]:
     """The endpoints of one Service port across its slices, each address:port once (an
     endpoint listed by two slices, e.g. during a controller's move, is one endpoint)."""
     seen: dict[tuple[IPv4Address, int], Endpoint] = {}
@@ -138,7 +187,7 @@ def _endpoints(slices: list[EndpointSlice], port_name: str, protocol: str) -> tu
         for e in s.endpoints:
             # kube-proxy uses an endpoint's first address (the API allows only one today).
             ep = Endpoint(
-                IPv4Address(e.addresses[0]), number, e.node_name, e.ready, e.serving, e.terminating
+                _address(e.addresses[0]), number, e.node_name, e.ready, e.serving, e.terminating
             )
             seen.setdefault((ep.ip, ep.port), ep)
     return tuple(sorted(seen.values(), key=lambda e: (e.ip, e.port)))
