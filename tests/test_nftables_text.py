@@ -163,3 +163,14 @@ def test_update_replaces_when_a_set_timeout_changes() -> None:
     old = Table("inet", "t", sets=(Set("s", ("ipv4_addr",), ("dynamic", "timeout"), timeout=10),))
     new = Table("inet", "t", sets=(Set("s", ("ipv4_addr",), ("dynamic", "timeout"), timeout=20),))
     assert text.update(old, new) is None
+
+
+def test_update_compares_values_where_identity_differs() -> None:
+    """Equal values that are other objects (a Service rendered again) change nothing."""
+
+    def build() -> Table:
+        a = IPv4Address("10.96.0.1")
+        return _map_table(((a, "tcp", 80), Jump("x")), chains=(Chain("c", (Rule(verdict=DROP),)),))
+
+    assert build() is not build()
+    assert text.update(build(), build()) == ""
