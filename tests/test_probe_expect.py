@@ -394,7 +394,6 @@ def test_reply_line():
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        pytest.param(["--via", "service"], "Services have no datapath yet", id="via-service"),
         pytest.param(["--timeout", "0"], "--timeout must be", id="timeout"),
         pytest.param([], "not found", id="no-cluster"),
     ],

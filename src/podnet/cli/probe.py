@@ -25,7 +25,7 @@ from podnet.state.store import Store, state_dir
 
 if TYPE_CHECKING:  # imported where used: `--help` pays for none of numpy, rich, pydantic
     from podnet.policy.engine import Engine
-    from podnet.policy.expectations import ProbePlan, Report
+    from podnet.policy.expectations import ProbePlan, Report, Result
     from podnet.policy.ports import PortProto
     from podnet.probing.send import Target
     from podnet.render.runtime import Runtime
@@ -40,14 +40,10 @@ BAD_ALLOW, BAD_DENY, BAD_REFUSED, WRONG = "✓!", "✗!", "○!", "?!"
 NO_ANSWER, ERROR, NONE = "…", "E!", "·"
 LEGEND = (
     f"{OK_ALLOW} passed   {OK_DENY} blocked by a policy   "
-    f"{OK_REFUSED} refused: nothing listens (a localhost-only port)   "
+    f"{OK_REFUSED} refused: nothing listens (a localhost-only port, a Service without endpoints)   "
     f"{NO_ANSWER} no answer (no verdict)   {NONE} not probed   "
     f"{BAD_ALLOW} {BAD_DENY} {BAD_REFUSED} the engine says otherwise   "
     f"{WRONG} answered by the wrong pod   {ERROR} error"
-)
-VIA_SERVICE = (
-    "--via service: Services have no datapath yet (ClusterIPs and their load balancing are a "
-    "later issue); probe pods directly with --via pod"
 )
 
 
@@ -67,13 +63,19 @@ def register(sub: Any) -> None:
         "--from", dest="src", default="*", metavar="SEL", help="sources: ns/pod, ns/*, *"
     )
     p.add_argument(
-        "--to", dest="dst", default="*", metavar="SEL", help="destinations: ns/pod, ns/*, *"
+        "--to",
+        dest="dst",
+        default="*",
+        metavar="SEL",
+        help="destinations: ns/pod, ns/*, *; with --via service also svc/NS/NAME (a pod "
+        "selection means the Services it is an endpoint of)",
     )
     p.add_argument(
         "--via",
         choices=("pod", "service"),
         default="pod",
-        help="address the pod directly (default) or through its Service",
+        help="address the pod directly (default), or every Service's ClusterIP on each "
+        "Service port, judged on the endpoint kube-proxy picked",
     )
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
     p.add_argument(
@@ -88,9 +90,6 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.via == "service":
-        print_error(VIA_SERVICE)
-        return 2
     if not 0 < args.timeout <= 60:
         print_error(f"--timeout must be in (0, 60] seconds, not {args.timeout:g}")
         return 2
@@ -115,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     from podnet.policy.ports import parse_ports
 
     ports = parse_ports(args.ports) if args.ports else None
-    report = collect(sdir, runtime, args.src, args.dst, ports, args.timeout)
+    report = collect(sdir, runtime, args.src, args.dst, ports, args.timeout, args.via)
     question = report.plan
     if args.output == "json":
         sys.stdout.write(json.dumps(report.to_json(), indent=1) + "\n")
@@ -135,21 +134,15 @@ def collect(
     dst: str = "*",
     ports: list[PortProto] | None = None,
     timeout: float = TIMEOUT,
+    via: str = "pod",
 ) -> Report:
     """Probe a running cluster and judge the result (InputError on a bad selection)."""
     from podnet.datapath.netns import WrongNamespace
-    from podnet.policy.expectations import judge, plan
-    from podnet.policy.select import parse_selection
+    from podnet.policy.expectations import judge
     from podnet.probing.send import probe
 
     engine = live_engine(sdir, runtime)
-    srcs, out_srcs = parse_selection(src, engine.pods, "--from")
-    dsts, out_dsts = parse_selection(dst, engine.pods, "--to")
-    if out_srcs or out_dsts:
-        raise InputError.line(
-            "probe sends traffic between pods only: --from/--to take ns/pod, ns/*, *"
-        )
-    question = plan(engine, srcs, dsts, ports)
+    question = ask(engine, sdir, runtime, src, dst, ports, via)
     targets = targets_of(question, runtime)
     started = time.monotonic()
     try:
@@ -162,9 +155,53 @@ def collect(
     return judge(question, seen, time.monotonic() - started)
 
 
+def ask(
+    engine: Engine,
+    sdir: Path,
+    runtime: Runtime,
+    src: str,
+    dst: str,
+    ports: list[PortProto] | None,
+    via: str,
+) -> ProbePlan:
+    """The probes of the question, with the engine's expectations."""
+    from podnet.policy.expectations import plan
+    from podnet.policy.select import parse_selection
+
+    srcs, out_srcs = parse_selection(src, engine.pods, "--from")
+    if via == "service":
+        from podnet.policy.service_probes import select_services, service_plan
+
+        if out_srcs:
+            raise InputError.line(
+                "probe sends traffic from pods only: --from takes ns/pod, ns/*, *"
+            )
+        services = select_services(engine.cluster, dst, engine.pods, "--to")
+        return service_plan(
+            engine, engine.cluster, srcs, services, ports, unserved=dns_ports(sdir, runtime)
+        )
+    dsts, out_dsts = parse_selection(dst, engine.pods, "--to")
+    if out_srcs or out_dsts:
+        raise InputError.line(
+            "probe sends traffic between pods only: --from/--to take ns/pod, ns/*, *"
+        )
+    return plan(engine, srcs, dsts, ports)
+
+
+def dns_ports(sdir: Path, runtime: Runtime) -> set[tuple[str, int, str]]:
+    """Port 53 of the DNS pods: the cluster DNS server answers there, not the stand-in."""
+    from podnet.render.dns_file import server_netns
+
+    netns = server_netns(sdir)
+    return {
+        (p.key, 53, proto) for p in runtime.pods if p.netns in netns for proto in ("UDP", "TCP")
+    }
+
+
 def targets_of(question: ProbePlan, runtime: Runtime) -> list[Target]:
     """Where each probe goes: from the source's namespace (its node's for hostNetwork) to the
-    destination's IP, or to 127.0.0.1 for a pod reaching its own localhost-only port."""
+    destination's IP (a Service's ClusterIP through it), or to 127.0.0.1 for a pod reaching
+    its own localhost-only port."""
     from podnet.probing.send import Target
     from podnet.state.addons import DNS_IDENTITY
 
@@ -172,7 +209,7 @@ def targets_of(question: ProbePlan, runtime: Runtime) -> list[Target]:
     return [
         Target(
             where[p.source].netns,
-            LOOPBACK if p.loopback else where[p.destination].ip,
+            LOOPBACK if p.loopback else p.address or where[p.destination].ip,
             p.port,
             p.protocol,
             dns=p.identity == DNS_IDENTITY,
@@ -236,6 +273,16 @@ def _axes(q: ProbePlan, report: Report, pp: Any) -> tuple[list[str], list[str]]:
     return srcs, dsts
 
 
+def _said(r: Result) -> str:
+    p = r.probe
+    if p.via_service and not p.choices:
+        return "refused: the Service has no ready endpoint"
+    if r.expected is None:
+        allowed = sum(c.expected for c in p.choices)
+        return f"allowed to {allowed} of its {len(p.choices)} endpoints"
+    return "allowed" if r.expected else "blocked by a policy"
+
+
 def to_table(report: Report, color: bool = True, width: int = 200) -> str:
     """One grid per port (numbered columns, as analyze's table), then every mismatch."""
     from rich.console import Console
@@ -291,7 +338,9 @@ def to_table(report: Report, color: bool = True, width: int = 200) -> str:
             row = [cells.get((s, d, pp.port, pp.protocol), NONE) for d in dsts]
             t.add_row(tag + s, *(f"[{style[v]}]{v}[/]" for v in row))
         console.print(t)
-        missing = [f"{n} {d}" for d, n in number.items() if d not in srcs]
+        missing = [
+            f"{n} {d}" for d, n in number.items() if d not in srcs and not d.startswith("svc/")
+        ]
         if missing:
             console.print("  columns not among the rows: " + "; ".join(missing))
     for r in report.mismatches:
@@ -300,8 +349,7 @@ def to_table(report: Report, color: bool = True, width: int = 200) -> str:
             what = f"answered by [bold]{seen.reply!r}[/], expected {p.identity!r}"
         else:
             got = f"passed ({seen.reply})" if r.allowed else f"{r.verdict} ({seen.detail})"
-            said = "allowed" if p.expected else "blocked by a policy"
-            what = f"{got}; the engine says {said}"
+            what = f"{got}; the engine says {_said(r)}"
         via = f" (over {LOOPBACK})" if p.loopback else ""
         console.print(
             f"[bold red]MISMATCH[/] {p.source} -> {p.destination} {p.port}/{p.protocol}{via}: "
@@ -311,7 +359,7 @@ def to_table(report: Report, color: bool = True, width: int = 200) -> str:
         p = r.probe
         console.print(
             f"[bold yellow]NO ANSWER[/] {p.source} -> {p.destination} {p.port}/{p.protocol}: "
-            f"{r.seen.detail}; the engine says {'allowed' if p.expected else 'blocked'}"
+            f"{r.seen.detail}; the engine says {_said(r)}"
         )
     if len(report.unanswered) > UNANSWERED_SHOWN:
         console.print(

@@ -52,9 +52,21 @@ PROBED_PROTOCOLS = ("TCP", "UDP")  # the stand-in serves SCTP only where the ker
 
 
 @dataclass(frozen=True, slots=True)
+class Choice:
+    """One endpoint kube-proxy may pick for a probe through a Service: the pod, the port
+    DNAT gives (the resolved targetPort), and the engine's verdict for that pod and port."""
+
+    endpoint: str  # ns/pod
+    target: int
+    expected: bool
+    identity: str  # the line the endpoint answers with
+    listens: bool = True  # False: the pod does not serve the target port (a refusal)
+
+
+@dataclass(frozen=True, slots=True)
 class Probe:
     source: str  # ns/pod
-    destination: str
+    destination: str  # ns/pod, or svc/NS/NAME through a Service
     port: int
     protocol: str
     expected: bool  # the engine's answer
@@ -65,6 +77,15 @@ class Probe:
     # Another pod reaching a port the destination binds to 127.0.0.1: nothing listens on the
     # pod's address, so a refusal is the expected answer (a policy may reject it first).
     refusal_expected: bool = False
+    # Through a Service (`probe --via service`): the address connected to (its ClusterIP)
+    # and every endpoint kube-proxy may pick for this source. Empty `choices` with an
+    # `address`: a Service port without ready endpoints, refused at once by the rules.
+    address: str = ""
+    choices: tuple[Choice, ...] = ()
+
+    @property
+    def via_service(self) -> bool:
+        return bool(self.address)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +107,33 @@ class Result:
         return self.seen.outcome == "reply"
 
     @property
+    def chosen(self) -> Choice | None:
+        """Through a Service: the endpoint that answered (its identity line names it)."""
+        if not self.allowed:
+            return None
+        return next((c for c in self.probe.choices if c.identity == self.seen.reply), None)
+
+    @property
     def wrong_identity(self) -> bool:
+        if self.probe.via_service:
+            return self.allowed and self.chosen is None
         return self.allowed and self.seen.reply != self.probe.identity
+
+    @property
+    def expected(self) -> bool | None:
+        """The engine's answer for what was probed. Through a Service it is the verdict for
+        the endpoint kube-proxy chose; when no reply names it (a policy rejected the
+        connection, and the ICMP error carries the ClusterIP, not the endpoint) and the
+        endpoints' verdicts differ, None: it depended on the pick."""
+        p = self.probe
+        if not p.via_service:
+            return p.expected
+        if (c := self.chosen) is not None:
+            return c.expected
+        verdicts = {c.expected for c in p.choices}
+        if not verdicts:
+            return False  # no ready endpoint: refused, nothing passes
+        return verdicts.pop() if len(verdicts) == 1 else None
 
     @property
     def verdict(self) -> Verdict:
@@ -108,9 +154,27 @@ class Result:
         outcome, p = self.seen.outcome, self.probe
         if self.wrong_identity or outcome in ("no-answer", "error"):
             return False
+        if p.via_service:
+            return self._ok_through_service()
         if p.expected:
             return outcome == "reply"
         return outcome == "rejected" or (outcome == "refused" and p.refusal_expected)
+
+    def _ok_through_service(self) -> bool:
+        """A reply must come from an endpoint the engine lets the source reach on its
+        target port. A rejection agrees when a policy blocks some endpoint kube-proxy may
+        have picked (with every endpoint blocked, it is the only agreeing outcome). A
+        refusal agrees without ready endpoints (the Service's reject rule) or when a
+        pickable endpoint does not serve its target port."""
+        outcome, choices = self.seen.outcome, self.probe.choices
+        if outcome == "reply":
+            c = self.chosen
+            return c is not None and c.expected and c.listens
+        if outcome == "rejected":
+            return any(not c.expected for c in choices)
+        if outcome == "refused":
+            return not choices or any(not c.listens for c in choices)
+        return False
 
     @property
     def mismatch(self) -> bool:
@@ -125,10 +189,19 @@ class Result:
             "port": p.port,
             "protocol": p.protocol,
             "allowed": self.allowed,
-            "expected": p.expected,
+            "expected": self.expected,
             "outcome": self.seen.outcome,
             "verdict": self.verdict,
         }
+        if p.via_service:
+            doc["address"] = p.address
+            if (c := self.chosen) is not None:
+                doc["endpoint"] = c.endpoint
+                doc["targetPort"] = c.target
+            doc["endpoints"] = [
+                {"pod": c.endpoint, "targetPort": c.target, "expected": c.expected}
+                for c in p.choices
+            ]
         if p.loopback:
             doc["loopback"] = True
         if self.wrong_identity:
@@ -299,7 +372,7 @@ class Report:
         for r in self.results:
             c["probes"] += 1
             c["allowed"] += r.allowed
-            c["expected"] += r.probe.expected
+            c["expected"] += r.expected is True
             c["mismatches"] += r.mismatch
             c["wrong identity"] += r.wrong_identity
             c[r.verdict] += 1

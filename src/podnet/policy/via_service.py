@@ -9,11 +9,12 @@ Ready=False)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from podnet.model.cluster import Cluster
 from podnet.model.errors import InputError, Problem
-from podnet.model.service import Service, ServicePort
+from podnet.model.service import EndpointSlice, Service, ServicePort
 from podnet.policy.endpoints import PodEndpoint
 from podnet.policy.ports import PortProto
 from podnet.state.endpoint_slices import desired, pod_views, statically_ready
@@ -88,6 +89,23 @@ def hops(
         ),
     )
     slices, _ = desired(mini, views)
+    return through_slices(svc, slices, by_key, asked)
+
+
+def through_slices(
+    svc: Service,
+    slices: Iterable[EndpointSlice],
+    pods: Mapping[str, PodEndpoint],
+    asked: list[PortProto] | None,
+) -> list[Hop]:
+    """The hops of `svc` over the given slices (`pods` by key): the slice port with the
+    Service port's name and protocol gives the number, as kube-proxy reads it; endpoints
+    that are not ready, or whose pod is not among `pods`, are left out. An endpoint
+    without a targetRef (a selectorless Service's own slices) is the pod holding its address,
+    as the packets find it. A live cluster's stored slices (its control plane's readiness)
+    go through here as they are."""
+    slices = list(slices)
+    by_ip = {p.ip: p for p in pods.values() if not p.host_network}
     out = []
     for sp in svc.spec.ports:
         if asked is not None and PortProto(sp.port, sp.protocol) not in asked:
@@ -105,7 +123,7 @@ def hops(
                 continue
             for e in s.endpoints:
                 ref = e.target_ref
-                pod = by_key.get(f"{ref.namespace}/{ref.name}") if ref else None
+                pod = pods.get(f"{ref.namespace}/{ref.name}") if ref else by_ip.get(e.addresses[0])
                 if pod is None or not e.ready:
                     continue
                 out.append(Hop(svc, sp, pod, PortProto(number, sp.protocol)))
