@@ -88,27 +88,35 @@ def _pod_dns(root: Path, spec: str) -> PodDNS | None:
     )
 
 
+def entered(cluster: str, spec: str, container: str | None = None) -> tuple[list[str], str]:
+    """The argv prefix that runs a command inside `spec` (NS/POD, node/NAME, internet) of
+    `cluster`, with the pod's resolv.conf, and the target's label (TargetError: why not).
+    `exec` and `curl` go in the same way."""
+    root = state_dir(cluster)
+    try:
+        runtime = rt.load(root)
+    except rt.RuntimeFileError:
+        raise TargetError(
+            f"no cluster {cluster}: {root / 'runtime.json'} does not exist "
+            "(bring it up with podnet up)"
+        ) from None
+    target = resolve(runtime, spec, container, _pod_dns(root, spec))
+    if not netns.exists(target.netns):
+        raise TargetError(f"the namespace {target.netns} of {target.label} does not exist")
+    if os.geteuid() != 0:
+        raise TargetError("podnet exec needs root (setns and a private mount namespace)")
+    keep_daemon(cluster)
+    resolv = resolv_file(root, target.resolv_name, target.resolv)
+    return argv_for(target.netns, str(resolv), target.hostname, []), target.label
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         target_spec, container, cluster, command = _split(args)
-        root = state_dir(cluster)
-        try:
-            runtime = rt.load(root)
-        except rt.RuntimeFileError:
-            raise TargetError(
-                f"no cluster {cluster}: {root / 'runtime.json'} does not exist "
-                "(bring it up with podnet up)"
-            ) from None
-        target = resolve(runtime, target_spec, container, _pod_dns(root, target_spec))
-        if not netns.exists(target.netns):
-            raise TargetError(f"the namespace {target.netns} of {target.label} does not exist")
-        if os.geteuid() != 0:
-            raise TargetError("podnet exec needs root (setns and a private mount namespace)")
-        keep_daemon(cluster)
+        prefix, _ = entered(cluster, target_spec, container)
     except TargetError as e:
         print_error(str(e))
         return EXIT_USAGE
-    resolv = resolv_file(root, target.resolv_name, target.resolv)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(sys.executable, argv_for(target.netns, str(resolv), target.hostname, command))
+    os.execv(sys.executable, [*prefix, *command])

@@ -26,6 +26,7 @@ COMMANDS = (
     "down",
     "get",
     "exec",
+    "curl",
     "probe",
     "apply",
     "delete",

@@ -179,7 +179,8 @@ def select_services(
 ) -> list[Service]:
     """`--to` through Services: `svc/NS/NAME` names one; `*` is every Service; `ns/*` the
     Services of that namespace and every Service with an endpoint there; `ns/pod` (a glob)
-    every Service with that pod among its endpoints, ready or not."""
+    every Service with that pod among its endpoints, ready or not (an endpoint without a
+    targetRef is the pod holding its address)."""
     from podnet.policy.select import parse_selection
 
     services = probed_services(cluster)
@@ -206,6 +207,7 @@ def select_services(
             if outside:
                 raise InputError.line(f"{flag} through Services takes svc/NS/NAME, ns/pod, ns/*, *")
         keys.update(p.key for p in matched)
+    ips = {p.ip for p in pods if p.key in keys and not p.host_network}
     for svc in services:
         for s in cluster.endpoint_slices:
             if (
@@ -214,7 +216,9 @@ def select_services(
             ):
                 continue
             if any(
-                e.target_ref and f"{e.target_ref.namespace}/{e.target_ref.name}" in keys
+                f"{e.target_ref.namespace}/{e.target_ref.name}" in keys
+                if e.target_ref
+                else e.addresses[0] in ips
                 for e in s.endpoints
             ):
                 chosen[svc.key] = svc
