@@ -203,7 +203,7 @@ def test_a_pod_reaches_its_own_localhost_only_ports_and_nobody_else_does(live):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        pytest.param(["--via", "service"], "Services have no datapath yet", id="via-service"),
+        pytest.param(["--via", "service", "--to", "svc/x/none"], "no Service", id="via-service"),
         pytest.param(["--from", "nope/x"], "matches no pod", id="bad-selection"),
         pytest.param(["--to", "10.0.0.1"], "between pods only", id="outside-peer"),
         pytest.param(["--ports", "80/XTP"], "protocol must be", id="bad-port"),

@@ -11,9 +11,17 @@ a node is routed through it, so the forward hook sees every pod packet the node 
       ├─ ip saddr vmap @egress-pods    -> jump eg-<h>   local sources isolated for egress
       └─ ip daddr vmap @ingress-pods   -> jump in-<h>   local destinations isolated for ingress
 
-    eg-<h>: one rule per admitting policy rule; a match `return`s (so that the destination's
-            ingress is still judged when both pods live on this node); else count and reject.
-    in-<h>: likewise, a match `accept`s; else count and reject.
+    eg-<h>: the pod to itself `return`s (hairpin, below); one rule per admitting policy
+            rule; a match `return`s (so that the destination's ingress is still judged
+            when both pods live on this node); else count and reject.
+    in-<h>: the pod from itself `accept`s; likewise, a match `accept`s; else count and
+            reject.
+
+A pod's packet to its own address never leaves its namespace, except through a Service:
+kube-proxy's DNAT picks the pod itself (hairpin) and the node masquerades the packet to its
+own address after this chain. "Pods cannot block localhost access, nor access from their
+resident node" (the NetworkPolicy concepts page), and the engine answers a pod to itself
+"allowed": so the pod's own address passes its chains first.
 
 Each isolated pod has its own chain (it carries the pod's drop counter; `<h>` hashes the
 chain's rules as nftables.text renders them), with one rule per admitting policy rule: the
@@ -41,6 +49,7 @@ from podnet.nftables.expr import (
     ACCEPT,
     DROP,
     RETURN,
+    Addr,
     CtState,
     DPort,
     Element,
@@ -324,6 +333,15 @@ class NodeRuleset:
         text = "\n".join([*(t for _, t in rules), nft_text.rule(deny)])
         return names.nft_object(prefix, text), (*(r for r, _ in rules), deny)
 
+    @staticmethod
+    def _hairpin(pod: PodEndpoint, direction: Direction) -> tuple[Rule, str]:
+        """The pod reaching itself through a Service passes (see the module docstring)."""
+        if direction == "ingress":
+            rule = Rule((Addr(Field.IP_SADDR, IPv4Address(pod.ip)),), verdict=ACCEPT)
+        else:
+            rule = Rule((Addr(Field.IP_DADDR, IPv4Address(pod.ip)),), verdict=RETURN)
+        return rule, nft_text.rule(rule)
+
     def pod_rules(self, pod: PodEndpoint) -> PodRules:
         """What `pod` (of this node) puts into the table."""
         part = _Part()
@@ -337,9 +355,8 @@ class NodeRuleset:
                     else names.egress_drop_counter(pod.key)
                 )
                 part.counters.add(drop)
-                chains[direction] = self._chain(
-                    prefix, self._rules(pod, pols, direction, part), drop
-                )
+                rules = [self._hairpin(pod, direction), *self._rules(pod, pols, direction, part)]
+                chains[direction] = self._chain(prefix, rules, drop)
         return PodRules(
             pod.ip,
             chains.get("ingress"),
