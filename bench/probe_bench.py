@@ -4,12 +4,14 @@ that blocks part of the traffic. Needs root; every cluster is torn down at the e
 failure. Traffic stays inside the clusters' own namespaces.
 
     .venv/bin/python bench/probe_bench.py [--pods 100] [--nodes 4] [--repeat 3]
-    .venv/bin/python bench/probe_bench.py --sweep 2000/64 [--repeat 2]
+    .venv/bin/python bench/probe_bench.py --sweep 2000/64 [--repeat 2] [--services]
 
---sweep PODS/NODES brings up one cluster of that size with the policies below and probes it
-as an admin checks a whole cluster: from every pod of one namespace to every pod, on one
-port (80/TCP); a false verdict there is worse than a slow one, so it prints mismatches,
-probes without an answer and retried probes beside the rate.
+--sweep PODS/NODES brings up one cluster of that size (namespaces of --per-namespace pods)
+with the policies below and probes it as an admin checks a whole cluster: from every pod of
+one namespace to every pod, on one port (80/TCP); a false verdict there is worse than a
+slow one, so it prints mismatches, probes without an answer and retried probes beside the
+rate. --services adds one Service per app and namespace (port 80 to the named port `http`)
+and probes them too: from the same namespace to every Service, `--via service`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from podnet.testing import namespace, pod, podnet, policy, unique_cluster
+from podnet.testing import namespace, pod, podnet, policy, service, unique_cluster
 
 PORTS = [
     {"name": "http", "containerPort": 80},
@@ -42,8 +44,8 @@ def e2e_cluster() -> list[dict[str, Any]]:
     return docs
 
 
-def big_cluster(pods: int) -> list[dict[str, Any]]:
-    spaces = [f"team-{i}" for i in range(4)]
+def big_cluster(pods: int, namespaces: int = 4) -> list[dict[str, Any]]:
+    spaces = [f"team-{i}" for i in range(namespaces)]
     docs = [namespace(ns, team=ns) for ns in spaces]
     for i in range(pods):
         ns = spaces[i % len(spaces)]
@@ -80,8 +82,26 @@ def policies(spaces: list[str]) -> list[dict[str, Any]]:
     return out
 
 
+def app_services(spaces: list[str]) -> list[dict[str, Any]]:
+    """One ClusterIP Service per app and namespace: port 80 to the pods' named port `http`."""
+    return [
+        service(
+            f"{ns}/{app}",
+            {"app": app},
+            ports=[{"name": "web", "port": 80, "targetPort": "http"}],
+        )
+        for ns in spaces
+        for app in "abc"
+    ]
+
+
 def measure(
-    name: str, sdir: Path, ports: str | None, repeat: int, src: str = "*"
+    name: str,
+    sdir: Path,
+    ports: str | None,
+    repeat: int,
+    src: str = "*",
+    via: str = "pod",
 ) -> tuple[list[float], Any]:
     from podnet.cli.probe import collect
     from podnet.policy.ports import parse_ports
@@ -90,7 +110,9 @@ def measure(
     times, report = [], None
     for _ in range(repeat):
         started = time.monotonic()
-        report = collect(sdir, rt.load(sdir), src, ports=parse_ports(ports) if ports else None)
+        report = collect(
+            sdir, rt.load(sdir), src, ports=parse_ports(ports) if ports else None, via=via
+        )
         times.append(time.monotonic() - started)
         if report.mismatches:
             print(f"  {len(report.mismatches)} MISMATCHES", file=sys.stderr)
@@ -163,16 +185,17 @@ def run_one(
         podnet("down", "--cluster", name, env=env)
 
 
-def sweep(tmp: Path, size: str, repeat: int) -> None:
+def sweep(tmp: Path, size: str, repeat: int, per_namespace: int, services: bool) -> None:
     """One namespace to every pod on 80/TCP, with policies in force (see the docstring)."""
     pods, nodes = (int(x) for x in size.split("/"))
     name = unique_cluster("psweep")
     env = {"PODNET_STATE_DIR": str(tmp / "state")}
     os.environ.update(env)
-    docs = big_cluster(pods)
+    docs = big_cluster(pods, max(1, -(-pods // per_namespace)))
     spaces = [d["metadata"]["name"] for d in docs if d["kind"] == "Namespace"]
+    extra = app_services(spaces) if services else []
     manifest = tmp / f"{name}.yaml"
-    manifest.write_text(yaml.safe_dump_all([*docs, *policies(spaces)]))
+    manifest.write_text(yaml.safe_dump_all([*docs, *policies(spaces), *extra]))
     try:
         started = time.monotonic()
         out = podnet("up", "-f", str(manifest), "--cluster", name, "--nodes", str(nodes), env=env)
@@ -181,6 +204,11 @@ def sweep(tmp: Path, size: str, repeat: int) -> None:
         print(f"# sweep: {pods} pods on {nodes} nodes, up in {time.monotonic() - started:.1f}s")
         times, report = measure(name, tmp / "state" / name, "80/TCP", repeat, f"{spaces[0]}/*")
         line(f"{spaces[0]}/* -> * on 80/TCP", times, report)
+        if services:
+            times, report = measure(
+                name, tmp / "state" / name, "80/TCP", repeat, f"{spaces[0]}/*", via="service"
+            )
+            line(f"{spaces[0]}/* -> every Service, 80/TCP", times, report)
     finally:
         podnet("down", "--cluster", name, env=env)
 
@@ -196,13 +224,19 @@ def main() -> None:
         help="lift the ICMP error rate limit in the nodes' namespaces (see unlimit_icmp)",
     )
     ap.add_argument("--sweep", metavar="PODS/NODES", help="only the whole-cluster sweep")
+    ap.add_argument("--per-namespace", type=int, default=32, help="pods per namespace in the sweep")
+    ap.add_argument(
+        "--services",
+        action="store_true",
+        help="the sweep also through one Service per app and namespace (--via service)",
+    )
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("needs root (network namespaces)")
     with tempfile.TemporaryDirectory(prefix="probe-bench-") as d:
         tmp = Path(d)
         if args.sweep:
-            sweep(tmp, args.sweep, args.repeat)
+            sweep(tmp, args.sweep, args.repeat, args.per_namespace, args.services)
             return
         icmp = args.icmp_unlimited
         run_one(tmp, "9 pods x 2 ports", e2e_cluster(), 2, "80/TCP,81/TCP", args.repeat, icmp)
