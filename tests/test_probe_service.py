@@ -9,7 +9,7 @@ import pytest
 
 from podnet.model.errors import InputError
 from podnet.policy.engine import Engine
-from podnet.policy.expectations import Observation, Result, judge
+from podnet.policy.expectations import DNS_IDENTITY, Observation, Result, judge
 from podnet.policy.ports import PortProto
 from podnet.policy.service_probes import select_services, service_plan
 from podnet.state.endpoint_slices import desired, pod_views
@@ -61,10 +61,10 @@ DOCS = [
 ]
 
 
-def _plan(*docs, src="*", dst="*", ports=None, unserved=()):
+def _plan(*docs, src="*", dst="*", ports=None):
     c, e = _live(*docs)
     srcs = [p for p in e.pods if src == "*" or p.key == src]
-    return service_plan(e, c, srcs, select_services(c, dst, e.pods, "--to"), ports, unserved), e
+    return service_plan(e, c, srcs, select_services(c, dst, e.pods, "--to"), ports), e
 
 
 def _probe(plan, src, dst, port):
@@ -165,12 +165,23 @@ def test_selections_by_service_namespace_and_endpoint_pod():
         keys("nowhere/pod")
 
 
-def test_ports_select_service_ports_and_unserved_targets_are_skipped():
+def test_ports_select_service_ports():
     plan, _ = _plan(*DOCS, ports=[PortProto(81, "TCP")])
     assert {p.destination for p in plan.probes} == {"svc/shop/nobody"}
-    plan, _ = _plan(*DOCS, unserved={("shop/web-2", 9090, "TCP")})
-    assert {p.destination for p in plan.probes} == {"svc/shop/nobody"}
-    assert any("svc/shop/web 80/TCP" in s and "DNS" in s for s in plan.skipped)
+
+
+def test_the_dns_service_is_answered_by_the_dns_server():
+    dns = {"k8s-app": "kube-dns"}
+    docs = [
+        *DOCS,
+        namespace("kube-system"),
+        pod("kube-system/coredns", dns, ports=[{"containerPort": 53, "protocol": "UDP"}]),
+        service("kube-system/kube-dns", dns, ports=[{"port": 53, "protocol": "UDP"}]),
+    ]
+    plan, _ = _plan(*docs, src="shop/front", dst="svc/kube-system/kube-dns")
+    (p,) = plan.probes
+    assert p.identity == DNS_IDENTITY and [c.identity for c in p.choices] == [DNS_IDENTITY]
+    assert _judged(p, "reply", DNS_IDENTITY).ok
 
 
 def test_internal_traffic_policy_local_picks_only_the_sources_node():

@@ -177,25 +177,13 @@ def ask(
                 "probe sends traffic from pods only: --from takes ns/pod, ns/*, *"
             )
         services = select_services(engine.cluster, dst, engine.pods, "--to")
-        return service_plan(
-            engine, engine.cluster, srcs, services, ports, unserved=dns_ports(sdir, runtime)
-        )
+        return service_plan(engine, engine.cluster, srcs, services, ports)
     dsts, out_dsts = parse_selection(dst, engine.pods, "--to")
     if out_srcs or out_dsts:
         raise InputError.line(
             "probe sends traffic between pods only: --from/--to take ns/pod, ns/*, *"
         )
     return plan(engine, srcs, dsts, ports)
-
-
-def dns_ports(sdir: Path, runtime: Runtime) -> set[tuple[str, int, str]]:
-    """Port 53 of the DNS pods: the cluster DNS server answers there, not the stand-in."""
-    from podnet.render.dns_file import server_netns
-
-    netns = server_netns(sdir)
-    return {
-        (p.key, 53, proto) for p in runtime.pods if p.netns in netns for proto in ("UDP", "TCP")
-    }
 
 
 def targets_of(question: ProbePlan, runtime: Runtime) -> list[Target]:

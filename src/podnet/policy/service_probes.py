@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -50,13 +50,12 @@ def service_plan(
     sources: list[PodEndpoint],
     services: list[Service],
     ports: list[PortProto] | None,
-    unserved: Collection[tuple[str, int, str]] = (),
 ) -> ProbePlan:
     """Every (source, Service port) probe with the endpoints kube-proxy may pick for it.
 
-    `ports`: Service ports to probe (None: each Service's own). `unserved`: (pod, port,
-    protocol) that the stand-in does not answer (the DNS server's port 53): a Service port
-    reaching one is not probed, its answer would not name a pod.
+    `ports`: Service ports to probe (None: each Service's own). The kube-dns Service's
+    port 53 is probed like any other: its endpoints' identity is the DNS server's
+    (expectations.identity), so the probe asks a DNS question there.
     """
     by_key = {p.key: p for p in engine.pods}
     index = {p.key: i for i, p in enumerate(engine.pods)}
@@ -81,9 +80,6 @@ def service_plan(
             mine = [h for h in hops if h.port is sp]
             if len(mine) != _ready_count(slices, sp):
                 skipped.append(f"{where}: ready endpoints that are not pods of the cluster")
-                continue
-            if any((h.endpoint.key, h.target.port, h.target.protocol) in unserved for h in mine):
-                skipped.append(f"{where}: served by the cluster DNS server, not the stand-in")
                 continue
             ways.append((svc, sp, mine))
     verdicts = _verdicts(engine, index, [h for _, _, hs in ways for h in hs])
