@@ -20,6 +20,7 @@ import argparse
 import os
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -202,7 +203,18 @@ def sweep(tmp: Path, size: str, repeat: int, per_namespace: int, services: bool)
     manifest.write_text(yaml.safe_dump_all([*docs, *policies(spaces), *extra]))
     try:
         started = time.monotonic()
-        out = podnet("up", "-f", str(manifest), "--cluster", name, "--nodes", str(nodes), env=env)
+        # No DNS add-on (nothing here resolves names); a generous wait for the endpoints to
+        # follow readiness on a machine that other suites load.
+        up = ("--cluster-dns", "off", "--timeout", "900")
+        argv = ("up", "-f", str(manifest), "--cluster", name, "--nodes", str(nodes), *up)
+        # Not podnet(): its 300 s bound is shorter than `up` of 5,000 pods on a loaded host.
+        out = subprocess.run(
+            [sys.executable, "-m", "podnet", *argv],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            timeout=1800,
+        )
         if out.returncode:
             raise SystemExit(f"up failed: {out.stderr}")
         print(f"# sweep: {pods} pods on {nodes} nodes, up in {time.monotonic() - started:.1f}s")
