@@ -51,7 +51,14 @@ demo: venv
 	  $(VENV)/bin/podnet up -f examples/shop --cluster $(DEMO_CLUSTER) --replace; \
 	  $(VENV)/bin/podnet get pods -A -o wide --cluster $(DEMO_CLUSTER); \
 	  $(VENV)/bin/podnet probe --cluster $(DEMO_CLUSTER); \
-	  $(VENV)/bin/podnet get networkpolicies -A --cluster $(DEMO_CLUSTER)
+	  $(VENV)/bin/podnet get networkpolicies -A --cluster $(DEMO_CLUSTER); \
+	  $(VENV)/bin/podnet get services -A --cluster $(DEMO_CLUSTER); \
+	  $(VENV)/bin/podnet probe --via service --cluster $(DEMO_CLUSTER); \
+	  lb=$$($(VENV)/bin/podnet get services frontend -n shop --cluster $(DEMO_CLUSTER) | awk 'NR==2{print $$4}'); \
+	  echo "# the internet client, through the frontend's LoadBalancer address $$lb:"; \
+	  $(VENV)/bin/podnet curl --cluster $(DEMO_CLUSTER) http://$$lb/; echo; \
+	  echo "# shop/db-0 resolves api.shop through cluster DNS; its egress policy rejects the request:"; \
+	  ! $(VENV)/bin/podnet curl --cluster $(DEMO_CLUSTER) --from shop/db-0 --max-time 3 http://api.shop:8080/
 
 bench: venv
 	$(PY) bench/analyze_bench.py
