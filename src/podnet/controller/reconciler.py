@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from podnet.controller.endpoint_tracker import Derived, EndpointTracker, Readiness
 from podnet.controller.policy_sync import SyncReport, sync_policies
 from podnet.datapath import conntrack, netns, nft
 from podnet.datapath.drift import DriftWatch
@@ -64,13 +65,12 @@ from podnet.render.service_nft import ServiceRules, merge
 from podnet.render.service_nft import render_all as render_services
 from podnet.render.service_ports import PortCache, ServicePort, service_ports
 from podnet.render.topology import render
-from podnet.state import endpoint_slices
 from podnet.state.allocations import Allocations
-from podnet.state.changes import body_of
 from podnet.state.files import StateFiles, write_atomic
+from podnet.state.follow import Followed, follow
 from podnet.state.network import NetworkConfig
 from podnet.state.placement import Placement
-from podnet.state.snapshot import ParsedCache, read_cluster
+from podnet.state.snapshot import ParsedCache
 from podnet.state.store import Store
 
 Progress = Callable[[int, int], None]
@@ -91,65 +91,7 @@ class Desired:
     derived: Derived | None = None
     service_ports: tuple[ServicePort, ...] = ()
     services: dict[str, ServiceRules] = field(default_factory=dict)  # node -> its Service rules
-
-
-@dataclass(frozen=True)
-class Derived:
-    """What the endpoints controllers change in the store: EndpointSlices and Endpoints to
-    write (kind, namespace, name, body) and to delete (kind, namespace, name)."""
-
-    put: tuple[tuple[str, str, str, dict[str, Any]], ...] = ()
-    delete: tuple[tuple[str, str, str], ...] = ()
-
-    def record(self, store: Store) -> None:
-        for kind, ns, name, body in self.put:
-            store.put(kind, ns, name, body)
-        for kind, ns, name in self.delete:
-            store.delete(kind, ns, name)
-
-    def __bool__(self) -> bool:
-        return bool(self.put or self.delete)
-
-
-Readiness = Callable[[str, str], bool]  # (namespace, pod) -> the kubelet's Ready
-
-
-def _with_endpoints(
-    cluster: Cluster, placement: Placement, ready: Readiness
-) -> tuple[Cluster, Derived]:
-    """The cluster with the EndpointSlices and Endpoints the controllers keep for its
-    Services, and what that changes in the store."""
-    views = endpoint_slices.pod_views(
-        cluster,
-        placement.pod_ip,
-        placement.pod_node,
-        lambda p: ready(p.metadata.namespace or "default", p.metadata.name),
-    )
-    slices, endpoints = endpoint_slices.desired(cluster, views)
-    put: list[tuple[str, str, str, dict[str, Any]]] = []
-    delete: list[tuple[str, str, str]] = []
-    kept: dict[str, dict[tuple[str, str], Any]] = {}
-    for kind, before, after in (
-        ("EndpointSlice", cluster.endpoint_slices, slices),
-        ("Endpoints", cluster.endpoints, endpoints),
-    ):
-        old = {(o.metadata.namespace or "", o.metadata.name): o for o in before}
-        new = {(o.metadata.namespace or "", o.metadata.name): o for o in after}
-        for key, obj in new.items():
-            if key not in old or body_of(old[key]) != body_of(obj):
-                put.append((kind, *key, body_of(obj)))
-            else:
-                new[key] = old[key]  # the stored object: unchanged ones keep their identity
-        delete += [(kind, *key) for key in old.keys() - new.keys()]
-        kept[kind] = new
-    if not put and not delete:
-        return cluster, Derived()
-    # The unchanged objects as the store's parse cache holds them (the same objects from
-    # sync to sync: render.service_ports.PortCache builds only the changed Services).
-    slices = tuple(kept["EndpointSlice"].values())
-    endpoints = tuple(kept["Endpoints"].values())
-    out = dataclasses.replace(cluster, endpoint_slices=slices, endpoints=endpoints)
-    return out, Derived(tuple(put), tuple(sorted(delete)))
+    followed: Followed | None = None  # what the next sync patches (state.follow)
 
 
 def no_pod_ready(namespace: str, pod: str) -> bool:
@@ -256,17 +198,23 @@ class Reconciler:
         # policy render to the nodes the change can touch (render/policy_scope).
         self.last: Desired | None = None
         self._since: Desired | None = None  # the `last` of the sync under way
+        # The last successful sync's snapshot and placement, as of the revision it synced,
+        # and its endpoints per Service: the next sync patches them (state.follow).
+        self.followed: Followed | None = None
+        self.endpoints = EndpointTracker()
 
     # --- the desired state ------------------------------------------------------------
     def desired(self, last: Desired | None = None) -> Desired:
         """The next state, from one consistent read of the store; writes nothing. With
-        `last` (what the kernel holds), its plan and runtime are kept when only labels or
-        policies changed."""
+        `last` (what the kernel holds), the snapshot, placement and endpoints are patched
+        from what changed since (state.follow, controller.endpoint_tracker), and its plan
+        and runtime are kept when only labels or policies changed."""
         with Store.open(self.root) as store:
-            stored = read_cluster(store, self.parsed)
-        revision, cluster, net, mode = stored.revision, stored.cluster, stored.net, stored.mode
-        placement = stored.placement()
-        cluster, derived = _with_endpoints(cluster, placement, self.readiness)
+            view = follow(store, self.parsed, self.followed if last is not None else None)
+        revision, net, mode, placement = view.revision, view.net, view.mode, view.placement
+        cluster, derived = self.endpoints.track(
+            view.cluster, placement, self.readiness, None if view.whole else view.pods
+        )
         if last is not None and _same_topology(last, cluster, placement, mode, net):
             plan, runtime = last.plan, last.runtime  # labels and policies only
         else:
@@ -276,8 +224,12 @@ class Reconciler:
             n.metadata.name: kernel_names.node_netns(self.cluster, n.metadata.name)
             for n in cluster.nodes
         }
-        engine = Engine(cluster, placement, like=last.engine if last is not None else None)
-        allocations = Allocations.between(stored.held, placement, cluster)
+        engine = Engine(
+            cluster,
+            placement,
+            like=last.engine if last is not None else None,
+            changed=None if last is None or view.whole else view.pods,
+        )
         ports = service_ports(cluster.services, cluster.endpoint_slices, self.ports)
         services = render_services(ports, node_netns, net.cluster_cidr, net.service_cidr)
         return Desired(
@@ -288,12 +240,13 @@ class Reconciler:
             runtime,
             engine,
             node_netns,
-            allocations,
+            view.allocations,
             mode,
             net,
             derived,
             ports,
             services,
+            dataclasses.replace(view, cluster=cluster),
         )
 
     def assume_synced(self) -> bool:
@@ -311,6 +264,7 @@ class Reconciler:
         self.pod_rules = {n: r.pods for n, r in rendered.items()}
         self.dns = dns_file.build(d.cluster, d.placement, self.cluster, d.net, d.revision)
         self.last = d
+        self.followed = d.followed
         self.revision = d.revision
         self._arm(d)
         self.full_next = False
@@ -358,6 +312,7 @@ class Reconciler:
         full = self.full_next or (periodic and self.watch is None)
         self.full_next = True  # until this sync succeeds
         last, self.last = None if full else self.last, None  # likewise
+        self.followed = None if full else self.followed
         revision = -1
         result = SyncResult(revision, full, False, 0.0, periodic=periodic, drift=self._drift)
         try:
@@ -365,16 +320,7 @@ class Reconciler:
             result.revision = d.revision
             self._since = last  # what the narrowed nft step compares with
             self._apply(d, full, result, progress)
-            with Store.open(self.root) as store, store.transaction():
-                d.allocations.record(store)
-                moved = store.revision() != d.revision
-                if d.derived:
-                    d.derived.record(store)
-                # What this sync derived is what the kernel now holds: unless someone else
-                # wrote meanwhile, the store's new revision is the synced one.
-                synced = d.revision if moved else store.revision()
-                store.set_meta("synced_revision", synced)
-                result.revision = synced
+            result.revision = self.record(d)
             touched = set(result.added) | set(result.removed) | set(result.changed)
             self._arm(d, () if full else {n for n in self._names(d) if n not in touched})
         except Exception as e:  # any failure: report it, and the next sync is full
@@ -386,10 +332,34 @@ class Reconciler:
             return result
         result.ok = True
         result.seconds = time.monotonic() - started
-        self.revision = result.revision
-        self.last = d
-        self.full_next = False
+        self.adopt(d, result.revision)
         return result
+
+    def record(self, d: Desired) -> int:
+        """Step 7, once the kernel holds `d`: its allocations, what the endpoints
+        controllers derived, and the synced revision, in one store transaction; returns
+        that revision."""
+        with Store.open(self.root) as store, store.transaction():
+            d.allocations.record(store)
+            moved = store.revision() != d.revision
+            if d.derived:
+                d.derived.record(store)
+            # What this sync derived is what the kernel now holds: unless someone else
+            # wrote meanwhile, the store's new revision is the synced one.
+            synced = d.revision if moved else store.revision()
+            store.set_meta("synced_revision", synced)
+            # Every reader of changes (this reconciler) has seen the deletions up to here.
+            store.compact(d.revision)
+            return synced
+
+    def adopt(self, d: Desired, revision: int) -> None:
+        """`d`, recorded as of `revision`, is what the kernel holds: the next sync may be
+        incremental from it."""
+        self.revision = revision
+        self.last = d
+        if d.followed is not None:
+            self.followed = dataclasses.replace(d.followed, revision=revision)
+        self.full_next = False
 
     def _clear_stale_udp(self, d: Desired, fresh: set[str], result: SyncResult) -> None:
         """Delete, in each node, the UDP conntrack entries toward a Service port that its

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from bisect import bisect_left
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from podnet.model.cluster import Cluster
 from podnet.model.ip import ipv4_int
 from podnet.model.localports import localhost_ports
+from podnet.model.pod import Pod
 from podnet.state.placement import Placement, pod_key
 
 
@@ -79,22 +81,50 @@ def pod_endpoints(
         ):
             out.append(known[1])
             continue
-        ports = tuple(
-            NamedPort(cp.name, cp.container_port, cp.protocol, c) for c, cp in p.all_ports
-        )
-        local, _ = localhost_ports(
-            p.metadata.annotations, [(n.name, n.port, n.protocol) for n in ports]
-        )
-        out.append(
-            PodEndpoint(
-                namespace=key[0],
-                name=key[1],
-                labels=p.metadata.labels,
-                ip=placement.pod_ip[key],
-                node=placement.pod_node[key],
-                host_network=p.spec.host_network,
-                ports=ports,
-                localhost=local,
-            )
-        )
+        out.append(pod_endpoint(p, placement))
     return out
+
+
+def pod_endpoint(p: Pod, placement: Placement) -> PodEndpoint:
+    """One pod's endpoint, where the placement put it."""
+    key = pod_key(p)
+    ports = tuple(NamedPort(cp.name, cp.container_port, cp.protocol, c) for c, cp in p.all_ports)
+    local, _ = localhost_ports(
+        p.metadata.annotations, [(n.name, n.port, n.protocol) for n in ports]
+    )
+    return PodEndpoint(
+        namespace=key[0],
+        name=key[1],
+        labels=p.metadata.labels,
+        ip=placement.pod_ip[key],
+        node=placement.pod_node[key],
+        host_network=p.spec.host_network,
+        ports=ports,
+        localhost=local,
+    )
+
+
+def patched_endpoints(
+    before: list[PodEndpoint],
+    cluster: Cluster,
+    placement: Placement,
+    changed: Collection[tuple[str, str]],
+) -> list[PodEndpoint]:
+    """`pod_endpoints` when only the `changed` pods (added, updated, moved, deleted) differ
+    from the snapshot `before` was computed for: their endpoints replace theirs, in the
+    cluster's order (by namespace and name), and the rest is not looked at."""
+    out = list(before)
+    for key in changed:
+        i = bisect_left(out, key, key=_order)
+        if i < len(out) and _order(out[i]) == key:
+            del out[i]
+    for key in changed:
+        j = bisect_left(cluster.pods, key, key=pod_key)
+        if j < len(cluster.pods) and pod_key(cluster.pods[j]) == key:
+            e = pod_endpoint(cluster.pods[j], placement)
+            out.insert(bisect_left(out, key, key=_order), e)
+    return out
+
+
+def _order(e: PodEndpoint) -> tuple[str, str]:
+    return (e.namespace, e.name)

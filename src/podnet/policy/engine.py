@@ -6,14 +6,15 @@ property tests hold the two equal.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from podnet.model.cluster import Cluster
 from podnet.model.networkpolicy import NetworkPolicy, Rule
 from podnet.policy.addresses import AddressSet
-from podnet.policy.endpoints import PodEndpoint, pod_endpoints
+from podnet.policy.endpoints import PodEndpoint, patched_endpoints, pod_endpoints
 from podnet.policy.peers import HostNetworkPods, IpBlockPods, PeerMatch, external_set, match_pod
 from podnet.policy.ports import PortProto, ports_admit
 from podnet.policy.verdict import Direction, DirectionVerdict, RuleMiss, Verdict
@@ -49,19 +50,35 @@ class Engine:
         ipblock_pods: IpBlockPods = "match",
         hostnetwork_pods: HostNetworkPods = "node",
         like: Engine | None = None,
+        changed: Collection[tuple[str, str]] | None = None,
     ) -> None:
         """`like`: the engine of an earlier snapshot of the same cluster, whose endpoints of
-        unchanged pods (the very same pod objects) are taken over."""
+        unchanged pods (the very same pod objects) are taken over; with `changed`, the
+        (namespace, name) of every pod that may differ from that snapshot in any way (its
+        object or its placement), the others are not even looked at."""
         self.cluster = cluster
         self.placement = placement or place(cluster)
         self.ipblock_pods = ipblock_pods
         self.hostnetwork_pods = hostnetwork_pods
         known: dict[int, tuple[object, PodEndpoint]] = {}
-        if like is not None:
-            old_pods: list[PodEndpoint] = like.pods
-            known = {id(p): (p, e) for p, e in zip(like.cluster.pods, old_pods, strict=True)}
-        self.pods: list[PodEndpoint] = pod_endpoints(cluster, self.placement, known)
-        self.by_key = {p.key: p for p in self.pods}
+        self.by_key: dict[str, PodEndpoint]
+        if like is not None and changed is not None:
+            self.pods: list[PodEndpoint] = patched_endpoints(
+                like.pods, cluster, self.placement, changed
+            )
+            self.by_key = dict(like.by_key)
+            for ns, name in changed:
+                self.by_key.pop(f"{ns}/{name}", None)
+            for ns, name in changed:
+                e = self._endpoint_of(ns, name)
+                if e is not None:
+                    self.by_key[e.key] = e
+        else:
+            if like is not None:
+                old_pods: list[PodEndpoint] = like.pods
+                known = {id(p): (p, e) for p, e in zip(like.cluster.pods, old_pods, strict=True)}
+            self.pods = pod_endpoints(cluster, self.placement, known)
+            self.by_key = {p.key: p for p in self.pods}
         self.ns_labels: Mapping[str, Mapping[str, str]] = {
             n.metadata.name: n.metadata.labels for n in cluster.namespaces
         }
@@ -69,6 +86,11 @@ class Engine:
         self.policies_by_ns: dict[str, list[NetworkPolicy]] = defaultdict(list)
         for pol in cluster.policies:
             self.policies_by_ns[pol.metadata.namespace or "default"].append(pol)
+
+    def _endpoint_of(self, ns: str, name: str) -> PodEndpoint | None:
+        i = bisect_left(self.pods, (ns, name), key=lambda e: (e.namespace, e.name))
+        hit = self.pods[i] if i < len(self.pods) else None
+        return hit if hit is not None and (hit.namespace, hit.name) == (ns, name) else None
 
     def selecting(self, pod: PodEndpoint, direction: Direction) -> list[NetworkPolicy]:
         """Policies that isolate `pod` for `direction`.

@@ -6,6 +6,11 @@ recorded per pod, released when the pod is deleted, and an address held by one p
 handed to another (a UNIQUE constraint makes that a database invariant, not a convention).
 Cluster meta (mode, node count, network config, phase) lives in a key/value table.
 
+Like etcd's watch, the store answers "what changed since revision N" (`changes_since`): an
+object's row carries the revision of its last change, and a deletion leaves a tombstone with
+the revision that deleted it. Tombstones up to a revision every reader has seen are
+compacted (`compact`); asking for changes since a compacted revision gets None (read all).
+
 State directory: $PODNET_STATE_DIR/<cluster>, default /var/lib/podnet/<cluster>.
 """
 
@@ -14,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +43,11 @@ CREATE TABLE IF NOT EXISTS pod_ips (
     PRIMARY KEY (namespace, pod));
 CREATE TABLE IF NOT EXISTS nodes (
     name TEXT PRIMARY KEY, ip TEXT NOT NULL UNIQUE, pod_cidr TEXT NOT NULL UNIQUE);
+CREATE INDEX IF NOT EXISTS objects_by_rv ON objects (rv);
+CREATE TABLE IF NOT EXISTS tombstones (
+    kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL, rv INTEGER NOT NULL,
+    PRIMARY KEY (kind, namespace, name));
+CREATE INDEX IF NOT EXISTS tombstones_by_rv ON tombstones (rv);
 """
 
 PodKey = tuple[str, str]
@@ -62,6 +72,19 @@ class Stored:
     name: str
     rv: int
     body: dict[str, Any]
+
+
+ObjectKey = tuple[str, str, str]  # kind, namespace ("" when cluster-scoped), name
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What `changes_since(since)` found, up to revision `until`."""
+
+    since: int
+    until: int
+    changed: list[Stored]  # in revision order
+    deleted: list[ObjectKey]
 
 
 class Store:
@@ -188,10 +211,42 @@ class Store:
                 (kind, namespace or "", name),
             )
             if cur.rowcount:
-                self._bump()
+                rv = self._bump()
+                self._db.execute(
+                    "INSERT INTO tombstones VALUES(?, ?, ?, ?) ON CONFLICT(kind, namespace, name) "
+                    "DO UPDATE SET rv=excluded.rv",
+                    (kind, namespace or "", name, rv),
+                )
                 if kind == "Pod":
                     self.release(namespace or "", name)
             return bool(cur.rowcount)
+
+    # --- watch ----------------------------------------------------------------------
+    def changes_since(self, revision: int) -> Changes | None:
+        """The objects created or changed after `revision` (bodies included) and the keys
+        of those deleted after it and not created again; None when tombstones after
+        `revision` may have been compacted away (the caller reads everything instead).
+        An object deleted and created again after `revision` is among the changed ones."""
+        if revision < int(self.get_meta("compacted", 0)) or revision > self.revision():
+            return None
+        rows = self._db.execute(
+            "SELECT kind, namespace, name, rv, body FROM objects WHERE rv>? ORDER BY rv",
+            (revision,),
+        )
+        changed = [_stored(r) for r in rows]
+        gone = self._db.execute(
+            "SELECT t.kind, t.namespace, t.name FROM tombstones t WHERE t.rv>? AND NOT EXISTS "
+            "(SELECT 1 FROM objects o WHERE o.kind=t.kind AND o.namespace=t.namespace "
+            "AND o.name=t.name)",
+            (revision,),
+        )
+        return Changes(revision, self.revision(), changed, [tuple(r) for r in gone])
+
+    def compact(self, revision: int) -> None:
+        """Forget tombstones up to `revision` (every reader has seen them)."""
+        if revision > int(self.get_meta("compacted", 0)):
+            self._db.execute("DELETE FROM tombstones WHERE rv<=?", (revision,))
+            self.set_meta("compacted", revision)
 
     # --- IPAM -----------------------------------------------------------------------
     def allocate(self, namespace: str, pod: str, node: str, ip: str) -> None:
@@ -216,6 +271,18 @@ class Store:
         """{(ns, pod): (node, ip)}: what `placement.place(held=...)` keeps."""
         rows = self._db.execute("SELECT namespace, pod, node, ip FROM pod_ips")
         return {(ns, pod): (node, ip) for ns, pod, node, ip in rows}
+
+    def held_by(self, pods: Iterable[PodKey]) -> dict[PodKey, tuple[str, str]]:
+        """`held()` of these pods only (a sync that patches its placement asks about the
+        pods that changed)."""
+        out = {}
+        for ns, pod in pods:
+            row = self._db.execute(
+                "SELECT node, ip FROM pod_ips WHERE namespace=? AND pod=?", (ns, pod)
+            ).fetchone()
+            if row is not None:
+                out[(ns, pod)] = (row[0], row[1])
+        return out
 
     def set_node(self, name: str, ip: str, pod_cidr: str) -> None:
         self._db.execute(

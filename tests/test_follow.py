@@ -1,0 +1,231 @@
+"""The daemon's sync patches its snapshot, placement, IPAM difference, EndpointSlices and
+policy endpoints from what the store says changed (state.follow, state.cluster_patch,
+state.placement_patch, controller.endpoint_tracker, Engine(changed=...)); every one of
+them must equal what a whole read and rebuild of the same store gives. No root: the
+reconciler's desired state and its store records only, as a sync makes them."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from podnet.controller.reconciler import Desired, Reconciler
+from podnet.model.cluster import load_cluster
+from podnet.model.errors import InputError
+from podnet.model.load import load
+from podnet.state import changes as change
+from podnet.state.allocations import Allocations
+from podnet.state.changes import store_cluster
+from podnet.state.labels import label_object
+from podnet.state.network import NetworkConfig
+from podnet.state.placement import place
+from podnet.state.service_alloc import with_services
+from podnet.state.store import Store
+from podnet.testing import namespace, pod, policy, service
+
+NAMESPACES = ("x", "y")
+NAMES = ("a", "b", "c", "d")
+APPS = ("web", "db", "cache")
+NODES = ("node-1", "node-2", "node-3")
+
+
+class World:
+    """A store of a small live cluster, the daemon's reconciler over it, and the pods'
+    readiness as the stand-in would report it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.ready: dict[tuple[str, str], bool] = {}
+        docs = [
+            namespace("x", team="blue"),
+            namespace("y", team="red"),
+            pod("x/a", labels={"app": "web"}, ports=[{"name": "http", "containerPort": 8080}]),
+            pod("y/a", labels={"app": "db"}, node="node-2"),
+            pod("y/h", labels={"app": "web"}, node="node-3", host_network=True),
+            policy("x/p", {"podSelector": {"matchLabels": {"app": "web"}}, "ingress": [{}]}),
+            service("x/web", selector={"app": "web"}, ports=[{"port": 80, "targetPort": "http"}]),
+        ]
+        path = root / "up.yaml"
+        path.write_text(yaml.safe_dump_all(docs))
+        net = NetworkConfig()
+        cluster = with_services(load_cluster([str(path)], node_count=len(NODES)), net)
+        placement = place(cluster, net, strict=True)
+        self.sdir = root / "state"
+        with Store.open(self.sdir) as s:
+            store_cluster(s, cluster, placement, "c1", "host-gw", net)
+        self.rec = Reconciler(self.sdir, "c1", readiness=self.readiness)
+        self.sync(incremental=False)
+
+    def readiness(self, ns: str, name: str) -> bool:
+        return self.ready.get((ns, name), False)
+
+    def sync(self, incremental: bool = True) -> Desired:
+        """What a successful sync computes and records, checked against a whole rebuild."""
+        d = self.rec.desired(self.rec.last if incremental else None)
+        whole = Reconciler(self.sdir, "c1", readiness=self.readiness).desired()
+        assert d.revision == whole.revision
+        assert d.cluster == whole.cluster
+        assert d.placement == whole.placement
+        assert d.allocations == whole.allocations
+        assert d.derived == whole.derived
+        assert d.engine.pods == whole.engine.pods
+        assert d.engine.by_key == whole.engine.by_key
+        assert d.plan == whole.plan
+        assert d.runtime == whole.runtime
+        assert d.services == whole.services
+        self.rec.adopt(d, self.rec.record(d))
+        return d
+
+    def apply(self, *docs: dict[str, Any]) -> None:
+        path = self.root / "apply.yaml"
+        path.write_text(yaml.safe_dump_all(docs))
+        with Store.open(self.sdir) as s:
+            change.apply_objects(s, list(load([str(path)]).objects))
+
+    def delete(self, kind: str, ns: str, name: str) -> None:
+        with Store.open(self.sdir) as s, contextlib.suppress(InputError):  # not found
+            change.delete_object(s, kind, ns, name)
+
+    def label(self, kind: str, ns: str, name: str, key: str, value: str | None) -> None:
+        with Store.open(self.sdir) as s:
+            if s.get(kind, ns, name) is not None:
+                label_object(s, kind, ns, name, [(key, value)], overwrite=True)
+
+
+ns_ = st.sampled_from(NAMESPACES)
+name_ = st.sampled_from(NAMES)
+app_ = st.sampled_from(APPS)
+CHANGE = st.one_of(
+    st.tuples(st.just("label pod"), ns_, name_, st.sampled_from((*APPS, None))),
+    st.tuples(st.just("label ns"), ns_, st.sampled_from(("blue", "red", None))),
+    st.tuples(
+        st.just("add pod"),
+        ns_,
+        name_,
+        app_,
+        st.sampled_from((None, *NODES)),
+        st.booleans(),  # hostNetwork (with a node: a floating one is placed whole)
+        st.booleans(),  # a nodeSelector
+        st.booleans(),  # a named port
+    ),
+    st.tuples(st.just("delete pod"), ns_, name_),
+    st.tuples(st.just("policy"), ns_, app_, st.booleans()),
+    st.tuples(st.just("service"), ns_, app_, st.booleans()),
+    st.tuples(st.just("ready"), ns_, name_, st.booleans()),
+    st.tuples(st.just("namespace"), st.sampled_from(("z", "y")), st.booleans()),
+)
+
+
+def run(world: World, c: tuple[Any, ...]) -> None:
+    what = c[0]
+    if what == "label pod":
+        world.label("Pod", c[1], c[2], "app", c[3])
+    elif what == "label ns":
+        world.label("Namespace", "", c[1], "team", c[2])
+    elif what == "add pod":
+        _, ns, name, app, node, host, selector, named = c
+        doc = pod(
+            f"{ns}/{name}",
+            labels={"app": app},
+            ports=[{"name": "http", "containerPort": 8080}] if named else None,
+            node=node,
+            host_network=host and node is not None,
+        )
+        if selector:
+            doc["spec"]["nodeSelector"] = {"kubernetes.io/hostname": "node-2"}
+        world.apply(doc)
+    elif what == "delete pod":
+        world.delete("Pod", c[1], c[2])
+    elif what == "policy":
+        _, ns, app, add = c
+        if add:
+            spec = {
+                "podSelector": {"matchLabels": {"app": app}},
+                "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "web"}}}]}],
+            }
+            world.apply(policy(f"{ns}/p-{app}", spec))
+        else:
+            world.delete("NetworkPolicy", ns, f"p-{app}")
+    elif what == "service":
+        _, ns, app, add = c
+        if add:
+            world.apply(service(f"{ns}/s-{app}", selector={"app": app}))
+        else:
+            world.delete("Service", ns, f"s-{app}")
+    elif what == "ready":
+        world.ready[(c[1], c[2])] = c[3]
+    elif what == "namespace":
+        if c[2]:
+            world.apply(namespace(c[1]))
+        else:
+            world.delete("Namespace", "", c[1])
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(st.lists(st.lists(CHANGE, min_size=1, max_size=3), min_size=1, max_size=6))
+def test_patched_equals_rebuilt(tmp_path_factory: pytest.TempPathFactory, steps: Any) -> None:
+    world = World(tmp_path_factory.mktemp("follow"))
+    for batch in steps:  # several changes may land between two syncs
+        for c in batch:
+            run(world, c)
+        world.sync()
+
+
+def test_a_label_change_is_patched_not_rebuilt(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    world.label("Pod", "x", "a", "app", "db")
+    d = world.sync()
+    assert d.followed is not None and not d.followed.whole
+    assert d.followed.pods == {("x", "a")}
+    world.apply(pod("x/new", labels={"app": "web"}))
+    d = world.sync()
+    assert d.followed is not None and d.followed.pods == {("x", "new")}
+    assert d.allocations.allocate.keys() == {("x", "new")}
+
+
+def test_a_new_node_rebuilds_whole(tmp_path: Path) -> None:
+    """A pod naming a node that does not exist: the patch declines, the whole build says
+    what is wrong (the node derived, as at `up`)."""
+    world = World(tmp_path)
+    world.apply(pod("x/far", node="node-9"))
+    d = world.sync()
+    assert d.followed is not None and d.followed.whole
+
+
+def test_changes_since_reports_deletions_until_compacted(tmp_path: Path) -> None:
+    with Store.open(tmp_path) as s:
+        s.put("Pod", "x", "a", {"metadata": {"name": "a"}})
+        r1 = s.revision()
+        s.put("Pod", "x", "b", {"metadata": {"name": "b"}})
+        s.delete("Pod", "x", "a")
+        got = s.changes_since(r1)
+        assert got is not None
+        assert [(o.kind, o.namespace, o.name) for o in got.changed] == [("Pod", "x", "b")]
+        assert got.deleted == [("Pod", "x", "a")]
+        s.put("Pod", "x", "a", {"metadata": {"name": "a"}})  # created again
+        again = s.changes_since(r1)
+        assert again is not None and again.deleted == []
+        assert {o.name for o in again.changed} == {"a", "b"}
+        s.compact(s.revision())
+        assert s.changes_since(r1) is None  # its tombstones may be gone: read whole
+        assert s.changes_since(s.revision()) is not None
+
+
+def test_allocations_between_is_the_reference(tmp_path: Path) -> None:
+    """The patched IPAM difference is compared with `Allocations.between` above; here the
+    reference itself: a first sync allocates every pod not on the host's network."""
+    world = World(tmp_path)
+    with Store.open(world.sdir) as s:
+        held = s.held()
+    assert ("x", "a") in held and ("y", "h") not in held
+    assert not Allocations.between(held, world.rec.last.placement, world.rec.last.cluster)  # type: ignore[union-attr]
