@@ -12,7 +12,6 @@ changes; `track(..., pods=None)` computes everything (a full sync)."""
 from __future__ import annotations
 
 import dataclasses
-from bisect import bisect_left
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +20,7 @@ from podnet.model.cluster import Cluster
 from podnet.model.service import MANAGED_BY_LABEL, Endpoints, EndpointSlice, Service
 from podnet.state import endpoint_slices as es
 from podnet.state.changes import body_of
-from podnet.state.cluster_patch import sort_key
+from podnet.state.cluster_patch import namespace_pods, sort_key
 from podnet.state.placement import Placement, PodKey
 from podnet.state.store import Store
 
@@ -75,7 +74,7 @@ class EndpointTracker:
         now = {
             key: ready(*key)
             for ns in namespaces
-            for key in (_key(p) for p in _in_namespace(cluster, ns))
+            for key in (_key(p) for p in namespace_pods(cluster, ns))
         }
         if pods is None:
             touched = set(managed)
@@ -98,7 +97,7 @@ class EndpointTracker:
             ns = svc.metadata.namespace or "default"
             views = [
                 es.PodView(p, placement.pod_ip[_key(p)], placement.pod_node[_key(p)], now[_key(p)])
-                for p in _in_namespace(cluster, ns)
+                for p in namespace_pods(cluster, ns)
                 if _key(p) in placement.pod_ip and _key(p) in placement.pod_node
             ]
             self.kept[k] = _Kept(
@@ -133,13 +132,6 @@ def _owned_slice(s: EndpointSlice, managed: dict[str, Service]) -> bool:
         s.metadata.labels.get(MANAGED_BY_LABEL) == es.CONTROLLER
         or f"{s.metadata.namespace}/{s.service_name}" in managed
     )
-
-
-def _in_namespace(cluster: Cluster, ns: str) -> tuple[Any, ...]:
-    """The pods of one namespace: a range of the cluster's sorted pods."""
-    lo = bisect_left(cluster.pods, (ns, ""), key=sort_key)
-    hi = bisect_left(cluster.pods, (ns + "\0", ""), key=sort_key)
-    return cluster.pods[lo:hi]
 
 
 def _diff(

@@ -66,6 +66,7 @@ from podnet.render.service_nft import render_all as render_services
 from podnet.render.service_ports import PortCache, ServicePort, service_ports
 from podnet.render.topology import render
 from podnet.state.allocations import Allocations
+from podnet.state.cluster_patch import namespace_pods
 from podnet.state.files import StateFiles, write_atomic
 from podnet.state.follow import Followed, follow
 from podnet.state.network import NetworkConfig
@@ -191,6 +192,7 @@ class Reconciler:
         self.pod_rules: dict[str, dict[str, PodRules]] = {}  # node -> its pods' part of it
         self.runtime: rt.Runtime | None = None
         self.dns: dns_file.DnsFile | None = None
+        self._dns_inputs: tuple[Any, ...] = ()  # what self.dns was built from
         self.parsed: ParsedCache = parsed or {}  # objects validated, by resource version
         self.ports = PortCache()  # each Service's ports, while its objects are the same
         # The desired state the kernel holds (the last successful sync's): the next one
@@ -263,6 +265,7 @@ class Reconciler:
         self.rulesets = {n: merge(r.table, d.services.get(n)) for n, r in rendered.items()}
         self.pod_rules = {n: r.pods for n, r in rendered.items()}
         self.dns = dns_file.build(d.cluster, d.placement, self.cluster, d.net, d.revision)
+        self._dns_inputs = _dns_inputs(d)
         self.last = d
         self.followed = d.followed
         self.revision = d.revision
@@ -414,7 +417,11 @@ class Reconciler:
                 for name in added:
                     worker.create(name)
         # 4. rulesets: a new pod's rules exist before its link does.
-        scope = None if full or self._since is None else affected(self._since.engine, d.engine)
+        scope = None
+        if not full and self._since is not None:
+            known = d.followed.pods if d.followed is not None else None  # what changed
+            keys = None if known is None else [f"{ns}/{name}" for ns, name in known]
+            scope = affected(self._since.engine, d.engine, keys)
         report = sync_policies(
             self.cluster,
             d.engine,
@@ -451,8 +458,15 @@ class Reconciler:
             result.runtime_changed = d.runtime != self.runtime
         self.runtime = d.runtime
         # 6b. dns.json for the DNS server: its records and the pods that serve them.
-        dns = dns_file.build(d.cluster, d.placement, self.cluster, d.net, d.revision)
+        # Its inputs unchanged (labels and policies changed), the records are too: building
+        # them reads every pod (0.4 s at 5,000 pods on a loaded machine).
+        inputs = _dns_inputs(d)
         was = self.dns
+        if not full and was is not None and inputs == self._dns_inputs:
+            dns = was
+        else:
+            dns = dns_file.build(d.cluster, d.placement, self.cluster, d.net, d.revision)
+        self._dns_inputs = inputs
         if (
             full
             or was is None
@@ -462,6 +476,18 @@ class Reconciler:
             result.dns_changed = True
             result.dns_servers_changed = was is None or dns.servers != was.servers
         self.dns = dns
+
+
+def _dns_inputs(d: Desired) -> tuple[Any, ...]:
+    """Everything `dns_file.build` reads but the serial: Services, EndpointSlices, pod
+    addresses (and namespaces: the keys), the DNS pods (kube-system's, labels included)."""
+    return (
+        d.cluster.services,
+        d.cluster.endpoint_slices,
+        d.placement.pod_ip,
+        namespace_pods(d.cluster, dns_file.DNS_NAMESPACE),
+        d.net,
+    )
 
 
 def _same_topology(

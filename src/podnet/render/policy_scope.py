@@ -21,7 +21,7 @@ the rendered tables of the scope plus the previous ones equal to a whole render.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
@@ -115,17 +115,20 @@ def _touched_by(pol: NetworkPolicy, c: _Changes) -> bool:
 
 
 def _selected(engine: Engine, pols: Iterable[NetworkPolicy]) -> list[PodEndpoint]:
-    """The pods each policy's podSelector picks, in either direction."""
-    by_ns: dict[str, list[PodEndpoint]] = defaultdict(list)
-    for p in engine.pods:
-        by_ns[p.namespace].append(p)
+    """The pods each policy's podSelector picks, in either direction (the engine's pods
+    are in the cluster's order: a namespace's are one range of them)."""
     out: list[PodEndpoint] = []
     for pol in pols:
         sel = pol.spec.pod_selector
-        out += (
-            p for p in by_ns.get(pol.metadata.namespace or "default", ()) if sel.matches(p.labels)
-        )
+        ns = pol.metadata.namespace or "default"
+        lo = bisect_left(engine.pods, (ns, ""), key=_order)
+        hi = bisect_left(engine.pods, (ns + "\0", ""), key=_order)
+        out += (p for p in engine.pods[lo:hi] if sel.matches(p.labels))
     return out
+
+
+def _order(p: PodEndpoint) -> tuple[str, str]:
+    return (p.namespace, p.name)
 
 
 @dataclass(frozen=True)
@@ -144,18 +147,23 @@ def affected_nodes(old: Engine, new: Engine) -> frozenset[str] | None:
     return None if scope is None else scope.nodes
 
 
-def affected(old: Engine, new: Engine) -> Scope | None:
+def affected(old: Engine, new: Engine, pods: Iterable[str] | None = None) -> Scope | None:
     """The nodes and pods whose rules may differ between `old` and `new`; None: possibly
     all. A pod's chains are a function of the pod and of the policies that select it
     (their rules and peers), so they can differ only if the pod changed or a touched
-    policy selects it before or after."""
+    policy selects it before or after. `pods`: the keys (ns/name) of every pod that may
+    differ between the two, when the caller knows them (state.follow does): the others
+    are then not compared."""
     if old.ipblock_pods != new.ipblock_pods or old.ipblock_pods != "match":
         return None
     if [n.metadata.name for n in old.cluster.nodes] != [n.metadata.name for n in new.cluster.nodes]:
         return None
     if old.placement.node_ip != new.placement.node_ip:
         return None
-    pod_keys = _changed(old.by_key, new.by_key)
+    if pods is None:
+        pod_keys = _changed(old.by_key, new.by_key)
+    else:
+        pod_keys = [k for k in pods if old.by_key.get(k) != new.by_key.get(k)]
     before = [old.by_key[k] for k in pod_keys if k in old.by_key]
     after = [new.by_key[k] for k in pod_keys if k in new.by_key]
     relabelled: list[tuple[PodEndpoint, PodEndpoint]] = []
@@ -176,7 +184,7 @@ def affected(old: Engine, new: Engine) -> Scope | None:
         k for k in old_pols.keys() | new_pols.keys()
         if old_pols.get(k) is not new_pols.get(k) and old_pols.get(k) != new_pols.get(k)
     }  # fmt: skip
-    pods = before + after
+    hit_pods = before + after
     seen: dict[int, bool] = {}  # id(policy) -> touched; an unchanged policy is one object
     for engine, pols in ((old, old_pols), (new, new_pols)):
         touched = []
@@ -186,5 +194,5 @@ def affected(old: Engine, new: Engine) -> Scope | None:
                 hit = seen[id(pol)] = _touched_by(pol, changes)
             if hit or key in changed_pols:
                 touched.append(pol)
-        pods += _selected(engine, touched)
-    return Scope(frozenset(p.node for p in pods), frozenset(p.key for p in pods))
+        hit_pods += _selected(engine, touched)
+    return Scope(frozenset(p.node for p in hit_pods), frozenset(p.key for p in hit_pods))

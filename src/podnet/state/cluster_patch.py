@@ -90,3 +90,10 @@ def _patched(objs: tuple[Any, ...], put: dict[SortKey, Any], gone: set[SortKey])
         else:
             out.insert(i, obj)
     return tuple(out)
+
+
+def namespace_pods(cluster: Cluster, ns: str) -> tuple[Pod, ...]:
+    """The pods of one namespace: a range of the cluster's sorted pods (binary search)."""
+    lo = bisect_left(cluster.pods, (ns, ""), key=sort_key)
+    hi = bisect_left(cluster.pods, (ns + "\0", ""), key=sort_key)
+    return cluster.pods[lo:hi]

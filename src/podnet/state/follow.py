@@ -35,7 +35,10 @@ from podnet.state.stored_kinds import KIND_NAMES
 class Followed:
     """The stored cluster at `revision`, placed, and what its sync must record in IPAM.
     `pods`: the pods that differ from the previous answer (None: read whole, any may);
-    `kinds`: the kinds of object that changed (None: likewise)."""
+    `kinds`: the kinds of object that changed (None: likewise); `unsettled`: pods still in
+    the cluster whose allocation this sync releases (a pod that moved to the host's
+    network): the next `place` no longer finds them held, so the next patch places them
+    again as if they had changed."""
 
     revision: int
     cluster: Cluster
@@ -46,6 +49,7 @@ class Followed:
     floating: frozenset[PodKey]
     pods: frozenset[PodKey] | None = None
     kinds: frozenset[str] | None = None
+    unsettled: frozenset[PodKey] = frozenset()
 
     @property
     def whole(self) -> bool:
@@ -57,15 +61,21 @@ def read_whole(store: Store, cache: ParsedCache | None = None) -> Followed:
     reference the patches are tested against)."""
     stored = read_cluster(store, cache)
     placement = stored.placement()
+    allocations = Allocations.between(stored.held, placement, stored.cluster)
     return Followed(
         stored.revision,
         stored.cluster,
         stored.net,
         stored.mode,
         placement,
-        Allocations.between(stored.held, placement, stored.cluster),
+        allocations,
         floating(stored.cluster),
+        unsettled=_unsettled(allocations, placement),
     )
+
+
+def _unsettled(allocations: Allocations, placement: Placement) -> frozenset[PodKey]:
+    return frozenset(k for k in allocations.release if k in placement.pod_node)
 
 
 def follow(store: Store, cache: ParsedCache, base: Followed | None) -> Followed:
@@ -89,7 +99,7 @@ def _patched(store: Store, cache: ParsedCache, base: Followed, changes: Changes)
     cluster = patch_cluster(base.cluster, changed, deleted)
     if cluster is None:
         return None
-    pods = frozenset((ns, name) for kind, ns, name in (*changed, *deleted) if kind == "Pod")
+    pods = base.unsettled | {(ns, name) for kind, ns, name in (*changed, *deleted) if kind == "Pod"}
     flo = base.floating
     if pods:
         now = floating_of(cluster, pods)
@@ -100,16 +110,18 @@ def _patched(store: Store, cache: ParsedCache, base: Followed, changes: Changes)
     placement = patch_placement(base.placement, cluster, pods, held) if pods else base.placement
     if placement is None:
         return None
+    allocations = _allocations(held, placement, cluster, pods)
     return Followed(
         changes.until,
         cluster,
         net,
         mode,
         placement,
-        _allocations(held, placement, cluster, pods),
+        allocations,
         flo,
         pods,
         frozenset(k for k, _, _ in (*changed, *deleted)),
+        _unsettled(allocations, placement),
     )
 
 
