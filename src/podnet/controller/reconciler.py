@@ -383,17 +383,19 @@ class Reconciler:
                 result.notes.append(f"conntrack in {node_ns}: {e}")
 
     def _apply(self, d: Desired, full: bool, result: SyncResult, progress: Progress | None) -> None:
+        kept = not full and d.plan is self.plan  # labels and policies only: nothing to compare
         old = {ns.name: ns for ns in self.plan.namespaces} if self.plan and not full else {}
-        new = {ns.name: ns for ns in d.plan.namespaces}
+        new = old if kept else {ns.name: ns for ns in d.plan.namespaces}
         existing = set(netns.listing(kernel_names.netns_prefix(self.cluster)))
         added = [n for n in new if n not in existing]
         result.added = added
         result.removed = sorted(existing - new.keys())
-        result.changed = [n for n, ns in new.items() if n in existing and old.get(n) != ns]
+        if not kept:
+            result.changed = [n for n, ns in new.items() if n in existing and old.get(n) != ns]
         # Existing namespaces with a link into a new one (a node, for its new pods).
         peers = {
             ns.name
-            for ns in d.plan.namespaces
+            for ns in (d.plan.namespaces if added else ())
             if ns.name in existing and any(lk.peer and lk.peer.netns in added for lk in ns.links)
         }
         # 2. removals (and every other change that is not an addition) first. The peers

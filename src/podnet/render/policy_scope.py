@@ -114,6 +114,42 @@ def _touched_by(pol: NetworkPolicy, c: _Changes) -> bool:
     return False
 
 
+# id(policy) -> (that policy, the pod label keys its peers' podSelectors read). An unchanged
+# policy is the same object from sync to sync (state.follow patches the snapshot), so this
+# is computed once per policy, not once per sync; the entry is checked by identity.
+_KEYS: dict[int, tuple[NetworkPolicy, frozenset[str]]] = {}
+
+
+def _peer_keys(pol: NetworkPolicy) -> frozenset[str]:
+    hit = _KEYS.get(id(pol))
+    if hit is not None and hit[0] is pol:
+        return hit[1]
+    keys: set[str] = set()
+    for direction in ("ingress", "egress"):
+        for rule in pol.spec.rules(direction):
+            for peer in rule.peers or ():
+                sel = peer.pod_selector
+                if sel is not None:
+                    keys.update(sel.match_labels)
+                    keys.update(r.key for r in sel.match_expressions)
+    _KEYS[id(pol)] = (pol, frozenset(keys))
+    return _KEYS[id(pol)][1]
+
+
+def _relabel_keys(c: _Changes) -> frozenset[str] | None:
+    """The label keys a pure relabelling changed (no pod otherwise changed, no namespace
+    relabelled): a policy none of whose peers reads one of them is not touched (its peers'
+    answers for the relabelled pods stay the same). None: not such a change."""
+    if c.other or c.namespaces:
+        return None
+    keys: set[str] = set()
+    for a, b in c.relabelled:
+        keys.update(
+            k for k in a.labels.keys() | b.labels.keys() if a.labels.get(k) != b.labels.get(k)
+        )
+    return frozenset(keys)
+
+
 def _selected(engine: Engine, pols: Iterable[NetworkPolicy]) -> list[PodEndpoint]:
     """The pods each policy's podSelector picks, in either direction (the engine's pods
     are in the cluster's order: a namespace's are one range of them)."""
@@ -186,10 +222,15 @@ def affected(old: Engine, new: Engine, pods: Iterable[str] | None = None) -> Sco
     }  # fmt: skip
     hit_pods = before + after
     seen: dict[int, bool] = {}  # id(policy) -> touched; an unchanged policy is one object
+    relabel = _relabel_keys(changes)
+    if len(_KEYS) > 2 * (len(old_pols) + len(new_pols)) + 64:
+        _KEYS.clear()  # policies gone for good
     for engine, pols in ((old, old_pols), (new, new_pols)):
         touched = []
         for key, pol in pols.items():
             hit = seen.get(id(pol))
+            if hit is None and relabel is not None and relabel.isdisjoint(_peer_keys(pol)):
+                hit = seen[id(pol)] = False
             if hit is None:
                 hit = seen[id(pol)] = _touched_by(pol, changes)
             if hit or key in changed_pols:
