@@ -74,3 +74,17 @@ def test_exec_imports_nothing_heavy(stored):
 )
 def test_analyze_imports_no_live_network(output, unused):
     assert loaded("analyze", "-f", EXAMPLE, "-o", output) & unused == set()
+
+
+def test_label_path_imports_nothing_heavy():
+    """What `podnet label` imports on its way from the command line to the daemon's sync
+    (the change of the store, the daemon's liveness, the sync request) is part of every
+    change's latency to enforcement: no model classes, no logging, no event loop."""
+    code = (
+        "import json, sys, podnet.cli.main, podnet.cli.label, podnet.state.labels, "
+        "podnet.daemon.supervisor; "
+        "print(json.dumps(sorted(m.split('.')[0] for m in sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    modules = set(json.loads(out.stdout))
+    assert modules & (HEAVY | {"logging", "asyncio", "concurrent"}) == set()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import logging
 import os
 import signal
 import time
@@ -15,8 +14,6 @@ from pathlib import Path
 MODULE = "podnet.daemon"
 WATCHDOG = "podnet.daemon.watchdog"
 DNS = "podnet.dns"  # the cluster DNS server, the daemon's child
-
-log = logging.getLogger(__name__)
 
 
 def claim_pid_file(path: Path) -> int | None:
@@ -31,7 +28,11 @@ def claim_pid_file(path: Path) -> int | None:
     except BlockingIOError:
         other = os.pread(fd, 32, 0).decode().strip()
         os.close(fd)
-        log.error("another daemon (pid %s) serves %s; exiting", other, path.parent)
+        import logging  # here: the CLI imports this module and never logs
+
+        logging.getLogger(__name__).error(
+            "another daemon (pid %s) serves %s; exiting", other, path.parent
+        )
         return None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

@@ -31,6 +31,7 @@ POLL = 0.02
 SYNC_SIGNAL = signal.SIGUSR1  # a change was stored: sync the kernel with the store now
 SYNC_TIMEOUT = 30.0
 SYNC_POLL = 0.005  # a sync takes ~0.1 s: the command returns within 5 ms of its end
+LIVENESS_EVERY = 20  # polls: a daemon that died is noticed within ~0.1 s
 
 
 class DaemonError(Exception):
@@ -179,15 +180,33 @@ def request_sync(state_dir: Path, revision: int, timeout: float = SYNC_TIMEOUT) 
         raise DaemonError(f"no daemon runs for {files.root}")
     os.kill(pid, SYNC_SIGNAL)
     deadline = time.monotonic() + timeout
+    # The command waits on a 2-core machine beside the daemon it waits for: each poll
+    # costs one stat, the file is read only when it was replaced, and the daemon's liveness
+    # (a /proc read per thread) is checked every LIVENESS_EVERY polls.
+    seen: tuple[int, int] | None = None
+    polls = 0
     while True:
-        status = (_status(files) or {}).get("sync") or {}
-        if status.get("revision", -1) >= revision:
-            return dict(status)
-        if not procs.alive(pid):
+        stamp = _stamp(files.status)
+        if stamp != seen:
+            seen = stamp
+            status = (_status(files) or {}).get("sync") or {}
+            if status.get("revision", -1) >= revision:
+                return dict(status)
+        if polls % LIVENESS_EVERY == 0 and not procs.alive(pid):
             raise DaemonError(f"the daemon of {files.root} died{_log_tail(files)}")
+        polls += 1
         if time.monotonic() > deadline:
             raise TimeoutError(f"the daemon did not sync revision {revision} within {timeout:g}s")
         time.sleep(SYNC_POLL)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """What changes when the daemon replaces a file (write_atomic: a new inode)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns)
 
 
 def _reloaded(status: dict[str, Any], before: int, digest: str | None) -> bool:
