@@ -19,6 +19,8 @@ from podnet.controller.reconciler import Desired, Reconciler
 from podnet.model.cluster import load_cluster
 from podnet.model.errors import InputError
 from podnet.model.load import load
+from podnet.render import policy_nft
+from podnet.render.policy_nft import render_nodes
 from podnet.state import changes as change
 from podnet.state.allocations import Allocations
 from podnet.state.changes import store_cluster
@@ -33,6 +35,13 @@ NAMESPACES = ("x", "y")
 NAMES = ("a", "b", "c", "d")
 APPS = ("web", "db", "cache")
 NODES = ("node-1", "node-2", "node-3")
+PEERS = [  # selectors of pods and namespaces: the renderer's peer sets follow every change
+    {"podSelector": {"matchLabels": {"app": "web"}}},
+    {
+        "namespaceSelector": {"matchLabels": {"team": "blue"}},
+        "podSelector": {"matchLabels": {"app": "db"}},
+    },
+]
 
 
 class World:
@@ -49,6 +58,9 @@ class World:
             pod("y/a", labels={"app": "db"}, node="node-2"),
             pod("y/h", labels={"app": "web"}, node="node-3", host_network=True),
             policy("x/p", {"podSelector": {"matchLabels": {"app": "web"}}, "ingress": [{}]}),
+            policy(
+                "y/q", {"podSelector": {}, "ingress": [{"from": PEERS}], "egress": [{"to": PEERS}]}
+            ),
             service("x/web", selector={"app": "web"}, ports=[{"port": 80, "targetPort": "http"}]),
         ]
         path = root / "up.yaml"
@@ -79,6 +91,12 @@ class World:
         assert d.plan == whole.plan
         assert d.runtime == whole.runtime
         assert d.services == whole.services
+        # The renderer's PeerIndex follows the engines (patched from the last one rendered,
+        # as in the daemon); the whole render must not become the one the next follows.
+        got = {n: r.table for n, r in render_nodes(d.engine, "c1").items()}
+        followed = policy_nft._last[:]
+        assert got == {n: r.table for n, r in render_nodes(whole.engine, "c1").items()}
+        policy_nft._last[:] = followed
         self.rec.adopt(d, self.rec.record(d))
         return d
 
@@ -191,6 +209,34 @@ def test_a_label_change_is_patched_not_rebuilt(tmp_path: Path) -> None:
     d = world.sync()
     assert d.followed is not None and d.followed.pods == {("x", "new")}
     assert d.allocations.allocate.keys() == {("x", "new")}
+
+
+def test_the_peer_index_is_patched(tmp_path: Path) -> None:
+    """A relabelling into a class that exists keeps the selector compiler (its memoised
+    masks) of the last sync; the tables are still those of a whole render (World.sync)."""
+    world = World(tmp_path)
+    world.apply(pod("x/b", labels={"app": "db"}, ports=[{"name": "http", "containerPort": 8080}]))
+    world.sync()
+    before = policy_nft._last[0]
+    world.label("Pod", "x", "b", "app", "web")  # as x/a: no new class
+    world.sync()
+    after = policy_nft._last[0]
+    assert after is not before and after._compiler is before._compiler
+
+
+def test_pods_added_side_by_side(tmp_path: Path) -> None:
+    """Several pods inserted next to each other in one sync, of different classes: every
+    patched position must be right (World.sync compares the rendered tables)."""
+    world = World(tmp_path)
+    world.apply(
+        pod("x/b", labels={"app": "db"}),
+        pod("x/c", labels={"app": "web"}),
+        pod("x/d", labels={"app": "cache"}),
+    )
+    world.sync()
+    world.delete("Pod", "x", "b")
+    world.delete("Pod", "x", "c")
+    world.sync()
 
 
 def test_a_new_node_rebuilds_whole(tmp_path: Path) -> None:

@@ -61,6 +61,28 @@ def in_network(ips: np.ndarray, net: ipaddress.IPv4Network) -> np.ndarray:
     return (ips & mask) == np.uint32(int(net.network_address))
 
 
+def class_key(
+    p: PodEndpoint, atom: bytes = b"", label_keys: frozenset[str] | None = None
+) -> tuple[object, ...]:
+    """What makes two pods indistinguishable to every policy (`atom`: the ipBlock networks
+    that hold its address, packed)."""
+    return (
+        p.namespace,
+        tuple(
+            sorted(
+                p.labels.items()
+                if label_keys is None
+                else ((k, v) for k, v in p.labels.items() if k in label_keys)
+            )
+        ),
+        p.ports,
+        p.localhost,
+        p.host_network,
+        p.node if p.host_network else "",
+        atom,
+    )
+
+
 def classify(
     pods: list[PodEndpoint],
     nets: list[ipaddress.IPv4Network],
@@ -80,21 +102,7 @@ def classify(
     class_of = np.empty(n, dtype=np.int64)
     reps: list[PodEndpoint] = []
     for i, p in enumerate(pods):
-        key = (
-            p.namespace,
-            tuple(
-                sorted(
-                    p.labels.items()
-                    if label_keys is None
-                    else ((k, v) for k, v in p.labels.items() if k in label_keys)
-                )
-            ),
-            p.ports,
-            p.localhost,
-            p.host_network,
-            p.node if p.host_network else "",
-            atom_keys[i],
-        )
+        key = class_key(p, atom_keys[i], label_keys)
         c = keys.get(key)
         if c is None:
             c = keys[key] = len(reps)

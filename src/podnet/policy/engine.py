@@ -62,6 +62,13 @@ class Engine:
         self.hostnetwork_pods = hostnetwork_pods
         known: dict[int, tuple[object, PodEndpoint]] = {}
         self.by_key: dict[str, PodEndpoint]
+        # For what is derived from an engine (render.policy_nft.PeerIndex): the engine this
+        # one was patched from and the pods that differ. Only one step back is kept, so
+        # that a daemon's engines do not hold on to every predecessor.
+        self.previous: tuple[Engine, Collection[tuple[str, str]]] | None = None
+        if like is not None and changed is not None:
+            self.previous = (like, changed)
+            like.previous = None
         if like is not None and changed is not None:
             self.pods: list[PodEndpoint] = patched_endpoints(
                 like.pods, cluster, self.placement, changed

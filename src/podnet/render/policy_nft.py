@@ -37,6 +37,7 @@ never judged, as "traffic to and from the node where a Pod is running is always 
 from __future__ import annotations
 
 import ipaddress
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
@@ -66,7 +67,7 @@ from podnet.nftables.expr import (
 )
 from podnet.nftables.model import Chain, Counter, Hook, Map, Rule, Set, Table
 from podnet.policy.addresses import AddressSet
-from podnet.policy.classes import classify
+from podnet.policy.classes import PodClasses, class_key, classify
 from podnet.policy.endpoints import PodEndpoint
 from podnet.policy.engine import Engine, policy_name
 from podnet.policy.matrix import ClassCompiler
@@ -151,24 +152,75 @@ class PeerIndex:
     by its property tests) and shared by all nodes of a sync. Rendering pod by pod with the
     per-pair engine instead costs ~45 s at 1,000 policies over 1,000 pods; this, ~0.5 s."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, like: PeerIndex | None = None) -> None:
+        """`like`: the index of `engine.previous`'s engine: its classes are patched for the
+        pods that changed (O(changed), not O(pods)), and its selector compiler and policy
+        choices are kept when they cannot differ."""
         self.engine = engine
+        self._addresses: dict[tuple[int, str], AddressSet] = {}
+        self._candidates: dict[tuple[int, str], list[PodEndpoint]] = {}
+        self._selecting: dict[tuple[object, ...], list[NetworkPolicy]] = {}
+        self._cluster_addrs: AddressSet | None = None
+        prev = engine.previous
+        if like is not None and prev is not None and prev[0] is like.engine and self._patch(like):
+            return
         # Classes without address atoms: ipBlocks are resolved as address sets, not here.
         classes = classify(engine.pods, [])
         self._compiler = ClassCompiler(engine, classes)
         self._class_of = classes.class_of
+        self._reps = classes.reps
+        self._keys = {class_key(r): i for i, r in enumerate(classes.reps)}
         self._ips = np.fromiter(
             (p.address for p in engine.pods), dtype=np.int64, count=len(engine.pods)
         )
-        self._addresses: dict[tuple[int, str], AddressSet] = {}
-        self._candidates: dict[tuple[int, str], list[PodEndpoint]] = {}
-        self._selecting: dict[tuple[object, ...], list[NetworkPolicy]] = {}
-        self.cluster_addrs = AddressSet.of((int(a), int(a)) for a in self._ips).union(
-            AddressSet.of(
-                (int(ipaddress.IPv4Address(ip)), int(ipaddress.IPv4Address(ip)))
-                for ip in engine.placement.node_ip.values()
+
+    def _patch(self, like: PeerIndex) -> bool:
+        """Take over `like`'s classes with the changed pods' positions redone; False when
+        it cannot be (settings differ, or stale classes have piled up)."""
+        old, new = like.engine, self.engine
+        if (old.ipblock_pods, old.hostnetwork_pods) != (new.ipblock_pods, new.hostnetwork_pods):
+            return False
+        assert new.previous is not None
+        changed = sorted(new.previous[1])
+        gone = [i for k in changed if (i := _position(old.pods, k)) is not None]
+        came = [(i, new.pods[i]) for k in changed if (i := _position(new.pods, k)) is not None]
+        keys, reps = like._keys, like._reps
+        classes: list[int] = []
+        for _, p in came:
+            c = keys.get(class_key(p))
+            if c is None:
+                if reps is like._reps:  # copy on first write: `like` stays valid
+                    keys, reps = dict(keys), list(reps)
+                c = keys[class_key(p)] = len(reps)
+                reps.append(p)
+            classes.append(c)
+        if len(reps) > 2 * len(new.pods) + 64:
+            return False  # mostly classes nobody is in any more: classify afresh
+        at = [i - n for n, (i, _) in enumerate(came)]  # np.insert counts before inserting
+        self._class_of = np.insert(np.delete(like._class_of, gone), at, classes)
+        addresses = [p.address for _, p in came]
+        self._ips = np.insert(np.delete(like._ips, gone), at, addresses)
+        self._keys, self._reps = keys, reps
+        same_ns = old.ns_labels == new.ns_labels
+        if reps is like._reps and same_ns:
+            self._compiler = like._compiler  # masks over the same classes and namespaces
+        else:
+            self._compiler = ClassCompiler(new, PodClasses(self._class_of, reps, _rep_ips(reps)))
+        if old.cluster.policies is new.cluster.policies and same_ns:
+            self._selecting = like._selecting  # the same policies choose the same way
+        return True
+
+    @property
+    def cluster_addrs(self) -> AddressSet:
+        """Every pod and node address (what `--ipblock-pods ignore` takes out of ipBlocks)."""
+        if self._cluster_addrs is None:
+            self._cluster_addrs = AddressSet.of((int(a), int(a)) for a in self._ips).union(
+                AddressSet.of(
+                    (int(ipaddress.IPv4Address(ip)), int(ipaddress.IPv4Address(ip)))
+                    for ip in self.engine.placement.node_ip.values()
+                )
             )
-        )
+        return self._cluster_addrs
 
     def selecting(self, pod: PodEndpoint, direction: Direction) -> list[NetworkPolicy]:
         """Engine.selecting, memoised: it depends on namespace, labels and host network only."""
@@ -482,7 +534,7 @@ def render_nodes(
     by all (every peer computed once per sync, and only when a rendered pod needs it). With
     `reuse` (node -> the last sync's pods) and `dirty` (pod keys a change can touch:
     render/policy_scope), only the dirty pods are rendered."""
-    peers = PeerIndex(engine)
+    peers = _following(engine)
     out = {}
     for n in engine.cluster.nodes:
         name = n.metadata.name
@@ -493,6 +545,30 @@ def render_nodes(
             )
             out[name] = NodeRender(table, pods)
     return out
+
+
+# The index of the last engine rendered in this process (the daemon renders one engine per
+# sync): the next sync's engine, patched from that one (Engine.previous), patches its index
+# too. Only used when the identity check holds, so a stale entry costs nothing but memory.
+_last: list[PeerIndex] = []
+
+
+def _following(engine: Engine) -> PeerIndex:
+    prev = engine.previous
+    like = _last[0] if _last and prev is not None and _last[0].engine is prev[0] else None
+    index = PeerIndex(engine, like)
+    _last[:] = [index]
+    return index
+
+
+def _position(pods: list[PodEndpoint], key: tuple[str, str]) -> int | None:
+    """Where the pod (namespace, name) is in an engine's pods (the cluster's order)."""
+    i = bisect_left(pods, key, key=lambda p: (p.namespace, p.name))
+    return i if i < len(pods) and (pods[i].namespace, pods[i].name) == key else None
+
+
+def _rep_ips(reps: list[PodEndpoint]) -> np.ndarray:
+    return np.fromiter((p.address for p in reps), dtype=np.uint32, count=len(reps))
 
 
 def render_all(
