@@ -102,6 +102,12 @@ def main() -> int:
     ap.add_argument("--iperf-seconds", type=int, default=5)
     ap.add_argument("--iperf-rounds", type=int, default=2, help="0: no throughput figures")
     ap.add_argument("--no-full", action="store_true", help="no full rule sync figures")
+    ap.add_argument(
+        "--via",
+        choices=("label", "apply"),
+        default="label",
+        help="how src's label is flipped: `podnet label`, or `podnet apply -f` of src's manifest",
+    )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="policy-bench-"))
     os.environ["PODNET_STATE_DIR"] = str(tmp / "state")
@@ -124,7 +130,7 @@ def main() -> int:
         print(f"up (with daemon, every pod answering): {time.monotonic() - t:.1f}s")
         if not args.no_full:
             sync_figures(name)
-        latency(name, args.changes)
+        latency(name, args.changes, args.via, nodes[0], tmp)
         if args.iperf_rounds:
             throughput(name, nodes, args.iperf_seconds, args.iperf_rounds)
     finally:
@@ -171,7 +177,7 @@ def sync_figures(name: str) -> None:
         print(f"  {node}: {pods[node]} pods, {n.rules} rules, {chars[node] / 1024:.0f} KiB")
 
 
-def latency(name: str, changes: int) -> None:
+def latency(name: str, changes: int, via: str, src_node: str, tmp: Path) -> None:
     from podnet.render import kernel_names
 
     sdir = Path(os.environ["PODNET_STATE_DIR"]) / name
@@ -201,6 +207,14 @@ def latency(name: str, changes: int) -> None:
             want = "ok" if app == "src" else "denied"
             argv = [podnet, "label", "pod", "src", f"app={app}", "--overwrite", "-n", "pbench",
                     "--cluster", name]  # fmt: skip
+            if via == "apply":  # the same change, as a manifest
+                manifest = tmp / f"src-{app}.yaml"
+                src = next(
+                    d for d in bench_docs([src_node, src_node]) if d["metadata"]["name"] == "src"
+                )
+                src["metadata"]["labels"]["app"] = app
+                manifest.write_text(yaml.safe_dump(src))
+                argv = [podnet, "apply", "-f", str(manifest), "--cluster", name]
             t0 = time.monotonic()
             subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
             t1 = time.monotonic()
@@ -223,7 +237,7 @@ def latency(name: str, changes: int) -> None:
             f"max {max(values) * 1000:.0f} ms"
         )
 
-    print(f"label -> enforcement, {changes} changes, `podnet label` run as a process:")
+    print(f"{via} -> enforcement, {changes} changes, `podnet {via}` run as a process:")
     print(f"  daemon side (SIGUSR1 received -> sync done, daemon.json): {figures(daemon)}"
           f" ({len(daemon)} syncs, {full} full)")  # fmt: skip
     print(f"  the command (start -> exit): {figures(command)}")
