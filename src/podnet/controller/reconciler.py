@@ -65,6 +65,7 @@ from podnet.render.service_nft import ServiceRules, merge
 from podnet.render.service_nft import render_all as render_services
 from podnet.render.service_ports import PortCache, ServicePort, service_ports
 from podnet.render.topology import render
+from podnet.state.addons import DNS_NAMESPACE
 from podnet.state.allocations import Allocations
 from podnet.state.cluster_patch import namespace_pods
 from podnet.state.files import StateFiles, write_atomic
@@ -487,7 +488,7 @@ def _dns_inputs(d: Desired) -> tuple[Any, ...]:
         d.cluster.services,
         d.cluster.endpoint_slices,
         d.placement.pod_ip,
-        namespace_pods(d.cluster, dns_file.DNS_NAMESPACE),
+        namespace_pods(d.cluster, DNS_NAMESPACE),
         d.net,
     )
 
