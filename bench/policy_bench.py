@@ -198,6 +198,7 @@ def latency(name: str, changes: int, via: str, src_node: str, tmp: Path) -> None
         return prober.stdout.readline().strip()  # type: ignore[union-attr]
 
     podnet = str(Path(sys.executable).with_name("podnet"))  # the installed command
+    log_start = (sdir / "daemon.log").stat().st_size
     try:
         assert probe() == "ok"
         to_flip, command, daemon, full = [], [], [], 0
@@ -242,6 +243,11 @@ def latency(name: str, changes: int, via: str, src_node: str, tmp: Path) -> None
           f" ({len(daemon)} syncs, {full} full)")  # fmt: skip
     print(f"  the command (start -> exit): {figures(command)}")
     print(f"  end to end (command start -> the prober in src sees the flip): {figures(to_flip)}")
+    with (sdir / "daemon.log").open() as log:  # what else the daemon did meanwhile
+        log.seek(log_start)
+        other = [line.strip() for line in log if "full" in line or "FAILED" in line]
+    for line in other:
+        print(f"  meanwhile: {line[:240]}")
 
 
 def iperf(client_ns: str, server_ns: str, server_ip: str, seconds: int) -> float:
