@@ -245,9 +245,22 @@ def latency(name: str, changes: int, via: str, src_node: str, tmp: Path) -> None
     print(f"  end to end (command start -> the prober in src sees the flip): {figures(to_flip)}")
     with (sdir / "daemon.log").open() as log:  # what else the daemon did meanwhile
         log.seek(log_start)
-        other = [line.strip() for line in log if "full" in line or "FAILED" in line]
+        other = [
+            line.strip()
+            for line in log
+            if "full" in line or "FAILED" in line or ("after the request" in line and slow(line))
+        ]
     for line in other:
         print(f"  meanwhile: {line[:240]}")
+
+
+def slow(line: str, limit: float = 0.5) -> bool:
+    """A daemon.log sync line whose request waited longer than `limit` seconds."""
+    tail = line.rsplit("(", 1)[-1]
+    try:
+        return float(tail.split("s after")[0]) > limit
+    except ValueError:
+        return False
 
 
 def iperf(client_ns: str, server_ns: str, server_ip: str, seconds: int) -> float:
