@@ -28,6 +28,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -103,6 +104,12 @@ def main() -> int:
     ap.add_argument("--iperf-rounds", type=int, default=2, help="0: no throughput figures")
     ap.add_argument("--no-full", action="store_true", help="no full rule sync figures")
     ap.add_argument(
+        "--settle",
+        type=float,
+        default=0.0,
+        help="seconds to wait after `up` before the changes (the daemon's start-up work done)",
+    )
+    ap.add_argument(
         "--via",
         choices=("label", "apply"),
         default="label",
@@ -130,6 +137,7 @@ def main() -> int:
         print(f"up (with daemon, every pod answering): {time.monotonic() - t:.1f}s")
         if not args.no_full:
             sync_figures(name)
+        time.sleep(args.settle)
         latency(name, args.changes, args.via, nodes[0], tmp)
         if args.iperf_rounds:
             throughput(name, nodes, args.iperf_seconds, args.iperf_rounds)
@@ -245,22 +253,16 @@ def latency(name: str, changes: int, via: str, src_node: str, tmp: Path) -> None
     print(f"  end to end (command start -> the prober in src sees the flip): {figures(to_flip)}")
     with (sdir / "daemon.log").open() as log:  # what else the daemon did meanwhile
         log.seek(log_start)
-        other = [
-            line.strip()
-            for line in log
-            if "full" in line or "FAILED" in line or ("after the request" in line and slow(line))
-        ]
+        other = [line.strip() for line in log if "full" in line or "FAILED" in line or slow(line)]
     for line in other:
         print(f"  meanwhile: {line[:240]}")
 
 
 def slow(line: str, limit: float = 0.5) -> bool:
-    """A daemon.log sync line whose request waited longer than `limit` seconds."""
-    tail = line.rsplit("(", 1)[-1]
-    try:
-        return float(tail.split("s after")[0]) > limit
-    except ValueError:
-        return False
+    """A daemon.log sync line that took, or whose request waited, longer than `limit` s."""
+    took = re.search(r" in ([0-9.]+)s: ", line)
+    waited = re.search(r"\(([0-9.]+)s after the request\)", line)
+    return any(m is not None and float(m.group(1)) > limit for m in (took, waited))
 
 
 def iperf(client_ns: str, server_ns: str, server_ip: str, seconds: int) -> float:
