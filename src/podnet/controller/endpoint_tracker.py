@@ -111,7 +111,15 @@ class EndpointTracker:
             endpoints.append(kept.endpoints)
         slices.sort(key=sort_key)
         endpoints.sort(key=sort_key)
-        return _diff(cluster, tuple(slices), tuple(endpoints))
+        out, derived = _diff(cluster, tuple(slices), tuple(endpoints))
+        if derived or touched:  # keep the objects the cluster holds (equal ones: the old)
+            held_slices = {sort_key(o): o for o in out.endpoint_slices}
+            held_endpoints = {sort_key(o): o for o in out.endpoints}
+            for k in touched:
+                kept = self.kept[k]
+                kept.slices = tuple(held_slices[sort_key(o)] for o in kept.slices)
+                kept.endpoints = held_endpoints[sort_key(kept.endpoints)]
+        return out, derived
 
     def forget(self) -> None:
         self.kept.clear()
@@ -139,6 +147,7 @@ def _diff(
 ) -> tuple[Cluster, Derived]:
     put: list[tuple[str, str, str, dict[str, Any]]] = []
     delete: list[tuple[str, str, str]] = []
+    kept: dict[str, tuple[Any, ...]] = {}
     for kind, before, after in (
         ("EndpointSlice", cluster.endpoint_slices, slices),
         ("Endpoints", cluster.endpoints, endpoints),
@@ -147,10 +156,17 @@ def _diff(
         new = {(o.metadata.namespace or "", o.metadata.name): o for o in after}
         for key, obj in new.items():
             was = old.get(key)
-            if was is not obj and (was is None or body_of(was) != body_of(obj)):
+            if was is obj:
+                continue
+            if was is None or body_of(was) != body_of(obj):
                 put.append((kind, *key, body_of(obj)))
+            else:
+                new[key] = was  # the object the cluster (the parse cache) holds: same identity
         delete += [(kind, *key) for key in old.keys() - new.keys()]
-    # Equal values when nothing is put, but the cluster then holds the very objects the
-    # tracker keeps: the next comparison of an untouched Service is one `is`.
-    out = dataclasses.replace(cluster, endpoint_slices=slices, endpoints=endpoints)
+        kept[kind] = tuple(new.values())
+    # Equal values when nothing is put; an object unchanged keeps its identity from sync to
+    # sync (render.service_ports.PortCache and the next comparison: one `is`).
+    out = dataclasses.replace(
+        cluster, endpoint_slices=kept["EndpointSlice"], endpoints=kept["Endpoints"]
+    )
     return out, Derived(tuple(put), tuple(sorted(delete)))
