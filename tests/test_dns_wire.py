@@ -185,3 +185,66 @@ def test_malformed_and_unusual_queries():
     assert dns.message.from_wire(respond(ZONE, cut, 512)).rcode() == dns.rcode.FORMERR
     chaos = dns.message.make_query("version.bind", "TXT", "CH").to_wire()
     assert dns.message.from_wire(respond(ZONE, chaos, 512)).rcode() == REFUSED
+
+
+def test_do_bit_is_copied_back():
+    q = dns.message.make_query("web.shop.svc.cluster.local", "A", want_dnssec=True)
+    r = dns.message.from_wire(respond(ZONE, q.to_wire(), 512))
+    assert r.ednsflags & dns.flags.DO and answers(r) == {"10.96.0.20"}
+    assert not ask("web.shop.svc.cluster.local", edns=0).ednsflags & dns.flags.DO
+
+
+@pytest.mark.parametrize(
+    ("name", "rcode", "zone"),
+    [
+        ("xcluster.local", REFUSED, None),  # a suffix, but not on a label boundary
+        ("nope.local", REFUSED, None),
+        ("a.b.c.d.e.f.nope.shop.svc.cluster.local", NXDOMAIN, "cluster.local."),
+        ("NOPE.Shop.SVC.cluster.local", NXDOMAIN, "cluster.local."),
+        ("1.0.0.0.ip6.arpa", NXDOMAIN, "ip6.arpa."),
+        ("in-addr.arpa.cluster.local", NXDOMAIN, "cluster.local."),
+    ],
+)
+def test_names_that_do_not_exist_belong_to_the_zone_above_them(name, rcode, zone):
+    r = ask(name)
+    assert r.rcode() == rcode
+    assert [rr.name.to_text() for rr in r.authority] == ([zone] if zone else [])
+
+
+def fast_path_queries() -> list[tuple[str, bytes]]:
+    """Every (name, type) of the table, asked as clients ask: plain, dig's (EDNS with a
+    cookie, AD set), glibc's `options edns0`, with odd sizes, 0x20 spellings, CD, DO."""
+    out = []
+    for key in list(ZONE.table):
+        name = dns.name.from_wire(key[:-2], 0)[0]
+        rdtype = int.from_bytes(key[-2:], "big")
+        mixed = dns.name.from_text(
+            "".join(ch.upper() if i % 2 else ch for i, ch in enumerate(name.to_text()))
+        )
+        cookie = [dns.edns.GenericOption(dns.edns.COOKIE, b"\x01" * 8)]
+        for label, q in [
+            ("plain", dns.message.make_query(name, rdtype, use_edns=False)),
+            ("0x20", dns.message.make_query(mixed, rdtype, use_edns=False)),
+            ("edns", dns.message.make_query(name, rdtype, use_edns=0, payload=1232)),
+            ("edns-512", dns.message.make_query(name, rdtype, use_edns=0, payload=512)),
+            ("edns-100", dns.message.make_query(name, rdtype, use_edns=0, payload=100)),
+            ("dig", dns.message.make_query(name, rdtype, use_edns=0, options=cookie)),
+            ("do", dns.message.make_query(name, rdtype, want_dnssec=True)),
+            ("edns1", dns.message.make_query(name, rdtype, use_edns=1)),
+        ]:
+            q.flags |= dns.flags.AD if label == "dig" else 0
+            out.append((f"{name}/{rdtype}/{label}", q.to_wire()))
+            cd = q.to_wire()
+            out.append((f"{name}/{rdtype}/{label}/cd", cd[:3] + bytes([cd[3] | 0x10]) + cd[4:]))
+    return out
+
+
+def test_the_fast_path_answers_byte_for_byte_as_the_general_path():
+    """respond()'s shortcuts (plain and EDNS) must change nothing a client can see."""
+    from podnet.dns.wire import _respond
+
+    queries = fast_path_queries()
+    assert len(queries) > 300
+    for label, q in queries:
+        for limit in (512, None):
+            assert respond(ZONE, q, limit) == _respond(ZONE, q, limit), label

@@ -7,7 +7,8 @@ server's budget is a few for the whole query. The header and question are read b
 - ID, RD and CD are copied from the query (RFC 1035 4.1.1, RFC 4035 3.2.2); RA stays 0: the
   server does not recurse (there is nothing to recurse to).
 - EDNS (RFC 6891): a query with an OPT record gets one back, advertising 1232 bytes (the
-  DNS flag day 2020 size); a version above 0 gets BADVERS.
+  DNS flag day 2020 size) and the query's DO bit (RFC 3225 3); a version above 0 gets
+  BADVERS.
 - UDP size: 512 bytes without EDNS, else the client's size (at most 1232). A response that
   does not fit drops its additional section, then, if it still does not fit, is sent
   empty with TC set: the client retries over TCP (RFC 1035 4.2.1, RFC 2181 9).
@@ -18,10 +19,9 @@ server's budget is a few for the whole query. The header and question are read b
 
 from __future__ import annotations
 
-from podnet.dns.answers import Answers, Canned
+from podnet.dns.answers import EDNS_SIZE, OPT, Answers, Canned
 
-EDNS_SIZE = 1232
-OPT = b"\x00\x00\x29" + EDNS_SIZE.to_bytes(2, "big") + b"\x00\x00\x00\x00\x00\x00"
+OPT_DO = OPT[:7] + b"\x80" + OPT[8:]  # DO copied back (RFC 3225 3)
 BADVERS_OPT = b"\x00\x00\x29" + EDNS_SIZE.to_bytes(2, "big") + b"\x01\x00\x00\x00\x00\x00"
 CLASS_IN = b"\x00\x01"
 FORMERR, NOTIMP, REFUSED = 1, 4, 5
@@ -37,16 +37,32 @@ def respond(answers: Answers, q: bytes, limit: int | None) -> bytes | None:
     """The response to query `q`; `limit` None over TCP, else the UDP datagram budget
     before EDNS widens it. None: send nothing.
 
-    The fast path first: a plain query (QR clear, opcode QUERY, one question, RD set, CD
-    clear, no additional record) for a name and type in the table, class IN, whose answer
-    fits 512 bytes. The name's end is found with one find(); a table hit proves the bytes
-    before it are a well-formed name (the table holds only such names), so nothing else
-    needs parsing. Anything else takes the general path below."""
+    The fast path first: a plain query (QR clear, opcode QUERY, RD set, CD clear, one
+    question) for a name and type in the table, class IN, whose answer fits 512 bytes,
+    either without additional records or with exactly an OPT record of version 0 and DO
+    clear (what dig and `options edns0` send; its options, such as dig's cookie, are
+    ignored, as RFC 7873 lets a server without cookies do). A response of at most 512
+    bytes fits every budget, whatever size the client advertised. The name's end is found
+    with one find(); a table hit proves the bytes before it are a well-formed name (the
+    table holds only such names), so nothing else needs parsing. AD in the query is
+    ignored, as on the general path. Anything else takes the general path below."""
     i = q.find(0, 12)
-    if q[2:3] == b"\x01" and q[3] & 0xF0 == 0 and q[4:6] == b"\x00\x01" and q[10:12] == b"\x00\x00":
-        c = answers.table.get(q[12 : i + 1].lower() + q[i + 1 : i + 3])
-        if c is not None and q[i + 3 : i + 5] == CLASS_IN and len(c.tail) + i < 500:
-            return q[:2] + c.head_rd + q[12 : i + 5] + c.tail
+    if q[2:3] == b"\x01" and not q[3] & 0x10 and q[4:6] == b"\x00\x01":
+        ar = q[10:12]
+        if ar == b"\x00\x00":
+            c = answers.table.get(q[12 : i + 1].lower() + q[i + 1 : i + 3])
+            if c is not None and q[i + 3 : i + 5] == CLASS_IN and len(c.tail) + i < 500:
+                return q[:2] + c.head_rd + q[12 : i + 5] + c.tail
+        elif (
+            ar == b"\x00\x01"
+            and q[i + 5 : i + 8] == b"\x00\x00\x29"  # OPT, owned by the root
+            and q[i + 11] == 0  # version 0
+            and not q[i + 12] & 0x80  # DO clear
+            and len(q) >= i + 16
+        ):
+            c = answers.table.get(q[12 : i + 1].lower() + q[i + 1 : i + 3])
+            if c is not None and q[i + 3 : i + 5] == CLASS_IN and len(c.tail_opt) + i < 500:
+                return q[:2] + c.head_rd_edns + q[12 : i + 5] + c.tail_opt
     return _respond(answers, q, limit)
 
 
@@ -95,12 +111,13 @@ def _respond(answers: Answers, q: bytes, limit: int | None) -> bytes | None:
         head = q[:2] + bytes((c.flags | (q[2] & 0x01), q[3] & 0x10))
         return head + b"\x00\x01\x00\x00\x00\x00\x00\x01" + question + BADVERS_OPT
     client = (q[end + 3] << 8) | q[end + 4]
+    opt = OPT_DO if q[end + 7] & 0x80 else OPT
     budget = TCP_LIMIT if limit is None else max(512, min(EDNS_SIZE, client))
-    out = q[:2] + flags + c.counts_edns + question + c.tail + OPT
+    out = q[:2] + flags + c.counts_edns + question + c.tail + opt
     if len(out) <= budget:
         return out
-    out = q[:2] + flags + c.short_counts_edns + question + c.short_tail + OPT
+    out = q[:2] + flags + c.short_counts_edns + question + c.short_tail + opt
     if len(out) <= budget:
         return out
     head = q[:2] + bytes((flags[0] | 0x02, flags[1]))
-    return head + b"\x00\x01\x00\x00\x00\x00\x00\x01" + question + OPT
+    return head + b"\x00\x01\x00\x00\x00\x00\x00\x01" + question + opt
