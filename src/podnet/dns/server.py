@@ -3,8 +3,8 @@ namespace, served from one thread.
 
 Why no asyncio: its per-datagram cost (a callback, a transport, a future per send) is
 several times the whole answer's (podnet.dns.wire copies bytes). The loop is a plain epoll
-over non-blocking sockets; a readable UDP socket is drained (up to BATCH datagrams) before
-epoll is asked again. TCP connections (RFC 7766: several queries per connection, each
+over non-blocking sockets; a readable UDP socket is drained (up to BATCH datagrams, read
+and answered in batches by recvmmsg/sendmmsg: podnet.dns.mmsg) before epoll is asked again. TCP connections (RFC 7766: several queries per connection, each
 with a two-byte length) are few and served from the same loop; an idle one is closed after
 TCP_IDLE seconds.
 
@@ -16,8 +16,7 @@ SIGTERM and SIGINT stop.
 
 from __future__ import annotations
 
-import contextlib
-import errno
+import functools
 import json
 import logging
 import os
@@ -31,6 +30,7 @@ from pathlib import Path
 
 from podnet.datapath.netns import Namespaces
 from podnet.dns.answers import Answers
+from podnet.dns.mmsg import Batch
 from podnet.dns.wire import respond
 from podnet.render import dns_file
 from podnet.state.files import StateFiles, write_atomic
@@ -74,6 +74,7 @@ class Server:
         self.handlers: dict[int, Callable[[], None]] = {}
         self.conns: dict[int, Conn] = {}
         self.stopping = False
+        self.batch = Batch()
 
     # --- loading -------------------------------------------------------------------------
     def load(self) -> None:
@@ -158,20 +159,18 @@ class Server:
 
     # --- serving -------------------------------------------------------------------------
     def _udp(self, sock: socket.socket) -> None:
-        recv, send, answers = sock.recvfrom, sock.sendto, self.answers
-        for _ in range(BATCH):
-            try:
-                q, peer = recv(4096)
-            except BlockingIOError:
+        """Drain up to BATCH datagrams, a recvmmsg/sendmmsg batch at a time."""
+        fd, serve, answer = (
+            sock.fileno(),
+            self.batch.serve,
+            functools.partial(respond, self.answers),
+        )
+        read = 0
+        while read < BATCH:
+            got = serve(fd, answer)
+            if got == 0:
                 return
-            except OSError as e:  # an ICMP error queued for an earlier reply
-                if e.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH):
-                    continue
-                raise
-            out = respond(answers, q, 512)
-            if out is not None:
-                with contextlib.suppress(OSError):  # a full buffer drops, as UDP does
-                    send(out, peer)
+            read += got
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
