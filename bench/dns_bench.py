@@ -12,10 +12,14 @@ inside the client pod. For each server, rounds alternate:
 - latency: dnsperf at a fixed --rate (the target, 20,000/s) with -v (every query's
   latency), for p50/p99 at that load.
 
-The queries: the Services' names (A), a tenth of them names that do not exist (NXDOMAIN).
+The queries: the Services' names (A), a tenth of them names that do not exist (NXDOMAIN);
+with --edns each carries an OPT record (dnsperf -e). Measuring starts once both servers
+answer `dig` (dnsmasq reads its hosts file after it starts listening). Also reported: each
+server's CPU time per answered query during the latency run (utime + stime from /proc: a
+figure that a loaded machine disturbs less than the rates), and the load average.
 Everything is removed at the end, also after a failure (podnet down; dnsmasq killed by pid).
 
-    sudo .venv/bin/python bench/dns_bench.py [--services 1000] [--seconds 10] [--rounds 2]
+    sudo .venv/bin/python bench/dns_bench.py [--services 1000] [--seconds 10] [--rounds 2] [--edns]
 """
 
 from __future__ import annotations
@@ -96,15 +100,43 @@ def netns_of(sdir: Path, key: str) -> str:
     raise SystemExit(f"no pod {key}")
 
 
-def dnsperf(client: str, server: str, qfile: Path, seconds: int, rate: int | None) -> str:
+def dnsperf(
+    client: str, server: str, qfile: Path, seconds: int, rate: int | None, edns: bool
+) -> str:
     argv = ["ip", "netns", "exec", client, "taskset", "-c", "0", "dnsperf", "-s", server]
     argv += ["-d", str(qfile), "-l", str(seconds), "-q", "100", "-c", "4"]
     if rate:
         argv += ["-Q", str(rate), "-v"]
+    if edns:
+        argv += ["-e"]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
     if out.returncode != 0:
         raise SystemExit(f"dnsperf failed: {out.stderr}")
     return out.stdout
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (its threads included), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def completed(text: str) -> int:
+    m = re.search(r"Queries completed:\s+(\d+)", text)
+    return int(m.group(1)) if m else 0
+
+
+def answers_at_once(client: str, server: str, name: str) -> bool:
+    out = subprocess.run(
+        ["ip", "netns", "exec", client, "dig", "+short", "+time=1", "+tries=1", f"@{server}", name],
+        capture_output=True,
+        text=True,
+    )
+    return out.returncode == 0 and out.stdout.strip() != ""
+
+
+def load() -> list[str]:
+    return Path("/proc/loadavg").read_text().split()[:3]
 
 
 def qps(text: str) -> float:
@@ -137,6 +169,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rate", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--edns", action="store_true", help="queries with EDNS (dnsperf -e)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="dns-bench-"))
     name = f"dnsb-{uuid.uuid4().hex[:6]}"
@@ -176,30 +209,43 @@ def main() -> int:
         if dnsmasq.poll() is not None:
             raise SystemExit("dnsmasq did not start")
         names = [r[0] for r in a_records if ".svc." in r[0]]
+        client = netns_of(sdir, "bench/client")
+        deadline = time.monotonic() + 30
+        while not all(answers_at_once(client, ip, names[0]) for ip in (DNS_IP, DNSMASQ_IP)):
+            if time.monotonic() > deadline:
+                raise SystemExit("a server does not answer dig within 30 s")
+            time.sleep(0.2)
         rng = random.Random(1)
         queries = [f"{rng.choice(names)} A" for _ in range(9000)]
         queries += [f"nope-{i}.bench.svc.cluster.local. A" for i in range(1000)]
         rng.shuffle(queries)
         qfile = tmp / "queries"
         qfile.write_text("\n".join(queries) + "\n")
-        client = netns_of(sdir, "bench/client")
+        pids = {"podnet": ours, "dnsmasq": dnsmasq.pid}
         results: dict[str, list[tuple[float, str, float, float]]] = {"podnet": [], "dnsmasq": []}
+        print(f"load average before: {' '.join(load())}", flush=True)
         for r in range(args.rounds):
             for label, server in (("podnet", DNS_IP), ("dnsmasq", DNSMASQ_IP)):
-                thr = dnsperf(client, server, qfile, args.seconds, None)
-                lat = dnsperf(client, server, qfile, args.seconds, args.rate)
+                thr = dnsperf(client, server, qfile, args.seconds, None, args.edns)
+                before = cpu_seconds(pids[label])
+                lat = dnsperf(client, server, qfile, args.seconds, args.rate, args.edns)
+                used = cpu_seconds(pids[label]) - before
                 p50, p99 = latencies(lat)
                 results[label].append((qps(thr), lost(thr), p50, p99))
+                per_query = used / max(completed(lat), 1) * 1e6
                 print(
                     f"round {r + 1} {label:8} {qps(thr):9.0f} q/s (lost {lost(thr)});"
-                    f" at {qps(lat):.0f} q/s: p50 {p50:.3f} ms, p99 {p99:.3f} ms",
+                    f" at {qps(lat):.0f} q/s: p50 {p50:.3f} ms, p99 {p99:.3f} ms,"
+                    f" server CPU {per_query:.1f} µs/query",
                     flush=True,
                 )
+        print(f"load average after: {' '.join(load())}", flush=True)
         best = {k: max(v[0] for v in vals) for k, vals in results.items()}
         print(
             f"\nbest of {args.rounds}: podnet {best['podnet']:.0f} q/s, dnsmasq "
             f"{best['dnsmasq']:.0f} q/s, ratio {best['podnet'] / best['dnsmasq']:.2f}"
-            f" ({args.services} Services; server on core 1, dnsperf on core 0)"
+            f" ({args.services} Services; server on core 1, dnsperf on core 0"
+            f"{'; EDNS' if args.edns else ''})"
         )
         return 0
     finally:
