@@ -1,5 +1,5 @@
-"""`podnet exec` into the namespaces of a real cluster (`podnet up`): the pod's resolv.conf
-and hostname, exit statuses, the container-to-container path over localhost, nodes and the
+"""`podnet exec` into the namespaces of a real cluster (`podnet up`): the pod's resolv.conf,
+/etc/hosts and hostname, exit statuses, the container-to-container path over localhost, nodes and the
 internet client. Needs root."""
 
 from __future__ import annotations
@@ -31,6 +31,14 @@ DOCS = [
         annotations={"podnet.io/localhost-ports": "9000"},
     ),
 ]
+# A StatefulSet-like pod: hostname and subdomain (kubelet: FQDN in /etc/hosts), an alias.
+DB = pod("shop/db-0", ports=[{"containerPort": 5432}])
+DB["spec"] |= {
+    "hostname": "primary",
+    "subdomain": "db",
+    "hostAliases": [{"ip": "10.1.2.3", "hostnames": ["legacy.example", "legacy"]}],
+}
+DOCS.append(DB)
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +68,27 @@ def test_pod_sees_its_own_ip_and_hostname(live):
     hostname, addr = r.stdout.splitlines()
     assert hostname == "web"
     assert f"inet {live.pod_ips()['shop/web']}/32" in addr
+
+
+def test_pod_sees_kubelets_hosts_file_and_fqdn(live):
+    host_hosts = Path("/etc/hosts").read_text()
+    ip = live.pod_ips()["shop/db-0"]
+    script = "hostname; hostname -f; getent hosts legacy; getent hosts primary; tail -4 /etc/hosts"
+    r = podnet_exec(live, "shop/db-0", "--", "sh", "-c", script)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "primary",
+        "primary.db.shop.svc.cluster.local",  # the FQDN, from /etc/hosts
+        "10.1.2.3        legacy.example legacy",
+        f"{ip}{' ' * max(1, 16 - len(ip))}primary.db.shop.svc.cluster.local primary",
+        f"{ip}\tprimary.db.shop.svc.cluster.local\tprimary",
+        "",
+        "# Entries added by HostAliases.",
+        "10.1.2.3\tlegacy.example\tlegacy",
+    ]
+    r = podnet_exec(live, "shop/web", "--", "sh", "-c", "hostname -f; grep -c . /etc/hosts")
+    assert (r.returncode, r.stdout) == (0, "web\n8\n"), r.stderr
+    assert Path("/etc/hosts").read_text() == host_hosts  # the host's file is untouched
 
 
 def test_exit_status_is_the_commands(live):

@@ -1,8 +1,8 @@
 """Run a command inside a pod's (or node's) network namespace, kubelet-style: its own
-/etc/resolv.conf and hostname, on a private mount and UTS namespace, then exec the command
-(so its exit status, signals and terminal are the command's own).
+/etc/resolv.conf, /etc/hosts (pods) and hostname, on a private mount and UTS namespace, then
+exec the command (so its exit status, signals and terminal are the command's own).
 
-`python -m podnet.enter --netns NS --resolv FILE --hostname H -- CMD...`
+`python -m podnet.enter --netns NS --resolv FILE [--hosts FILE] --hostname H -- CMD...`
 
 A separate, fresh interpreter on purpose: unshare(CLONE_NEWNS) fails with EINVAL in a
 multi-threaded process, and the podnet CLI is one once numpy has started its BLAS threads.
@@ -35,23 +35,16 @@ EXIT_ERROR = 2  # podnet's "bad input" status; the command's own status otherwis
 EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND = 126, 127  # as shells and container runtimes report
 
 
-def argv_for(netns: str, resolv: str, hostname: str, command: list[str]) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "podnet.enter",
-        "--netns",
-        netns,
-        "--resolv",
-        resolv,
-        "--hostname",
-        hostname,
-        "--",
-        *command,
-    ]
+def argv_for(
+    netns: str, resolv: str, hostname: str, command: list[str], hosts: str | None = None
+) -> list[str]:
+    argv = [sys.executable, "-m", "podnet.enter", "--netns", netns, "--resolv", resolv]
+    if hosts is not None:
+        argv += ["--hosts", hosts]
+    return [*argv, "--hostname", hostname, "--", *command]
 
 
-def enter(netns: str, resolv: str, hostname: str) -> None:
+def enter(netns: str, resolv: str, hostname: str, hosts: str | None = None) -> None:
     net = open_fd(netns)
     unshare(CLONE_NEWNS | CLONE_NEWUTS)
     # Slave, not private: host mounts still propagate in, ours never propagate out.
@@ -66,6 +59,8 @@ def enter(netns: str, resolv: str, hostname: str) -> None:
     except OSError:
         pass  # a read-only or absent /sys changes nothing that matters to the command
     mount(resolv, "/etc/resolv.conf", None, MS_BIND)
+    if hosts is not None:
+        mount(hosts, "/etc/hosts", None, MS_BIND)
     socket.sethostname(hostname)
 
 
@@ -73,11 +68,12 @@ def main(argv: list[str] | None = None) -> NoReturn:
     parser = argparse.ArgumentParser(prog="python -m podnet.enter.run")
     parser.add_argument("--netns", required=True)
     parser.add_argument("--resolv", required=True)
+    parser.add_argument("--hosts", default=None)
     parser.add_argument("--hostname", required=True)
     parser.add_argument("command", nargs="+")
     args = parser.parse_args(argv)
     try:
-        enter(args.netns, args.resolv, args.hostname)
+        enter(args.netns, args.resolv, args.hostname, args.hosts)
     except OSError as e:
         print(f"error: cannot enter namespace {args.netns}: {e.strerror or e}", file=sys.stderr)
         sys.exit(EXIT_ERROR)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from podnet.enter.hosts import PodHosts, host_network_hosts, kubelet_hosts, pod_hostname
 from podnet.enter.resolv import OUTSIDE_RESOLV, PodDNS, kubelet_resolv, pod_resolv
 from podnet.render.runtime import Runtime
 
@@ -21,12 +22,21 @@ class Target:
     resolv_name: str  # file name stem in <statedir>/exec/
     resolv: str  # the file's content
     label: str  # for messages: "pod default/a", "node node-1", "the internet client"
+    hosts_name: str = ""  # file name stem in <statedir>/exec/ of the pod's /etc/hosts
+    hosts: str | None = None  # its content; None: /etc/hosts is left as it is
 
 
 def resolve(
-    runtime: Runtime, spec: str, container: str | None = None, dns: PodDNS | None = None
+    runtime: Runtime,
+    spec: str,
+    container: str | None = None,
+    dns: PodDNS | None = None,
+    naming: PodHosts | None = None,
+    node_hosts: str = "",
 ) -> Target:
-    """`dns`: the pod's dnsPolicy and dnsConfig (None: ClusterFirst without dnsConfig)."""
+    """`dns`: the pod's dnsPolicy and dnsConfig (None: ClusterFirst without dnsConfig);
+    `naming`: its hostname, subdomain and hostAliases (None: the pod's name only);
+    `node_hosts`: the node's /etc/hosts, which a hostNetwork pod's file starts from."""
     if spec == "internet":
         _no_container(spec, container)
         return Target(
@@ -57,9 +67,15 @@ def resolve(
         name = f"pod-{pod.namespace}"
     else:  # a dnsConfig or policy of its own
         name = f"pod-{pod.namespace}.{pod.name}"
-    # hostNetwork pods are the node: its namespace and its name
-    host = pod.node if pod.host_network else pod.name
-    return Target(pod.netns, host, name, resolv, f"pod {spec}")
+    naming = naming or PodHosts(pod.name)
+    if pod.host_network:  # the node's namespace, name and hosts file (kubelet's heading)
+        host, hosts = pod.node, host_network_hosts(naming, node_hosts)
+    else:
+        host = pod_hostname(naming)
+        hosts = kubelet_hosts(naming, [pod.ip], pod.namespace, runtime.dns_domain)
+    return Target(
+        pod.netns, host, name, resolv, f"pod {spec}", f"pod-{pod.namespace}.{pod.name}", hosts
+    )
 
 
 def _no_container(spec: str, container: str | None) -> None:

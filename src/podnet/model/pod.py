@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from podnet.model.base import ApiModel, Bool, Int, PortNumber, Protocol, Str
 from podnet.model.ip import canonical_ip
@@ -126,6 +126,26 @@ class PodDNSConfig(ApiModel):
     options: tuple[DNSOption, ...] = ()
 
 
+class HostAlias(ApiModel):
+    """An /etc/hosts entry kubelet adds (ValidateHostAliases: an IP, hostnames that are DNS
+    subdomains)."""
+
+    ip: str
+    hostnames: tuple[str, ...] = ()
+
+    @field_validator("ip")
+    @classmethod
+    def _ip(cls, v: str) -> str:
+        return canonical_ip(v)
+
+    @field_validator("hostnames")
+    @classmethod
+    def _hostnames(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for name in v:
+            check_dns_subdomain(name, what="hostAliases hostname")
+        return v
+
+
 class PodSpec(ApiModel):
     containers: tuple[Container, ...] = ()
     init_containers: tuple[Container, ...] = ()
@@ -138,6 +158,14 @@ class PodSpec(ApiModel):
         "ClusterFirst"
     )
     dns_config: PodDNSConfig | None = None
+    host_aliases: tuple[HostAlias, ...] = ()
+
+    @field_validator("hostname", "subdomain")
+    @classmethod
+    def _dns_label(cls, v: str | None, info: ValidationInfo) -> str | None:
+        """ValidatePodSpec: both are DNS-1123 labels (kubelet makes the hostname and the
+        `<hostname>.<subdomain>.<ns>.svc.<zone>` name of /etc/hosts from them)."""
+        return v if v is None else check_dns_label(v, str(info.field_name))
 
     @model_validator(mode="after")
     def _dns(self) -> PodSpec:
