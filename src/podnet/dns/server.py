@@ -159,18 +159,17 @@ class Server:
 
     # --- serving -------------------------------------------------------------------------
     def _udp(self, sock: socket.socket) -> None:
-        """Drain up to BATCH datagrams, a recvmmsg/sendmmsg batch at a time."""
-        fd, serve, answer = (
-            sock.fileno(),
-            self.batch.serve,
-            functools.partial(respond, self.answers),
-        )
+        """Drain up to BATCH datagrams, a recvmmsg/sendmmsg batch at a time. A batch that
+        was not full drained the socket: no read that would only say EAGAIN (epoll is
+        level-triggered and reports what arrives meanwhile)."""
+        fd, serve, full = sock.fileno(), self.batch.serve, self.batch.n
+        answer = functools.partial(respond, self.answers)
         read = 0
         while read < BATCH:
             got = serve(fd, answer)
-            if got == 0:
+            if 0 <= got < full:
                 return
-            read += got
+            read += max(got, 1)  # -1: an ICMP error for an earlier reply; read on
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
