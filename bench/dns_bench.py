@@ -17,8 +17,10 @@ with --edns each carries an OPT record (dnsperf -e). With --realtime the latency
 both servers and dnsperf under SCHED_FIFO, to tell a server's own latency from the delays a
 loaded machine adds. Measuring starts once both servers
 answer `dig` (dnsmasq reads its hosts file after it starts listening). Also reported: each
-server's CPU time per answered query during the latency run (utime + stime from /proc: a
-figure that a loaded machine disturbs less than the rates), and the load average.
+server's CPU time (utime + stime from /proc) per answered query during the latency run, and
+during the throughput run the queries answered per CPU-second the server used: what one
+core of its own would deliver, a figure that a loaded machine, which takes the core away
+now and then, disturbs far less than queries per second of wall time; and the load average.
 Everything is removed at the end, also after a failure (podnet down; dnsmasq killed by pid).
 
     sudo .venv/bin/python bench/dns_bench.py [--services 1000] [--seconds 10] [--rounds 2] [--edns]
@@ -246,11 +248,16 @@ def main() -> int:
         qfile = tmp / "queries"
         qfile.write_text("\n".join(queries) + "\n")
         pids = {"podnet": ours, "dnsmasq": dnsmasq.pid}
-        results: dict[str, list[tuple[float, str, float, float]]] = {"podnet": [], "dnsmasq": []}
+        results: dict[str, list[tuple[float, str, float, float, float]]] = {
+            "podnet": [],
+            "dnsmasq": [],
+        }
         print(f"load average before: {' '.join(load())}", flush=True)
         for r in range(args.rounds):
             for label, server in (("podnet", DNS_IP), ("dnsmasq", DNSMASQ_IP)):
+                before = cpu_seconds(pids[label])
                 thr = dnsperf(client, server, qfile, args.seconds, None, args.edns)
+                capacity = completed(thr) / max(cpu_seconds(pids[label]) - before, 1e-9)
                 if args.realtime:
                     set_realtime(pids[label], True)
                 try:
@@ -263,21 +270,28 @@ def main() -> int:
                     if args.realtime:
                         set_realtime(pids[label], False)
                 p50, p99 = latencies(lat)
-                results[label].append((qps(thr), lost(thr), p50, p99))
+                results[label].append((qps(thr), lost(thr), p50, p99, capacity))
                 per_query = used / max(completed(lat), 1) * 1e6
                 print(
-                    f"round {r + 1} {label:8} {qps(thr):9.0f} q/s (lost {lost(thr)});"
+                    f"round {r + 1} {label:8} {qps(thr):9.0f} q/s (lost {lost(thr)}),"
+                    f" {capacity:6.0f} per CPU-second;"
                     f" at {qps(lat):.0f} q/s: p50 {p50:.3f} ms, p99 {p99:.3f} ms,"
                     f" server CPU {per_query:.1f} µs/query",
                     flush=True,
                 )
         print(f"load average after: {' '.join(load())}", flush=True)
         best = {k: max(v[0] for v in vals) for k, vals in results.items()}
+        per_cpu = {k: sorted(v[4] for v in vals)[len(vals) // 2] for k, vals in results.items()}
         print(
             f"\nbest of {args.rounds}: podnet {best['podnet']:.0f} q/s, dnsmasq "
             f"{best['dnsmasq']:.0f} q/s, ratio {best['podnet'] / best['dnsmasq']:.2f}"
             f" ({args.services} Services; server on core 1, dnsperf on core 0"
             f"{'; EDNS' if args.edns else ''}{'; latency runs SCHED_FIFO' if args.realtime else ''})"
+        )
+        print(
+            f"median queries per CPU-second of the server at full load: podnet"
+            f" {per_cpu['podnet']:.0f}, dnsmasq {per_cpu['dnsmasq']:.0f},"
+            f" ratio {per_cpu['podnet'] / per_cpu['dnsmasq']:.2f}"
         )
         return 0
     finally:
