@@ -47,7 +47,8 @@ def respond(answers: Answers, q: bytes, limit: int | None) -> bytes | None:
     table holds only such names), so nothing else needs parsing. AD in the query is
     ignored, as on the general path. Anything else takes the general path below."""
     i = q.find(0, 12)
-    if q[2:3] == b"\x01" and not q[3] & 0x10 and q[4:6] == b"\x00\x01":
+    # 17 bytes: the header and the shortest question (the root's name, type, class).
+    if len(q) >= 17 and q[2:3] == b"\x01" and not q[3] & 0x10 and q[4:6] == b"\x00\x01":
         ar = q[10:12]
         if ar == b"\x00\x00":
             c = answers.table.get(q[12 : i + 1].lower() + q[i + 1 : i + 3])
@@ -55,10 +56,10 @@ def respond(answers: Answers, q: bytes, limit: int | None) -> bytes | None:
                 return q[:2] + c.head_rd + q[12 : i + 5] + c.tail
         elif (
             ar == b"\x00\x01"
+            and len(q) >= i + 16  # the whole fixed part of the OPT record
             and q[i + 5 : i + 8] == b"\x00\x00\x29"  # OPT, owned by the root
             and q[i + 11] == 0  # version 0
             and not q[i + 12] & 0x80  # DO clear
-            and len(q) >= i + 16
         ):
             c = answers.table.get(q[12 : i + 1].lower() + q[i + 1 : i + 3])
             if c is not None and q[i + 3 : i + 5] == CLASS_IN and len(c.tail_opt) + i < 500:
