@@ -21,7 +21,8 @@ server's CPU time (utime + stime from /proc) per answered query during the laten
 during the throughput run the queries answered per CPU-second the server used: what one
 core of its own would deliver, a figure that a loaded machine, which takes the core away
 now and then, disturbs far less than queries per second of wall time; and the load average.
-Everything is removed at the end, also after a failure (podnet down; dnsmasq killed by pid).
+Everything is removed at the end, also after a failure (podnet down; dnsmasq killed by pid;
+the temporary directory).
 
     sudo .venv/bin/python bench/dns_bench.py [--services 1000] [--seconds 10] [--rounds 2] [--edns]
 """
@@ -33,6 +34,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -303,6 +305,7 @@ def main() -> int:
             env=env,
             capture_output=True,
         )
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
