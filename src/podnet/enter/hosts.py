@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from podnet.state.files import StateFiles, write_atomic
+from podnet.state.files import StateFiles, write_if_changed
 
 HEADER = "# Kubernetes-managed hosts file.\n"
 HEADER_HOST_NETWORK = "# Kubernetes-managed hosts file (host network).\n"
@@ -87,11 +87,4 @@ def _aliases(pod: PodHosts) -> str:
 
 def hosts_file(root: Path, name: str, content: str) -> Path:
     """The file holding `content` in the state directory, (re)written when it differs."""
-    path = StateFiles(root).exec_dir / f"{name}.hosts"
-    try:
-        if path.read_text() == content:
-            return path
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, content)
-    return path
+    return write_if_changed(StateFiles(root).exec_dir / f"{name}.hosts", content)

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from podnet.state.files import StateFiles, write_atomic
+from podnet.state.files import StateFiles, write_if_changed
 
 MAX_NAMESERVERS = 3  # glibc's MAXNS; kubelet drops the rest
 MAX_SEARCHES = 32  # kubelet's maxDNSSearchPaths
@@ -119,11 +119,4 @@ OUTSIDE_RESOLV = (
 
 def resolv_file(root: Path, name: str, content: str) -> Path:
     """The file holding `content` in the state directory, (re)written when it differs."""
-    path = StateFiles(root).exec_dir / f"{name}.resolv.conf"
-    try:
-        if path.read_text() == content:
-            return path
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, content)
-    return path
+    return write_if_changed(StateFiles(root).exec_dir / f"{name}.resolv.conf", content)

@@ -9,7 +9,7 @@ from pathlib import Path
 from podnet.state.store import STATE_ROOT_ENV as STATE_DIR_ENV
 from podnet.state.store import state_dir
 
-__all__ = ["STATE_DIR_ENV", "StateFiles", "state_dir", "write_atomic"]
+__all__ = ["STATE_DIR_ENV", "StateFiles", "state_dir", "write_atomic", "write_if_changed"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,17 @@ class StateFiles:
     @property
     def exec_dir(self) -> Path:  # resolv.conf files that `podnet exec` bind-mounts
         return self.root / "exec"
+
+
+def write_if_changed(path: Path, text: str) -> Path:
+    """`path` holding `text`: rewritten (atomically) only when it differs, its folder made."""
+    try:
+        if path.read_text() == text:
+            return path
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, text)
+    return path
 
 
 def write_atomic(path: Path, text: str) -> None:
