@@ -6,25 +6,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from podnet.testing import Live, live_cluster, policy
+from podnet.testing import Live, example_docs, live_cluster, policy
 
 pytestmark = pytest.mark.datapath
 
-ROOT = Path(__file__).resolve().parent.parent
 NODE1 = "172.18.0.2"
 
 
 def docs() -> list[dict[str, Any]]:
-    out = []
-    for f in sorted((ROOT / "examples" / "services").glob("*.yaml")):
-        out += [d for d in yaml.safe_load_all(f.read_text()) if d]
-    return out
+    return example_docs("services")
 
 
 @pytest.fixture(scope="module")

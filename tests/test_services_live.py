@@ -14,17 +14,14 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from podnet.testing import Live, in_netns, live_cluster
+from podnet.testing import Live, example_docs, in_netns, live_cluster
 
 pytestmark = pytest.mark.datapath
 
-ROOT = Path(__file__).resolve().parent.parent
 INTERNET = "203.0.113.2"
 NODE1, NODE2 = "172.18.0.2", "172.18.0.3"
 
@@ -62,10 +59,7 @@ print(json.dumps(out))
 
 
 def docs() -> list[dict[str, Any]]:
-    out = []
-    for f in sorted((ROOT / "examples" / "services").glob("*.yaml")):
-        out += [d for d in yaml.safe_load_all(f.read_text()) if d]
-    return out
+    return example_docs("services")
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,15 @@ code imports them, and nothing is computed on import):
 - runtime.json documents built by hand, for pure tests of its readers.
 """
 
-from podnet.testing._builders import cluster, engine, namespace, pod, policy, service
+from podnet.testing._builders import (
+    cluster,
+    engine,
+    example_docs,
+    namespace,
+    pod,
+    policy,
+    service,
+)
 from podnet.testing._clusters import Live, live_cluster
 from podnet.testing._live import (
     connect_seen,
@@ -36,6 +44,7 @@ __all__ = [
     "connect",
     "connect_seen",
     "engine",
+    "example_docs",
     "in_netns",
     "live_cluster",
     "namespace",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -89,6 +90,16 @@ def service(
         "metadata": {"name": name, "namespace": ns},
         "spec": body,
     }
+
+
+def example_docs(name: str) -> list[dict[str, Any]]:
+    """Every document of the repository's examples/NAME folder (for live tests of an
+    example; the package is installed from the checkout)."""
+    root = Path(__file__).resolve().parents[3] / "examples" / name
+    out: list[dict[str, Any]] = []
+    for f in sorted(root.glob("*.yaml")):
+        out += [d for d in yaml.safe_load_all(f.read_text()) if d]
+    return out
 
 
 def cluster(*docs: dict[str, Any], nodes: int | None = None) -> Cluster:
