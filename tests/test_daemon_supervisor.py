@@ -91,7 +91,7 @@ def test_apply_opens_new_ports_and_pods_and_closes_removed_ones(live):
     changed = pod("shop/web", containers={"app": [{"containerPort": 8081}]})
     out = live.apply([changed, pod("shop/new", containers={"api": [{"containerPort": 80}]})])
     assert "pod/web configured" in out and "pod/new created" in out
-    supervisor.wait_ready(live.sdir, 5)
+    supervisor.wait_ready(live.sdir, 30)  # a functional wait, not a time bound
     assert answer(live, web(live), 8081) == b"shop/web app\n"
     assert answer(live, live.pod_ips()["shop/new"], 80) == b"shop/new api\n"
     with pytest.raises(ConnectionRefusedError):
@@ -105,7 +105,7 @@ def test_apply_opens_new_ports_and_pods_and_closes_removed_ones(live):
 
 def test_apply_renames_in_place(live):
     live.apply([pod("shop/web", containers={"renamed": [{"containerPort": 8080}]})])
-    supervisor.wait_ready(live.sdir, 5)
+    supervisor.wait_ready(live.sdir, 30)  # a functional wait, not a time bound
     assert answer(live, web(live), 8080) == b"shop/web renamed\n"
     assert "1 renamed" in (live.sdir / "daemon.log").read_text()
 
@@ -116,7 +116,7 @@ def test_sighup_rereads_runtime_json(live):
     web_entry["containers"][0]["name"] = "by-hand"
     (live.sdir / "runtime.json").write_text(json.dumps(doc, indent=1))
     supervisor.reload(live.sdir)
-    supervisor.wait_ready(live.sdir, 5)
+    supervisor.wait_ready(live.sdir, 30)  # a functional wait, not a time bound
     assert answer(live, web(live), 8080) == b"shop/web by-hand\n"
 
 
@@ -170,7 +170,7 @@ def test_restart_after_sigkill_serves_again(live):
     while procs.alive(pid):
         time.sleep(0.01)
     supervisor.start(live.sdir, live.name)  # the stale pid file and lock are no obstacle
-    supervisor.wait_ready(live.sdir, 5)
+    supervisor.wait_ready(live.sdir, 30)  # a functional wait, not a time bound
     assert answer(live, web(live), 8080) == b"shop/web app\n"
 
 
@@ -194,7 +194,7 @@ def test_a_pod_whose_namespace_was_recreated_is_served_again(live):
     subprocess.run(["ip", "netns", "del", live.pod("shop/web")["netns"]], check=True)
     out = live.cli("label", "pod", "client", "touched=yes", "-n", "shop")
     assert out.returncode == 0, out.stderr
-    supervisor.wait_ready(live.sdir, 5)
+    supervisor.wait_ready(live.sdir, 30)  # a functional wait, not a time bound
     assert (live.sdir / "runtime.json").read_bytes() == before
     assert answer(live, web(live), 8080) == b"shop/web app\n"
 

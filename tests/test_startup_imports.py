@@ -88,3 +88,15 @@ def test_label_path_imports_nothing_heavy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     modules = set(json.loads(out.stdout))
     assert modules & (HEAVY | {"logging", "asyncio", "concurrent"}) == set()
+
+
+def test_daemon_serves_before_the_models_load():
+    """A restarted daemon opens the pods' sockets before its controller is imported (on a
+    worker thread, behind them): what runs before that is the gap a `kill -9` leaves, so the
+    daemon's entry module loads no model classes, no numpy, no YAML."""
+    code = (
+        "import json, sys, podnet.daemon.__main__; "
+        "print(json.dumps(sorted(m.split('.')[0] for m in sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert set(json.loads(out.stdout)) & HEAVY == set()

@@ -191,7 +191,7 @@ def targets_of(question: ProbePlan, runtime: Runtime) -> list[Target]:
     destination's IP (a Service's ClusterIP through it), or to 127.0.0.1 for a pod reaching
     its own localhost-only port."""
     from podnet.probing.send import Target
-    from podnet.state.addons import DNS_IDENTITY
+    from podnet.state.dns_identity import DNS_IDENTITY
 
     where = {p.key: p for p in runtime.pods}
     return [

@@ -91,10 +91,13 @@ def _spawn_watchdog(files: StateFiles, cluster: str) -> int:
 def _serving_pid(files: StateFiles) -> int | None:
     """The pid of a live daemon of this directory whose status file is its own."""
     status = _status(files) or {}
+    return status["pid"] if _is_live(status, files.root) else None
+
+
+def _is_live(status: dict[str, Any], root: Path) -> bool:
+    """The status was written by a daemon that still runs (a killed one leaves its file)."""
     pid = status.get("pid")
-    if isinstance(pid, int) and procs.serves(pid, files.root) and procs.alive(pid):
-        return pid
-    return None
+    return isinstance(pid, int) and procs.serves(pid, root) and procs.alive(pid)
 
 
 def watchdog_pid(state_dir: Path) -> int | None:
@@ -262,7 +265,9 @@ def wait_ready(
     current = False
     while True:
         status = _status(files)
-        current = status is not None and status.get("runtime") == digest
+        current = (
+            status is not None and status.get("runtime") == digest and _is_live(status, files.root)
+        )
         ready = _read_json(files.ready) or {} if current else {}
         count = sum(1 for p in pods if ready.get(p) is True)
         if progress and count != last:

@@ -26,8 +26,8 @@ from podnet.policy.endpoints import PodEndpoint
 from podnet.policy.engine import Engine
 from podnet.policy.matrix import compute, declared_ports
 from podnet.policy.ports import PortProto
-from podnet.state.addons import DNS_IDENTITY as DNS_IDENTITY  # probing's answer from DNS
-from podnet.state.addons import DNS_PORT, is_dns_pod
+from podnet.state.dns_identity import DNS_IDENTITY as DNS_IDENTITY  # probing's answer from DNS
+from podnet.state.dns_identity import DNS_PORT, is_dns_pod
 from podnet.state.placement import Placement, pod_key
 
 # What the packets did, after every retry. Only "reply" means the connection passed (a reply

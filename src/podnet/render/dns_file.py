@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from podnet.render import kernel_names
 from podnet.render.dns_zone import PodAddress, Zone, render_zone
-from podnet.state.addons import DNS_PORT as DNS_PORT  # re-exported: the server binds it
-from podnet.state.addons import is_dns_pod
+from podnet.state.dns_identity import DNS_PORT as DNS_PORT  # re-exported: the server binds it
+from podnet.state.dns_identity import is_dns_pod
 from podnet.state.files import StateFiles
 
 if TYPE_CHECKING:

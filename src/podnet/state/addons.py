@@ -19,28 +19,17 @@ from podnet.model.cluster_objects import Namespace
 from podnet.model.meta import ObjectMeta
 from podnet.model.pod import Container, ContainerPort, Pod, PodSpec
 from podnet.model.service import Service, ServicePort, ServiceSpec
+from podnet.state.dns_identity import (  # noqa: F401 (re-exported)
+    DNS_IDENTITY,
+    DNS_LABELS,
+    DNS_NAMESPACE,
+    DNS_PORT,
+    DNS_SERVICE,
+    is_dns_pod,
+)
 from podnet.state.network import NetworkConfig
 
-DNS_NAMESPACE = "kube-system"
-DNS_SERVICE = "kube-dns"
-DNS_LABELS = {"k8s-app": "kube-dns"}
 NS_NAME_LABEL = "kubernetes.io/metadata.name"
-
-
-DNS_PORT = 53
-# What `podnet probe` expects from a DNS pod's port 53: the DNS server answers there, not
-# the stand-in, so a well-formed DNS response is the reply (probing.send).
-DNS_IDENTITY = "<cluster DNS>"
-
-
-def is_dns_pod(namespace: str | None, labels: dict[str, str], host_network: bool) -> bool:
-    """A pod the cluster DNS server answers in (the kube-dns Service's pods): the one rule,
-    for the DNS server's list, the stand-in and the probe's expectations."""
-    return (
-        namespace == DNS_NAMESPACE
-        and labels.get("k8s-app") == DNS_LABELS["k8s-app"]
-        and not host_network
-    )
 
 
 def dns_pod_name() -> str:
