@@ -104,12 +104,12 @@ def test_unknown_kinds_skipped_with_one_summary_warning(tmp_path: Path) -> None:
     docs = [
         NS,
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}},
-        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "b"}},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "b"}},
     ]
     result = load([str(write(tmp_path, "a.yaml", docs))])
     skipped = [w for w in result.warnings if "skipped" in w.message]
     assert len(skipped) == 1
-    assert "ConfigMap (1)" in skipped[0].message and "Secret (1)" in skipped[0].message
+    assert "ConfigMap (1)" in skipped[0].message and "ServiceAccount (1)" in skipped[0].message
 
 
 def workload(kind: str, name: str, replicas: int | None = 2, **spec: object) -> dict[str, object]:

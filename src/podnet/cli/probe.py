@@ -192,6 +192,7 @@ def targets_of(question: ProbePlan, runtime: Runtime) -> list[Target]:
     its own localhost-only port."""
     from podnet.probing.send import Target
     from podnet.state.dns_identity import DNS_IDENTITY
+    from podnet.state.ingress_identity import INGRESS_IDENTITY
 
     where = {p.key: p for p in runtime.pods}
     return [
@@ -201,6 +202,7 @@ def targets_of(question: ProbePlan, runtime: Runtime) -> list[Target]:
             p.port,
             p.protocol,
             dns=p.identity == DNS_IDENTITY,
+            http=p.identity == INGRESS_IDENTITY,
         )
         for p in question.probes
     ]

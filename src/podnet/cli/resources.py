@@ -13,6 +13,7 @@ KINDS = {
     "networkpolicies": "NetworkPolicy",
     "ingresses": "Ingress",
     "ingressclasses": "IngressClass",
+    "secrets": "Secret",
 }
 ALIASES = {
     **{k: k for k in KINDS},

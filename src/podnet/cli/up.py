@@ -74,6 +74,14 @@ def register(sub: Any) -> None:
         "exactly the manifests given",
     )
     p.add_argument(
+        "--ingress",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="add the ingress controller (namespace ingress-nginx: nginx behind a "
+        "LoadBalancer Service, IngressClass nginx): auto (default) when the input has an "
+        "Ingress or IngressClass; off also keeps a later apply from adding it",
+    )
+    p.add_argument(
         "--no-daemon",
         action="store_true",
         help="build the datapath only: no daemon, pods do not answer (benchmarks, debugging)",
@@ -87,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     from podnet.model.cluster import load_cluster
     from podnet.render import kernel_names
     from podnet.render.topology import render
+    from podnet.state import ingress_addon, ingress_checks
     from podnet.state.addons import with_cluster_dns
     from podnet.state.changes import store_cluster
     from podnet.state.placement import place
@@ -110,7 +119,11 @@ def run(args: argparse.Namespace) -> int:
     cluster = load_cluster(args.files, node_count=args.nodes)
     if args.cluster_dns == "on":
         cluster = with_cluster_dns(cluster, net)
+    if args.ingress == "on" or (args.ingress == "auto" and ingress_addon.wanted(cluster)):
+        cluster = ingress_addon.with_ingress_controller(cluster)
     cluster = with_services(cluster, net)
+    ingress_checks.check(cluster)
+    cluster = ingress_checks.with_ingress_status(cluster)
     placement = place(cluster, net, strict=True)
     print_warnings([*cluster.warnings, *placement.warnings])
     render(cluster, placement, name, mode, net)
@@ -129,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
         raise
     with Store.open(sdir) as store:
         store.set_meta("phase", "Running")
+        store.set_meta("ingress_addon", args.ingress)
     status = 0 if args.no_daemon else _start_daemon(sdir, name, len(cluster.pods), args.timeout)
     _summary(name, mode, cluster, placement, time.monotonic() - started, args.no_daemon)
     return status

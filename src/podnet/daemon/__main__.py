@@ -36,6 +36,7 @@ from podnet.workload.standin import StandIn  # noqa: E402
 if TYPE_CHECKING:
     from podnet.controller.reconciler import SyncResult
     from podnet.controller.syncer import Syncer
+    from podnet.daemon.nginx_child import NginxChild
 
 log = logging.getLogger("podnet.daemon")
 
@@ -48,6 +49,7 @@ async def serve(root: Path, cluster: str) -> int:
     loop = asyncio.get_running_loop()
     stop, reload, sync = asyncio.Event(), asyncio.Event(), asyncio.Event()
     syncer: Syncer | None = None
+    nginx: NginxChild | None = None
 
     def write_status() -> None:
         status = {
@@ -55,6 +57,7 @@ async def serve(root: Path, cluster: str) -> int:
             "cluster": cluster,
             **standin.status(),
             "dns": dns.status(),
+            "ingress": nginx.status() if nginx else None,
             "sync": syncer.status if syncer else None,
         }
         write_atomic(files.status, json.dumps(status, indent=1) + "\n")
@@ -92,6 +95,24 @@ async def serve(root: Path, cluster: str) -> int:
         return standin.readiness.get(f"{namespace}/{pod}", False)
 
     reconciler = Reconciler(root, cluster, watch_drift=True, readiness=ready)
+    # The ingress controller (docs/ingress.md): after every sync (which is when Services,
+    # EndpointSlices, Ingresses and Secrets reach the kernel's side), the desired nginx
+    # configuration; nginx_child tests and applies it. Updates run one at a time.
+    from podnet.controller.ingress import IngressController
+    from podnet.daemon.nginx_child import NginxChild
+
+    ingress = IngressController(root, cluster)
+    nginx = NginxChild(root, cluster)
+    ingress_lock = asyncio.Lock()
+
+    async def update_ingress() -> None:
+        async with ingress_lock:
+            try:
+                desired = await loop.run_in_executor(None, ingress.desired)
+            except Exception as e:  # a store that cannot be read now: the next sync retries
+                log.error("ingress: %s: %s", type(e).__name__, e)
+                return
+            await nginx.update(desired)
 
     async def after_sync(result: SyncResult) -> None:
         if result.dns_servers_changed:  # port 53 changes hands: the DNS server lets go first
@@ -99,17 +120,21 @@ async def serve(root: Path, cluster: str) -> int:
             await standin.load()
         if result.dns_changed or result.added or result.removed:
             await dns.reload()
+        if result.ok:
+            await update_ingress()
 
     syncer = Syncer(reconciler, standin.load, resync_period(), sync, since, after_sync)
     tasks = [
         asyncio.ensure_future(_reloads(reload, standin, files)),
         syncer.start(loop, write_status),
+        asyncio.ensure_future(update_ingress()),
     ]
     await stop.wait()
     log.info("stopping")
     for task in tasks:
         task.cancel()
     dns.stop()
+    nginx.stop()
     standin.close()
     files.status.unlink(missing_ok=True)
     procs.release_pid_file(files.pid, lock)

@@ -16,6 +16,18 @@ WATCHDOG = "podnet.daemon.watchdog"
 DNS = "podnet.dns"  # the cluster DNS server, the daemon's child
 
 
+def find_nginx(root: Path) -> int | None:
+    """The ingress controller's nginx master of this state directory (daemon.nginx_child):
+    the pid in its pid file, when /proc shows an nginx master running our nginx.conf."""
+    conf = root / "ingress" / "nginx.conf"
+    try:
+        pid = int((root / "ingress" / "nginx.pid").read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    args = " ".join(cmdline(pid))
+    return pid if "nginx: master process" in args and str(conf) in args and alive(pid) else None
+
+
 def claim_pid_file(path: Path) -> int | None:
     """Hold an exclusive lock on the pid file for the daemon's life and write our pid into
     it; the locked fd, or None when another daemon holds it. A second daemon of the same

@@ -233,6 +233,9 @@ def stop(state_dir: Path, grace: float = STOP_GRACE) -> None:
         procs.wait_dead([pid], grace)  # killed a moment ago and not yet gone: let it finish
     # The daemon stops its DNS server; one left by a daemon that was killed is ended here.
     procs.terminate(procs.find(root, procs.DNS), grace)
+    # Likewise the ingress controller's nginx (daemon.nginx_child), by pid file and /proc.
+    if (nginx := procs.find_nginx(root)) is not None:
+        procs.terminate([nginx], grace)
     for path in (files.pid, files.status, files.ready, files.watchdog_pid, files.dns_status):
         path.unlink(missing_ok=True)
 

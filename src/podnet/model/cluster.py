@@ -20,6 +20,7 @@ from podnet.model.load import Loaded, LoadResult, load
 from podnet.model.meta import ObjectMeta
 from podnet.model.networkpolicy import NetworkPolicy
 from podnet.model.pod import Pod
+from podnet.model.secret import Secret
 from podnet.model.service import Endpoints, EndpointSlice, Service
 from podnet.model.workloads import CronJob, Workload
 
@@ -39,6 +40,7 @@ class Cluster:
     endpoint_slices: tuple[EndpointSlice, ...] = ()
     ingresses: tuple[Ingress, ...] = ()
     ingress_classes: tuple[IngressClass, ...] = ()
+    secrets: tuple[Secret, ...] = ()
     origins: dict[str, Origin] = field(default_factory=dict, compare=False)
     warnings: tuple[Problem, ...] = field(default=(), compare=False)
 
@@ -260,6 +262,7 @@ def build(result: LoadResult, node_count: int | None = None) -> Cluster:
         endpoint_slices=_sorted(by_kind.get("EndpointSlice", [])),
         ingresses=_sorted(by_kind.get("Ingress", [])),
         ingress_classes=_sorted(by_kind.get("IngressClass", [])),
+        secrets=_sorted(by_kind.get("Secret", [])),
         origins=origins,
         warnings=tuple(warnings),
     )

@@ -8,6 +8,7 @@ from podnet.model.cluster_objects import Namespace, Node
 from podnet.model.ingress import Ingress, IngressClass
 from podnet.model.networkpolicy import NetworkPolicy
 from podnet.model.pod import Pod
+from podnet.model.secret import Secret
 from podnet.model.service import Endpoints, EndpointSlice, Service
 from podnet.model.workloads import CronJob, Workload
 
@@ -22,6 +23,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "EndpointSlice": EndpointSlice,
     "Ingress": Ingress,
     "IngressClass": IngressClass,
+    "Secret": Secret,
     "NetworkPolicy": NetworkPolicy,
     "CronJob": CronJob,
     **dict.fromkeys(WORKLOAD_KINDS, Workload),

@@ -28,6 +28,8 @@ from podnet.policy.matrix import compute, declared_ports
 from podnet.policy.ports import PortProto
 from podnet.state.dns_identity import DNS_IDENTITY as DNS_IDENTITY  # probing's answer from DNS
 from podnet.state.dns_identity import DNS_PORT, is_dns_pod
+from podnet.state.ingress_identity import INGRESS_IDENTITY as INGRESS_IDENTITY  # nginx's answer
+from podnet.state.ingress_identity import NGINX_PORTS, is_ingress_pod
 from podnet.state.placement import Placement, pod_key
 
 # What the packets did, after every retry. Only "reply" means the connection passed (a reply
@@ -272,6 +274,8 @@ def identity(dst: PodEndpoint, pp: PortProto) -> str:
     pod's port 53 is the cluster DNS server's: a DNS response is its answer."""
     if pp.port == DNS_PORT and is_dns_pod(dst.namespace, dict(dst.labels), dst.host_network):
         return DNS_IDENTITY
+    if (pp.port, pp.protocol) in NGINX_PORTS and is_ingress_pod(dst.namespace, dst.name):
+        return INGRESS_IDENTITY
     for port in dst.ports:
         if port.port == pp.port and port.protocol == pp.protocol:
             return f"{dst.key} {port.container}"

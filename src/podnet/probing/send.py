@@ -41,9 +41,12 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
 from podnet.datapath.netns import Namespaces, WrongNamespace
-from podnet.policy.expectations import DNS_IDENTITY, Observation
+from podnet.policy.expectations import DNS_IDENTITY, INGRESS_IDENTITY, Observation
 
 PAYLOAD = b"\n"  # not HTTP: the stand-in answers with its line at once
+# To nginx (the ingress controller pod's ports 80 and 443): any status line proves that
+# nginx answers; on 443 it is "400 The plain HTTP request was sent to HTTPS port".
+HTTP_PAYLOAD = b"HEAD /healthz HTTP/1.0\r\n\r\n"
 TIMEOUT = 1.0
 CONCURRENCY = 512  # probes in flight at the most; each holds one socket
 MIN_WINDOW = 8
@@ -91,6 +94,7 @@ class Target:
     port: int
     protocol: str  # TCP | UDP
     dns: bool = False  # the cluster DNS server answers there: ask it a DNS question
+    http: bool = False  # the ingress controller's nginx answers there: an HTTP request
 
 
 @contextmanager
@@ -139,7 +143,7 @@ async def _tcp(ns: Namespaces, t: Target, timeout: float) -> Observation | None:
             if t.dns:  # RFC 1035 4.2.2: a two-byte length, then the message
                 await loop.sock_sendall(sock, struct.pack("!H", len(DNS_QUERY)) + DNS_QUERY)
             else:
-                await loop.sock_sendall(sock, PAYLOAD)
+                await loop.sock_sendall(sock, HTTP_PAYLOAD if t.http else PAYLOAD)
             data = b""
             while (len(data) < 14) if t.dns else (b"\n" not in data):
                 chunk = await loop.sock_recv(sock, 4096)
@@ -157,6 +161,9 @@ async def _tcp(ns: Namespaces, t: Target, timeout: float) -> Observation | None:
         return Observation("error", detail="connected, but closed without a reply", seconds=took)
     if t.dns:
         return Observation("reply", reply=_dns_reply(data[2:]) or "<not DNS>", seconds=took)
+    if t.http:
+        reply = INGRESS_IDENTITY if data.startswith(b"HTTP/") else "<not HTTP>"
+        return Observation("reply", reply=reply, seconds=took)
     return Observation("reply", reply=_line(data), seconds=took)
 
 

@@ -18,6 +18,7 @@ from podnet.model.errors import InputError, Origin
 from podnet.model.kinds import CLUSTER_SCOPED, WORKLOAD_KINDS
 from podnet.model.load import Loaded, LoadResult
 from podnet.model.service import Service
+from podnet.state import ingress_addon, ingress_checks
 from podnet.state.labels import label_object  # noqa: F401 (`podnet label`'s change)
 from podnet.state.network import NetworkConfig, from_meta, to_meta
 from podnet.state.placement import Placement, place
@@ -111,7 +112,11 @@ def _commit(store: Store, objects: list[Loaded], check: Check, stored: Collectio
     5,000 pods, dumping every object to compare it cost ~1-4 s of each `apply`)."""
     cluster = build(LoadResult(objects=list(objects)), node_count=None)
     net = from_meta(store.get_meta("config"))
+    if store.get_meta("ingress_addon") != "off" and ingress_addon.wanted(cluster):
+        cluster = ingress_addon.with_ingress_controller(cluster)
     cluster = with_services(cluster, net, _stored_services(store))
+    ingress_checks.check(cluster)
+    cluster = ingress_checks.with_ingress_status(cluster)
     placement = place(cluster, net, held=store.held(), strict=True)
     check(store, cluster, placement, net)  # e.g. kernel names that cannot be built
     desired = _desired(cluster, stored)

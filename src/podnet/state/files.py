@@ -67,6 +67,10 @@ class StateFiles:
         return self.root / "dns-server.json"
 
     @property
+    def ingress(self) -> Path:  # nginx.conf, certs/, status.json of the ingress controller
+        return self.root / "ingress"
+
+    @property
     def exec_dir(self) -> Path:  # resolv.conf files that `podnet exec` bind-mounts
         return self.root / "exec"
 

@@ -16,6 +16,7 @@ STORED_KINDS: tuple[tuple[str, str], ...] = (
     ("EndpointSlice", "endpoint_slices"),
     ("Ingress", "ingresses"),
     ("IngressClass", "ingress_classes"),
+    ("Secret", "secrets"),
 )
 KIND_NAMES: tuple[str, ...] = tuple(kind for kind, _ in STORED_KINDS)
 

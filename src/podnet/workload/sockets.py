@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from podnet.model import localports
 from podnet.render.runtime import Pod, Runtime
+from podnet.state.ingress_identity import NGINX_PORTS, is_ingress_pod
 
 ANY = "0.0.0.0"
 LOCALHOST = "127.0.0.1"
@@ -91,6 +92,10 @@ def make_plan(runtime: Runtime, sctp: bool, dns_netns: frozenset[str] = frozense
                 where = f"{pod.key} {container.name} {port.port}/{port.protocol}"
                 if pod.netns in dns_netns and (port.port, port.protocol) in DNS_PORTS:
                     continue
+                if (port.port, port.protocol) in NGINX_PORTS and is_ingress_pod(
+                    pod.namespace, pod.name
+                ):
+                    continue  # nginx's (daemon.nginx_child), in the controller pod
                 if port.protocol == "SCTP" and not sctp:
                     unsupported.append(where)
                     continue

@@ -1,0 +1,110 @@
+"""The ingress controller's control loop, minus the process: it watches Ingress,
+IngressClass, Service, EndpointSlice and Secret objects in the store and computes the
+desired nginx configuration (docs/ingress.md). The daemon's `nginx_child` applies it.
+
+A watch here is a read of those five kinds at a store revision the controller has not seen
+(after each sync of the daemon, which is when EndpointSlices change). Objects whose
+resource version it already parsed are not validated again (1,000 Ingresses over 1,000
+Services would otherwise be parsed anew on every endpoint change).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from podnet.model.kinds import MODELS
+from podnet.render import kernel_names
+from podnet.render.ingress_routes import IngressPlan, build
+from podnet.render.nginx_conf import render
+from podnet.state.ingress_addon import NAMESPACE, pod_name
+from podnet.state.ingress_classes import served
+from podnet.state.store import Store
+
+WATCHED = ("Ingress", "IngressClass", "Service", "EndpointSlice", "Secret")
+
+
+@dataclass(frozen=True)
+class Desired:
+    """What nginx should serve: the configuration text, the certificates it names, the
+    problems found (reported, never fatal), and where nginx runs."""
+
+    conf: str
+    certificates: dict[str, tuple[bytes, bytes]]
+    problems: tuple[str, ...]
+    netns: str
+    pod: str
+    served: int  # how many Ingresses
+    revision: int = 0
+    plan: IngressPlan | None = field(default=None, compare=False)
+
+    @property
+    def digest(self) -> str:
+        h = hashlib.sha256(self.conf.encode())
+        for name in sorted(self.certificates):
+            h.update(name.encode())
+        return h.hexdigest()
+
+
+class IngressController:
+    def __init__(self, root: Path, cluster: str) -> None:
+        self.root = root
+        self.cluster = cluster
+        self.conf_root = str(root / "ingress")
+        self._cache: dict[tuple[str, str, str], tuple[int, BaseModel]] = {}
+        self._seen_revision: int | None = None
+        self.last: Desired | None = None
+
+    def installed(self, store: Store) -> bool:
+        return store.get("Pod", NAMESPACE, pod_name()) is not None
+
+    def desired(self) -> Desired | None:
+        """The configuration at the store's revision; None when the cluster has no
+        controller pod (nothing to run). Same revision as last time: the last answer."""
+        with Store.open(self.root) as store, store.snapshot():
+            revision = store.revision()
+            if revision == self._seen_revision and self.last is not None:
+                return self.last
+            if not self.installed(store):
+                self._seen_revision, self.last = revision, None
+                return None
+            objects = {kind: self._read(store, kind) for kind in WATCHED}
+        ours = served(objects["Ingress"], objects["IngressClass"])  # type: ignore[arg-type]
+        plan = build(ours, objects["Service"], objects["EndpointSlice"], objects["Secret"])  # type: ignore[arg-type]
+        conf = render(plan, self.conf_root)
+        self._seen_revision = revision
+        self.last = Desired(
+            conf,
+            plan.certificates,
+            plan.problems,
+            kernel_names.pod_netns(self.cluster, NAMESPACE, pod_name()),
+            pod_name(),
+            len(ours),
+            revision,
+            plan,
+        )
+        return self.last
+
+    def _read(self, store: Store, kind: str) -> list[Any]:
+        """Every object of a kind, validated (an object the store holds but the model now
+        refuses is left out: the store's writers validated it, so that is a newer body)."""
+        model = MODELS[kind]
+        out = []
+        for ns, name, rv in store.versions(kind):
+            key = (kind, ns, name)
+            hit = self._cache.get(key)
+            if hit is None or hit[0] != rv:
+                row = store.get(kind, ns or None, name)
+                if row is None:
+                    continue
+                try:
+                    hit = (rv, model.model_validate({**row.body, "kind": kind}))
+                except ValidationError:
+                    continue
+                self._cache[key] = hit
+            out.append(hit[1])
+        return sorted(out, key=lambda o: (o.metadata.namespace or "", o.metadata.name))

@@ -1,0 +1,106 @@
+"""The input-wide rules of Ingresses, checked at `up` and `apply` with the rest of the next
+state (InputError: one line per problem, nothing changed), and the status the controller
+writes on the Ingresses it serves.
+
+A backend must name a Service of the Ingress's namespace and one of its ports, by number or
+by name. A real API server accepts a dangling reference (the controller then answers 503);
+podnet refuses it at once, because a typo there is the commonest Ingress mistake and the
+store is the user's input. A Service deleted later leaves the reference dangling: the
+controller serves 503 for it and reports it (docs/ingress.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from podnet.model.cluster import Cluster
+from podnet.model.errors import InputError, Problem
+from podnet.model.ingress import Ingress, IngressStatus
+from podnet.model.kinds import identity
+from podnet.model.service import LoadBalancerIngress, LoadBalancerStatus, Service
+from podnet.state.ingress_addon import NAMESPACE, SERVICE
+from podnet.state.ingress_classes import default_classes, served
+
+
+def problems(cluster: Cluster) -> list[Problem]:
+    services = {s.key: s for s in cluster.services}
+    out: list[Problem] = []
+    several_defaults = len(default_classes(cluster.ingress_classes)) > 1
+    for ing in cluster.ingresses:
+        ident = identity("Ingress", ing.metadata.namespace, ing.metadata.name)
+        origin = cluster.origins.get(ident)
+        if several_defaults and ing.class_name is None:
+            out.append(
+                Problem(
+                    origin,
+                    ident,
+                    "spec.ingressClassName",
+                    "Required value: several IngressClasses are marked as the default "
+                    "(ingressclass.kubernetes.io/is-default-class); name one",
+                )
+            )
+        for path, backend in ing.spec.backends():
+            svc = services.get(f"{ing.metadata.namespace}/{backend.name}")
+            if svc is None:
+                out.append(
+                    Problem(
+                        origin,
+                        ident,
+                        f"{path}.name",
+                        f'Not found: Service "{backend.name}" in namespace '
+                        f'"{ing.metadata.namespace}"',
+                    )
+                )
+                continue
+            if _port(svc, backend.port.name, backend.port.number) is None:
+                want = backend.port.name or backend.port.number
+                have = ", ".join(
+                    f"{p.port}" + (f" ({p.name})" if p.name else "")
+                    for p in svc.spec.ports
+                    if p.protocol == "TCP"
+                )
+                out.append(
+                    Problem(
+                        origin,
+                        ident,
+                        f"{path}.port",
+                        f"Not found: Service {svc.key} has no TCP port {want!r} "
+                        f"(its TCP ports: {have or 'none'})",
+                    )
+                )
+    return out
+
+
+def check(cluster: Cluster) -> None:
+    found = problems(cluster)
+    if found:
+        raise InputError(found)
+
+
+def _port(svc: Service, name: str | None, number: int | None) -> int | None:
+    for p in svc.spec.ports:
+        if p.protocol == "TCP" and (p.name == name if name else p.port == number):
+            return p.port
+    return None
+
+
+def with_ingress_status(cluster: Cluster) -> Cluster:
+    """status.loadBalancer.ingress of every Ingress podnet serves: the controller Service's
+    load-balancer addresses (what ingress-nginx's status updater publishes); the others'
+    status is left as it is (another controller's to write)."""
+    ctl = next(
+        (s for s in cluster.services if s.key == f"{NAMESPACE}/{SERVICE}"),
+        None,
+    )
+    if ctl is None or not cluster.ingresses:
+        return cluster
+    lb = tuple(LoadBalancerIngress(ip=i.ip) for i in ctl.status.load_balancer.ingress if i.ip)
+    ours = {i.key for i in served(cluster.ingresses, cluster.ingress_classes)}
+    status = IngressStatus(load_balancer=LoadBalancerStatus(ingress=lb))
+
+    def updated(ing: Ingress) -> Ingress:
+        if ing.key not in ours or ing.status == status:
+            return ing
+        return ing.model_copy(update={"status": status})
+
+    return dataclasses.replace(cluster, ingresses=tuple(updated(i) for i in cluster.ingresses))
