@@ -48,6 +48,14 @@ def register(sub: Any) -> None:
     )
     p.add_argument("-i", "--include", action="store_true", help="print the status and headers")
     p.add_argument("-k", "--insecure", action="store_true", help="accept any TLS certificate")
+    p.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="an extra request header (repeatable), e.g. -H 'Host: shop.example.com'",
+    )
     p.add_argument("-o", "--output", choices=("text", "json"), default="text")
     p.add_argument(
         "--max-time",
@@ -60,12 +68,60 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def curl_argv(url: str, headers: Path, body: Path, max_time: float, insecure: bool) -> list[str]:
+def curl_argv(
+    url: str,
+    headers: Path,
+    body: Path,
+    max_time: float,
+    insecure: bool,
+    extra: tuple[str, ...] = (),
+    resolve: str | None = None,
+) -> list[str]:
     argv = ["curl", "--silent", "--show-error", "--max-time", f"{max_time:g}"]
     argv += ["--dump-header", str(headers), "--output", str(body), "--write-out", "%{json}"]
     if insecure:
         argv.append("--insecure")
+    for h in extra:
+        argv += ["--header", h]
+    if resolve:
+        argv += ["--resolve", resolve]
     return [*argv, "--", url]
+
+
+def ingress_resolve(url: str, address: str | None) -> str | None:
+    """`HOST:PORT:ADDRESS` for curl's --resolve: a request from the internet to a name goes
+    to the ingress controller's load-balancer address, as a public DNS record would send it
+    there (the internet has no cluster DNS). None for an address, or without an ingress."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname
+    if not host or address is None:
+        return None
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{host}:{port}:{address}"
+
+
+def ingress_address(cluster: str) -> str | None:
+    """The load-balancer address of the ingress controller's Service, from the store."""
+    from podnet.state.ingress_addon import NAMESPACE, SERVICE
+    from podnet.state.store import Store, state_dir
+
+    sdir = state_dir(cluster)
+    if not Store.exists(sdir):
+        return None
+    with Store.open(sdir) as store:
+        row = store.get("Service", NAMESPACE, SERVICE)
+    if row is None:
+        return None
+    lb = row.body.get("status", {}).get("loadBalancer", {}).get("ingress", [])
+    return next((i["ip"] for i in lb if i.get("ip")), None)
 
 
 def parse_headers(text: str) -> tuple[str, dict[str, str]]:
@@ -119,10 +175,24 @@ def run(args: argparse.Namespace) -> int:
     except TargetError as e:
         print_error(str(e).replace("podnet exec needs", "podnet curl needs"))
         return EXIT_USAGE
+    resolve = None
+    if args.source == "internet":
+        resolve = ingress_resolve(args.url, ingress_address(args.cluster))
     with tempfile.TemporaryDirectory(prefix="podnet-curl-") as tmp:
         headers, body = Path(tmp) / "headers", Path(tmp) / "body"
         done = subprocess.run(
-            [*prefix, *curl_argv(args.url, headers, body, args.max_time, args.insecure)],
+            [
+                *prefix,
+                *curl_argv(
+                    args.url,
+                    headers,
+                    body,
+                    args.max_time,
+                    args.insecure,
+                    tuple(args.header),
+                    resolve,
+                ),
+            ],
             capture_output=True,
             text=True,
         )

@@ -390,7 +390,38 @@ def _endpoints_table(
     return ["NAME", "ENDPOINTS", "AGE"], rows
 
 
+def _ingress_table(
+    view: View, items: list[dict[str, Any]], wide: bool
+) -> tuple[list[str], list[list[str]]]:
+    """kubectl's NAME, CLASS, HOSTS, ADDRESS, PORTS, AGE: PORTS is 80, or 80, 443 when the
+    Ingress has a TLS section; ADDRESS from status.loadBalancer.ingress (the controller's)."""
+    rows = []
+    for ing in items:
+        spec = ing.get("spec", {})
+        cls = spec.get("ingressClassName") or ing["metadata"].get("annotations", {}).get(
+            "kubernetes.io/ingress.class", NONE
+        )
+        hosts = [r.get("host") or "*" for r in spec.get("rules", [])] or ["*"]
+        lb = ing.get("status", {}).get("loadBalancer", {}).get("ingress", [])
+        address = ",".join(i.get("ip") or i.get("hostname", "") for i in lb)
+        ports = "80, 443" if spec.get("tls") else "80"
+        rows.append([ing["metadata"]["name"], cls, _more(hosts, 4), address, ports, view.age()])
+    return ["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"], rows
+
+
+def _ingressclass_table(
+    view: View, items: list[dict[str, Any]], wide: bool
+) -> tuple[list[str], list[list[str]]]:
+    rows = [
+        [c["metadata"]["name"], c.get("spec", {}).get("controller", NONE), NONE, view.age()]
+        for c in items
+    ]
+    return ["NAME", "CONTROLLER", "PARAMETERS", "AGE"], rows
+
+
 TABLES = {
+    "ingresses": _ingress_table,
+    "ingressclasses": _ingressclass_table,
     "pods": _pod_table,
     "nodes": _node_table,
     "networkpolicies": _netpol_table,

@@ -211,6 +211,7 @@ def _start_daemon(sdir: Path, name: str, pods: int, timeout: float) -> int:
         with _progress(pods) as bar:
             supervisor.wait_ready(sdir, timeout, bar("ready"))
         supervisor.wait_endpoints(sdir, timeout)
+        supervisor.wait_ingress(sdir, timeout)
     except Exception as e:  # DaemonError, TimeoutError: say so, keep the cluster to inspect
         print_error(f"{e}")
         print_error(f"the network is up; inspect it, or `podnet down --cluster {name}`")

@@ -98,7 +98,7 @@ async def serve(root: Path, cluster: str) -> int:
     # The ingress controller (docs/ingress.md): after every sync (which is when Services,
     # EndpointSlices, Ingresses and Secrets reach the kernel's side), the desired nginx
     # configuration; nginx_child tests and applies it. Updates run one at a time.
-    from podnet.controller.ingress import IngressController
+    from podnet.controller.ingress_controller import IngressController
     from podnet.daemon.nginx_child import NginxChild
 
     ingress = IngressController(root, cluster)

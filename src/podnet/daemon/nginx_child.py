@@ -32,7 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-from podnet.controller.ingress import Desired
+from podnet.controller.ingress_controller import Desired
 from podnet.daemon import procs
 from podnet.render.nginx_conf import DEFAULT_CERT, cert_path
 from podnet.state.files import StateFiles, write_atomic

@@ -240,6 +240,27 @@ def stop(state_dir: Path, grace: float = STOP_GRACE) -> None:
         path.unlink(missing_ok=True)
 
 
+def wait_ingress(state_dir: Path, timeout: float) -> None:
+    """Return once the ingress controller's nginx serves (daemon.nginx_child: its master
+    runs in the controller pod with a configuration nginx accepted); at once for a cluster
+    without the controller. TimeoutError says what the controller reported."""
+    from podnet.render.runtime import load
+    from podnet.state.ingress_addon import is_ingress_pod
+
+    files = StateFiles(state_dir.resolve())
+    if not any(is_ingress_pod(p.namespace, p.name) for p in load(files.root).pods):
+        return
+    deadline = time.monotonic() + timeout
+    ingress: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        ingress = (_status(files) or {}).get("ingress") or {}
+        pid = ingress.get("pid")
+        if pid is not None and ingress.get("digest") and procs.find_nginx(files.root) == pid:
+            return
+        time.sleep(POLL)
+    raise TimeoutError(f"the ingress controller's nginx does not serve: {ingress}")
+
+
 def stop_cluster(cluster: str, grace: float = STOP_GRACE) -> None:
     """End every daemon and watchdog of this cluster name, whatever their state directory
     (another PODNET_STATE_DIR): kernel names carry the cluster's name, so such a daemon would

@@ -193,6 +193,7 @@ class _Builder:
             self.upstreams[name] = Upstream(
                 name, tuple(sorted(servers, key=lambda s: _addr_key(s)))
             )
+        what = f"{key}:{port.port}"  # one spelling for a port given by name or number
         if not self.upstreams[name].servers:
             return Backend(status=503, what=what)
         return Backend(upstream=name, what=what)

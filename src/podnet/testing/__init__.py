@@ -11,15 +11,19 @@ code imports them, and nothing is computed on import):
 """
 
 from podnet.testing._builders import (
+    backend,
     cluster,
     engine,
     example_docs,
+    ingress,
     namespace,
     pod,
     policy,
+    rule,
     service,
 )
 from podnet.testing._clusters import Live, live_cluster
+from podnet.testing._ingress_cases import HOST_ROWS, PATH_ROWS, PathRow, route
 from podnet.testing._live import (
     connect_seen,
     in_netns,
@@ -35,17 +39,22 @@ from podnet.testing._runtime_docs import pod_entry, runtime_doc
 from podnet.testing._sockets import connect, read_all, udp_socket
 
 __all__ = [
+    "HOST_ROWS",
+    "PATH_ROWS",
     "FakeRunner",
     "Live",
     "Nat",
     "Packet",
+    "PathRow",
     "Tracer",
+    "backend",
     "cluster",
     "connect",
     "connect_seen",
     "engine",
     "example_docs",
     "in_netns",
+    "ingress",
     "live_cluster",
     "namespace",
     "pod",
@@ -55,6 +64,8 @@ __all__ = [
     "read_all",
     "root_snapshot",
     "root_sysctls",
+    "route",
+    "rule",
     "runtime_doc",
     "service",
     "serving",

@@ -122,3 +122,47 @@ def cluster(*docs: dict[str, Any], nodes: int | None = None) -> Cluster:
 
 def engine(*docs: dict[str, Any], ipblock_pods: str = "match", nodes: int | None = None) -> Engine:
     return Engine(cluster(*docs, nodes=nodes), ipblock_pods=ipblock_pods)  # type: ignore[arg-type]
+
+
+def ingress(
+    key: str,
+    rules: list[dict[str, Any]] | None = None,
+    class_name: str | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
+    """`key` is ns/name; `rules` as the API spells them (see `rule`); further spec fields by
+    their API names (`defaultBackend=...`, `tls=[...]`)."""
+    ns, name = key.split("/")
+    body: dict[str, Any] = {**spec}
+    if rules is not None:
+        body["rules"] = rules
+    if class_name is not None:
+        body["ingressClassName"] = class_name
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": body,
+    }
+
+
+def backend(service: str, port: int | str = 80) -> dict[str, Any]:
+    """An IngressBackend of a Service, its port by number or by name."""
+    key = "number" if isinstance(port, int) else "name"
+    return {"service": {"name": service, "port": {key: port}}}
+
+
+def rule(
+    host: str | None, *paths: tuple[str, str, str] | tuple[str, str, str, int | str]
+) -> dict[str, Any]:
+    """An IngressRule: (path, pathType, service[, port]) per path."""
+    out: dict[str, Any] = {
+        "http": {
+            "paths": [
+                {"path": p[0], "pathType": p[1], "backend": backend(p[2], *p[3:])} for p in paths
+            ]
+        }
+    }
+    if host is not None:
+        out["host"] = host
+    return out
