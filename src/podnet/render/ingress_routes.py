@@ -288,6 +288,7 @@ def build(
         locs = [loc for loc, _ in hosts[host].values()]
         if not any(loc.match == "/" for loc in locs):
             locs.append(Location("/", "/", default, "default backend"))
+        locs += _without_redirects(locs)
         locs.sort(key=lambda loc: ("=^~/".index(loc.match[0]), loc.path))
         servers.append(Server(host, tuple(locs), tls.get(host) or DEFAULT_CERT))
     return IngressPlan(
@@ -297,3 +298,23 @@ def build(
         tuple(b.problems),
         tls_hosts,
     )
+
+
+def _without_redirects(locs: list[Location]) -> list[Location]:
+    """nginx answers a request for `/foo` with a 301 to `/foo/` when a location `/foo/`
+    proxies and no location `= /foo` exists (its auto_redirect). Kubernetes has no such
+    redirect: `/foo` must go where the other paths send it. So each such `/foo` gets its
+    own exact location, with the backend the remaining locations choose for it."""
+    exact = {loc.path for loc in locs if loc.match == "="}
+    out = []
+    for loc in locs:
+        bare = loc.path.rstrip("/")
+        if loc.match == "/" or not loc.path.endswith("/") or not bare or bare in exact:
+            continue
+        exact.add(bare)
+        prefixes = [p for p in locs if p.match == "^~" and bare.startswith(p.path)]
+        chosen = max(prefixes, key=lambda p: len(p.path), default=None) or next(
+            p for p in locs if p.match == "/"
+        )
+        out.append(Location("=", bare, chosen.backend, chosen.source))
+    return out
