@@ -253,9 +253,16 @@ def wait_ingress(state_dir: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     ingress: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        ingress = (_status(files) or {}).get("ingress") or {}
+        status = _status(files) or {}
+        ingress = status.get("ingress") or {}
+        synced = (status.get("sync") or {}).get("revision") or 0
         pid = ingress.get("pid")
-        if pid is not None and ingress.get("digest") and procs.find_nginx(files.root) == pid:
+        if (
+            pid is not None
+            and ingress.get("digest")
+            and ingress.get("revision", 0) >= synced  # the endpoints `up` waited for
+            and procs.find_nginx(files.root) == pid
+        ):
             return
         time.sleep(POLL)
     raise TimeoutError(f"the ingress controller's nginx does not serve: {ingress}")

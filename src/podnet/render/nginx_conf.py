@@ -60,14 +60,13 @@ def _location(loc: Location) -> list[str]:
 
 def _server(s: Server, root: str) -> list[str]:
     default = " default_server" if s.host == CATCH_ALL else ""
-    out = [
-        "  server {",
-        f"    listen {HTTP_PORT}{default};",
-        f"    listen {HTTPS_PORT} ssl{default};",
-        f"    server_name {server_name(s.host)};",
-        f"    ssl_certificate {cert_path(root, s.tls)};",
-        f"    ssl_certificate_key {cert_path(root, s.tls)};",
-    ]
+    out = ["  server {", f"    listen {HTTP_PORT}{default};"]
+    if s.tls is not None:
+        out.append(f"    listen {HTTPS_PORT} ssl{default};")
+    out.append(f"    server_name {server_name(s.host)};")
+    if s.tls is not None:
+        out.append(f"    ssl_certificate {cert_path(root, s.tls)};")
+        out.append(f"    ssl_certificate_key {cert_path(root, s.tls)};")
     for loc in s.locations:
         out += _location(loc)
     out.append("  }")
