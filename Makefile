@@ -57,6 +57,9 @@ demo: venv
 	  lb=$$($(VENV)/bin/podnet get services frontend -n shop --cluster $(DEMO_CLUSTER) | awk 'NR==2{print $$4}'); \
 	  echo "# the internet client, through the frontend's LoadBalancer address $$lb:"; \
 	  $(VENV)/bin/podnet curl --cluster $(DEMO_CLUSTER) http://$$lb/; echo; \
+	  $(VENV)/bin/podnet get ingress -n shop --cluster $(DEMO_CLUSTER); \
+	  echo "# the internet client, by name through the ingress (nginx in ingress-nginx) to the frontend:"; \
+	  $(VENV)/bin/podnet curl --cluster $(DEMO_CLUSTER) http://shop.example.com/; echo; \
 	  echo "# shop/db-0 resolves api.shop through cluster DNS; its egress policy rejects the request:"; \
 	  ! $(VENV)/bin/podnet curl --cluster $(DEMO_CLUSTER) --from shop/db-0 --max-time 3 http://api.shop:8080/
 
