@@ -219,7 +219,9 @@ def test_tls_secrets_missing_and_bad_are_reported_and_get_the_default() -> None:
     certs = {s.host: s.tls for s in plan.servers}
     assert certs["good.test"].startswith("cert-") and certs["good.test"] in plan.certificates
     assert certs["junk.test"] == certs["gone.test"] == certs[CATCH_ALL] == "default"
-    assert _plan(ingress("web/b", [rule("plain.test", ("/", "Prefix", "s0"))])).servers[1].tls is None
+    assert (
+        _plan(ingress("web/b", [rule("plain.test", ("/", "Prefix", "s0"))])).servers[1].tls is None
+    )
     assert any("web/junk" in p and "no PEM" in p for p in plan.problems)
     assert any("web/gone" in p and "not found" in p for p in plan.problems)
 

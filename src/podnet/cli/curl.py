@@ -110,7 +110,7 @@ def ingress_resolve(url: str, address: str | None) -> str | None:
 
 def ingress_address(cluster: str) -> str | None:
     """The load-balancer address of the ingress controller's Service, from the store."""
-    from podnet.state.ingress_addon import NAMESPACE, SERVICE
+    from podnet.state.ingress_identity import NAMESPACE, SERVICE
     from podnet.state.store import Store, state_dir
 
     sdir = state_dir(cluster)

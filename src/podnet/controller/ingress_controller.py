@@ -21,8 +21,8 @@ from podnet.model.kinds import MODELS
 from podnet.render import kernel_names
 from podnet.render.ingress_routes import IngressPlan, build
 from podnet.render.nginx_conf import render
-from podnet.state.ingress_addon import NAMESPACE, pod_name
 from podnet.state.ingress_classes import served
+from podnet.state.ingress_identity import NAMESPACE, pod_name
 from podnet.state.store import Store
 
 WATCHED = ("Ingress", "IngressClass", "Service", "EndpointSlice", "Secret")

@@ -245,7 +245,7 @@ def wait_ingress(state_dir: Path, timeout: float) -> None:
     runs in the controller pod with a configuration nginx accepted); at once for a cluster
     without the controller. TimeoutError says what the controller reported."""
     from podnet.render.runtime import load
-    from podnet.state.ingress_addon import is_ingress_pod
+    from podnet.state.ingress_identity import is_ingress_pod
 
     files = StateFiles(state_dir.resolve())
     if not any(is_ingress_pod(p.namespace, p.name) for p in load(files.root).pods):
