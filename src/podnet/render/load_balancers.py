@@ -1,10 +1,17 @@
-"""Which nodes answer each LoadBalancer address: what the fabric routes (MetalLB's BGP mode
-announces the address from these nodes; the fabric spreads flows over them, ECMP).
+"""Which nodes answer each external address of a Service (LoadBalancer ingress IPs and
+spec.externalIPs): what the fabric routes (MetalLB's BGP mode announces a LoadBalancer
+address from these nodes; the fabric spreads flows over them, ECMP). An externalIP is
+"routed to one or more cluster nodes" by the cluster administrator (the Service API
+reference); here the fabric does it, the same way.
 
-externalTrafficPolicy Cluster: every node (any node forwards to any endpoint). Local:
-only the nodes that hold a usable endpoint of the Service, as a cloud load balancer learns
-from the healthCheckNodePort (a node answering 503 gets no traffic), so that no client is
-sent to a node that would drop it. The address itself comes from
+externalTrafficPolicy Cluster (and a ClusterIP Service's externalIPs, which have no
+policy): every node (any node forwards to any endpoint). Local: only the nodes that hold a
+usable endpoint of the Service, as a cloud load balancer learns from the
+healthCheckNodePort (a node answering 503 gets no traffic), so that no client is sent to a
+node that would drop it. A Local Service without any usable endpoint is routed to every
+node, whose rules reject the connection at once (kube-proxy's verdict for a Service
+without endpoints, `no-endpoint-services`); without a route the client waited for ARP on
+the fabric until it timed out. The LoadBalancer address itself comes from
 status.loadBalancer.ingress[].ip, which the allocator writes.
 """
 
@@ -17,25 +24,36 @@ from podnet.model.service import Service
 from podnet.render.service_ports import service_ports, usable
 
 
-def lb_routes(cluster: Cluster, node_ip: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
-    """LB address -> the node IPs (sorted) that may answer it; none: no route."""
+def external_routes(cluster: Cluster, node_ip: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    """External address -> the node IPs (sorted) that may answer it."""
     out: dict[str, set[str]] = {}
-    lbs = [s for s in cluster.services if s.spec.type == "LoadBalancer"]
-    if not lbs:
+    services = [s for s in cluster.services if _addresses(s)]
+    if not services or not node_ip:
         return {}
-    ports = service_ports(lbs, cluster.endpoint_slices)
-    for svc in lbs:
-        ips = [i.ip for i in svc.status.load_balancer.ingress if i.ip]
-        if not ips:
-            continue
-        if svc.spec.traffic_policy == "Local":
+    local = [s for s in services if s.spec.external and s.spec.traffic_policy == "Local"]
+    ports = service_ports(local, cluster.endpoint_slices) if local else ()
+    every = set(node_ip)
+    is_local = {id(s) for s in local}
+    for svc in services:
+        nodes = every
+        if id(svc) in is_local:
             own = [p for p in ports if (p.namespace, p.service) == _key(svc)]
-            nodes = {e.node for p in own for e in usable(p.endpoints) if e.node in node_ip}
-        else:
-            nodes = set(node_ip)
-        for ip in ips:
-            out.setdefault(ip, set()).update(node_ip[n] for n in nodes if n)
+            held = {e.node for p in own for e in usable(p.endpoints) if e.node in node_ip}
+            nodes = {n for n in held if n} or every  # no endpoint anywhere: every node rejects
+        for ip in _addresses(svc):
+            out.setdefault(ip, set()).update(node_ip[n] for n in nodes)
     return {ip: tuple(sorted(gws)) for ip, gws in out.items() if gws}
+
+
+def _addresses(svc: Service) -> list[str]:
+    """spec.externalIPs (not for headless or ExternalName Services: no rules), then the
+    LoadBalancer ingress IPs."""
+    if svc.spec.type == "ExternalName" or svc.spec.headless:
+        return []
+    ips = [str(ip) for ip in svc.spec.external_ips]
+    if svc.spec.type == "LoadBalancer":
+        ips += [i.ip for i in svc.status.load_balancer.ingress if i.ip]
+    return ips
 
 
 def _key(svc: Service) -> tuple[str, str]:

@@ -26,7 +26,7 @@ from podnet.model.cluster import Cluster
 from podnet.model.errors import InputError, Problem
 from podnet.model.kinds import identity
 from podnet.render import kernel_names
-from podnet.render.load_balancers import lb_routes
+from podnet.render.load_balancers import external_routes
 from podnet.render.netplan import (
     Address,
     Fdb,
@@ -77,9 +77,16 @@ def render(
     reason = kernel_names.check_cluster_name(cluster_name)
     if reason:
         raise InputError([Problem(None, "", "", reason)])
+    external = external_routes(cluster, placement.node_ip)
+    # External addresses outside the node network (externalIPs): the internet and the
+    # nodes route them to the fabric, which routes them to the nodes that answer them
+    # (the node network's own addresses are reached on the fabric's bridge already).
+    beyond = tuple(
+        sorted(ip for ip in external if ipaddress.IPv4Address(ip) not in net.node_network)
+    )
     namespaces = [
-        _fabric(cluster, cluster_name, net, lb_routes(cluster, placement.node_ip)),
-        _internet(cluster_name, net),
+        _fabric(cluster, cluster_name, net, external),
+        _internet(cluster_name, net, beyond),
     ]
     # Each node's own pods, grouped once (in key order): per node, a scan of every pod
     # was quadratic in the cluster's size (256 nodes x 5,000 pods).
@@ -89,7 +96,7 @@ def render(
         if key not in host_net:  # hostNetwork pods live in the node's netns
             local.setdefault(pod_node, []).append(key)
     namespaces += [
-        _node(cluster, placement, cluster_name, mode, net, n, local.get(n, []))
+        _node(cluster, placement, cluster_name, mode, net, n, local.get(n, []), beyond)
         for n in _nodes(cluster)
     ]
     mtu = UNDERLAY_MTU - VXLAN_OVERHEAD if mode == "vxlan" else None
@@ -144,7 +151,7 @@ def _fabric(
     )
 
 
-def _internet(cluster_name: str, net: NetworkConfig) -> NetnsPlan:
+def _internet(cluster_name: str, net: NetworkConfig, beyond: tuple[str, ...]) -> NetnsPlan:
     return NetnsPlan(
         name=kernel_names.internet_netns(cluster_name),
         role="internet",
@@ -153,7 +160,10 @@ def _internet(cluster_name: str, net: NetworkConfig) -> NetnsPlan:
         addresses=(
             Address(kernel_names.POD_IF, f"{internet_ip(net)}/{net.internet_network.prefixlen}"),
         ),
-        routes=(Route(str(net.node_network), kernel_names.POD_IF, via=fabric_internet_ip(net)),),
+        routes=(
+            Route(str(net.node_network), kernel_names.POD_IF, via=fabric_internet_ip(net)),
+            *(Route(f"{ip}/32", kernel_names.POD_IF, via=fabric_internet_ip(net)) for ip in beyond),
+        ),
     )
 
 
@@ -165,14 +175,19 @@ def _node(
     net: NetworkConfig,
     node: str,
     pods: list[tuple[str, str]],
+    beyond: tuple[str, ...] = (),
 ) -> NetnsPlan:
-    """A node's namespace; `pods`: the keys of its pods with a namespace of their own."""
+    """A node's namespace; `pods`: the keys of its pods with a namespace of their own;
+    `beyond`: the external addresses outside the node network, routed to the fabric so
+    that the node's own connections pass the route lookup before NAT (as the service
+    CIDR)."""
     ip = placement.node_ip[node]
     mtu = UNDERLAY_MTU - VXLAN_OVERHEAD if mode == "vxlan" else None
     links = [Link(kernel_names.POD_IF, "peer")]
     routes = [
         Route(str(net.internet_network), kernel_names.POD_IF, via=fabric_ip(net)),
         Route(str(net.service_cidr), kernel_names.POD_IF, via=fabric_ip(net)),
+        *(Route(f"{ip}/32", kernel_names.POD_IF, via=fabric_ip(net)) for ip in beyond),
     ]
     neighbours: list[Neighbour] = []
     fdb: list[Fdb] = []
