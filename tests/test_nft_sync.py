@@ -4,10 +4,12 @@ renderer gives exactly render_node's table; counts attributed to policies."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from podnet.controller.policy_sync import sync_policies
-from podnet.datapath.nft import parse_counters
+from podnet.datapath.nft import parse_counters, parse_dynamic
 from podnet.nftables import text as nft_text
 from podnet.nftables.model import Counter
 from podnet.policy.engine import policy_name
@@ -175,3 +177,23 @@ def test_drops_are_attributed_to_every_policy_isolating_the_pod(direction, drop_
     for key, (accepted, dropped) in counts.items():
         assert accepted == 0
         assert dropped == (5 if key in pols else 0)
+
+
+def test_parse_dynamic_keeps_the_named_sets_of_the_table() -> None:
+
+    def s(table: str, name: str, *elems: object) -> dict:
+        return {"set": {"family": "inet", "table": table, "name": name, "elem": list(elems)}}
+
+    doc = json.dumps(
+        {
+            "nftables": [
+                {"metainfo": {"version": "1.0.6"}},
+                s("podnet_a", "aff-1", {"elem": {"val": "10.244.1.2", "expires": 99}}),
+                s("podnet_a", "aff-2", {"elem": {"val": "10.244.1.3", "expires": 5}}),
+                s("podnet_b", "aff-1", {"elem": {"val": "10.244.9.9", "expires": 7}}),
+                s("podnet_a", "plain", "10.0.0.1"),
+            ]
+        }
+    )
+    assert parse_dynamic(doc, "podnet_a", {"aff-1", "plain"}) == {"aff-1": [("10.244.1.2", 99)]}
+    assert parse_dynamic("", "podnet_a", {"aff-1"}) == {}

@@ -22,6 +22,7 @@ from podnet.nftables.expr import (
     Proto,
     Range,
     Reject,
+    SetUpdate,
     Verdict,
     VMap,
 )
@@ -137,13 +138,16 @@ def _map_table(*elements: tuple[Element, Verdict], chains: tuple[Chain, ...] = (
 
 def test_update_writes_only_the_elements_that_differ() -> None:
     """Elements are compared as values by key: the unchanged ones are not written at all,
-    a changed verdict is a delete and an add (the kernel refuses an add over a key)."""
+    a changed verdict is a delete and an add (the kernel refuses an add over a key). The
+    add re-declares the map with the new elements: for `add map` nft 1.0.6 fetches the
+    tables alone, for `add element` every chain and set of the namespace."""
     a, b, c = (IPv4Address(f"10.96.0.{i}") for i in (1, 2, 3))
     old = _map_table(((a, "tcp", 80), Jump("x")), ((b, "tcp", 80), Jump("y")))
     new = _map_table(((a, "tcp", 80), Jump("x")), ((b, "tcp", 80), Jump("z")), ((c, "udp", 53), Jump("x")))  # fmt: skip
     assert text.update(old, new) == (
         "delete element inet podnet_t m { 10.96.0.2 . tcp . 80 }\n"
-        "add element inet podnet_t m { 10.96.0.2 . tcp . 80 : jump z, 10.96.0.3 . udp . 53 : jump x }\n"
+        "add map inet podnet_t m { type ipv4_addr . inet_proto . inet_service : verdict; "
+        "elements = { 10.96.0.2 . tcp . 80 : jump z, 10.96.0.3 . udp . 53 : jump x } }\n"
     )
     assert text.update(new, new) == ""
 
@@ -153,9 +157,36 @@ def test_update_rewrites_a_changed_chain_and_leaves_the_same_ones() -> None:
     old = _map_table(chains=(same, Chain("c", (Rule(verdict=DROP),))))
     new = _map_table(chains=(same, Chain("c", (Rule(verdict=RETURN),)), Chain("d")))
     assert text.update(old, new) == (
-        "table inet podnet_t {\n\tchain d {\n\t}\n}\n"
         "flush chain inet podnet_t c\n"
-        "add rule inet podnet_t c return\n"
+        "add chain inet podnet_t c { return; }\n"
+        "add chain inet podnet_t d { }\n"
+    )
+
+
+def test_update_keeps_the_full_form_where_nft_needs_its_cache() -> None:
+    """A chain naming a set that the batch does not declare, a base chain, and elements
+    of an interval set: nft 1.0.6 resolves those against what it reads from the kernel,
+    so they keep `table { }`, `add rule` and `add element` (and their cost)."""
+    hook = Hook("filter", "forward", "filter", "accept")
+    lookup = Rule((InSet((Field.IP_SADDR,), "s"),), verdict=ACCEPT)
+    s_old = Set("s", ("ipv4_addr",), ("interval",), (ADDR,))
+    s_new = Set("s", ("ipv4_addr",), ("interval",), (ADDR, IPv4Address("10.244.0.9")))
+    fresh = Set("t", ("ipv4_addr",), ("dynamic", "timeout"), timeout=5)
+    update = Rule(statements=(SetUpdate("t", (Field.IP_SADDR,)),), verdict=ACCEPT)
+    old = Table("inet", "podnet_t", sets=(s_old,), chains=(Chain("f", (), hook),))
+    new = Table(
+        "inet",
+        "podnet_t",
+        sets=(s_new, fresh),
+        chains=(Chain("f", (lookup,), hook), Chain("g", (lookup,)), Chain("h", (update,))),
+    )
+    assert text.update(old, new) == (
+        "add set inet podnet_t t { type ipv4_addr; flags dynamic,timeout; timeout 5s; }\n"
+        "flush chain inet podnet_t f\n"
+        "add rule inet podnet_t f ip saddr @s accept\n"
+        "table inet podnet_t {\n\tchain g {\n\t\tip saddr @s accept\n\t}\n}\n"
+        "add chain inet podnet_t h { update @t { ip saddr } accept; }\n"
+        "add element inet podnet_t s { 10.244.0.9 }\n"
     )
 
 
@@ -174,3 +205,20 @@ def test_update_compares_values_where_identity_differs() -> None:
 
     assert build() is not build()
     assert text.update(build(), build()) == ""
+
+
+def test_kept_elements_put_back_dynamic_sets_with_their_time_left() -> None:
+    """After a replace, the clients of a ClientIP affinity set come back with the seconds
+    they had left (capped by the set's timeout, at least 1); other sets get nothing."""
+    aff = Set("aff-x", ("ipv4_addr",), ("dynamic", "timeout"), timeout=60)
+    plain = Set("s", ("ipv4_addr",))
+    table = Table("inet", "podnet_t", sets=(aff, plain))
+    kept = {
+        "aff-x": [("10.244.1.2", 30), ("10.244.1.3", 500), ("10.244.1.4", 0)],
+        "s": [("1.2.3.4", 9)],
+    }
+    assert text.kept_elements(table, kept) == (
+        "add element inet podnet_t aff-x { 10.244.1.2 expires 30s, 10.244.1.3 expires 60s, "
+        "10.244.1.4 expires 1s }\n"
+    )
+    assert text.kept_elements(table, {}) == ""

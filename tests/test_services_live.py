@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from podnet.render import kernel_names
 from podnet.testing import Live, example_docs, in_netns, live_cluster
 
 pytestmark = pytest.mark.datapath
@@ -354,3 +355,125 @@ def test_cluster_dns_answers_through_its_cluster_ip(live: Live) -> None:
                 break
             time.sleep(0.5)
         assert out.stdout.strip() == "10.96.1.10", (transport, out.stdout, out.stderr)
+
+
+def _service(name: str, spec: dict[str, Any], status: dict[str, Any] | None = None) -> dict:
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": "svc-demo"},
+        "spec": spec,
+    }
+    return doc | ({"status": status} if status else {})
+
+
+def _slice(service: str, ip: str, node: str, port: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": f"{service}-a",
+            "namespace": "svc-demo",
+            "labels": {"kubernetes.io/service-name": service},
+        },
+        "addressType": "IPv4",
+        "ports": [{"port": port}],
+        "endpoints": [{"addresses": [ip], "nodeName": node}],
+    }
+
+
+def _fabric_route(live: Live, ip: str) -> str:
+    routes = in_netns(str(live.runtime()["fabric"]["netns"]), "ip", "route", "show", f"{ip}/32")
+    return routes.stdout
+
+
+def test_local_load_balancer_without_endpoints_is_refused(live: Live) -> None:
+    """externalTrafficPolicy Local and no endpoint anywhere: kube-proxy rejects (its
+    `no-endpoint-services` verdict); every node is routed the address, so the client is
+    refused at once instead of waiting for ARP on the fabric. With an endpoint on node-1
+    only, only node-1 gets it again and answers with the client's address kept."""
+    lb = "172.18.255.12"
+    svc = _service(
+        "lb-local-empty",
+        {
+            "type": "LoadBalancer",
+            "externalTrafficPolicy": "Local",
+            "loadBalancerIP": lb,
+            "ports": [{"port": 80, "targetPort": 8080}],
+        },
+        {"loadBalancer": {"ingress": [{"ip": lb}]}},
+    )
+    live.apply([svc])
+    try:
+        r = one(live, "internet", lb, 80)
+        assert r.get("error") == "ConnectionRefusedError" and r["seconds"] < 0.5, r
+        route = _fabric_route(live, lb)
+        assert NODE1 in route and NODE2 in route, route
+        live.apply([_slice("lb-local-empty", "10.244.1.10", "node-1", 8080)])
+        r = one(live, "internet", lb, 80)
+        assert (r.get("pod"), r.get("client")) == ("web-1", INTERNET), r
+        route = _fabric_route(live, lb)
+        assert f"via {NODE1}" in route and NODE2 not in route, route
+    finally:
+        live.cli("delete", "endpointslice", "lb-local-empty-a", "-n", "svc-demo")
+        assert live.cli("delete", "service", "lb-local-empty", "-n", "svc-demo").returncode == 0
+    assert not _fabric_route(live, lb).strip()
+
+
+@pytest.mark.parametrize("src", ["internet", "svc-demo/client-2", "node/node-2"])
+def test_external_ips_are_routed_and_answered(live: Live, src: str) -> None:
+    """spec.externalIPs (outside the node network): the fabric routes the address to the
+    nodes, the internet and the nodes route it to the fabric, and a node's rules DNAT it
+    to an endpoint (externalTrafficPolicy Cluster: any node, masqueraded)."""
+    ip = "198.51.100.10"
+    svc = _service(
+        "ext-ip",
+        {"externalIPs": [ip], "ports": [{"port": 80, "targetPort": 8080}]},
+    )
+    live.apply([svc, _slice("ext-ip", "10.244.1.10", "node-1", 8080)])
+    try:
+        route = _fabric_route(live, ip)
+        assert NODE1 in route and NODE2 in route, route
+        res = hits(live, src, ip, 80, count=5)
+        assert pods_of(res) == {"web-1"}, res
+    finally:
+        live.cli("delete", "endpointslice", "ext-ip-a", "-n", "svc-demo")
+        assert live.cli("delete", "service", "ext-ip", "-n", "svc-demo").returncode == 0
+    assert not _fabric_route(live, ip).strip()
+    inet = in_netns(where(live, "internet"), "ip", "route", "show", f"{ip}/32").stdout
+    assert not inet.strip(), inet
+
+
+def _affinity_clients(live: Live, node: str) -> set[str]:
+    """The client addresses in node's ClientIP affinity sets."""
+    out = in_netns(live.node_netns()[node], "nft", "-j", "list", "sets", "inet")
+    assert out.returncode == 0, out.stderr
+    return {
+        e["elem"]["val"]
+        for item in json.loads(out.stdout)["nftables"]
+        if "set" in item and item["set"]["name"].startswith("aff-")
+        for e in item["set"].get("elem", [])
+        if isinstance(e, dict)
+    }
+
+
+def test_affinity_survives_a_full_sync(live: Live) -> None:
+    """A full sync re-creates the table (one transaction); the affinity sets' clients are
+    read first and written back with the time they had left, so a client keeps its
+    endpoint across it (here: the drift watch sees a transaction made behind the daemon's
+    back and makes the next periodic sync full)."""
+    first = pods_of(hits(live, "svc-demo/client", "10.96.1.11", 80, count=5))
+    assert len(first) == 1, first
+    client_ip = live.pod_ips()["svc-demo/client"]
+    assert client_ip in _affinity_clients(live, "node-1")
+    log = live.sdir / "daemon.log"
+    before = log.read_text().count("periodic full")
+    table = kernel_names.table_name(live.name)
+    node1 = live.node_netns()["node-1"]
+    assert in_netns(node1, "nft", "add", "table", "inet", table).returncode == 0  # a no-op
+    deadline = time.monotonic() + 45
+    while log.read_text().count("periodic full") == before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert log.read_text().count("periodic full") > before, log.read_text()[-1500:]
+    assert client_ip in _affinity_clients(live, "node-1")
+    assert pods_of(hits(live, "svc-demo/client", "10.96.1.11", 80, count=5)) == first
