@@ -8,16 +8,22 @@ from scratch; one Service added at that size. Prints figures; asserts nothing.
    `client` and `server` on node-1; a listener on server:8080 and 8081.
 2. Latency: for each size N, N synthetic Services (2 endpoints each; the measured one's
    endpoints are server:8080 and server:8081, the others' addresses that nothing uses)
-   rendered by service_nft and applied to node-1's table; then the hand-built path in the
-   same run: one verdict map `ip daddr . meta l4proto . th dport vmap` -> a chain per
-   Service with one `dnat` (no numgen, no per-endpoint chain, no masquerade marks). A
-   client in `client`'s namespace times connect() (SYN to SYN-ACK, through node-1's DNAT)
-   --connects times after a warm-up; p50/p99 per round, rounds alternate.
+   rendered by service_nft and applied to node-1's table; and the hand-built path: one
+   verdict map `ip daddr . meta l4proto . th dport vmap` -> a chain per Service with one
+   `dnat` (no numgen, no masquerade marks). Every (size, kind) is one configuration; each
+   of --rounds rounds measures every configuration once, in a new random order (sizes and
+   kinds interleaved, so that a change of load hits all alike). A client in `client`'s
+   namespace, pinned to one CPU (--cpu, taskset) with the server on the same one, times
+   connect() (SYN to SYN-ACK, through node-1's DNAT) --connects times after 200 of
+   warm-up. Reported per configuration: the median over rounds of each round's p50 and
+   p99, and p50/p99 of all samples pooled; the load average beside each round.
 3. From scratch: node-1's table deleted, then 10,000 Services x 2 endpoints rendered (cold
    cache), merged, written as text and committed with `nft -f`: each part timed.
 4. One Service added at 10,000: render (the others' pieces cached), merge, the difference
    (nftables.text.update), `nft -f`: the path of an incremental sync (controller/policy_sync)
-   from the Service ports on.
+   from the Service ports on. Then the same batch written in the shape `update` wrote
+   before (a `table { }` block and `add element`: nft 1.0.6 dumps every chain first)
+   applied by `nft -f` in the same run, for the comparison.
 5. One endpoint changed at 10,000 (a Service's second endpoint moves to another address,
    as when a pod is replaced): the same path.
 """
@@ -27,6 +33,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import random
+import re
 import resource
 import statistics
 import subprocess
@@ -154,20 +162,57 @@ def podnet_table(name: str, ps: tuple):
     return merge(Table("inet", name), render_node(ps, "node-1", IPv4Network("10.244.0.0/16")))
 
 
-def measure(client_ns: str, vip: str, n: int, port: int = 80) -> tuple[float, float]:
+def measure(client_ns: str, vip: str, n: int, port: int = 80, cpu: str = "1") -> list[float]:
+    """connect() times in µs, sorted."""
     out = subprocess.run(
-        ["ip", "netns", "exec", client_ns, sys.executable, "-c", CONNECT, vip, str(port), str(n), "200"],
+        ["taskset", "-c", cpu, "ip", "netns", "exec", client_ns, sys.executable, "-c", CONNECT,
+         vip, str(port), str(n), "200"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    us = sorted(int(x) / 1000 for x in out.stdout.split())
-    return statistics.median(us), us[int(len(us) * 0.99) - 1]
+    return sorted(int(x) / 1000 for x in out.stdout.split())
+
+
+def pct(us: list[float], q: float) -> float:
+    return us[min(len(us) - 1, int(len(us) * q))]
+
+
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def old_shape(diff: str) -> str:
+    """The same batch as `update` wrote it before: new chains in a `table { }` block and
+    elements by `add element` (for which nft 1.0.6 dumps every chain of the namespace)."""
+    chains, rest = [], []
+    for line in diff.splitlines():
+        m = re.fullmatch(r"add chain (\S+ \S+) (\S+) \{(.*) \}", line)
+        e = re.fullmatch(r"add map (\S+ \S+) (\S+) \{ type [^;]*; elements = \{ (.*) \} \}", line)
+        if m and f"flush chain {m.group(1)} {m.group(2)}" in rest:  # a changed chain
+            rules = [r.strip() for r in m.group(3).split(";") if r.strip()]
+            rest += [f"add rule {m.group(1)} {m.group(2)} {r}" for r in rules]
+        elif m:
+            rules = [r.strip() for r in m.group(3).split(";") if r.strip()]
+            chains.append(
+                (
+                    m.group(1),
+                    f"\tchain {m.group(2)} {{\n" + "".join(f"\t\t{r}\n" for r in rules) + "\t}",
+                )
+            )
+        elif e:
+            rest.append(f"add element {e.group(1)} {e.group(2)} {{ {e.group(3)} }}")
+        else:
+            rest.append(line)
+    head = [f"table {chains[0][0]} {{", *(c for _, c in chains), "}"] if chains else []
+    return "\n".join(head + rest) + "\n"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10,1000,10000")
     ap.add_argument("--connects", type=int, default=2000)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--cpu", default="1", help="the CPU the client and the server run on")
+    ap.add_argument("--repeat", type=int, default=10, help="rounds of each programming figure")
     args = ap.parse_args()
     os.environ.setdefault("PODNET_STATE_DIR", tempfile.mkdtemp(prefix="svcbench-"))
     from podnet.datapath.nft import NetnsRunner
@@ -192,27 +237,46 @@ def main() -> int:
             capture_output=True, text=True, check=True,
         ).stdout.split()[3].split("/")[0]  # fmt: skip
         server = subprocess.Popen(
-            ["ip", "netns", "exec", server_ns, sys.executable, "-c", SERVER],
+            ["taskset", "-c", args.cpu, "ip", "netns", "exec", server_ns, sys.executable, "-c", SERVER],
             stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert server.stdout is not None and server.stdout.readline().strip() == "ready"
         runner = NetnsRunner()
         table_name = kernel_names.table_name(name)
         print(f"cluster {name}; client -> ClusterIP 10.100.0.1:80 -> server {server_ip}")
-        direct = measure(client_ns, server_ip, args.connects, 8080)
-        print(
-            f"direct to the pod (no Service rule):  p50 {direct[0]:6.1f} us  p99 {direct[1]:6.1f} us"
-        )
-        for size in [int(s) for s in args.sizes.split(",")]:
+        print(f"client and server pinned to CPU {args.cpu}; load average {load()}")
+        configs: dict[tuple[int, str], object] = {}
+        for size in [int(s) for s in args.sizes.split(",")] if args.sizes else []:
             ps = ports(size, server_ip)
-            tables = {"podnet": podnet_table(table_name, ps), "by hand": hand_table(table_name, ps)}
-            for r in range(args.rounds):
-                for kind, table in tables.items():
-                    runner.apply(node_ns, table)
-                    p50, p99 = measure(client_ns, "10.100.0.1", args.connects)
-                    print(
-                        f"{size:6d} Services, {kind:7s} round {r + 1}: p50 {p50:6.1f} us  p99 {p99:6.1f} us"
-                    )
+            configs[(size, "podnet")] = podnet_table(table_name, ps)
+            configs[(size, "by hand")] = hand_table(table_name, ps)
+        samples: dict[tuple[int, str] | str, list[list[float]]] = {}
+        order = [*configs, "direct"]
+        for r in range(args.rounds if configs else 0):
+            random.shuffle(order)
+            print(f"round {r + 1}, load average {load()}: ", end="", flush=True)
+            for key in order:
+                if key == "direct":
+                    us = measure(client_ns, server_ip, args.connects, 8080, args.cpu)
+                else:
+                    runner.apply(node_ns, configs[key])  # type: ignore[arg-type]
+                    us = measure(client_ns, "10.100.0.1", args.connects, cpu=args.cpu)
+                samples.setdefault(key, []).append(us)
+                print(".", end="", flush=True)
+            print()
+        if samples:
+            print(f"\nconnect() through the ClusterIP, µs ({args.rounds} rounds x {args.connects}): "
+                  "median of the rounds' p50 / p99; pooled p50 / p99")  # fmt: skip
+            for key in sorted(samples, key=str):
+                rounds = samples[key]
+                pooled = sorted(x for us in rounds for x in us)
+                p50s = statistics.median(pct(us, 0.5) for us in rounds)
+                p99s = statistics.median(pct(us, 0.99) for us in rounds)
+                name = key if isinstance(key, str) else f"{key[0]:6d} {key[1]}"
+                print(f"  {name:16s} {p50s:6.1f} / {p99s:6.1f}   pooled {pct(pooled, 0.5):6.1f} "
+                      f"/ {pct(pooled, 0.99):6.1f}   rounds' p50: "
+                      + " ".join(f"{pct(us, 0.5):.1f}" for us in rounds))  # fmt: skip
+            print(f"load average after: {load()}")
 
         size = 10_000
         print(f"\nprogramming {size} Services x 2 endpoints from scratch (node-1's table deleted):")
@@ -233,7 +297,9 @@ def main() -> int:
                   f"{t2 - t1:.3f} ({len(text) / 1e6:.1f} MB, {table.rule_count} rules) + nft -f {t3 - t2:.3f}"
                   f"; CPU: Python {c2 - c0:.3f} s, nft {n3 - n2:.3f} s")  # fmt: skip
 
-        def incremental(what: str, ps: tuple, old: Table) -> Table:
+        summary: dict[str, list[tuple[float, float, float]]] = {}
+
+        def incremental(what: str, ps: tuple, old: Table, shape: str = "now") -> Table:
             t0, c0 = time.perf_counter(), time.process_time()
             new = service_nft.merge(
                 Table("inet", table_name),
@@ -242,22 +308,29 @@ def main() -> int:
             t1 = time.perf_counter()
             text = nft_text.update(old, new)
             assert text is not None
+            if shape == "before":
+                text = old_shape(text)
             t2, c2, n2 = time.perf_counter(), time.process_time(), children_cpu()
             runner._run(node_ns, ["-f", "-"], text)
             t3, n3 = time.perf_counter(), children_cpu()
-            print(f"  {what}: {(t3 - t0) * 1000:.1f} ms = render+merge {(t1 - t0) * 1000:.1f} "
-                  f"+ difference {(t2 - t1) * 1000:.1f} ({len(text)} bytes) + nft -f "
-                  f"{(t3 - t2) * 1000:.1f}; CPU: Python {(c2 - c0) * 1000:.1f} ms, nft "
-                  f"{(n3 - n2) * 1000:.1f} ms")  # fmt: skip
+            print(f"  {what} ({shape:6s} shape): {(t3 - t0) * 1000:6.1f} ms = render+merge "
+                  f"{(t1 - t0) * 1000:5.1f} + difference {(t2 - t1) * 1000:5.1f} ({len(text)} bytes)"
+                  f" + nft -f {(t3 - t2) * 1000:5.1f}; CPU: Python {(c2 - c0) * 1000:5.1f} ms, "
+                  f"nft {(n3 - n2) * 1000:5.1f} ms")  # fmt: skip
+            summary.setdefault(f"{what.split(',')[0]}, {shape} shape", []).append(
+                ((t3 - t0) * 1000, (c2 - c0) * 1000, (n3 - n2) * 1000)
+            )
             return new
 
-        print(f"\none Service added at {size} (through nftables.text.update):")
+        print(f"\none Service added at {size} (through nftables.text.update), load {load()}:")
         old = table
-        for r in range(5):
-            ps = (*ps, ports(size + 1 + r, server_ip)[-1])
-            old = incremental(f"round {r + 1}", ps, old)
-        print(f"\none endpoint changed at {size}:")
-        for r in range(5):
+        extra = iter(ports(size + 2 * args.repeat + 1, server_ip)[size:])
+        for r in range(args.repeat):
+            for shape in ("now", "before"):
+                ps = (*ps, next(extra))
+                old = incremental(f"Service added, round {r + 1}", ps, old, shape)
+        print(f"\none endpoint changed at {size}, load {load()}:")
+        for r in range(2 * args.repeat):
             i = 100 + 37 * r
             sp = ps[i]
             moved = dataclasses.replace(
@@ -268,7 +341,14 @@ def main() -> int:
                 dataclasses.replace(sp, endpoints=(sp.endpoints[0], moved)),
                 *ps[i + 1 :],
             )
-            old = incremental(f"round {r + 1}", ps, old)
+            shape = ("now", "before")[r % 2]
+            old = incremental(f"endpoint changed, round {r // 2 + 1}", ps, old, shape)
+        print(f"\nsummary (load average now {load()}): min / median / max, ms")
+        for what, rows in summary.items():
+            cols = list(zip(*rows, strict=True))
+            print(f"  {what:32s}" + "; ".join(
+                f"{label} {min(c):5.1f} / {statistics.median(c):5.1f} / {max(c):5.1f}"
+                for label, c in zip(("wall", "CPU Python", "CPU nft"), cols, strict=True)))  # fmt: skip
         listed = subprocess.run(["ip", "netns", "exec", node_ns, "nft", "list", "map", "inet",
                                  table_name, "service-ips"], capture_output=True, text=True)  # fmt: skip
         print(f"  service-ips holds {listed.stdout.count(' : goto ')} elements in the kernel")
