@@ -11,9 +11,12 @@ follows `ready` (podnet.model.service.Endpoint).
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
+from itertools import chain, compress, count
+from operator import itemgetter, ne
 from socket import AF_INET, inet_pton
 
 from podnet.model.service import EndpointSlice, Service
@@ -86,15 +89,23 @@ class PortCache:
     the store's parse cache hands back the same object for an unchanged resource version,
     so the next sync builds the ports of the Services that changed only (building them
     all cost ~0.4 s for 10,000 Services, mostly parsing addresses). Holding the objects
-    keeps their ids from being reused."""
+    keeps their ids from being reused.
+
+    `service_ports` with a cache also remembers its last inputs and answer: when the
+    Services and slices are the same objects (ids compared at C speed), it answers the
+    same tuple; when a few differ, it recomputes the Services they touch only and splices
+    them into the order it keeps. Walking 10,000 Services and 10,000 slices in Python
+    (grouping, sorting, a lookup each) cost ~70 ms of CPU per sync on this machine; a
+    change of one Service now costs a few C-level passes over the ids (~2-5 ms)."""
 
     def __init__(self) -> None:
         self._by_service: dict[
             tuple[str, str], tuple[Service, tuple[EndpointSlice, ...], tuple[ServicePort, ...]]
         ] = {}
+        self._last: _Last | None = None
 
     def ports(self, svc: Service, own: tuple[EndpointSlice, ...]) -> tuple[ServicePort, ...]:
-        key = (svc.metadata.namespace or "default", svc.metadata.name or "")
+        key = _key(svc)
         hit = self._by_service.get(key)
         # Tuples compare their items by identity first: equal at C speed when unchanged.
         if hit is not None and hit[0] is svc and hit[1] == own:
@@ -109,26 +120,155 @@ class PortCache:
             del self._by_service[key]
 
 
+@dataclass
+class _Last:
+    """The inputs and answer of the last `service_ports` call with a cache."""
+
+    services: list[Service]  # the objects (held: their ids stay unique)
+    slices: list[EndpointSlice]
+    service_ids: list[int]
+    slice_ids: list[int]
+    order: list[tuple[str, str]]  # sort keys (namespace or "", name) of the Services
+    keys: list[tuple[str, str]]  # their cache keys, in the same order
+    by_key: dict[tuple[str, str], Service]
+    key_slices: dict[tuple[str, str], list[EndpointSlice]]  # IPv4 slices per Service
+    out: tuple[ServicePort, ...]
+
+
+_PORTS = itemgetter(2)
+# Beyond this many changed objects, the whole walk is as cheap as the bookkeeping.
+MAX_SPLICE = 256
+
+
+def _incremental(
+    cache: PortCache, services: list[Service], slices: list[EndpointSlice]
+) -> tuple[ServicePort, ...] | None:
+    """The answer from the last call and what changed since; None: walk everything.
+    What changed is the stretch between the longest common prefix and suffix of the
+    inputs' ids (the store lists objects in a stable order, so one change is one short
+    stretch); an object in it that was there before is taken out and put back."""
+    last = cache._last
+    if last is None:
+        return None
+    service_ids = list(map(id, services))
+    slice_ids = list(map(id, slices))
+    p, q = _stretch(service_ids, last.service_ids)
+    p2, q2 = _stretch(slice_ids, last.slice_ids)
+    came_s, went_s = services[p : len(services) - q], last.services[p : len(last.services) - q]
+    came_e, went_e = slices[p2 : len(slices) - q2], last.slices[p2 : len(last.slices) - q2]
+    if not (came_s or went_s or came_e or went_e):
+        return last.out
+    if len(came_s) + len(went_s) + len(came_e) + len(went_e) > MAX_SPLICE:
+        return None
+    touched: set[tuple[str, str]] = set()
+    for gone in went_s:
+        if last.by_key.get(k := _key(gone)) is gone:
+            del last.by_key[k]
+        touched.add(k)
+    for svc in came_s:
+        last.by_key[k := _key(svc)] = svc
+        touched.add(k)
+    for sl in went_e:
+        if (sk := _slice_key(sl)) is not None:
+            last.key_slices[sk] = [x for x in last.key_slices.get(sk, ()) if x is not sl]
+            touched.add(sk)
+    came_by_key: dict[tuple[str, str], list[EndpointSlice]] = {}
+    for sl in came_e:
+        if (sk := _slice_key(sl)) is not None:
+            came_by_key.setdefault(sk, []).append(sl)
+            touched.add(sk)
+    for k, more in came_by_key.items():
+        own = last.key_slices.get(k, []) + more
+        at = {id(x): slice_ids.index(id(x)) for x in own}  # input order, as the full walk
+        last.key_slices[k] = sorted(own, key=lambda x: at[id(x)])
+    for k in touched:
+        now = last.by_key.get(k)
+        sort_key = (k[0] if now is None else now.metadata.namespace or "", k[1])
+        pos = bisect.bisect_left(last.order, sort_key)
+        listed = pos < len(last.order) and last.order[pos] == sort_key
+        if now is None:
+            if listed:
+                del last.order[pos], last.keys[pos]
+            cache._by_service.pop(k, None)
+            continue
+        if not listed:
+            last.order.insert(pos, sort_key)
+            last.keys.insert(pos, k)
+        cache.ports(now, tuple(last.key_slices.get(k, ())))
+    if len(last.order) != len(service_ids):
+        return None  # the same Service twice: the full walk says what that means
+    last.services, last.slices = services, slices
+    last.service_ids, last.slice_ids = service_ids, slice_ids
+    entries = map(cache._by_service.__getitem__, last.keys)
+    last.out = tuple(chain.from_iterable(map(_PORTS, entries)))
+    return last.out
+
+
+def _stretch(new: list[int], old: list[int]) -> tuple[int, int]:
+    """The lengths of the longest common prefix and suffix of `new` and `old` (not
+    overlapping): the first difference from each end, found by C-level iterators."""
+    if new == old:
+        return len(new), 0
+    n = min(len(new), len(old))
+    prefix = next(compress(count(), map(ne, new, old)), n)
+    tail = map(ne, reversed(new[prefix:]), reversed(old[prefix:]))
+    return prefix, next(compress(count(), tail), n - prefix)
+
+
+def _key(svc: Service) -> tuple[str, str]:
+    return (svc.metadata.namespace or "default", svc.metadata.name or "")
+
+
+def _slice_key(s: EndpointSlice) -> tuple[str, str] | None:
+    name = s.service_name
+    if name and s.address_type == "IPv4":
+        return (s.metadata.namespace or "default", name)
+    return None
+
+
 def service_ports(
     services: Iterable[Service], slices: Iterable[EndpointSlice], cache: PortCache | None = None
 ) -> tuple[ServicePort, ...]:
     """Every port of every Service that has a virtual address, in (ns, name, port) order.
     Headless and ExternalName Services get no rules (DNS only), as in kube-proxy. With a
-    cache (the daemon's), an unchanged Service's ports are those of the last call."""
+    cache (the daemon's), an unchanged Service's ports are those of the last call, and
+    only the Services that changed are looked at (PortCache)."""
+    services, slices = list(services), list(slices)
+    if cache is not None:
+        spliced = _incremental(cache, services, slices)
+        if spliced is not None:
+            return spliced
     by_service: dict[tuple[str, str], list[EndpointSlice]] = {}
     for s in slices:
-        name = s.service_name
-        if name and s.address_type == "IPv4":
-            by_service.setdefault((s.metadata.namespace or "default", name), []).append(s)
+        if (k := _slice_key(s)) is not None:
+            by_service.setdefault(k, []).append(s)
     cache = cache or PortCache()
     out: list[ServicePort] = []
     seen: set[tuple[str, str]] = set()
-    for svc in sorted(services, key=lambda s: (s.metadata.namespace or "", s.metadata.name)):
-        key = (svc.metadata.namespace or "default", svc.metadata.name or "")
+    ordered = sorted(services, key=lambda s: (s.metadata.namespace or "", s.metadata.name))
+    for svc in ordered:
+        key = _key(svc)
         seen.add(key)
         out += cache.ports(svc, tuple(by_service.get(key, ())))
     cache.keep(seen)
-    return tuple(out)
+    result = tuple(out)
+    by_key = {_key(s): s for s in services}
+    cache._last = (
+        _Last(
+            services=services,
+            slices=slices,
+            service_ids=list(map(id, services)),
+            slice_ids=list(map(id, slices)),
+            order=[(s.metadata.namespace or "", s.metadata.name or "") for s in ordered],
+            keys=list(map(_key, ordered)),
+            by_key=by_key,
+            key_slices=by_service,
+            out=result,
+        )
+        if len(by_key) == len(services)
+        else None
+    )  # the same Service twice: walk each time
+    return result
 
 
 def _service_ports(svc: Service, own: tuple[EndpointSlice, ...]) -> tuple[ServicePort, ...]:
