@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from itertools import chain, compress, count
@@ -104,8 +105,10 @@ class PortCache:
         ] = {}
         self._last: _Last | None = None
 
-    def ports(self, svc: Service, own: tuple[EndpointSlice, ...]) -> tuple[ServicePort, ...]:
-        key = _key(svc)
+    def ports(
+        self, svc: Service, own: tuple[EndpointSlice, ...], key: tuple[str, str] | None = None
+    ) -> tuple[ServicePort, ...]:
+        key = key or _key(svc)
         hit = self._by_service.get(key)
         # Tuples compare their items by identity first: equal at C speed when unchanged.
         if hit is not None and hit[0] is svc and hit[1] == own:
@@ -114,7 +117,7 @@ class PortCache:
         self._by_service[key] = (svc, own, ports)
         return ports
 
-    def keep(self, keys: set[tuple[str, str]]) -> None:
+    def keep(self, keys: AbstractSet[tuple[str, str]]) -> None:
         """Forget the Services not in `keys` (deleted ones)."""
         for key in self._by_service.keys() - keys:
             del self._by_service[key]
@@ -244,30 +247,33 @@ def service_ports(
             by_service.setdefault(k, []).append(s)
     cache = cache or PortCache()
     out: list[ServicePort] = []
-    seen: set[tuple[str, str]] = set()
-    ordered = sorted(services, key=lambda s: (s.metadata.namespace or "", s.metadata.name))
-    for svc in ordered:
-        key = _key(svc)
-        seen.add(key)
-        out += cache.ports(svc, tuple(by_service.get(key, ())))
-    cache.keep(seen)
+    # (sort key, position: a tie never compares the objects, cache key, Service)
+    decorated = sorted(
+        ((s.metadata.namespace or "", s.metadata.name or ""), i, _key(s), s)
+        for i, s in enumerate(services)
+    )
+    order = [d[0] for d in decorated]
+    keys = [d[2] for d in decorated]
+    for _, _, key, svc in decorated:
+        out += cache.ports(svc, tuple(by_service.get(key, ())), key)
+    by_key = dict(zip(keys, (d[3] for d in decorated), strict=True))
+    cache.keep(by_key.keys())
     result = tuple(out)
-    by_key = {_key(s): s for s in services}
     cache._last = (
         _Last(
             services=services,
             slices=slices,
             service_ids=list(map(id, services)),
             slice_ids=list(map(id, slices)),
-            order=[(s.metadata.namespace or "", s.metadata.name or "") for s in ordered],
-            keys=list(map(_key, ordered)),
+            order=order,
+            keys=keys,
             by_key=by_key,
             key_slices=by_service,
             out=result,
         )
         if len(by_key) == len(services)
-        else None
-    )  # the same Service twice: walk each time
+        else None  # the same Service twice: walk each time
+    )
     return result
 
 
