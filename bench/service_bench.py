@@ -330,8 +330,8 @@ def main() -> int:
                 pooled = sorted(x for us in rounds for x in us)
                 p50s = statistics.median(pct(us, 0.5) for us in rounds)
                 p99s = statistics.median(pct(us, 0.99) for us in rounds)
-                name = key if isinstance(key, str) else f"{key[0]:6d} {key[1]}"
-                print(f"  {name:16s} {p50s:6.1f} / {p99s:6.1f}   pooled {pct(pooled, 0.5):6.1f} "
+                label = key if isinstance(key, str) else f"{key[0]:6d} {key[1]}"
+                print(f"  {label:16s} {p50s:6.1f} / {p99s:6.1f}   pooled {pct(pooled, 0.5):6.1f} "
                       f"/ {pct(pooled, 0.99):6.1f}   rounds' p50: "
                       + " ".join(f"{pct(us, 0.5):.1f}" for us in rounds))  # fmt: skip
             print(f"load average after: {load()}")
@@ -415,7 +415,9 @@ def main() -> int:
         if server is not None:
             server.kill()
             server.communicate()
-        subprocess.run([*run, "down", "--cluster", name], capture_output=True)
+        down = subprocess.run([*run, "down", "--cluster", name], capture_output=True, text=True)
+        if down.returncode != 0:
+            print(f"podnet down --cluster {name} failed: {down.stderr.strip()}", file=sys.stderr)
     return 0
 
 
