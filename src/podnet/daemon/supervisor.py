@@ -51,9 +51,12 @@ def start(state_dir: Path, cluster: str, timeout: float = START_TIMEOUT) -> None
     restarts = restart_count(root)
     # The pid we spawned: its /proc cmdline may not show the watchdog's yet.
     spawned = _spawn_watchdog(files, cluster) if watchdog_pid(root) is None else None
+    # A watchdog we find (its daemon dead) is about to restart it, and records that restart
+    # maybe only after we read the count: one more is its recovery, a second a failed start.
+    expected = restarts + (0 if spawned is not None else 1)
     deadline = time.monotonic() + timeout
     while _serving_pid(files) is None:
-        if restart_count(root) > restarts:
+        if restart_count(root) > expected:
             stop(root)
             raise DaemonError(f"the daemon of cluster {cluster} exited at start{_log_tail(files)}")
         watched = (spawned is not None and procs.alive(spawned)) or watchdog_pid(root) is not None
