@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DEB_PACKAGES := python3 python3-venv python3-pip nftables iproute2 iperf3 procps dnsutils dnsperf dnsmasq-base conntrack curl nginx wrk openssl
+DEB_PACKAGES := python3 python3-venv python3-pip nftables iproute2 iperf3 procps dnsutils dnsperf dnsmasq-base conntrack curl nginx wrk openssl chromium
 PYTEST_ARGS ?=
 
 .PHONY: all debs venv test lint unit datapath suites demo bench bench-live clean

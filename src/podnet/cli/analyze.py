@@ -22,6 +22,7 @@ RENDERERS = {
     "dot": ("human", "to_dot"),
     "md": ("human", "to_markdown"),
     "summary": ("human", "to_summary"),
+    "html": ("html_page", "to_html"),
 }
 
 

@@ -7,9 +7,11 @@ code imports them, and nothing is computed on import):
 - live helpers: run the CLI, bring a real cluster up from manifests with `podnet up` and
   always down again (`live_cluster`), serve and connect inside its namespaces, snapshot the
   host's own namespace;
-- runtime.json documents built by hand, for pure tests of its readers.
+- runtime.json documents built by hand, for pure tests of its readers;
+- a real browser (Debian's chromium through Playwright) for the pages podnet writes/serves.
 """
 
+from podnet.testing._browser import Browser, browser
 from podnet.testing._builders import (
     backend,
     cluster,
@@ -41,6 +43,7 @@ from podnet.testing._sockets import connect, read_all, udp_socket
 __all__ = [
     "HOST_ROWS",
     "PATH_ROWS",
+    "Browser",
     "FakeRunner",
     "Live",
     "Nat",
@@ -48,6 +51,7 @@ __all__ = [
     "PathRow",
     "Tracer",
     "backend",
+    "browser",
     "cluster",
     "connect",
     "connect_seen",
