@@ -27,6 +27,8 @@ ALLOWED: dict[str, set[str]] = {
     "enter": {"state", "render", "datapath"},
     "dns": {"state", "render", "datapath"},
     "daemon": {"state", "render", "controller", "workload"},
+    # read-only over the store, the daemon's status files and the nft counters
+    "dashboard": {"model", "state", "policy", "render", "report", "datapath", "daemon"},
     "cli": {
         "model",
         "state",
@@ -38,9 +40,10 @@ ALLOWED: dict[str, set[str]] = {
         "probing",
         "enter",
         "daemon",
+        "dashboard",
     },
 }
-# The CLI talks to the daemon through its supervisor only.
+# The CLI (and the dashboard) talk to the daemon through its supervisor only.
 CLI_DAEMON_MODULES = {"podnet.daemon.supervisor"}
 TOP_LEVEL = {"__init__.py", "__main__.py"}
 
@@ -84,7 +87,7 @@ def test_imports_flow_down(package: str) -> None:
             elif target not in ALLOWED[package]:
                 wrong.append(f"{path.relative_to(SRC)}: {module}")
             elif (
-                package == "cli"
+                package in ("cli", "dashboard")
                 and target == "daemon"
                 and not any(module.startswith(m) for m in CLI_DAEMON_MODULES)
             ):

@@ -97,7 +97,7 @@ def _port_cells(
 
 
 @dataclass
-class _Block:
+class Block:
     """Port k's dense matrix and where each pod sits in it (computed once per port)."""
 
     m: np.ndarray
@@ -105,7 +105,7 @@ class _Block:
     col_pos: dict[int, int]
 
     @classmethod
-    def of(cls, a: Analysis, k: int) -> _Block:
+    def of(cls, a: Analysis, k: int) -> Block:
         srcs, cols, m = a.block(k)
         return cls(
             m,
@@ -181,13 +181,32 @@ def _policies(a: Analysis) -> list[dict[str, Any]]:
     return out
 
 
+def groups(a: Analysis) -> tuple[list[Group], list[Group]]:
+    """(row groups, column groups): pods as `analyze`'s table groups them."""
+    class_of = a.matrix.classes.class_of
+    rows = group_pods(a.sources, a.pods, class_of, len(a.sources) > GROUP_OVER)
+    cols = group_pods(a.destinations, a.pods, class_of, len(a.destinations) > GROUP_OVER)
+    return rows, cols
+
+
+def cell_verdicts(
+    a: Analysis, block: Block, k: int, row: Group, col: Group, code: str
+) -> list[tuple[int, int, Verdict]]:
+    """`explain` of one representative pair of a cell (of an allowed and a denied pair when
+    the cell is mixed): [(src pod index, dst pod index, verdict)]."""
+    out = []
+    for want in [None] if code != MIXED else [True, False]:
+        pair = block.pair(row, col, want)
+        if pair is not None:
+            out.append((*pair, a.engine.explain(a.pods[pair[0]], a.pods[pair[1]], a.ports[k])))
+    return out
+
+
 def document(a: Analysis, explain: bool = True, title: str = "podnet analyze") -> dict[str, Any]:
     """Everything a page needs to draw `analyze`'s matrices. `explain=False` leaves
     explanations to the caller (the dashboard asks the engine when a cell is clicked)."""
     pods = a.pods
-    class_of = a.matrix.classes.class_of
-    rows = group_pods(a.sources, pods, class_of, len(a.sources) > GROUP_OVER)
-    cols = group_pods(a.destinations, pods, class_of, len(a.destinations) > GROUP_OVER)
+    rows, cols = groups(a)
     used = sorted({int(i) for g in (*rows, *cols) for i in g.members})
     number = {p: n for n, p in enumerate(used)}
     strings = _Strings()
@@ -213,17 +232,13 @@ def document(a: Analysis, explain: bool = True, title: str = "podnet analyze") -
     if explain:
         # denied and mixed first, then allowed; stable within each
         todo.sort(key=lambda t: t[3] == ALLOWED)
-        blocks: dict[int, _Block] = {}
+        blocks: dict[int, Block] = {}
         for k, r, c, code in todo[:EXPLAIN_LIMIT]:
-            block = blocks.get(k) or blocks.setdefault(k, _Block.of(a, k))
-            wanted = [None] if code != MIXED else [True, False]
-            answers = []
-            for want in wanted:
-                pair = block.pair(rows[r], cols[c], want)
-                if pair is not None:
-                    v = a.engine.explain(pods[pair[0]], pods[pair[1]], a.ports[k])
-                    answers.append(_explained(v, number[pair[0]], number[pair[1]], dirs))
-            ports[k]["explain"][f"{r},{c}"] = answers
+            block = blocks.get(k) or blocks.setdefault(k, Block.of(a, k))
+            ports[k]["explain"][f"{r},{c}"] = [
+                _explained(v, number[i], number[j], dirs)
+                for i, j, v in cell_verdicts(a, block, k, rows[r], cols[c], code)
+            ]
             explained += 1
     return {
         "title": title,

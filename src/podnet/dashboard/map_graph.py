@@ -1,0 +1,269 @@
+"""The dashboard's map as Cytoscape.js elements, from one stored cluster and its analysis.
+
+Namespaces are compound nodes holding their pods, Services (edges to their EndpointSlices'
+endpoints) and Ingresses (edges to their backend Services); Kubernetes nodes sit in a
+compound of their own. Policy edges are the analyzer's verdicts per declared port: pod to
+pod while a picture of every pair stays readable (EDGE_PODS), namespace to namespace beyond
+(allowed, denied or mixed, with the pair counts). Pure: the same analysis as `analyze`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from podnet.model.cluster import Cluster
+from podnet.policy.analysis import Analysis
+
+# Beyond this many pods, pod-to-pod edges (up to n² per port) hide the picture: edges are
+# drawn between namespaces, and the matrix tab holds the pairs.
+EDGE_PODS = 40
+
+
+def _pod_nodes(a: Analysis, ready: Mapping[str, bool] | None) -> list[dict[str, Any]]:
+    out = []
+    ports: dict[str, list[str]] = {}
+    for p in a.pods:
+        ports[p.key] = sorted({f"{n.port}/{n.protocol}" for n in p.ports})
+    for p in a.pods:
+        out.append(
+            {
+                "group": "nodes",
+                "data": {
+                    "id": f"pod:{p.key}",
+                    "parent": f"ns:{p.namespace}",
+                    "kind": "pod",
+                    "label": p.name,
+                    "key": p.key,
+                    "ns": p.namespace,
+                    "node": p.node,
+                    "ip": p.ip,
+                    "labels": dict(p.labels),
+                    "ports": ports[p.key],
+                    "hostNetwork": p.host_network,
+                    "readiness": "unknown"
+                    if ready is None
+                    else "ready"
+                    if ready.get(p.key, False)
+                    else "not ready",
+                },
+            }
+        )
+    return out
+
+
+def _services(cluster: Cluster, pod_by_ip: Mapping[str, str]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for svc in cluster.services:
+        ns, name = svc.metadata.namespace or "default", svc.metadata.name
+        key = f"{ns}/{name}"
+        ports = [f"{p.port}/{p.protocol}" for p in svc.spec.ports]
+        out.append(
+            {
+                "group": "nodes",
+                "data": {
+                    "id": f"svc:{key}",
+                    "parent": f"ns:{ns}",
+                    "kind": "service",
+                    "label": name,
+                    "key": key,
+                    "ns": ns,
+                    "type": svc.spec.type,
+                    "clusterIP": svc.spec.cluster_ip or "",
+                    "ports": ports,
+                },
+            }
+        )
+    seen: set[str] = set()
+    for s in cluster.endpoint_slices:
+        ns = s.metadata.namespace or "default"
+        if s.service_name is None:
+            continue
+        svc_id = f"svc:{ns}/{s.service_name}"
+        for e in s.endpoints:
+            ready = e.conditions.ready is not False
+            for addr in e.addresses:
+                pod = pod_by_ip.get(addr)
+                if pod is None:
+                    continue
+                eid = f"ep|{svc_id}|{pod}"
+                if eid in seen:
+                    continue
+                seen.add(eid)
+                out.append(
+                    {
+                        "group": "edges",
+                        "data": {
+                            "id": eid,
+                            "source": svc_id,
+                            "target": f"pod:{pod}",
+                            "ready": ready,
+                        },
+                        "classes": "endpoint" + ("" if ready else " notready"),
+                    }
+                )
+    return out
+
+
+def _backends(spec_rules: tuple[dict[str, Any], ...], default: dict[str, Any] | None) -> set[str]:
+    names = set()
+    backends = [default] if default else []
+    for rule in spec_rules:
+        backends += [p.get("backend") for p in (rule.get("http") or {}).get("paths") or []]
+    for b in backends:
+        name = ((b or {}).get("service") or {}).get("name")
+        if name:
+            names.add(str(name))
+    return names
+
+
+def _ingresses(cluster: Cluster, services: set[str]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for ing in cluster.ingresses:
+        ns, name = ing.metadata.namespace or "default", ing.metadata.name
+        iid = f"ing:{ns}/{name}"
+        out.append(
+            {
+                "group": "nodes",
+                "data": {
+                    "id": iid,
+                    "parent": f"ns:{ns}",
+                    "kind": "ingress",
+                    "label": name,
+                    "ns": ns,
+                },
+            }
+        )
+        for svc in sorted(_backends(ing.spec.rules, ing.spec.default_backend)):
+            if f"{ns}/{svc}" in services:
+                out.append(
+                    {
+                        "group": "edges",
+                        "data": {
+                            "id": f"ib|{iid}|{svc}",
+                            "source": iid,
+                            "target": f"svc:{ns}/{svc}",
+                        },
+                        "classes": "backend",
+                    }
+                )
+    return out
+
+
+def _pod_edges(a: Analysis) -> list[dict[str, Any]]:
+    out = []
+    for k, pp in enumerate(a.ports):
+        srcs, cols, m = a.block(k)
+        port = f"{pp.port}/{pp.protocol}"
+        for si, s in enumerate(srcs):
+            src = a.pods[s].key
+            for ci, d in enumerate(cols):
+                if s == d:
+                    continue
+                dst = a.pods[d].key
+                verdict = "allowed" if m[si, ci] else "denied"
+                out.append(
+                    {
+                        "group": "edges",
+                        "data": {
+                            "id": f"e|{src}|{dst}|{port}",
+                            "source": f"pod:{src}",
+                            "target": f"pod:{dst}",
+                            "port": port,
+                            "verdict": verdict,
+                        },
+                        "classes": f"policy {verdict}",
+                    }
+                )
+    return out
+
+
+def _namespace_edges(a: Analysis) -> list[dict[str, Any]]:
+    """Per port and namespace pair: how many pod pairs are allowed of those asked (numpy:
+    one-hot namespace matrices around each port's dense block)."""
+    names = sorted({p.namespace for p in a.pods})
+    index = {n: i for i, n in enumerate(names)}
+    ns_of = np.array([index[p.namespace] for p in a.pods], dtype=np.int64)
+    out = []
+    for k, pp in enumerate(a.ports):
+        srcs, cols, m = a.block(k)
+        rows_hot = np.zeros((len(srcs), len(names)), dtype=np.int64)
+        rows_hot[np.arange(len(srcs)), ns_of[srcs]] = 1
+        cols_hot = np.zeros((len(cols), len(names)), dtype=np.int64)
+        cols_hot[np.arange(len(cols)), ns_of[cols]] = 1
+        selfs = np.zeros(m.shape, dtype=np.int64)
+        pos = {int(s): i for i, s in enumerate(srcs)}
+        for ci, d in enumerate(cols):
+            if int(d) in pos:
+                selfs[pos[int(d)], ci] = 1
+        allowed = rows_hot.T @ (m.astype(np.int64) - selfs) @ cols_hot
+        asked = rows_hot.T @ (1 - selfs) @ cols_hot
+        port = f"{pp.port}/{pp.protocol}"
+        for i, j in zip(*np.nonzero(asked), strict=True):
+            n_ok, n = int(allowed[i, j]), int(asked[i, j])
+            verdict = "allowed" if n_ok == n else "denied" if n_ok == 0 else "mixed"
+            out.append(
+                {
+                    "group": "edges",
+                    "data": {
+                        "id": f"e|ns:{names[i]}|ns:{names[j]}|{port}",
+                        "source": f"ns:{names[i]}",
+                        "target": f"ns:{names[j]}",
+                        "port": port,
+                        "verdict": verdict,
+                        "allowed": n_ok,
+                        "asked": n,
+                    },
+                    "classes": f"policy {verdict}",
+                }
+            )
+    return out
+
+
+def graph(
+    cluster: Cluster,
+    a: Analysis,
+    nodes: Mapping[str, tuple[str, str]],
+    ready: Mapping[str, bool] | None,
+) -> dict[str, Any]:
+    """{"elements": [...], "ports": [...], "namespaces": [...], "edgeLevel": "pod"|"namespace"}.
+    `nodes` is the store's node table (name -> (ip, podCIDR)); `ready` the daemon's
+    readiness (None when it does not run)."""
+    namespaces = sorted(
+        {p.namespace for p in a.pods} | {n.metadata.name for n in cluster.namespaces}
+    )
+    elements: list[dict[str, Any]] = [
+        {"group": "nodes", "data": {"id": f"ns:{n}", "kind": "namespace", "label": n}}
+        for n in namespaces
+    ]
+    elements.append({"group": "nodes", "data": {"id": "nodes", "kind": "nodes", "label": "nodes"}})
+    for name, (ip, cidr) in sorted(nodes.items()):
+        elements.append(
+            {
+                "group": "nodes",
+                "data": {
+                    "id": f"node:{name}",
+                    "parent": "nodes",
+                    "kind": "node",
+                    "label": name,
+                    "ip": ip,
+                    "podCIDR": cidr,
+                },
+            }
+        )
+    elements += _pod_nodes(a, ready)
+    pod_by_ip = {p.ip: p.key for p in a.pods if not p.host_network}
+    elements += _services(cluster, pod_by_ip)
+    services = {f"{s.metadata.namespace or 'default'}/{s.metadata.name}" for s in cluster.services}
+    elements += _ingresses(cluster, services)
+    level = "pod" if len(a.pods) <= EDGE_PODS else "namespace"
+    elements += _pod_edges(a) if level == "pod" else _namespace_edges(a)
+    return {
+        "elements": elements,
+        "ports": [f"{pp.port}/{pp.protocol}" for pp in a.ports],
+        "namespaces": namespaces,
+        "edgeLevel": level,
+        "pods": len(a.pods),
+    }

@@ -1,0 +1,303 @@
+/* podnet dashboard: the map (Cytoscape.js), the policy matrix (PodnetMatrix, shared with
+   `analyze -o html`), policy counters and status over one server-sent event stream. */
+(function () {
+  "use strict";
+  var $ = function (id) { return document.getElementById(id); };
+  var state = {
+    graphRevision: null, storeRevision: null, matrixRevision: null, graph: null,
+    features: {}, counters: null, tab: "map", loadingGraph: false, pendingGraph: false
+  };
+  window.podnet = state; // for tests and curious admins
+
+  function esc(s) {
+    return String(s).replace(/[&<>"]/g, function (ch) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[ch];
+    });
+  }
+  function getJSON(url) {
+    return fetch(url, { cache: "no-store" }).then(function (r) {
+      return r.json().then(function (body) {
+        if (!r.ok) { var e = new Error(body.error || r.statusText); e.status = r.status; throw e; }
+        return body;
+      });
+    });
+  }
+
+  /* ---------------- map ---------------- */
+  var cy = cytoscape({
+    container: $("cy"),
+    minZoom: 0.05,
+    maxZoom: 4,
+    textureOnViewport: true,
+    hideEdgesOnViewport: true,
+    style: [
+      { selector: "node", style: { "font-size": 10, "label": "data(label)", "text-valign": "bottom", "text-margin-y": 2, "min-zoomed-font-size": 7, "text-wrap": "ellipsis", "text-max-width": 84 } },
+      { selector: "node[kind='namespace'], node[kind='nodes']", style: {
+        "shape": "round-rectangle", "background-color": "#eef2ff", "background-opacity": 0.6, "border-color": "#a5b4fc",
+        "border-width": 1, "text-valign": "top", "text-halign": "center", "font-size": 13, "font-weight": "bold", "padding": 14 } },
+      { selector: "node[kind='nodes']", style: { "background-color": "#f1f5f9", "border-color": "#cbd5e1" } },
+      { selector: "node[kind='pod']", style: { "shape": "ellipse", "width": 22, "height": 22, "background-color": "#3b82f6" } },
+      { selector: "node[kind='pod'][?hostNetwork]", style: { "background-color": "#64748b" } },
+      { selector: "node[kind='pod'][readiness = 'not ready']", style: { "border-width": 3, "border-color": "#dc2626" } },
+      { selector: "node[kind='service']", style: { "shape": "round-hexagon", "width": 26, "height": 22, "background-color": "#a855f7" } },
+      { selector: "node[kind='ingress']", style: { "shape": "diamond", "width": 26, "height": 26, "background-color": "#f59e0b" } },
+      { selector: "node[kind='node']", style: { "shape": "rectangle", "width": 34, "height": 20, "background-color": "#94a3b8" } },
+      { selector: "edge", style: { "width": 1.5, "curve-style": "bezier", "target-arrow-shape": "triangle", "arrow-scale": 0.7, "opacity": 0.8 } },
+      { selector: "edge.allowed", style: { "line-color": "#16a34a", "target-arrow-color": "#16a34a" } },
+      { selector: "edge.denied", style: { "line-color": "#dc2626", "target-arrow-color": "#dc2626", "line-style": "solid", "width": 2 } },
+      { selector: "edge.mixed", style: { "line-color": "#d97706", "target-arrow-color": "#d97706" } },
+      { selector: "edge.endpoint, edge.backend", style: { "line-color": "#64748b", "target-arrow-color": "#64748b", "line-style": "dashed", "width": 1 } },
+      { selector: "edge.notready", style: { "line-color": "#cbd5e1" } },
+      { selector: ".hidden", style: { "display": "none" } },
+      { selector: ":selected", style: { "overlay-color": "#1d4ed8", "overlay-opacity": 0.25, "overlay-padding": 4 } }
+    ]
+  });
+  state.cy = cy;
+
+  // Namespaces side by side (wrapping), each holding its Services and Ingresses, then its
+  // pods, in a square grid; the node compound on top. Positions only: no force layout,
+  // so that 1,000 pods draw at once and an update does not move what the admin looks at.
+  function layout() {
+    var step = 90, x0 = 0, y0 = 0, rowH = 0, maxW = Math.max(1200, Math.sqrt(cy.nodes().length) * step * 2.2);
+    var kids = cy.nodes("[kind='node']");
+    kids.forEach(function (n, i) { n.position({ x: i * step * 1.4, y: 0 }); });
+    y0 = kids.length ? 120 : 0;
+    var order = { ingress: 0, service: 1, pod: 2 };
+    cy.nodes("[kind='namespace']").sort(function (a, b) { return a.id() < b.id() ? -1 : 1; }).forEach(function (ns) {
+      var children = ns.children().sort(function (a, b) {
+        return (order[a.data("kind")] - order[b.data("kind")]) || (a.data("label") < b.data("label") ? -1 : 1);
+      });
+      var n = Math.max(children.length, 1), cols = Math.ceil(Math.sqrt(n)), rows = Math.ceil(n / cols);
+      var w = cols * step + 40, h = rows * step + 40;
+      if (x0 > 0 && x0 + w > maxW) { x0 = 0; y0 += rowH + 60; rowH = 0; }
+      children.forEach(function (c, i) {
+        c.position({ x: x0 + 20 + (i % cols) * step, y: y0 + 30 + Math.floor(i / cols) * step });
+      });
+      x0 += w + 90; rowH = Math.max(rowH, h);
+    });
+    cy.fit(undefined, 20);
+  }
+
+  // Label selectors as kubectl reads them: k=v, k==v, k!=v, k, !k, k in (a,b), k notin (a,b).
+  function parseSelector(text) {
+    var terms = [], re = /\s*(!?)([\w.\/-]+)\s*(?:(==|=|!=)\s*([\w.-]*)|\s+(in|notin)\s*\(([^)]*)\))?\s*(?:,|$)/y;
+    text = text.trim();
+    if (!text) return terms;
+    re.lastIndex = 0;
+    while (re.lastIndex < text.length) {
+      var m = re.exec(text);
+      if (!m || m[0] === "") return null;
+      var values = m[6] !== undefined ? m[6].split(",").map(function (v) { return v.trim(); }) : null;
+      terms.push({ not: m[1] === "!", key: m[2], op: m[3] || m[5] || "exists", value: m[4], values: values });
+    }
+    return terms;
+  }
+  function matchSelector(terms, labels) {
+    return terms.every(function (t) {
+      var has = Object.prototype.hasOwnProperty.call(labels, t.key), v = labels[t.key];
+      if (t.op === "exists") return t.not ? !has : has;
+      if (t.op === "=" || t.op === "==") return has && v === t.value;
+      if (t.op === "!=") return !has || v !== t.value;
+      if (t.op === "in") return has && t.values.indexOf(v) >= 0;
+      return !has || t.values.indexOf(v) < 0; // notin
+    });
+  }
+
+  function applyFilters() {
+    var ns = $("f-ns").value, port = $("f-port").value, terms = parseSelector($("f-labels").value);
+    $("f-note").textContent = terms === null ? "not a label selector" : "";
+    if (terms === null) terms = [];
+    cy.batch(function () {
+      cy.nodes().forEach(function (n) {
+        var kind = n.data("kind"), show = true;
+        if (kind === "namespace") show = !ns || n.data("label") === ns;
+        else if (kind === "pod" || kind === "service" || kind === "ingress") show = !ns || n.data("ns") === ns;
+        if (show && kind === "pod" && terms.length) show = matchSelector(terms, n.data("labels"));
+        if (show && kind === "service" && terms.length) show = false; // selectors pick pods
+        if (show && kind === "ingress" && terms.length) show = false;
+        n.toggleClass("hidden", !show);
+      });
+      cy.edges().forEach(function (e) {
+        var show = !e.source().hasClass("hidden") && !e.target().hasClass("hidden");
+        if (show && port && e.data("port")) show = e.data("port") === port;
+        e.toggleClass("hidden", !show);
+      });
+    });
+    state.filtered = Date.now();
+  }
+  ["f-ns", "f-port"].forEach(function (id) { $(id).addEventListener("change", applyFilters); });
+  $("f-labels").addEventListener("input", applyFilters);
+
+  function fillSelect(sel, values) {
+    var keep = sel.value;
+    sel.innerHTML = '<option value="">all</option>' + values.map(function (v) { return "<option>" + esc(v) + "</option>"; }).join("");
+    sel.value = values.indexOf(keep) >= 0 ? keep : "";
+  }
+
+  function applyGraph(doc) {
+    var fresh = {}, moved = 0;
+    doc.elements.forEach(function (el) { fresh[el.data.id] = el; });
+    cy.batch(function () {
+      cy.elements().forEach(function (el) {
+        if (!fresh[el.id()]) { if (el.isNode()) moved++; el.remove(); }
+      });
+      // nodes before edges, parents before children
+      var nodes = doc.elements.filter(function (el) { return el.group === "nodes"; });
+      var edges = doc.elements.filter(function (el) { return el.group === "edges"; });
+      nodes.concat(edges).forEach(function (el) {
+        var have = cy.getElementById(el.data.id);
+        if (have.nonempty()) {
+          have.data(el.data);
+          have.classes(el.classes || "");
+        } else {
+          cy.add(el);
+          if (el.group === "nodes") moved++;
+        }
+      });
+    });
+    var first = state.graph === null;
+    state.graph = doc;
+    state.graphRevision = doc.revision;
+    fillSelect($("f-ns"), doc.namespaces);
+    fillSelect($("f-port"), doc.ports);
+    if (first || moved) layout(); // a new or removed pod, Service, node: lay out again
+    applyFilters();
+    state.updated = Date.now();
+    if (first) state.firstGraphMs = performance.now();
+    document.body.setAttribute("data-graph-revision", String(doc.revision));
+  }
+
+  function loadGraph() {
+    if (state.loadingGraph) { state.pendingGraph = true; return; }
+    state.loadingGraph = true;
+    getJSON("/api/graph").then(applyGraph).catch(function (e) {
+      $("details").textContent = "could not read the cluster: " + e.message;
+    }).then(function () {
+      state.loadingGraph = false;
+      if (state.pendingGraph) { state.pendingGraph = false; loadGraph(); }
+    });
+  }
+
+  /* ---------------- details and actions ---------------- */
+  function kv(rows) {
+    return '<table class="kv">' + rows.map(function (r) {
+      return "<tr><td class=\"muted\">" + esc(r[0]) + "</td><td>" + r[1] + "</td></tr>";
+    }).join("") + "</table>";
+  }
+  function showDetails(el) {
+    var d = el.data(), html;
+    if (el.isEdge() && d.verdict) {
+      var text = d.source.replace(/^(pod|ns):/, "") + " \u2192 " + d.target.replace(/^(pod|ns):/, "") + " on " + d.port;
+      html = kv([["edge", esc(text)], ["verdict", esc(d.verdict) + (d.asked ? " (" + d.allowed + " of " + d.asked + " pod pairs)" : "")]]) +
+        '<p class="muted">The policy matrix tab explains each pair.</p>';
+    } else if (d.kind === "pod") {
+      var labels = Object.keys(d.labels).map(function (k) { return esc(k + "=" + d.labels[k]); }).join("<br>");
+      html = kv([["pod", esc(d.key)], ["node", esc(d.node)], ["IP", esc(d.ip)], ["ports", esc(d.ports.join(", ") || "-")],
+        ["ready", esc(d.readiness === "unknown" ? "unknown (the daemon does not run)" : d.readiness)], ["labels", labels || "-"]]);
+    } else if (d.kind === "service") {
+      var eps = el.outgoers("edge.endpoint").map(function (e) { return esc(e.target().data("key")) + (e.data("ready") ? "" : " (not ready)"); });
+      html = kv([["Service", esc(d.key)], ["type", esc(d.type)], ["ClusterIP", esc(d.clusterIP)], ["ports", esc(d.ports.join(", "))], ["endpoints", eps.join("<br>") || "none ready"]]);
+    } else if (d.kind === "node") {
+      html = kv([["node", esc(d.label)], ["address", esc(d.ip)], ["podCIDR", esc(d.podCIDR)]]);
+    } else {
+      html = kv([[d.kind, esc(d.label)]]);
+    }
+    $("details").className = "";
+    $("details").innerHTML = html;
+    renderActions(d.kind === "pod" ? d : null);
+  }
+  cy.on("tap", "node, edge", function (ev) {
+    var el = ev.target;
+    if (el.isNode() && (el.data("kind") === "namespace" || el.data("kind") === "nodes")) return;
+    showDetails(el);
+  });
+
+  // Quarantine: an action behind a confirmation dialog, served by `podnet quarantine` once
+  // this build has it (integrations.py); until then the button says why it is disabled.
+  function renderActions(pod) {
+    var box = $("actions"), f = state.features.quarantine;
+    if (!pod) { box.innerHTML = ""; return; }
+    var ok = f && f.available;
+    box.innerHTML = '<button class="danger" id="quarantine"' + (ok ? "" : " disabled") + ">Quarantine " + esc(pod.key) + "\u2026</button>" +
+      (ok ? "" : '<p class="note">' + esc(f ? f.note : "not available") + "</p>");
+  }
+
+  /* ---------------- counters ---------------- */
+  function renderCounters(msg) {
+    var box = $("counters");
+    if (msg.counts === null) {
+      box.className = "muted";
+      box.textContent = msg.why;
+      return;
+    }
+    var old = state.counters || {}, names = Object.keys(msg.counts).sort();
+    if (!names.length) { box.className = "muted"; box.textContent = "No NetworkPolicy."; return; }
+    box.className = "";
+    box.innerHTML = '<table class="counters"><thead><tr><th>policy</th><th>accepted</th><th>dropped</th></tr></thead><tbody>' +
+      names.map(function (n) {
+        var c = msg.counts[n], o = old[n], bump = o && (o[0] !== c[0] || o[1] !== c[1]);
+        return '<tr data-policy="' + esc(n) + '"' + (bump ? ' class="bump"' : "") + "><td>" + esc(n) + '</td><td class="num">' + c[0] + '</td><td class="num">' + c[1] + "</td></tr>";
+      }).join("") + "</tbody></table>";
+    state.counters = msg.counts;
+  }
+
+  /* ---------------- flows ---------------- */
+  function renderFlows() {
+    var f = state.features.flows;
+    if (!f || !f.available) {
+      $("flows-note").textContent = f ? f.note : "not available";
+      $("flows-pause").disabled = true;
+      $("flows-filter").disabled = true;
+    }
+  }
+
+  /* ---------------- matrix ---------------- */
+  function loadMatrix() {
+    if (state.matrixRevision === state.storeRevision && state.matrixRevision !== null) return;
+    getJSON("/api/matrix").then(function (doc) {
+      state.matrixRevision = doc.revision;
+      var root = $("matrix");
+      root.className = "";
+      PodnetMatrix.render(root, doc, {
+        explain: function (k, r, c) {
+          return getJSON("/api/explain?rev=" + doc.revision + "&k=" + k + "&r=" + r + "&c=" + c).catch(function (e) {
+            if (e.status === 409) { loadMatrix(); return "The cluster changed: the matrix is being read again."; }
+            throw e;
+          });
+        }
+      });
+      document.body.setAttribute("data-matrix-revision", String(doc.revision));
+    });
+  }
+
+  /* ---------------- tabs, status, events ---------------- */
+  Array.prototype.forEach.call(document.querySelectorAll("header nav button"), function (b) {
+    b.addEventListener("click", function () {
+      state.tab = b.getAttribute("data-tab");
+      Array.prototype.forEach.call(document.querySelectorAll("header nav button"), function (o) { o.classList.toggle("on", o === b); });
+      Array.prototype.forEach.call(document.querySelectorAll(".tab"), function (t) { t.classList.toggle("on", t.id === "tab-" + state.tab); });
+      if (state.tab === "matrix") loadMatrix(); else cy.resize();
+    });
+  });
+
+  function onStatus(s) {
+    $("cluster").textContent = s.cluster;
+    var badge = $("sync"), d = s.daemon;
+    state.storeRevision = s.revision;
+    if (!d.running) { badge.className = "badge down"; badge.textContent = "daemon not running \u00b7 store revision " + s.revision; }
+    else if (d.synced !== null && d.synced >= s.revision) { badge.className = "badge ok"; badge.textContent = "in force \u00b7 revision " + s.revision; }
+    else { badge.className = "badge busy"; badge.textContent = "syncing revision " + s.revision + (d.error ? " \u00b7 " + d.error : ""); }
+    if (s.revision !== state.graphRevision) loadGraph();
+    if (state.tab === "matrix") loadMatrix();
+  }
+
+  getJSON("/api/status").then(function (s) {
+    state.features = s.features;
+    renderFlows();
+    onStatus(s);
+    var events = new EventSource("/api/events");
+    events.addEventListener("status", function (ev) { onStatus(JSON.parse(ev.data)); });
+    events.addEventListener("counters", function (ev) { renderCounters(JSON.parse(ev.data)); });
+    events.onerror = function () { $("sync").className = "badge down"; $("sync").textContent = "dashboard server unreachable"; };
+  });
+})();
