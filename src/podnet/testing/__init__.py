@@ -11,7 +11,7 @@ code imports them, and nothing is computed on import):
 - a real browser (Debian's chromium through Playwright) for the pages podnet writes/serves.
 """
 
-from podnet.testing._browser import Browser, browser
+from podnet.testing._browser import Browser, browser, dashboard, free_port, screenshot
 from podnet.testing._builders import (
     backend,
     cluster,
@@ -55,8 +55,10 @@ __all__ = [
     "cluster",
     "connect",
     "connect_seen",
+    "dashboard",
     "engine",
     "example_docs",
+    "free_port",
     "in_netns",
     "ingress",
     "live_cluster",
@@ -71,6 +73,7 @@ __all__ = [
     "route",
     "rule",
     "runtime_doc",
+    "screenshot",
     "service",
     "serving",
     "trace",

@@ -72,3 +72,73 @@ def browser(
                 context.close()
     finally:
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (the kernel's choice)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def dashboard(
+    cluster: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> Iterator[str]:
+    """`podnet dashboard --cluster NAME` in a child process on a free loopback port; yields
+    its URL once it answers, and stops it (by its own pid) afterwards."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "podnet", "dashboard", "--cluster", cluster, "--port", str(port)],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                out = proc.stdout.read() if proc.stdout else ""
+                raise AssertionError(f"podnet dashboard exited {proc.returncode}: {out}")
+            try:
+                with urllib.request.urlopen(url + "api/status", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+
+
+SCREENSHOTS_ENV = "PODNET_SCREENSHOTS"  # `make screenshots` sets it to docs/img
+
+
+def screenshot(page: Any, name: str) -> None:
+    """Save the page as `name` into $PODNET_SCREENSHOTS when set (the docs' pictures are
+    taken by the tests that check what they show)."""
+    import os
+    from pathlib import Path
+
+    folder = os.environ.get(SCREENSHOTS_ENV)
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / name))
