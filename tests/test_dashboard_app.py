@@ -19,25 +19,30 @@ from podnet.state.changes import store_cluster
 from podnet.state.network import NetworkConfig
 from podnet.state.placement import place
 from podnet.state.store import Store
-from podnet.testing import engine, example_docs, namespace, pod, policy
+from podnet.testing import engine, example_docs, namespace, pod, policy, unique_cluster
 
 SHOP = str(Path(__file__).resolve().parent.parent / "examples" / "shop")
 HOST = {"host": "127.0.0.1"}
+
+
+# A unique name: the dashboard reads counters from the kernel namespaces of the cluster
+# of that name, and another cluster called "shop" may run on this host.
+NAME = unique_cluster("dash")
 
 
 @pytest.fixture
 def shop(tmp_path: Path) -> Path:
     cluster = load_cluster([SHOP], node_count=2)
     net = NetworkConfig()
-    sdir = tmp_path / "shop"
+    sdir = tmp_path / NAME
     with Store.open(sdir) as store:
-        store_cluster(store, cluster, place(cluster, net, strict=True), "shop", "host-gw", net)
+        store_cluster(store, cluster, place(cluster, net, strict=True), NAME, "host-gw", net)
     return sdir
 
 
 @pytest.fixture
 def client(shop: Path):
-    with TestClient(create_app("shop", shop), base_url="http://127.0.0.1") as c:
+    with TestClient(create_app(NAME, shop), base_url="http://127.0.0.1") as c:
         yield c
 
 
@@ -128,7 +133,7 @@ def test_a_cell_is_explained_as_explain_does(client: TestClient) -> None:
 
 
 def test_only_the_loopback_may_ask(shop: Path) -> None:
-    with TestClient(create_app("shop", shop), base_url="http://attacker.example") as c:
+    with TestClient(create_app(NAME, shop), base_url="http://attacker.example") as c:
         assert c.get("/api/status").status_code == 400
 
 

@@ -77,6 +77,7 @@ class ClusterView:
         self.engine = Engine(stored.cluster, stored.placement())
         pods = self.engine.pods
         self.analysis: Analysis = analyze(self.engine, pods, pods, [], [], None)
+        self._graph: tuple[str, dict[str, Any]] | None = None
 
     @classmethod
     def read(cls, cluster: str, sdir: Path) -> ClusterView:
@@ -86,11 +87,15 @@ class ClusterView:
         return cls(cluster, stored, nodes)
 
     def graph(self, ready: dict[str, bool] | None) -> dict[str, Any]:
+        """The map; computed again only when the revision or the readiness changed."""
         from podnet.dashboard.map_graph import graph
 
-        doc = graph(self.stored.cluster, self.analysis, self.nodes, ready)
-        doc["revision"] = self.revision
-        return doc
+        key = json.dumps(ready, sort_keys=True)
+        if self._graph is None or self._graph[0] != key:
+            doc = graph(self.stored.cluster, self.analysis, self.nodes, ready)
+            doc["revision"] = self.revision
+            self._graph = (key, doc)
+        return self._graph[1]
 
     @functools.cached_property
     def matrix(self) -> dict[str, Any]:

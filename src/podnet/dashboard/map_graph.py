@@ -4,7 +4,8 @@ Namespaces are compound nodes holding their pods, Services (edges to their Endpo
 endpoints) and Ingresses (edges to their backend Services); Kubernetes nodes sit in a
 compound of their own. Policy edges are the analyzer's verdicts per declared port: pod to
 pod while a picture of every pair stays readable (EDGE_PODS), namespace to namespace beyond
-(allowed, denied or mixed, with the pair counts). Pure: the same analysis as `analyze`.
+(allowed, denied or mixed, with the pair counts; one edge of all ports and one per
+port). Pure: the same analysis as `analyze`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ from podnet.policy.analysis import Analysis
 # Beyond this many pods, pod-to-pod edges (up to n² per port) hide the picture: edges are
 # drawn between namespaces, and the matrix tab holds the pairs.
 EDGE_PODS = 40
+# Between namespaces, one edge per pair sums every port (what the map shows unfiltered);
+# the edges of one port are sent apart ("portEdges") and drawn when the port filter picks
+# it: 17 ports of 20 namespaces would otherwise add thousands of elements that Cytoscape
+# styles and measures before the first paint.
+ALL_PORTS = "*"
 
 
 def _pod_nodes(a: Analysis, ready: Mapping[str, bool] | None) -> list[dict[str, Any]]:
@@ -180,13 +186,15 @@ def _pod_edges(a: Analysis) -> list[dict[str, Any]]:
     return out
 
 
-def _namespace_edges(a: Analysis) -> list[dict[str, Any]]:
+def _namespace_edges(a: Analysis) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
     """Per port and namespace pair: how many pod pairs are allowed of those asked (numpy:
     one-hot namespace matrices around each port's dense block)."""
     names = sorted({p.namespace for p in a.pods})
     index = {n: i for i, n in enumerate(names)}
     ns_of = np.array([index[p.namespace] for p in a.pods], dtype=np.int64)
-    out = []
+    per_port: dict[str, list[dict[str, Any]]] = {}
+    total_allowed: np.ndarray | None = None
+    total_asked: np.ndarray | None = None
     for k, pp in enumerate(a.ports):
         srcs, cols, m = a.block(k)
         rows_hot = np.zeros((len(srcs), len(names)), dtype=np.int64)
@@ -201,24 +209,37 @@ def _namespace_edges(a: Analysis) -> list[dict[str, Any]]:
         allowed = rows_hot.T @ (m.astype(np.int64) - selfs) @ cols_hot
         asked = rows_hot.T @ (1 - selfs) @ cols_hot
         port = f"{pp.port}/{pp.protocol}"
-        for i, j in zip(*np.nonzero(asked), strict=True):
-            n_ok, n = int(allowed[i, j]), int(asked[i, j])
-            verdict = "allowed" if n_ok == n else "denied" if n_ok == 0 else "mixed"
-            out.append(
-                {
-                    "group": "edges",
-                    "data": {
-                        "id": f"e|ns:{names[i]}|ns:{names[j]}|{port}",
-                        "source": f"ns:{names[i]}",
-                        "target": f"ns:{names[j]}",
-                        "port": port,
-                        "verdict": verdict,
-                        "allowed": n_ok,
-                        "asked": n,
-                    },
-                    "classes": f"policy {verdict}",
-                }
-            )
+        per_port[port] = _ns_edges(names, allowed, asked, port)
+        total_allowed = allowed if total_allowed is None else total_allowed + allowed
+        total_asked = asked if total_asked is None else total_asked + asked
+    out = []
+    if total_allowed is not None and total_asked is not None:
+        out = _ns_edges(names, total_allowed, total_asked, ALL_PORTS)
+    return out, per_port
+
+
+def _ns_edges(
+    names: list[str], allowed: np.ndarray, asked: np.ndarray, port: str
+) -> list[dict[str, Any]]:
+    out = []
+    for i, j in zip(*np.nonzero(asked), strict=True):
+        n_ok, n = int(allowed[i, j]), int(asked[i, j])
+        verdict = "allowed" if n_ok == n else "denied" if n_ok == 0 else "mixed"
+        out.append(
+            {
+                "group": "edges",
+                "data": {
+                    "id": f"e|ns:{names[i]}|ns:{names[j]}|{port}",
+                    "source": f"ns:{names[i]}",
+                    "target": f"ns:{names[j]}",
+                    "port": port,
+                    "verdict": verdict,
+                    "allowed": n_ok,
+                    "asked": n,
+                },
+                "classes": f"policy {verdict}",
+            }
+        )
     return out
 
 
@@ -228,7 +249,8 @@ def graph(
     nodes: Mapping[str, tuple[str, str]],
     ready: Mapping[str, bool] | None,
 ) -> dict[str, Any]:
-    """{"elements": [...], "ports": [...], "namespaces": [...], "edgeLevel": "pod"|"namespace"}.
+    """{"elements": [...], "portEdges": {port: [edge, ...]}, "ports": [...], "namespaces":
+    [...], "edgeLevel": "pod"|"namespace"}.
     `nodes` is the store's node table (name -> (ip, podCIDR)); `ready` the daemon's
     readiness (None when it does not run)."""
     namespaces = sorted(
@@ -259,9 +281,15 @@ def graph(
     services = {f"{s.metadata.namespace or 'default'}/{s.metadata.name}" for s in cluster.services}
     elements += _ingresses(cluster, services)
     level = "pod" if len(a.pods) <= EDGE_PODS else "namespace"
-    elements += _pod_edges(a) if level == "pod" else _namespace_edges(a)
+    port_edges: dict[str, list[dict[str, Any]]] = {}
+    if level == "pod":
+        elements += _pod_edges(a)
+    else:
+        shown, port_edges = _namespace_edges(a)
+        elements += shown
     return {
         "elements": elements,
+        "portEdges": port_edges,
         "ports": [f"{pp.port}/{pp.protocol}" for pp in a.ports],
         "namespaces": namespaces,
         "edgeLevel": level,

@@ -31,7 +31,7 @@
     textureOnViewport: true,
     hideEdgesOnViewport: true,
     style: [
-      { selector: "node", style: { "font-size": 10, "label": "data(label)", "text-valign": "bottom", "text-margin-y": 2, "min-zoomed-font-size": 7, "text-wrap": "ellipsis", "text-max-width": 84 } },
+      { selector: "node", style: { "font-size": 10, "label": "data(label)", "text-valign": "bottom", "text-margin-y": 2, "min-zoomed-font-size": 7 } },
       { selector: "node[kind='namespace'], node[kind='nodes']", style: {
         "shape": "round-rectangle", "background-color": "#eef2ff", "background-opacity": 0.6, "border-color": "#a5b4fc",
         "border-width": 1, "text-valign": "top", "text-halign": "center", "font-size": 13, "font-weight": "bold", "padding": 14 } },
@@ -46,6 +46,8 @@
       { selector: "edge.allowed", style: { "line-color": "#16a34a", "target-arrow-color": "#16a34a" } },
       { selector: "edge.denied", style: { "line-color": "#dc2626", "target-arrow-color": "#dc2626", "line-style": "solid", "width": 2 } },
       { selector: "edge.mixed", style: { "line-color": "#d97706", "target-arrow-color": "#d97706" } },
+      { selector: "edge[port = '*'], edge[source ^= 'ns:']", style: { "curve-style": "straight" } },
+      { selector: "edge:loop", style: { "curve-style": "bezier", "loop-direction": "0deg", "loop-sweep": "-60deg" } },
       { selector: "edge.endpoint, edge.backend", style: { "line-color": "#64748b", "target-arrow-color": "#64748b", "line-style": "dashed", "width": 1 } },
       { selector: "edge.notready", style: { "line-color": "#cbd5e1" } },
       { selector: ".hidden", style: { "display": "none" } },
@@ -55,27 +57,33 @@
   state.cy = cy;
 
   // Namespaces side by side (wrapping), each holding its Services and Ingresses, then its
-  // pods, in a square grid; the node compound on top. Positions only: no force layout,
-  // so that 1,000 pods draw at once and an update does not move what the admin looks at.
-  function layout() {
-    var step = 90, x0 = 0, y0 = 0, rowH = 0, maxW = Math.max(1200, Math.sqrt(cy.nodes().length) * step * 2.2);
-    var kids = cy.nodes("[kind='node']");
-    kids.forEach(function (n, i) { n.position({ x: i * step * 1.4, y: 0 }); });
-    y0 = kids.length ? 120 : 0;
-    var order = { ingress: 0, service: 1, pod: 2 };
-    cy.nodes("[kind='namespace']").sort(function (a, b) { return a.id() < b.id() ? -1 : 1; }).forEach(function (ns) {
-      var children = ns.children().sort(function (a, b) {
-        return (order[a.data("kind")] - order[b.data("kind")]) || (a.data("label") < b.data("label") ? -1 : 1);
+  // pods, in a square grid; the node compound on top. Positions computed from the
+  // document and given to elements as they are added (no layout pass over the graph: a
+  // preset layout of 1,000 children recomputes compound bounds per child, seconds); no
+  // force layout either, so that an update does not move what the admin looks at.
+  function positions(elements) {
+    var step = 90, x0 = 0, y0 = 0, rowH = 0, pos = {}, children = {}, order = { ingress: 0, service: 1, pod: 2 };
+    var nodes = elements.filter(function (el) { return el.group === "nodes"; });
+    var maxW = Math.max(1200, Math.sqrt(nodes.length) * step * 2.2);
+    nodes.forEach(function (el) {
+      var p = el.data.parent;
+      if (p) (children[p] = children[p] || []).push(el.data);
+    });
+    (children.nodes || []).forEach(function (d, i) { pos[d.id] = { x: i * step * 1.4, y: 0 }; });
+    y0 = (children.nodes || []).length ? 120 : 0;
+    Object.keys(children).filter(function (p) { return p !== "nodes"; }).sort().forEach(function (ns) {
+      var kids = children[ns].sort(function (a, b) {
+        return (order[a.kind] - order[b.kind]) || (a.label < b.label ? -1 : a.label > b.label ? 1 : 0);
       });
-      var n = Math.max(children.length, 1), cols = Math.ceil(Math.sqrt(n)), rows = Math.ceil(n / cols);
+      var cols = Math.ceil(Math.sqrt(kids.length)), rows = Math.ceil(kids.length / cols);
       var w = cols * step + 40, h = rows * step + 40;
       if (x0 > 0 && x0 + w > maxW) { x0 = 0; y0 += rowH + 60; rowH = 0; }
-      children.forEach(function (c, i) {
-        c.position({ x: x0 + 20 + (i % cols) * step, y: y0 + 30 + Math.floor(i / cols) * step });
+      kids.forEach(function (d, i) {
+        pos[d.id] = { x: x0 + 20 + (i % cols) * step, y: y0 + 30 + Math.floor(i / cols) * step };
       });
       x0 += w + 90; rowH = Math.max(rowH, h);
     });
-    cy.fit(undefined, 20);
+    return pos;
   }
 
   // Label selectors as kubectl reads them: k=v, k==v, k!=v, k, !k, k in (a,b), k notin (a,b).
@@ -103,8 +111,23 @@
     });
   }
 
+  // Namespace-level maps draw one edge per namespace pair for all ports; a chosen port's
+  // own edges replace them (the document sends them apart: portEdges).
+  function showPortEdges(port) {
+    if (!state.graph || state.graph.edgeLevel !== "namespace" || state.edgePort === port) return;
+    cy.batch(function () {
+      cy.edges(".policy").remove();
+      var els = port ? state.graph.portEdges[port] || [] : state.graph.elements.filter(function (el) {
+        return el.group === "edges" && (el.classes || "").indexOf("policy") === 0;
+      });
+      cy.add(els);
+    });
+    state.edgePort = port;
+  }
+
   function applyFilters() {
     var ns = $("f-ns").value, port = $("f-port").value, terms = parseSelector($("f-labels").value);
+    showPortEdges(port);
     $("f-note").textContent = terms === null ? "not a label selector" : "";
     if (terms === null) terms = [];
     cy.batch(function () {
@@ -115,12 +138,13 @@
         if (show && kind === "pod" && terms.length) show = matchSelector(terms, n.data("labels"));
         if (show && kind === "service" && terms.length) show = false; // selectors pick pods
         if (show && kind === "ingress" && terms.length) show = false;
-        n.toggleClass("hidden", !show);
+        if (n.hasClass("hidden") === show) n.toggleClass("hidden", !show);
       });
+      var level = state.graph ? state.graph.edgeLevel : "pod";
       cy.edges().forEach(function (e) {
-        var show = !e.source().hasClass("hidden") && !e.target().hasClass("hidden");
-        if (show && port && e.data("port")) show = e.data("port") === port;
-        e.toggleClass("hidden", !show);
+        var show = !e.source().hasClass("hidden") && !e.target().hasClass("hidden"), p = e.data("port");
+        if (show && p && level === "pod") show = !port || p === port;
+        if (e.hasClass("hidden") === show) e.toggleClass("hidden", !show);
       });
     });
     state.filtered = Date.now();
@@ -135,7 +159,8 @@
   }
 
   function applyGraph(doc) {
-    var fresh = {}, moved = 0;
+    var t0 = performance.now(), timings = {};
+    var fresh = {}, moved = 0, first = state.graph === null;
     doc.elements.forEach(function (el) { fresh[el.data.id] = el; });
     cy.batch(function () {
       cy.elements().forEach(function (el) {
@@ -144,24 +169,38 @@
       // nodes before edges, parents before children
       var nodes = doc.elements.filter(function (el) { return el.group === "nodes"; });
       var edges = doc.elements.filter(function (el) { return el.group === "edges"; });
+      var adding = [], pos = positions(doc.elements);
       nodes.concat(edges).forEach(function (el) {
         var have = cy.getElementById(el.data.id);
         if (have.nonempty()) {
-          have.data(el.data);
-          have.classes(el.classes || "");
+          // touch only what changed: every touched element is styled and drawn again
+          var changed = Object.keys(el.data).some(function (k) {
+            return JSON.stringify(have.data(k)) !== JSON.stringify(el.data[k]);
+          });
+          if (changed) have.data(el.data);
+          var was = have.classes().filter(function (c) { return c !== "hidden"; }).join(" ");
+          if (was !== (el.classes || "")) have.classes(el.classes || "");
         } else {
-          cy.add(el);
+          if (pos[el.data.id]) el.position = pos[el.data.id];
+          adding.push(el);
           if (el.group === "nodes") moved++;
         }
       });
+      cy.add(adding);
+      // a pod, Service or node came or went: existing ones move to their new places
+      if (moved && !first) cy.nodes().forEach(function (n) { if (pos[n.id()]) n.position(pos[n.id()]); });
     });
-    var first = state.graph === null;
+    timings.elements = performance.now() - t0;
     state.graph = doc;
     state.graphRevision = doc.revision;
+    state.edgePort = ""; // the document's elements hold the all-ports edges
     fillSelect($("f-ns"), doc.namespaces);
     fillSelect($("f-port"), doc.ports);
-    if (first || moved) layout(); // a new or removed pod, Service, node: lay out again
+    if (first || moved) cy.fit(undefined, 20);
+    timings.layout = performance.now() - t0 - timings.elements;
     applyFilters();
+    timings.total = performance.now() - t0;
+    state.timings = timings;
     state.updated = Date.now();
     if (first) state.firstGraphMs = performance.now();
     document.body.setAttribute("data-graph-revision", String(doc.revision));

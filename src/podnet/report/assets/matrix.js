@@ -90,27 +90,60 @@
 
   function matches(label, text) { return !text || label.toLowerCase().indexOf(text) >= 0; }
 
-  function gridHtml(doc, k, rowIdx, colIdx) {
-    var pp = doc.ports[k], out = [], number = {};
-    doc.cols.forEach(function (g, c) { number[g.label] = c + 1; });
+  // Beyond VIRTUAL_ROWS rows, only the rows in view (and a margin) are in the page: a
+  // 238 x 238 group matrix is 57,000 cells per port, which took seconds to lay out.
+  var VIRTUAL_ROWS = 120, ROW_H = 19, MARGIN = 15;
+
+  function headHtml(doc, k, colIdx) {
+    var pp = doc.ports[k], out = [];
     out.push('<table class="pn-grid" data-port="' + pp.port + "/" + pp.protocol + '"><thead><tr><th class="pn-row">from \\ to</th>');
     colIdx.forEach(function (c) {
       out.push('<th title="' + esc(doc.cols[c].label) + '" data-label="' + esc(doc.cols[c].label) + '">' + (c + 1) + "</th>");
     });
-    out.push("</tr></thead><tbody>");
-    rowIdx.forEach(function (r) {
-      var line = pp.cells[r];
-      out.push('<tr data-r="' + r + '"><th class="pn-row" data-label="' + esc(doc.rows[r].label) + '">' +
-        (number[doc.rows[r].label] ? '<span class="pn-muted">' + number[doc.rows[r].label] + "</span> " : "") +
-        esc(doc.rows[r].label) + "</th>");
-      colIdx.forEach(function (c) {
-        var code = line.charAt(c);
-        out.push('<td class="' + (code === "." ? "n" : code) + '" data-c="' + c + '">' + SYMBOL[code] + "</td>");
-      });
-      out.push("</tr>");
-    });
-    out.push("</tbody></table>");
+    out.push("</tr></thead><tbody></tbody></table>");
     return out.join("");
+  }
+
+  function rowsHtml(doc, k, rowIdx, colIdx, from, to, number) {
+    var pp = doc.ports[k], out = [];
+    for (var n = from; n < to; n++) {
+      var r = rowIdx[n], line = pp.cells[r], label = doc.rows[r].label;
+      out.push('<tr data-r="' + r + '"><th class="pn-row" data-label="' + esc(label) + '">' +
+        (number[label] ? '<span class="pn-muted">' + number[label] + "</span> " : "") + esc(label) + "</th>");
+      for (var i = 0; i < colIdx.length; i++) {
+        var c = colIdx[i], code = line.charAt(c);
+        out.push('<td class="' + (code === "." ? "n" : code) + '" data-c="' + c + '">' + SYMBOL[code] + "</td>");
+      }
+      out.push("</tr>");
+    }
+    return out.join("");
+  }
+
+  function spacer(height, span) {
+    return height > 0 ? '<tr class="pn-spacer" style="height:' + height + 'px"><td colspan="' + span + '"></td></tr>' : "";
+  }
+
+  // Draws the grid into `wrap`; returns a function that redraws the rows in view.
+  function drawGrid(wrap, doc, k, rowIdx, colIdx) {
+    var number = {}, shown = { from: -1, to: -1 };
+    doc.cols.forEach(function (g, c) { number[g.label] = c + 1; });
+    wrap.innerHTML = headHtml(doc, k, colIdx);
+    var body = wrap.querySelector("tbody");
+    if (rowIdx.length <= VIRTUAL_ROWS) {
+      body.innerHTML = rowsHtml(doc, k, rowIdx, colIdx, 0, rowIdx.length, number);
+      return function () {};
+    }
+    function inView() {
+      var top = wrap.scrollTop, h = wrap.clientHeight || 800;
+      var from = Math.max(0, Math.floor(top / ROW_H) - MARGIN);
+      var to = Math.min(rowIdx.length, Math.ceil((top + h) / ROW_H) + MARGIN);
+      if (from === shown.from && to === shown.to) return;
+      shown = { from: from, to: to };
+      body.innerHTML = spacer(from * ROW_H, colIdx.length + 1) + rowsHtml(doc, k, rowIdx, colIdx, from, to, number) +
+        spacer((rowIdx.length - to) * ROW_H, colIdx.length + 1);
+    }
+    inView();
+    return inView;
   }
 
   function policiesHtml(doc) {
@@ -174,12 +207,18 @@
       var pp = doc.ports[state.k];
       count.textContent = "port " + pp.port + "/" + pp.protocol + ": " + pp.allowed + " of " + pp.asked +
         " pod pairs allowed; " + rows.length + " rows \u00d7 " + cols.length + " columns shown";
-      wrap.innerHTML = gridHtml(doc, state.k, rows, cols);
+      state.inView = drawGrid(wrap, doc, state.k, rows, cols);
     }
+    var scheduled = false;
+    wrap.addEventListener("scroll", function () {
+      if (scheduled || !state.inView) return;
+      scheduled = true;
+      requestAnimationFrame(function () { scheduled = false; state.inView(); });
+    });
     root.querySelector(".pn-filter").addEventListener("input", function (ev) { state.filter = ev.target.value; draw(); });
     wrap.addEventListener("click", function (ev) {
       var td = ev.target.closest("td");
-      if (!td || td.classList.contains("n")) return;
+      if (!td || td.classList.contains("n") || !td.hasAttribute("data-c")) return;
       var r = +td.parentNode.getAttribute("data-r"), c = +td.getAttribute("data-c");
       var old = wrap.querySelector("td.sel");
       if (old) old.classList.remove("sel");
