@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DEB_PACKAGES := python3 python3-venv python3-pip nftables iproute2 iperf3 procps dnsutils dnsperf dnsmasq-base conntrack curl nginx wrk openssl chromium
 PYTEST_ARGS ?=
 
-.PHONY: all debs venv test lint unit datapath suites demo bench bench-live clean
+.PHONY: all debs venv test lint unit datapath suites demo bench bench-live screenshots clean
 
 all: test
 
@@ -65,6 +65,11 @@ demo: venv
 
 bench: venv
 	$(PY) bench/analyze_bench.py
+
+# docs/img/*.png, taken by the browser tests that check what they show (docs/dashboard.md).
+screenshots: venv
+	PODNET_SCREENSHOTS=$(abspath docs/img) $(VENV)/bin/pytest -q -m browser \
+	  tests/test_report_browser.py tests/test_dashboard_live.py
 
 # Benchmarks of the live network (root): up/down, iperf3, policy sync, probes.
 bench-live: venv

@@ -91,13 +91,15 @@ def bench_report(cluster: Path, work: Path, repeat: int) -> None:
     print(f"write the report    wall {figures(walls)}")
     print(f"                    CPU  {figures(cpus)}")
     print(f"file size           {page.stat().st_size / 1e6:.2f} MB")
-    ready, tabs, filters = [], [], []
+    ready, tabs, filters, bcpu = [], [], [], []
     for _ in range(repeat):
         with browser() as b:
+            b0 = b.cpu_seconds()
             b.page.goto(page.as_uri())
             b.page.wait_for_selector("body[data-ready]", timeout=120_000)
             b.page.evaluate(NEXT_FRAME)
             ready.append(b.page.evaluate("() => performance.now()"))
+            bcpu.append((b.cpu_seconds() - b0) * 1000)
             tabs.append(
                 b.page.evaluate(TIMED, "document.querySelectorAll('.pn-tabs button')[1].click()")
             )
@@ -110,6 +112,7 @@ def bench_report(cluster: Path, work: Path, repeat: int) -> None:
             cells = b.page.evaluate("() => document.querySelectorAll('table.pn-grid td').length")
             assert b.refused == [], b.refused
     print(f"open: matrix drawn  {figures(ready)}")
+    print(f"browser CPU for it  {figures(bcpu)}  (every chromium process)")
     print(f"port tab switch     {figures(tabs)}")
     print(f"filter change       {figures(filters)}  ({cells} cells left shown)")
 
@@ -148,10 +151,10 @@ def bench_dashboard(cluster: Path, work: Path, repeat: int) -> None:
     name = f"dash-bench-{os.getpid()}"  # unique: counters are read by cluster name
     store(cluster, work / "state", name)
     env = {"PODNET_STATE_DIR": str(work / "state")}
-    first, fcp, cpu, ns, labels, port, matrix = [], [], [], [], [], [], []
+    first, fcp, cpu, bcpu, ns, labels, port, matrix = [], [], [], [], [], [], [], []
     for _ in range(repeat):
         with dashboard(name, env) as url, browser(allow=(url,)) as b:
-            c0 = server_cpu(url)
+            c0, b0 = server_cpu(url), b.cpu_seconds()
             b.page.goto(url)
             b.page.wait_for_function(
                 "() => window.podnet.firstGraphMs !== undefined", timeout=120_000
@@ -164,7 +167,9 @@ def bench_dashboard(cluster: Path, work: Path, repeat: int) -> None:
                 )
             )
             cpu.append((server_cpu(url) - c0) * 1000)
+            bcpu.append((b.cpu_seconds() - b0) * 1000)
             pods = b.page.evaluate("() => window.podnet.cy.nodes('[kind=\"pod\"]').length")
+            edges = b.page.evaluate("() => window.podnet.cy.edges().length")
             some_ns = b.page.evaluate("() => window.podnet.graph.namespaces[1]")
             ns.append(
                 b.page.evaluate(
@@ -191,12 +196,12 @@ def bench_dashboard(cluster: Path, work: Path, repeat: int) -> None:
             b.page.wait_for_selector("body[data-matrix-revision]", timeout=120_000)
             b.page.evaluate(NEXT_FRAME)
             matrix.append((time.monotonic() - t0) * 1000)
-            edges = b.page.evaluate("() => window.podnet.cy.edges().length")
             assert b.refused == [], b.refused
-    print(f"map: {pods} pods, {edges} elements of edges")
+    print(f"map: {pods} pods, {edges} edges drawn (unfiltered)")
     print(f"first paint of map  {figures(first)}")
     print(f"  (Chromium FCP     {figures(fcp)})")
     print(f"server CPU for it   {figures(cpu)}")
+    print(f"browser CPU for it  {figures(bcpu)}  (every chromium process)")
     print(f"namespace filter    {figures(ns)}")
     print(f"label filter        {figures(labels)}")
     print(f"port filter         {figures(port)}")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from podnet.testing import browser, podnet
+from podnet.testing import browser, podnet, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -65,6 +65,7 @@ def test_a_clicked_cell_shows_explains_answer(report: Path) -> None:
         cell = b.page.locator("table.pn-grid td.d").first
         cell.click()
         text = b.page.locator(".pn-explain").text_content() or ""
+        screenshot(b.page, "report.png")
     first = text.splitlines()[0]  # "SRC -> DST on 5432/TCP: DENIED"
     src, _, rest = first.partition(" -> ")
     dst = rest.split(" on ")[0]

@@ -86,6 +86,18 @@
     return pos;
   }
 
+  // The viewport that shows every position: cy.fit() would measure every element's
+  // bounding box (its style and label) first, seconds at 1,000 pods.
+  function fitTo(pos) {
+    var xs = [], ys = [];
+    Object.keys(pos).forEach(function (id) { xs.push(pos[id].x); ys.push(pos[id].y); });
+    if (!xs.length) return;
+    var x1 = Math.min.apply(null, xs) - 60, x2 = Math.max.apply(null, xs) + 60;
+    var y1 = Math.min.apply(null, ys) - 60, y2 = Math.max.apply(null, ys) + 60;
+    var w = cy.width(), h = cy.height(), zoom = Math.min(w / (x2 - x1), h / (y2 - y1), 2);
+    cy.viewport({ zoom: zoom, pan: { x: (w - zoom * (x1 + x2)) / 2, y: (h - zoom * (y1 + y2)) / 2 } });
+  }
+
   // Label selectors as kubectl reads them: k=v, k==v, k!=v, k, !k, k in (a,b), k notin (a,b).
   function parseSelector(text) {
     var terms = [], re = /\s*(!?)([\w.\/-]+)\s*(?:(==|=|!=)\s*([\w.-]*)|\s+(in|notin)\s*\(([^)]*)\))?\s*(?:,|$)/y;
@@ -170,6 +182,7 @@
       var nodes = doc.elements.filter(function (el) { return el.group === "nodes"; });
       var edges = doc.elements.filter(function (el) { return el.group === "edges"; });
       var adding = [], pos = positions(doc.elements);
+      state.positions = pos;
       nodes.concat(edges).forEach(function (el) {
         var have = cy.getElementById(el.data.id);
         if (have.nonempty()) {
@@ -196,13 +209,13 @@
     state.edgePort = ""; // the document's elements hold the all-ports edges
     fillSelect($("f-ns"), doc.namespaces);
     fillSelect($("f-port"), doc.ports);
-    if (first || moved) cy.fit(undefined, 20);
+    if (first || moved) fitTo(state.positions);
     timings.layout = performance.now() - t0 - timings.elements;
     applyFilters();
     timings.total = performance.now() - t0;
     state.timings = timings;
     state.updated = Date.now();
-    if (first) state.firstGraphMs = performance.now();
+    if (first) { state.firstGraphMs = performance.now(); state.firstTimings = timings; }
     document.body.setAttribute("data-graph-revision", String(doc.revision));
   }
 
