@@ -1,0 +1,104 @@
+"""The dashboard's page in Debian's chromium over a stored cluster (no namespaces needed: the
+page reads the store as it does for a live cluster): every stored pod on the map, the
+namespace, label-selector and port filters hide exactly what they should, the disabled
+panels say why, and the page asks nothing of any host but the dashboard's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from podnet.model.cluster import load_cluster
+from podnet.state.changes import store_cluster
+from podnet.state.network import NetworkConfig
+from podnet.state.placement import place
+from podnet.state.store import Store
+from podnet.testing import browser, dashboard, unique_cluster
+
+pytestmark = pytest.mark.browser
+
+SHOP = str(Path(__file__).resolve().parent.parent / "examples" / "shop")
+VISIBLE_PODS = "() => window.podnet.cy.nodes('[kind=\"pod\"]').filter(n => !n.hasClass('hidden')).map(n => n.data('key')).sort()"
+VISIBLE_EDGES = """() => window.podnet.cy.edges('.policy').filter(e => !e.hasClass('hidden'))
+  .map(e => [e.data('source').slice(4), e.data('target').slice(4), e.data('port')])"""
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory: pytest.TempPathFactory):
+    name = unique_cluster("dashb")
+    root = tmp_path_factory.mktemp("state")
+    cluster = load_cluster([SHOP], node_count=2)
+    net = NetworkConfig()
+    with Store.open(root / name) as store:
+        store_cluster(store, cluster, place(cluster, net, strict=True), name, "host-gw", net)
+        pods = sorted(f"{o.namespace}/{o.name}" for o in store.list("Pod"))
+    with dashboard(name, {"PODNET_STATE_DIR": str(root)}) as url, browser(allow=(url,)) as b:
+        b.page.goto(url)
+        b.page.wait_for_selector("body[data-graph-revision]")
+        yield b, pods
+        assert b.refused == []
+
+
+def _set(page, element: str, value: str, event: str) -> None:
+    page.evaluate(
+        "([id, v, ev]) => { const e = document.getElementById(id); e.value = v; e.dispatchEvent(new Event(ev)); }",
+        [element, value, event],
+    )
+
+
+def test_every_stored_pod_is_on_the_map(page) -> None:
+    b, pods = page
+    assert b.page.evaluate(VISIBLE_PODS) == pods
+
+
+@pytest.mark.parametrize(
+    ("ns", "labels", "port", "kept"),
+    [
+        ("shop", "", "", lambda p, labels: p.startswith("shop/")),
+        ("", "app=api", "", lambda p, labels: labels.get("app") == "api"),
+        ("", "app in (api,db)", "", lambda p, labels: labels.get("app") in ("api", "db")),
+        ("", "app!=api,!nothing", "", lambda p, labels: labels.get("app") != "api"),
+        ("", "", "5432/TCP", lambda p, labels: True),
+    ],
+    ids=["namespace", "equality", "set", "inequality", "port"],
+)
+def test_filters(page, ns: str, labels: str, port: str, kept) -> None:
+    b, pods = page
+    _set(b.page, "f-ns", ns, "change")
+    _set(b.page, "f-labels", labels, "input")
+    _set(b.page, "f-port", port, "change")
+    pod_labels = dict(
+        b.page.evaluate(
+            "() => window.podnet.cy.nodes('[kind=\"pod\"]').map(n => [n.data('key'), n.data('labels')])"
+        )
+    )
+    expected = sorted(p for p in pods if kept(p, pod_labels[p]))
+    assert b.page.evaluate(VISIBLE_PODS) == expected
+    edges = b.page.evaluate(VISIBLE_EDGES)
+    assert edges and all(s in expected and d in expected for s, d, _ in edges)
+    if port:
+        assert {p for *_, p in edges} == {port}
+    assert b.page.locator("#f-note").text_content() == ""
+    _set(b.page, "f-ns", "", "change")
+    _set(b.page, "f-labels", "", "input")
+    _set(b.page, "f-port", "", "change")
+
+
+def test_a_malformed_selector_is_named(page) -> None:
+    b, _ = page
+    _set(b.page, "f-labels", "app in api", "input")
+    assert b.page.locator("#f-note").text_content() == "not a label selector"
+    _set(b.page, "f-labels", "", "input")
+
+
+def test_panels_this_build_lacks_are_disabled_and_say_so(page) -> None:
+    b, _ = page
+    b.page.evaluate(
+        "() => { const n = window.podnet.cy.getElementById('pod:shop/db-0'); n.emit('tap'); }"
+    )
+    button = b.page.locator("#quarantine")
+    assert button.is_disabled()
+    assert "not available in this build" in (b.page.locator("#actions").text_content() or "")
+    assert b.page.locator("#flows-pause").is_disabled()
+    assert "not available in this build" in (b.page.locator("#flows-note").text_content() or "")
