@@ -95,7 +95,8 @@ def create_app(cluster: str, sdir: Path) -> Starlette:
 
     async def api_graph(request: Request) -> Response:
         view = await source.view()
-        ready = (await asyncio.to_thread(daemon_status, sdir, False)).ready
+        # readiness only from a daemon that runs (a killed one leaves its files behind)
+        ready = (await asyncio.to_thread(daemon_status, sdir, True)).ready
         return JSONResponse(await asyncio.to_thread(view.graph, ready))
 
     async def api_matrix(request: Request) -> Response:
