@@ -19,7 +19,15 @@ from podnet.state.changes import store_cluster
 from podnet.state.network import NetworkConfig
 from podnet.state.placement import place
 from podnet.state.store import Store
-from podnet.testing import engine, example_docs, namespace, pod, policy, unique_cluster
+from podnet.testing import (
+    engine,
+    example_docs,
+    namespace,
+    pod,
+    policy,
+    service,
+    unique_cluster,
+)
 
 SHOP = str(Path(__file__).resolve().parent.parent / "examples" / "shop")
 HOST = {"host": "127.0.0.1"}
@@ -156,3 +164,43 @@ def test_the_page_and_its_assets_are_served(client: TestClient) -> None:
         assert url in page
         assert client.get(url).status_code == 200
     assert "Permission is hereby granted" in client.get("/static/cytoscape.LICENSE").text
+
+
+def test_the_ingress_controller_pod_and_ingresses() -> None:
+    from podnet.state.ingress_identity import NAMESPACE, pod_name
+
+    controller = f"{NAMESPACE}/{pod_name()}"
+    ingress = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": "shop", "namespace": "x"},
+        "spec": {
+            "rules": [
+                {
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "pathType": "Prefix",
+                                "backend": {"service": {"name": "web", "port": {"number": 80}}},
+                            }
+                        ]
+                    }
+                }
+            ]
+        },
+    }
+    e = engine(
+        namespace("x"),
+        namespace(NAMESPACE),
+        pod("x/a", {"app": "a"}, [{"containerPort": 80}]),
+        pod(controller, {"app": "nginx"}, [{"containerPort": 80}]),
+        service("x/web", selector={"app": "a"}, ports=[{"port": 80, "targetPort": 80}]),
+        ingress,
+    )
+    doc = map_graph.graph(e.cluster, analyze(e, e.pods, e.pods, [], [], None), {}, None)
+    by_id = {el["data"]["id"]: el for el in doc["elements"]}
+    assert by_id[f"pod:{controller}"]["data"]["ingressController"] is True
+    assert by_id["pod:x/a"]["data"]["ingressController"] is False
+    assert by_id["ing:x/shop"]["data"]["kind"] == "ingress"
+    assert "ib|ing:x/shop|web" in by_id and f"ic|{controller}|ing:x/shop" in by_id

@@ -1,7 +1,8 @@
 """The dashboard's map as Cytoscape.js elements, from one stored cluster and its analysis.
 
 Namespaces are compound nodes holding their pods, Services (edges to their EndpointSlices'
-endpoints) and Ingresses (edges to their backend Services); Kubernetes nodes sit in a
+endpoints) and Ingresses (edges to their backend Services, and from the ingress controller's
+pod when the cluster runs one); Kubernetes nodes sit in a
 compound of their own. Policy edges are the analyzer's verdicts per declared port: pod to
 pod while a picture of every pair stays readable (EDGE_PODS), namespace to namespace beyond
 (allowed, denied or mixed, with the pair counts; one edge of all ports and one per
@@ -16,7 +17,9 @@ from typing import Any
 import numpy as np
 
 from podnet.model.cluster import Cluster
+from podnet.model.ingress import IngressSpec
 from podnet.policy.analysis import Analysis
+from podnet.state.ingress_identity import is_ingress_pod
 
 # Beyond this many pods, pod-to-pod edges (up to n² per port) hide the picture: edges are
 # drawn between namespaces, and the matrix tab holds the pairs.
@@ -49,6 +52,7 @@ def _pod_nodes(a: Analysis, ready: Mapping[str, bool] | None) -> list[dict[str, 
                     "labels": dict(p.labels),
                     "ports": ports[p.key],
                     "hostNetwork": p.host_network,
+                    "ingressController": is_ingress_pod(p.namespace, p.name),
                     "readiness": "unknown"
                     if ready is None
                     else "ready"
@@ -113,19 +117,19 @@ def _services(cluster: Cluster, pod_by_ip: Mapping[str, str]) -> list[dict[str, 
     return out
 
 
-def _backends(spec_rules: tuple[dict[str, Any], ...], default: dict[str, Any] | None) -> set[str]:
-    names = set()
-    backends = [default] if default else []
-    for rule in spec_rules:
-        backends += [p.get("backend") for p in (rule.get("http") or {}).get("paths") or []]
-    for b in backends:
-        name = ((b or {}).get("service") or {}).get("name")
-        if name:
-            names.add(str(name))
-    return names
+def _backends(spec: IngressSpec) -> set[str]:
+    """The Services an Ingress routes to (its default backend and every path's)."""
+    backends = [spec.default_backend] if spec.default_backend else []
+    for rule in spec.rules:
+        backends += [p.backend for p in rule.http.paths] if rule.http else []
+    return {b.service.name for b in backends if b.service is not None}
 
 
-def _ingresses(cluster: Cluster, services: set[str]) -> list[dict[str, Any]]:
+def _ingresses(
+    cluster: Cluster, services: set[str], controllers: list[str]
+) -> list[dict[str, Any]]:
+    """Ingresses, edges to their backend Services, and from the controller pod (nginx) to
+    each Ingress it serves."""
     out: list[dict[str, Any]] = []
     for ing in cluster.ingresses:
         ns, name = ing.metadata.namespace or "default", ing.metadata.name
@@ -142,7 +146,15 @@ def _ingresses(cluster: Cluster, services: set[str]) -> list[dict[str, Any]]:
                 },
             }
         )
-        for svc in sorted(_backends(ing.spec.rules, ing.spec.default_backend)):
+        out += [
+            {
+                "group": "edges",
+                "data": {"id": f"ic|{pod}|{iid}", "source": f"pod:{pod}", "target": iid},
+                "classes": "backend",
+            }
+            for pod in controllers
+        ]
+        for svc in sorted(_backends(ing.spec)):
             if f"{ns}/{svc}" in services:
                 out.append(
                     {
@@ -279,7 +291,8 @@ def graph(
     pod_by_ip = {p.ip: p.key for p in a.pods if not p.host_network}
     elements += _services(cluster, pod_by_ip)
     services = {f"{s.metadata.namespace or 'default'}/{s.metadata.name}" for s in cluster.services}
-    elements += _ingresses(cluster, services)
+    controllers = [p.key for p in a.pods if is_ingress_pod(p.namespace, p.name)]
+    elements += _ingresses(cluster, services, controllers)
     level = "pod" if len(a.pods) <= EDGE_PODS else "namespace"
     port_edges: dict[str, list[dict[str, Any]]] = {}
     if level == "pod":

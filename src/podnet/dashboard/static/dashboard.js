@@ -37,6 +37,7 @@
         "border-width": 1, "text-valign": "top", "text-halign": "center", "font-size": 13, "font-weight": "bold", "padding": 14 } },
       { selector: "node[kind='nodes']", style: { "background-color": "#f1f5f9", "border-color": "#cbd5e1" } },
       { selector: "node[kind='pod']", style: { "shape": "ellipse", "width": 22, "height": 22, "background-color": "#3b82f6" } },
+      { selector: "node[kind='pod'][?ingressController]", style: { "shape": "round-diamond", "width": 28, "height": 28, "background-color": "#f59e0b" } },
       { selector: "node[kind='pod'][?hostNetwork]", style: { "background-color": "#64748b" } },
       { selector: "node[kind='pod'][readiness = 'not ready']", style: { "border-width": 3, "border-color": "#dc2626" } },
       { selector: "node[kind='service']", style: { "shape": "round-hexagon", "width": 26, "height": 22, "background-color": "#a855f7" } },
