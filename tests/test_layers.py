@@ -27,6 +27,18 @@ ALLOWED: dict[str, set[str]] = {
     "enter": {"state", "render", "datapath"},
     "dns": {"state", "render", "datapath"},
     "daemon": {"state", "render", "controller", "workload"},
+    "tracing": {"model", "policy", "render", "datapath", "probing"},
+    "doctor": {
+        "model",
+        "state",
+        "policy",
+        "nftables",
+        "render",
+        "datapath",
+        "controller",
+        "probing",
+        "daemon",
+    },
     "cli": {
         "model",
         "state",
@@ -38,9 +50,12 @@ ALLOWED: dict[str, set[str]] = {
         "probing",
         "enter",
         "daemon",
+        "tracing",
+        "doctor",
     },
 }
-# The CLI talks to the daemon through its supervisor only.
+# The CLI (and doctor, which checks and restarts it) talk to the daemon through its
+# supervisor only.
 CLI_DAEMON_MODULES = {"podnet.daemon.supervisor"}
 TOP_LEVEL = {"__init__.py", "__main__.py"}
 
@@ -84,7 +99,7 @@ def test_imports_flow_down(package: str) -> None:
             elif target not in ALLOWED[package]:
                 wrong.append(f"{path.relative_to(SRC)}: {module}")
             elif (
-                package == "cli"
+                package in ("cli", "doctor")
                 and target == "daemon"
                 and not any(module.startswith(m) for m in CLI_DAEMON_MODULES)
             ):

@@ -32,6 +32,8 @@ COMMANDS = (
     "delete",
     "label",
     "serve",
+    "trace",
+    "doctor",
 )
 
 
