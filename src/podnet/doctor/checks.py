@@ -7,10 +7,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from podnet.doctor.bound_ports import check_listeners
 from podnet.doctor.context import Context
 from podnet.doctor.findings import DAEMON, RELOAD, RESYNC, SERVER, Finding
 from podnet.doctor.kernel import check_namespaces, check_netlink, check_nft
-from podnet.doctor.bound_ports import check_listeners
 from podnet.doctor.servers import check_daemon, check_servers, registered
 
 Check = Callable[[Context], list[Finding]]

@@ -106,7 +106,11 @@ def trace(target: Target, engine: Engine, runtime: Runtime, timeout: float = 2.0
     nodes = crossing(target, engine, runtime)
     netns_of = {n: runtime.node(n).netns for n in nodes}  # type: ignore[union-attr]
     node_of = {ns: n for n, ns in netns_of.items()}
+    # One packet: for TCP the SYN only (the rest of the connection, which the kernel may
+    # give the same trace id, would read as a second path), for UDP the one datagram.
     match = f"meta l4proto {target.protocol.lower()} th sport {sport}"
+    if target.protocol == "TCP":
+        match += " tcp flags & (syn | ack) == syn"
     runner = NetnsRunner()
     added: list[str] = []
     problems: list[str] = []

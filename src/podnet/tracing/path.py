@@ -69,13 +69,17 @@ def first_packet(
 ) -> dict[str, list[TraceEvent]]:
     """Per namespace, the events of the first traced packet (a TCP SYN: the later packets of
     the connection carry other trace ids) in podnet's table, the trace chain left out."""
-    first: dict[str, int] = {}
+    first: dict[str, TraceEvent] = {}
+    done: set[str] = set()
     out: dict[str, list[TraceEvent]] = {}
     for e in events:
-        if e.table != table or e.chain == trace_chain:
+        if e.table != table or e.chain == trace_chain or e.netns in done:
             continue
-        first.setdefault(e.netns, e.id)
-        if e.id == first[e.netns]:
+        head = first.setdefault(e.netns, e)
+        if e is not head and (e.chain, e.handle, e.kind) == (head.chain, head.handle, head.kind):
+            done.add(e.netns)  # the same packet again (a retransmitted SYN): one is enough
+            continue
+        if e.id == head.id:
             out.setdefault(e.netns, []).append(e)
     return out
 
