@@ -25,6 +25,7 @@ class Server:
 
 
 SERVERS: dict[str, Server] = {}
+DNS_ATTEMPTS = 3
 # Modules that register servers when imported (the ingress controller adds its own).
 SERVER_MODULES: tuple[str, ...] = ("podnet.doctor.servers",)
 
@@ -105,26 +106,31 @@ def _dns_check(ctx: Context) -> list[str]:
     from podnet.probing.single import send_one
 
     runtime = ctx.runtime
-    if runtime is None or not runtime.nodes:
-        return []
+    if runtime is None or not runtime.nodes or not _dns_pods(ctx):
+        return []  # a cluster without the DNS add-on (`up --cluster-dns off`)
     problems = []
     pid = supervisor.dns_server_pid(ctx.sdir)
     if pid is None:
         problems.append("is not running")
-    seen = send_one(
-        runtime.nodes[0].netns,
-        runtime.dns_ip,
-        53,
-        "UDP",
-        random.randint(40000, 60999),
-        1.0,
-        dns=True,
-    )
+    for _ in range(DNS_ATTEMPTS):  # a datagram may be lost, a loaded server late
+        sport = random.randint(40000, 60999)
+        seen = send_one(runtime.nodes[0].netns, runtime.dns_ip, 53, "UDP", sport, 1.0, dns=True)
+        if seen.outcome == "reply":
+            break
     if seen.outcome != "reply":
         problems.append(
-            f"does not answer at {runtime.dns_ip}:53/UDP ({seen.outcome}: {seen.detail})"
+            f"does not answer at {runtime.dns_ip}:53/UDP ({seen.outcome} in {DNS_ATTEMPTS} attempts: {seen.detail})"
         )
     return problems
+
+
+def _dns_pods(ctx: Context) -> bool:
+    """Whether the store's cluster has pods that serve cluster DNS (what the reconciler
+    writes into dns.json, built here from the desired state, not read from the file)."""
+    from podnet.render import dns_file
+
+    d = ctx.desired
+    return bool(dns_file.build(d.cluster, d.placement, ctx.cluster, d.net, d.revision).servers)
 
 
 def _dns_restart(ctx: Context) -> None:
