@@ -21,7 +21,7 @@ class Server:
     title: str  # "the cluster DNS server (kube-system/kube-dns)"
     check: Callable[[Context], list[str]]  # problems, in words; [] when it serves
     restart: Callable[[Context], None]  # make the daemon start it afresh
-    command: Callable[[Context], str]  # what a user runs to fix it by hand
+    command: Callable[[Context, str], str]  # what a user runs to fix that problem by hand
 
 
 SERVERS: dict[str, Server] = {}
@@ -92,7 +92,14 @@ def check_servers(ctx: Context) -> list[Finding]:
             # A server whose daemon is gone comes back with the daemon: that is the fix.
             repair = SERVER if daemon_up else DAEMON
             out.append(
-                Finding("server", server.title, problem, repair, server.command(ctx), server.name)
+                Finding(
+                    "server",
+                    server.title,
+                    problem,
+                    repair,
+                    server.command(ctx, problem),
+                    server.name,
+                )
             )
     return out
 
@@ -137,7 +144,9 @@ def _dns_restart(ctx: Context) -> None:
     supervisor.restart_dns_server(ctx.sdir)
 
 
-def _dns_command(ctx: Context) -> str:
+def _dns_command(ctx: Context, problem: str) -> str:
+    if "rejected" in problem:  # ICMP: a route or a rule is missing, not the server
+        return ctx.fix_command()
     pid = supervisor.dns_server_pid(ctx.sdir)
     return f"kill -9 {pid}  (the daemon starts it again)" if pid else ctx.fix_command()
 
