@@ -72,7 +72,7 @@ def _text(ctx: Context, found: list[Finding], prefix: str) -> str:
     lines = [f"{prefix}cluster {ctx.cluster}: {len(found)} problem(s)"]
     width = max(len(f.subject) for f in found)
     for f in found:
-        lines.append(f"  [{f.area}] {f.subject:<{width}}  {f.problem}")
+        lines.append(f"  {'[' + f.area + ']':<12} {f.subject:<{width}}  {f.problem}")
     fixes = list(dict.fromkeys(f.command for f in found))
     lines.append("to fix:" if len(fixes) > 1 else "to fix it:")
     lines += [f"  {c}" for c in fixes]
