@@ -47,6 +47,14 @@ def run(args: argparse.Namespace) -> int:
     from podnet.doctor.checks import repair, run_checks
     from podnet.doctor.context import Context
 
+    with Store.open(sdir) as store:
+        revision, synced = store.revision(), store.get_meta("synced_revision")
+    if synced is not None and int(synced) < revision:
+        print(
+            f"warning: the cluster enforces revision {synced} of its objects, not yet the "
+            f"latest ({revision}): a change is being applied; differences may be that",
+            file=sys.stderr,
+        )
     ctx = Context(args.cluster, sdir)
     found = run_checks(ctx)
     doc: dict[str, Any] = {"cluster": args.cluster, "found": [f.to_json() for f in found]}
