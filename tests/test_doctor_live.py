@@ -24,11 +24,33 @@ from podnet.testing import Live, live_cluster
 pytestmark = pytest.mark.datapath
 
 MANIFESTS = Path(__file__).parent / "data" / "trace_shop.yaml"
+INGRESS = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "Ingress",
+    "metadata": {"name": "front", "namespace": "shop"},
+    "spec": {
+        "rules": [
+            {
+                "host": "shop.test",
+                "http": {
+                    "paths": [
+                        {
+                            "path": "/",
+                            "pathType": "Prefix",
+                            "backend": {"service": {"name": "front", "port": {"number": 80}}},
+                        }
+                    ]
+                },
+            }
+        ],
+    },
+}
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     docs = [d for d in yaml.safe_load_all(MANIFESTS.read_text()) if d]
+    docs.append(INGRESS)  # the ingress controller's nginx joins the servers checked
     env = {"PODNET_RESYNC_SECONDS": "3600"}
     tmp = tmp_path_factory.mktemp("doctor")
     with live_cluster(tmp, docs, "dr", env=env, up_args=("--cluster-dns", "on")) as c:
@@ -91,6 +113,17 @@ def hang_dns_server(live: Live) -> str:
     return "does not answer at 10.96.0.10:53/UDP"
 
 
+def hang_nginx(live: Live) -> str:
+    """Every nginx process stopped (a stopped master alone leaves its workers serving)."""
+    master = _pid(live.sdir / "ingress" / "nginx.pid")
+    workers = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True
+    ).stdout.split()
+    for pid in [master, *map(int, workers)]:
+        os.kill(pid, signal.SIGSTOP)
+    return "does not answer HTTP at"
+
+
 def kill_daemon(live: Live) -> str:
     os.kill(_pid(live.sdir / "watchdog.pid"), signal.SIGKILL)  # else it restarts the daemon
     daemon = _pid(live.sdir / "daemon.pid")
@@ -115,6 +148,7 @@ BREAKS: dict[str, Callable[[Live], str]] = {
     "pod namespace deleted": delete_pod_namespace,
     "link deleted": delete_link,
     "DNS server hung": hang_dns_server,
+    "ingress nginx hung": hang_nginx,
     "daemon killed": kill_daemon,
 }
 

@@ -233,6 +233,38 @@ def dns_server_pid(state_dir: Path) -> int | None:
     return found[0] if found else None
 
 
+def nginx_pid(state_dir: Path) -> int | None:
+    """The ingress controller's nginx master (the daemon's child), or None."""
+    return procs.find_nginx(state_dir.resolve())
+
+
+def restart_nginx(state_dir: Path) -> int | None:
+    """Kill the ingress controller's nginx master (SIGKILL: it may be stopped or hung); the
+    daemon starts it again. Returns the pid killed, None when none ran."""
+    pid = nginx_pid(state_dir)
+    if pid is not None:
+        # Its workers too: an orphaned worker keeps ports 80 and 443, and the new master
+        # could not bind them.
+        pids = [pid, *_children(pid)]
+        for p in pids:
+            procs.signal_pid(p, signal.SIGKILL)
+        procs.wait_dead(pids, 3.0)
+    return pid
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
 def restart_dns_server(state_dir: Path) -> int | None:
     """Kill a DNS server that does not serve (SIGKILL: it may be stopped or hung); the
     daemon restarts it. Returns the pid killed, None when none ran."""

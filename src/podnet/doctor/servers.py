@@ -27,7 +27,7 @@ class Server:
 SERVERS: dict[str, Server] = {}
 DNS_ATTEMPTS = 3
 # Modules that register servers when imported (the ingress controller adds its own).
-SERVER_MODULES: tuple[str, ...] = ("podnet.doctor.servers",)
+SERVER_MODULES: tuple[str, ...] = ("podnet.doctor.servers", "podnet.doctor.nginx_server")
 
 
 def register(server: Server) -> None:
