@@ -29,6 +29,18 @@ ALLOWED: dict[str, set[str]] = {
     "daemon": {"state", "render", "controller", "workload"},
     # read-only over the store, the daemon's status files and the nft counters
     "dashboard": {"model", "state", "policy", "render", "report", "datapath", "daemon"},
+    "tracing": {"model", "policy", "render", "datapath", "probing"},
+    "doctor": {
+        "model",
+        "state",
+        "policy",
+        "nftables",
+        "render",
+        "datapath",
+        "controller",
+        "probing",
+        "daemon",
+    },
     "cli": {
         "model",
         "state",
@@ -41,9 +53,12 @@ ALLOWED: dict[str, set[str]] = {
         "enter",
         "daemon",
         "dashboard",
+        "tracing",
+        "doctor",
     },
 }
-# The CLI (and the dashboard) talk to the daemon through its supervisor only.
+# The CLI, the dashboard, and doctor (which checks and restarts it) talk to the daemon through
+# its supervisor only.
 CLI_DAEMON_MODULES = {"podnet.daemon.supervisor"}
 TOP_LEVEL = {"__init__.py", "__main__.py"}
 
@@ -87,7 +102,7 @@ def test_imports_flow_down(package: str) -> None:
             elif target not in ALLOWED[package]:
                 wrong.append(f"{path.relative_to(SRC)}: {module}")
             elif (
-                package in ("cli", "dashboard")
+                package in ("cli", "dashboard", "doctor")
                 and target == "daemon"
                 and not any(module.startswith(m) for m in CLI_DAEMON_MODULES)
             ):

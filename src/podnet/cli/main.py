@@ -33,6 +33,8 @@ COMMANDS = (
     "label",
     "serve",
     "dashboard",
+    "trace",
+    "doctor",
 )
 
 

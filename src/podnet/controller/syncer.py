@@ -60,6 +60,15 @@ class Syncer:
         self.status: dict[str, Any] | None = None
         self.last_full = time.monotonic()
         self.after = after  # e.g. the DNS server's reload, once the sync wrote dns.json
+        # Full syncs asked for (SIGUSR2: `doctor --fix`) and taken up: "full_requests" in
+        # the status tells the asker that a full sync started after its request has ended.
+        self.full_asked = 0
+        self.full_taken = 0
+
+    def request_full(self) -> None:
+        """The next sync compares the whole kernel with the store (as after a failure)."""
+        self.full_asked += 1
+        self.event.set()
 
     def start(
         self, loop: asyncio.AbstractEventLoop, write_status: Callable[[], None]
@@ -82,6 +91,9 @@ class Syncer:
             periodic = not await self._wait()
             self.event.clear()
             asked = self.since.pop() if self.since else None
+            full_asked = self.full_asked
+            if full_asked > self.full_taken:
+                self.reconciler.full_next = True
             result = await loop.run_in_executor(None, self.reconciler.sync, periodic)
             latency = None if asked is None else time.monotonic() - asked
             level = log.debug if result.checked else log.info if result.ok else log.error
@@ -93,7 +105,8 @@ class Syncer:
                 await self.reload()  # new namespaces: their sockets are opened anew
             if self.after is not None and not result.checked:
                 await self.after(result)
-            self.status = {**result.status(), "latency": latency}
+            self.full_taken = full_asked
+            self.status = {**result.status(), "latency": latency, "full_requests": full_asked}
             write_status()
 
     async def _wait(self) -> bool:

@@ -15,6 +15,7 @@ import signal
 # start) or a SIGUSR1 (a sync request) must not kill us with the default action.
 signal.signal(signal.SIGHUP, signal.SIG_IGN)
 signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+signal.signal(signal.SIGUSR2, signal.SIG_IGN)  # a full sync request (doctor --fix)
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING  # noqa: E402
 
 from podnet.daemon import procs  # noqa: E402
 from podnet.daemon.dns_child import DnsChild  # noqa: E402
-from podnet.daemon.supervisor import SYNC_SIGNAL  # noqa: E402
+from podnet.daemon.supervisor import FULL_SYNC_SIGNAL, SYNC_SIGNAL  # noqa: E402
 from podnet.state.files import StateFiles, write_atomic  # noqa: E402
 from podnet.workload.standin import StandIn  # noqa: E402
 
@@ -124,6 +125,7 @@ async def serve(root: Path, cluster: str) -> int:
             await update_ingress()
 
     syncer = Syncer(reconciler, standin.load, resync_period(), sync, since, after_sync)
+    loop.add_signal_handler(FULL_SYNC_SIGNAL, syncer.request_full)
     tasks = [
         asyncio.ensure_future(_reloads(reload, standin, files)),
         syncer.start(loop, write_status),

@@ -30,6 +30,8 @@ STOP_GRACE = 3.0
 POLL = 0.02
 SYNC_SIGNAL = signal.SIGUSR1  # a change was stored: sync the kernel with the store now
 SYNC_TIMEOUT = 30.0
+# A full resync now (`podnet doctor --fix`): the kernel compared with the store and repaired.
+FULL_SYNC_SIGNAL = signal.SIGUSR2
 SYNC_POLL = 0.005  # a sync takes ~0.1 s: the command returns within 5 ms of its end
 LIVENESS_EVERY = 20  # polls: a daemon that died is noticed within ~0.1 s
 
@@ -204,6 +206,76 @@ def request_sync(state_dir: Path, revision: int, timeout: float = SYNC_TIMEOUT) 
         if time.monotonic() > deadline:
             raise TimeoutError(f"the daemon did not sync revision {revision} within {timeout:g}s")
         time.sleep(SYNC_POLL)
+
+
+def request_full_sync(state_dir: Path, timeout: float = SYNC_TIMEOUT) -> dict[str, Any]:
+    """Ask the daemon for a full sync (SIGUSR2: it compares the whole kernel state with the
+    store and repairs what differs) and return its "sync" status once a full sync taken up
+    after the request has ended. DaemonError / TimeoutError as request_sync."""
+    files = StateFiles(state_dir.resolve())
+    pid = running_pid(files.root)
+    if pid is None:
+        raise DaemonError(f"no daemon runs for {files.root}")
+    before = int(((_status(files) or {}).get("sync") or {}).get("full_requests", 0))
+    os.kill(pid, FULL_SYNC_SIGNAL)
+    deadline = time.monotonic() + timeout
+    while True:
+        status = (_status(files) or {}).get("sync") or {}
+        if int(status.get("full_requests", 0)) > before:
+            return dict(status)
+        if not procs.alive(pid):
+            raise DaemonError(f"the daemon of {files.root} died{_log_tail(files)}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the daemon did not run a full sync within {timeout:g}s")
+        time.sleep(POLL)
+
+
+def dns_server_pid(state_dir: Path) -> int | None:
+    """The cluster DNS server's pid (the daemon's child, found by its command line)."""
+    found = procs.find(state_dir.resolve(), procs.DNS)
+    return found[0] if found else None
+
+
+def nginx_pid(state_dir: Path) -> int | None:
+    """The ingress controller's nginx master (the daemon's child), or None."""
+    return procs.find_nginx(state_dir.resolve())
+
+
+def restart_nginx(state_dir: Path) -> int | None:
+    """Kill the ingress controller's nginx master (SIGKILL: it may be stopped or hung); the
+    daemon starts it again. Returns the pid killed, None when none ran."""
+    pid = nginx_pid(state_dir)
+    if pid is not None:
+        # Its workers too: an orphaned worker keeps ports 80 and 443, and the new master
+        # could not bind them.
+        pids = [pid, *_children(pid)]
+        for p in pids:
+            procs.signal_pid(p, signal.SIGKILL)
+        procs.wait_dead(pids, 3.0)
+    return pid
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def restart_dns_server(state_dir: Path) -> int | None:
+    """Kill a DNS server that does not serve (SIGKILL: it may be stopped or hung); the
+    daemon restarts it. Returns the pid killed, None when none ran."""
+    pid = dns_server_pid(state_dir)
+    if pid is not None and procs.serves(pid, state_dir.resolve(), procs.DNS):
+        procs.signal_pid(pid, signal.SIGKILL)
+        procs.wait_dead([pid], 3.0)
+    return pid
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:

@@ -119,6 +119,14 @@ class NetnsRunner:
     def list_counters(self, netns: str) -> Counters:
         return parse_counters(self._run(netns, ["-j", "list", "counters"]))
 
+    def run_text(self, netns: str, text: str) -> None:
+        """`nft -f -` of `text` (a short transaction of our own making: trace chains)."""
+        self._run(netns, ["-f", "-"], text)
+
+    def list_json(self, netns: str, argv: list[str]) -> str:
+        """`nft -j ARGV...`: a listing as JSON, read, never parsed as text."""
+        return self._run(netns, ["-j", *argv])
+
 
 def parse_counters(json_text: str) -> Counters:
     """`nft -j list counters` -> {name: (packets, bytes)} for podnet's tables only."""

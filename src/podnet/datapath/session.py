@@ -28,10 +28,16 @@ MANAGED_KINDS = frozenset({"veth", "bridge", "vxlan"})
 
 
 class Session:
-    """A pyroute2 IPRoute on a socket opened inside namespace `name` by the netns worker."""
+    """A pyroute2 IPRoute on a socket opened inside namespace `name` by the netns worker.
 
-    def __init__(self, worker: netns.Worker, name: str) -> None:
+    With `dry_run` (`podnet doctor`), nothing is sent: each change the sync would make is
+    described in `planned` instead ("missing route 10.244.2.0/24 via 172.18.0.3 dev eth0"),
+    so that what doctor reports as drift is exactly what a sync repairs."""
+
+    def __init__(self, worker: netns.Worker, name: str, dry_run: bool = False) -> None:
         self.name = name
+        self.dry_run = dry_run
+        self.planned: list[str] = []
         self._worker = worker
         sock: socket.socket = worker.netlink_socket(name)
         self.ipr = IPRoute(fileno=sock.detach())
@@ -48,6 +54,9 @@ class Session:
         """Routes, neighbours and FDB entries in bulk: a node holds one of each per other
         node, and pyroute2's per-request cost made that the bulk of `up`."""
         if not requests:
+            return
+        if self.dry_run:
+            self.planned += [f"missing {r.what}" for r in requests]
             return
         if self._raw is None:
             self._raw = self._worker.netlink_socket(self.name)
@@ -68,13 +77,41 @@ class Session:
 
     def index(self, ifname: str) -> int:
         msg = self.links().get(ifname)
+        if msg is None and self.dry_run:
+            return 0  # a link the sync would create first
         if msg is None:
             raise netns.NetnsError(errno.ENODEV, f"no link {ifname}", self.name)
         return int(msg["index"])
 
     def _send(self, method: str, *args: Any, **kw: Any) -> Any:
         self.changes += 1
+        if self.dry_run:
+            self.planned.append(self._describe(method, args, kw))
+            return None
         return getattr(self.ipr, method)(*args, **kw)
+
+    def _describe(self, method: str, args: tuple[Any, ...], kw: dict[str, Any]) -> str:
+        """One change a sync would make, in words (dry run)."""
+        verb = args[0] if args else ""
+        names = {int(m["index"]): n for n, m in self.links().items()}
+        dev = names.get(int(kw.get("index") or kw.get("ifindex") or 0), kw.get("ifname", "?"))
+        if method == "link" and verb == "add":
+            return f"missing link {kw.get('ifname')} ({kw.get('kind')})"
+        if method == "link" and verb == "del":
+            return f"extra link {dev}"
+        if method == "link" and verb == "set":
+            what = ", ".join(f"{k} {v}" for k, v in kw.items() if k != "index")
+            return f"link {dev}: wants {what}"
+        if method == "addr":
+            gone = "extra" if verb == "del" else "missing"
+            return f"{gone} address {kw.get('address')}/{kw.get('prefixlen')} on {dev}"
+        if method == "route":
+            return f"extra route {kw.get('dst')}"
+        if method == "neigh":
+            return f"extra permanent neighbour {kw.get('dst')} on {dev}"
+        if method == "fdb":
+            return f"extra VXLAN FDB entry {kw.get('lladdr')} -> {kw.get('dst')} on {dev}"
+        return f"{method} {verb} {kw}"
 
     def ensure_lo(self) -> None:
         lo = self.links().get("lo")
@@ -98,6 +135,9 @@ class Session:
                 vxlan_link=self.index(v.dev),
                 vxlan_learning=0,
             )
+        if self.dry_run:
+            self._send("link", "add", **kw)
+            return
         if link.kind == "veth" and link.peer:
             self._create_veth(link, kw)
         else:
@@ -162,6 +202,9 @@ class Session:
         for link in wanted:
             msg = self.links().get(link.name)
             if link.kind == "peer":
+                if msg is None and self.dry_run:
+                    self.planned.append(f"missing link {link.name} (made by its peer's namespace)")
+                    continue
                 if msg is None:
                     raise netns.NetnsError(
                         errno.ENODEV, f"peer link {link.name} missing", self.name
@@ -172,7 +215,8 @@ class Session:
             if msg is None:
                 self.create(link)
         for link in wanted:
-            self._set_attrs(link, self.links()[link.name])
+            if (msg := self.links().get(link.name)) is not None:
+                self._set_attrs(link, msg)
 
     def _set_attrs(self, link: Link, msg: Any) -> None:
         kw: dict[str, Any] = {}

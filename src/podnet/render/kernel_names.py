@@ -215,3 +215,13 @@ def service_object(prefix: str, identity: str) -> str:
 def is_service_object(name: str) -> bool:
     """Whether a table object belongs to the Service rules (not to the policy rules)."""
     return name in SERVICE_STATIC_NAMES or name.startswith(_SERVICE_PREFIXES)
+
+
+# ---- nftables (`podnet trace`: a short-lived chain in the same table) --------------------
+TRACE_CHAIN = "trace"  # `trace-<8 hex>`: one per run of `podnet trace`
+
+
+def trace_chain(token: str) -> str:
+    """`trace-<8 hex>`: a trace chain, named per run so that two traces never share one; a
+    full sync (which replaces the table) removes one a crashed trace left behind."""
+    return f"{TRACE_CHAIN}-{short_hash('trace', token)}"

@@ -418,6 +418,27 @@ class NodeRuleset:
             frozenset(part.counters),
         )
 
+    def origins(self, pod: PodEndpoint, direction: Direction) -> list[str]:
+        """What each rule of the pod's chain for `direction` stands for, in chain order:
+        "hairpin", "ns/policy ingress[i]" (explain's naming of a policy rule; one policy
+        rule with several ports renders several nft rules), "default deny". Rendered
+        rule by rule with the same code as the chain itself, so positions cannot drift
+        apart (`podnet trace` maps a traced rule handle back to its policy this way)."""
+        out = ["hairpin"]
+        field_name = "ingress" if direction == "ingress" else "egress"
+        for pol in self.peers.selecting(pod, direction):
+            for i, rule in enumerate(getattr(pol.spec, field_name) or ()):
+                spec = pol.spec.model_copy(update={field_name: [rule]})
+                one = pol.model_copy(update={"spec": spec})
+                used = _Part()
+                if direction == "ingress":
+                    n = len(self._ingress_rules(pod, one, used))
+                else:
+                    n = len(self._egress_rules(one, used))
+                out += [f"{policy_name(pol)} {direction}[{i}]"] * n
+        out.append("default deny")
+        return out
+
     def build(
         self,
         reuse: Mapping[str, PodRules] | None = None,
