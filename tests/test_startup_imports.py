@@ -100,3 +100,20 @@ def test_daemon_serves_before_the_models_load():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert set(json.loads(out.stdout)) & HEAVY == set()
+
+
+def test_analyze_of_small_input_imports_no_fallbacks():
+    """The example parses on the fast YAML path and is far below the size that parses on
+    two cores: PyYAML (its reader compiles a big regex at import), the process pool and
+    numpy.ma (np.unique's masked-array check) are then start-up time spent for nothing."""
+    unused = {"yaml", "concurrent", "multiprocessing", "numpy.ma"}
+    code = RUN.replace('m.split(".")[0] for m in sys.modules', "sys.modules")
+    out = subprocess.run(
+        [sys.executable, "-c", code, "analyze", "-f", EXAMPLE, "-o", "summary"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    modules = set(json.loads(out.stderr.strip().splitlines()[-1]))
+    assert "numpy" in modules and "pydantic" in modules  # the analysis did run
+    assert modules & unused == set()
