@@ -20,6 +20,7 @@ from podnet.model.load import Loaded, LoadResult
 from podnet.model.service import Service
 from podnet.state import ingress_addon, ingress_checks
 from podnet.state.labels import label_object  # noqa: F401 (`podnet label`'s change)
+from podnet.state.local_change import local_writes
 from podnet.state.network import NetworkConfig, from_meta, to_meta
 from podnet.state.placement import Placement, place
 from podnet.state.service_alloc import with_services
@@ -59,8 +60,18 @@ def apply_objects(
     store: Store, incoming: list[Loaded], check: Check = no_check
 ) -> tuple[list[str], int]:
     """Create or update `incoming` (a workload replaces the pods it expanded into before);
-    returns kubectl's lines ("pod/a created") and the store's revision after the change."""
+    returns kubectl's lines ("pod/a created") and the store's revision after the change.
+    A change that no rule between objects can refuse (state.local_change) is checked
+    against the stored copies of what it touches; any other against the whole next state."""
     with store.transaction():
+        local = local_writes(store, incoming, body_of)
+        if local is not None:
+            for o, _, body in local:
+                kind, ns, name = _key(o)
+                store.put(kind, ns or None, name, body)
+            return [f"{ref(o.kind, o.obj.metadata.name)} {verb}" for o, verb, _ in local], (
+                store.revision()
+            )
         current = _stored(store)
         replaced = {_key(o) for o in incoming}
         owners = {_owner(o) for o in incoming if o.kind in WORKLOAD_KINDS}
