@@ -436,6 +436,7 @@ class Reconciler:
             reuse=None if scope is None else self.pod_rules,
             dirty=None if scope is None else scope.pods,
             services=d.services,
+            previous_services=None if full or self._since is None else self._since.services,
         )
         result.nft = report
         if not report.ok:
