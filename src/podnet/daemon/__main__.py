@@ -123,7 +123,7 @@ async def serve(root: Path, cluster: str) -> int:
         if result.ok:
             await update_ingress()
 
-    syncer = Syncer(reconciler, standin.load, resync_period(), sync, since, after_sync)
+    syncer = Syncer(reconciler, standin.load, resync_period(), sync, since, after_sync, freeze=True)
     tasks = [
         asyncio.ensure_future(_reloads(reload, standin, files)),
         syncer.start(loop, write_status),
