@@ -4,6 +4,7 @@ renderer gives exactly render_node's table; counts attributed to policies."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -197,3 +198,50 @@ def test_parse_dynamic_keeps_the_named_sets_of_the_table() -> None:
     )
     assert parse_dynamic(doc, "podnet_a", {"aff-1", "plain"}) == {"aff-1": [("10.244.1.2", 99)]}
     assert parse_dynamic("", "podnet_a", {"aff-1"}) == {}
+
+
+def test_a_node_neither_rendered_nor_given_other_service_rules_keeps_its_table(monkeypatch):
+    """The incremental path: only the nodes a change touches are rendered, and a node whose
+    Service rules are those of the last sync is not merged (nor compared) again."""
+    from ipaddress import IPv4Network
+    from pathlib import Path
+
+    from podnet.controller import policy_sync
+    from podnet.model.cluster import load_cluster
+    from podnet.render.service_nft import policy_part
+    from podnet.render.service_nft import render_all as render_services
+    from podnet.render.service_ports import service_ports
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "services"
+    c = load_cluster([str(example)])
+    cidr, svc_cidr = IPv4Network("10.244.0.0/16"), IPv4Network("10.96.0.0/12")
+    services = render_services(service_ports(c.services, c.endpoint_slices), NODES, cidr, svc_cidr)
+    e, runner = cluster(), FakeRunner()
+    first = sync_policies("c1", e, NODES, runner, services=services)
+    merged: list[str] = []
+    real = policy_sync.merge
+    monkeypatch.setattr(policy_sync, "merge", lambda t, r: merged.append("x") or real(t, r))
+
+    def again(new_services, previous_services):
+        merged.clear()
+        return sync_policies(
+            "c1",
+            e,
+            NODES,
+            runner,
+            previous=first.tables,
+            only=frozenset({"node-1"}),
+            reuse=first.pods,
+            dirty=frozenset(),
+            services=new_services,
+            previous_services=previous_services,
+        )
+
+    same = again(services, services)
+    assert merged == ["x"]  # node-1, rendered; node-2 kept as it was
+    assert same.tables["node-2"] is first.tables["node-2"] and same.applied == []
+    without = {**services, "node-2": dataclasses.replace(services["node-2"], ports=())}
+    changed = again(without, services)
+    assert len(merged) == 2 and changed.applied == ["node-2"]
+    table = changed.tables["node-2"]
+    assert policy_part(table) == table != first.tables["node-2"]  # its Service rules gone

@@ -100,3 +100,67 @@ def test_daemon_serves_before_the_models_load():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert set(json.loads(out.stdout)) & HEAVY == set()
+
+
+def test_analyze_of_small_input_imports_no_fallbacks():
+    """The example parses on the fast YAML path and is far below the size that parses on
+    two cores: PyYAML (its reader compiles a big regex at import), the process pool and
+    numpy.ma (np.unique's masked-array check) are then start-up time spent for nothing."""
+    unused = {"yaml", "concurrent", "multiprocessing", "numpy.ma"}
+    code = RUN.replace('m.split(".")[0] for m in sys.modules', "sys.modules")
+    out = subprocess.run(
+        [sys.executable, "-c", code, "analyze", "-f", EXAMPLE, "-o", "summary"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    modules = set(json.loads(out.stderr.strip().splitlines()[-1]))
+    assert "numpy" in modules and "pydantic" in modules  # the analysis did run
+    assert modules & unused == set()
+
+
+def test_apply_of_a_relabelled_pod_imports_the_pods_model_only(stored, tmp_path):
+    """`podnet apply` of a local change (state.local_change) is on the way of a change to
+    enforcement: it builds the classes of the kinds it reads, and neither the whole-state
+    validation (the cluster build, placement, Service allocation) nor the analysis."""
+    import yaml
+
+    with Store.open(tmp_path / "c1") as store:
+        body = store.get("Pod", "shop", "db-0").body
+    body["metadata"]["labels"]["extra"] = "yes"
+    manifest = tmp_path / "pod.yaml"
+    manifest.write_text(yaml.safe_dump({"kind": "Pod", **body}))
+    code = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "import podnet.cli.apply, podnet.daemon.supervisor\n"
+        "from podnet.cli.live import check_next_state\n"
+        "from podnet.model.load import load\n"
+        "from podnet.state.changes import apply_objects\n"
+        "from podnet.state.store import Store\n"
+        "with Store.open(Path(sys.argv[2])) as s:\n"
+        "    lines, _ = apply_objects(s, load([sys.argv[1]]).objects, check_next_state)\n"
+        "print(json.dumps([lines, sorted(sys.modules)]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(manifest), str(tmp_path / "c1")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    lines, modules = json.loads(out.stdout)
+    assert lines == ["pod/db-0 configured"]
+    unused = {
+        "numpy",
+        "rich",
+        "yaml",
+        "podnet.model.cluster",
+        "podnet.model.service",
+        "podnet.model.networkpolicy",
+        "podnet.model.ingress",
+        "podnet.state.placement",
+        "podnet.state.snapshot",
+        "podnet.state.service_alloc",
+        "podnet.render.topology",
+    }
+    assert set(modules) & unused == set()

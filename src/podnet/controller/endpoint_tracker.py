@@ -170,3 +170,21 @@ def _diff(
         cluster, endpoint_slices=kept["EndpointSlice"], endpoints=kept["Endpoints"]
     )
     return out, Derived(tuple(put), tuple(sorted(delete)))
+
+
+def stored_readiness(store: Store) -> Readiness:
+    """Each pod's readiness as the stored EndpointSlices of the controller record it (an
+    endpoint's `serving` condition; a pod in none: not ready): the readiness of the state
+    the kernel holds after `up` or a previous daemon's last sync. A new daemon adopts that
+    state with it (Reconciler.assume_synced), then follows its stand-in's readiness by an
+    incremental sync, instead of a full sync of the whole cluster because the stand-in had
+    proven pods ready meanwhile."""
+    serving: set[tuple[str, str]] = set()
+    for o in store.list("EndpointSlice"):
+        if o.body.get("metadata", {}).get("labels", {}).get(MANAGED_BY_LABEL) != es.CONTROLLER:
+            continue
+        for e in o.body.get("endpoints") or ():
+            ref = e.get("targetRef") or {}
+            if ref.get("kind", "Pod") == "Pod" and (e.get("conditions") or {}).get("serving"):
+                serving.add((ref.get("namespace") or o.namespace, ref.get("name", "")))
+    return lambda namespace, pod: (namespace, pod) in serving

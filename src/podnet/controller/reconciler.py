@@ -49,7 +49,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from podnet.controller.endpoint_tracker import Derived, EndpointTracker, Readiness
+from podnet.controller.endpoint_tracker import (
+    Derived,
+    EndpointTracker,
+    Readiness,
+    stored_readiness,
+)
 from podnet.controller.policy_sync import SyncReport, sync_policies
 from podnet.datapath import conntrack, netns, nft
 from podnet.datapath.drift import DriftWatch
@@ -256,8 +261,16 @@ class Reconciler:
         """Adopt the current store as what the kernel holds (after `up`, whose revision
         the store records as synced): the next sync can be incremental. False, and nothing
         adopted, when the store's allocations are not the placement's (then the kernel
-        cannot be known to match: sync in full)."""
-        d = self.desired()
+        cannot be known to match: sync in full). The readiness is the stored slices' (what
+        the kernel's Service rules were rendered from); the stand-in's, which has moved on
+        since, is followed by the next, incremental, sync."""
+        with Store.open(self.root) as store:
+            as_stored = stored_readiness(store)
+        live, self.readiness = self.readiness, as_stored
+        try:
+            d = self.desired()
+        finally:
+            self.readiness = live
         if d.allocations or d.derived:
             return False
         self.plan = d.plan
@@ -436,6 +449,7 @@ class Reconciler:
             reuse=None if scope is None else self.pod_rules,
             dirty=None if scope is None else scope.pods,
             services=d.services,
+            previous_services=None if full or self._since is None else self._since.services,
         )
         result.nft = report
         if not report.ok:

@@ -5,10 +5,12 @@ worker thread, so the event loop keeps serving the workload meanwhile."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from podnet.controller.reconciler import Reconciler, SyncResult
@@ -31,6 +33,36 @@ def resync_period() -> float:
     return value if value > 0 else RESYNC_SECONDS
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a sync is under way: a collection that walks a
+    5,000-pod cluster's objects paused a sync for 200-270 ms. The collection owed runs once
+    the sync has answered (the collector is back on), off the change's way to enforcement."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _freeze_start_up() -> None:
+    """After the start-up work (modules, the baseline's cluster, engine and rulesets): move
+    every object alive now out of the collector's reach (gc.freeze), so that later
+    collections walk only what later syncs made. An incremental sync keeps most of those
+    objects (state.follow patches the last snapshot). The price: a reference cycle among
+    them that becomes garbage is never collected; what reference counting frees is freed."""
+    started = time.monotonic()
+    gc.collect()
+    gc.freeze()
+    log.info(
+        "start-up objects frozen (gc.freeze: %d) in %.3fs",
+        gc.get_freeze_count(),
+        time.monotonic() - started,
+    )
+
+
 class Syncer:
     """The daemon's side: SIGUSR1 -> one sync (in a worker thread; signals that arrive
     during a sync coalesce into one more), then a listener reload when runtime.json changed
@@ -48,6 +80,7 @@ class Syncer:
         requested: asyncio.Event | None = None,
         since: list[float] | None = None,
         after: Callable[[SyncResult], Awaitable[None]] | None = None,
+        freeze: bool = False,
     ) -> None:
         self.reconciler = reconciler
         self.reload = reload
@@ -60,6 +93,9 @@ class Syncer:
         self.status: dict[str, Any] | None = None
         self.last_full = time.monotonic()
         self.after = after  # e.g. the DNS server's reload, once the sync wrote dns.json
+        # The daemon's: freeze what the start-up made (_freeze_start_up); a process-wide
+        # act, so not for a Syncer inside another program (the tests).
+        self.freeze = freeze
         # Full syncs asked for (SIGUSR2: `doctor --fix`) and taken up: "full_requests" in
         # the status tells the asker that a full sync started after its request has ended.
         self.full_asked = 0
@@ -87,6 +123,10 @@ class Syncer:
         else:
             self.event.set()
         self.last_full = time.monotonic()
+        frozen = not self.freeze
+        if synced and not frozen:
+            frozen = True
+            _freeze_start_up()
         while True:
             periodic = not await self._wait()
             self.event.clear()
@@ -94,20 +134,24 @@ class Syncer:
             full_asked = self.full_asked
             if full_asked > self.full_taken:
                 self.reconciler.full_next = True
-            result = await loop.run_in_executor(None, self.reconciler.sync, periodic)
-            latency = None if asked is None else time.monotonic() - asked
-            level = log.debug if result.checked else log.info if result.ok else log.error
-            after = "" if latency is None else f" ({latency:.3f}s after the request)"
-            level("%s%s", result.summary(), after)
-            if result.full or periodic:
-                self.last_full = time.monotonic()
-            if result.runtime_changed or result.added:
-                await self.reload()  # new namespaces: their sockets are opened anew
-            if self.after is not None and not result.checked:
-                await self.after(result)
-            self.full_taken = full_asked
-            self.status = {**result.status(), "latency": latency, "full_requests": full_asked}
-            write_status()
+            with _collector_paused():
+                result = await loop.run_in_executor(None, self.reconciler.sync, periodic)
+                latency = None if asked is None else time.monotonic() - asked
+                level = log.debug if result.checked else log.info if result.ok else log.error
+                after = "" if latency is None else f" ({latency:.3f}s after the request)"
+                level("%s%s", result.summary(), after)
+                if result.full or periodic:
+                    self.last_full = time.monotonic()
+                if result.runtime_changed or result.added:
+                    await self.reload()  # new namespaces: their sockets are opened anew
+                if self.after is not None and not result.checked:
+                    await self.after(result)
+                self.full_taken = full_asked
+                self.status = {**result.status(), "latency": latency, "full_requests": full_asked}
+                write_status()
+            if not frozen and result.ok:
+                frozen = True
+                _freeze_start_up()
 
     async def _wait(self) -> bool:
         """True on a sync request, False when the resync period has passed without one

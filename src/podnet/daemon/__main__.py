@@ -124,7 +124,7 @@ async def serve(root: Path, cluster: str) -> int:
         if result.ok:
             await update_ingress()
 
-    syncer = Syncer(reconciler, standin.load, resync_period(), sync, since, after_sync)
+    syncer = Syncer(reconciler, standin.load, resync_period(), sync, since, after_sync, freeze=True)
     loop.add_signal_handler(FULL_SYNC_SIGNAL, syncer.request_full)
     tasks = [
         asyncio.ensure_future(_reloads(reload, standin, files)),

@@ -7,11 +7,8 @@ remembers its Origin, so that every later message can point at the file and docu
 
 from __future__ import annotations
 
-import concurrent.futures
-import concurrent.futures.process
 import hashlib
 import json
-import multiprocessing
 import os
 import re
 import sys
@@ -22,17 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from podnet.model.errors import InputError, Origin, Problem, loc_to_path
 from podnet.model.fastyaml import fast_documents
 from podnet.model.kinds import CLUSTER_SCOPED, MODELS, identity
-
-try:
-    _Loader: type = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _Loader = yaml.SafeLoader
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -82,12 +73,16 @@ def parse_documents(name: str, text: str) -> list[Any]:
     fast = fast_documents(text)
     if fast is not None:
         return fast
+    # PyYAML only now: importing it compiles its reader's big character class (~10 ms of
+    # every start-up), which the fast path above does not need.
+    import yaml
+
     try:
         if len(text) >= PARALLEL_MIN_BYTES and (os.cpu_count() or 1) > 1:
             docs = _parse_in_parallel(text)
             if docs is not None:
                 return docs
-        return list(yaml.load_all(text, Loader=_Loader))
+        return _load_all(text)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         pos = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
@@ -103,8 +98,11 @@ _ITEM_START = re.compile(r"^- ", re.M)
 _TOP_KEY = re.compile(r"^[^\s#-][^\n]*:", re.M)
 
 
-def _load_chunk(chunk: str) -> list[Any]:
-    return list(yaml.load_all(chunk, Loader=_Loader))
+def _load_all(text: str) -> list[Any]:
+    """Every document of `text` through PyYAML's safe loader (libyaml's C one if built)."""
+    import yaml
+
+    return list(yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
 
 
 def _list_cut(text: str) -> int | None:
@@ -144,11 +142,19 @@ def _parse_in_parallel(text: str) -> list[Any] | None:
         if cut is None:
             return None
     second_text = ("items:\n" if as_list else "") + text[cut:]
+    # Imported here: a process pool is for big streams only, and importing it costs every
+    # small run ~9 ms (tests/test_startup_imports.py).
+    import concurrent.futures
+    import concurrent.futures.process
+    import multiprocessing
+
+    import yaml
+
     ctx = multiprocessing.get_context("fork")
     try:
         with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
-            pending = pool.submit(_load_chunk, second_text)
-            first = _load_chunk(text[:cut])
+            pending = pool.submit(_load_all, second_text)
+            first = _load_all(text[:cut])
             second = pending.result()
     except (yaml.YAMLError, OSError, concurrent.futures.process.BrokenProcessPool):
         return None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import fnmatch
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -56,18 +57,18 @@ def service_plan(
     `ports`: Service ports to probe (None: each Service's own). The kube-dns Service's
     port 53 is probed like any other: its endpoints' identity is the DNS server's
     (expectations.identity), so the probe asks a DNS question there.
+
+    The work is in proportion to what is probed (sources x endpoints): what does not
+    depend on the source (an endpoint's port, identity, whether it listens, its column of
+    verdicts) is worked out once per endpoint, not once per probe.
     """
     by_key = {p.key: p for p in engine.pods}
     index = {p.key: i for i, p in enumerate(engine.pods)}
+    by_service = slices_by_service(cluster)
     skipped: list[str] = []
     ways: list[tuple[Service, ServicePort, list[Hop]]] = []
     for svc in services:
-        slices = [
-            s
-            for s in cluster.endpoint_slices
-            if s.metadata.namespace == svc.metadata.namespace
-            and s.service_name == svc.metadata.name
-        ]
+        slices = by_service.get((svc.metadata.namespace, svc.metadata.name), [])
         hops = through_slices(svc, slices, by_key, ports)
         for sp in svc.spec.ports:
             pp = PortProto(sp.port, sp.protocol)
@@ -84,28 +85,32 @@ def service_plan(
             ways.append((svc, sp, mine))
     verdicts = _verdicts(engine, index, [h for _, _, hs in ways for h in hs])
     probes: list[Probe] = []
+    ends: set[str] = {p.key for p in sources}
+    asked: set[PortProto] = set()
     local_gaps = 0
     for svc, sp, hops in ways:
         address = svc.spec.cluster_ip or ""
         destination = f"{SERVICE_PREFIX}{svc.key}"
+        ways_from: dict[str | None, _Way] = {}  # by the source's node for "Local", else None
+        local = svc.spec.internal_traffic_policy == "Local"
+        pp = PortProto(sp.port, sp.protocol)
         for src in sources:
-            usable = hops
-            if svc.spec.internal_traffic_policy == "Local":
+            node = src.node if local else None
+            way = ways_from.get(node)
+            if way is None:
                 # "Local" means only node-local endpoints: kube-proxy drops the rest (svl-).
-                usable = [h for h in hops if h.endpoint.node == src.node]
-                if hops and not usable:
-                    local_gaps += 1
-                    continue
+                usable = [h for h in hops if h.endpoint.node == node] if local else hops
+                way = ways_from[node] = _Way.of(usable, verdicts)
+            if hops and not way.choices:
+                local_gaps += 1
+                continue
+            asked.add(pp)
+            if not way.used:
+                way.used = True
+                ends.update(c[0].endpoint for c in way.choices)
             i = index[src.key]
-            choices = tuple(
-                Choice(
-                    h.endpoint.key,
-                    h.target.port,
-                    bool(verdicts[(h.endpoint.key, h.target)][i]),
-                    identity(h.endpoint, h.target),
-                    listens=_listens(h.endpoint, h.target),
-                )
-                for h in usable
+            picks = tuple(
+                c[1 if col[i] else 0] for c, col in zip(way.choices, way.columns, strict=True)
             )
             probes.append(
                 Probe(
@@ -113,10 +118,10 @@ def service_plan(
                     destination,
                     sp.port,
                     sp.protocol,
-                    bool(choices) and all(c.expected for c in choices),
-                    " | ".join(sorted({c.identity for c in choices})),
+                    bool(picks) and all(c.expected for c in picks),
+                    way.identity,
                     address=address,
-                    choices=choices,
+                    choices=picks,
                 )
             )
     if local_gaps:
@@ -125,9 +130,39 @@ def service_plan(
             "Local and no endpoint on the source's node (kube-proxy drops them)"
         )
     probes.sort(key=lambda p: (p.source, p.destination, p.port, p.protocol))
-    asked = sorted({PortProto(p.port, p.protocol) for p in probes}, key=str)
-    pods = sorted({p.key for p in sources} | {d for p in probes for d in _ends(p)})
-    return ProbePlan(pods, asked, probes, skipped)
+    return ProbePlan(sorted(ends), sorted(asked, key=str), probes, skipped)
+
+
+@dataclass
+class _Way:
+    """The endpoints one probe may reach, worked out once for every source that has them:
+    each endpoint's two possible Choices (blocked, allowed) and its column of verdicts."""
+
+    choices: list[tuple[Choice, Choice]]
+    columns: list[np.ndarray]
+    identity: str
+    used: bool = False
+
+    @staticmethod
+    def of(hops: list[Hop], verdicts: dict[tuple[str, PortProto], np.ndarray]) -> _Way:
+        choices = []
+        for h in hops:
+            key, port = h.endpoint.key, h.target.port
+            line, listens = identity(h.endpoint, h.target), _listens(h.endpoint, h.target)
+            blocked = Choice(key, port, False, line, listens=listens)
+            allowed = Choice(key, port, True, line, listens=listens)
+            choices.append((blocked, allowed))
+        columns = [verdicts[(h.endpoint.key, h.target)] for h in hops]
+        lines = " | ".join(sorted({c[0].identity for c in choices}))
+        return _Way(choices, columns, lines)
+
+
+def slices_by_service(cluster: Cluster) -> dict[tuple[str | None, str | None], list[EndpointSlice]]:
+    """The cluster's EndpointSlices by (namespace, Service name), in the cluster's order."""
+    out: dict[tuple[str | None, str | None], list[EndpointSlice]] = defaultdict(list)
+    for s in cluster.endpoint_slices:
+        out[(s.metadata.namespace, s.service_name)].append(s)
+    return out
 
 
 def _ends(p: Probe) -> Iterable[str]:
@@ -204,13 +239,9 @@ def select_services(
                 raise InputError.line(f"{flag} through Services takes svc/NS/NAME, ns/pod, ns/*, *")
         keys.update(p.key for p in matched)
     ips = {p.ip for p in pods if p.key in keys and not p.host_network}
+    by_service = slices_by_service(cluster)
     for svc in services:
-        for s in cluster.endpoint_slices:
-            if (
-                s.metadata.namespace != svc.metadata.namespace
-                or s.service_name != svc.metadata.name
-            ):
-                continue
+        for s in by_service.get((svc.metadata.namespace, svc.metadata.name), ()):
             if any(
                 f"{e.target_ref.namespace}/{e.target_ref.name}" in keys
                 if e.target_ref

@@ -105,7 +105,7 @@ def through_slices(
     as the packets find it. A live cluster's stored slices (its control plane's readiness)
     go through here as they are."""
     slices = list(slices)
-    by_ip = {p.ip: p for p in pods.values() if not p.host_network}
+    by_ip: dict[str, PodEndpoint] | None = None  # built for a slice without targetRefs only
     out = []
     for sp in svc.spec.ports:
         if asked is not None and PortProto(sp.port, sp.protocol) not in asked:
@@ -123,7 +123,12 @@ def through_slices(
                 continue
             for e in s.endpoints:
                 ref = e.target_ref
-                pod = pods.get(f"{ref.namespace}/{ref.name}") if ref else by_ip.get(e.addresses[0])
+                if ref is not None:
+                    pod = pods.get(f"{ref.namespace}/{ref.name}")
+                else:
+                    if by_ip is None:
+                        by_ip = {p.ip: p for p in pods.values() if not p.host_network}
+                    pod = by_ip.get(e.addresses[0])
                 if pod is None or not e.ready:
                     continue
                 out.append(Hop(svc, sp, pod, PortProto(number, sp.protocol)))

@@ -11,21 +11,25 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from podnet.model.cluster import Cluster, build
 from podnet.model.errors import InputError, Origin
 from podnet.model.kinds import CLUSTER_SCOPED, WORKLOAD_KINDS
 from podnet.model.load import Loaded, LoadResult
-from podnet.model.service import Service
-from podnet.state import ingress_addon, ingress_checks
 from podnet.state.labels import label_object  # noqa: F401 (`podnet label`'s change)
+from podnet.state.local_change import local_writes
 from podnet.state.network import NetworkConfig, from_meta, to_meta
-from podnet.state.placement import Placement, place
-from podnet.state.service_alloc import with_services
-from podnet.state.snapshot import ParsedCache, stored_objects
 from podnet.state.store import Store
 from podnet.state.stored_kinds import KIND_NAMES, STORED_KINDS
+
+# The whole-state path (the model's build, Service allocation, placement, the snapshot) is
+# imported when a change needs it: a local change (state.local_change) does without, and
+# `apply` is on the way of a change to enforcement.
+if TYPE_CHECKING:
+    from podnet.model.cluster import Cluster
+    from podnet.model.service import Service
+    from podnet.state.placement import Placement
+    from podnet.state.snapshot import ParsedCache
 
 API_GROUP = {
     "NetworkPolicy": "networking.k8s.io",
@@ -42,7 +46,7 @@ API_GROUP = {
 Key = tuple[str, str, str]  # kind, namespace ("" for cluster-scoped), name
 # A check of the next state beyond the model's and placement's (the CLI passes one that
 # renders the kernel names); it raises InputError.
-Check = Callable[[Store, Cluster, Placement, NetworkConfig], None]
+Check = Callable[[Store, "Cluster", "Placement", NetworkConfig], None]
 
 
 def no_check(store: Store, cluster: Cluster, placement: Placement, net: NetworkConfig) -> None:
@@ -59,8 +63,18 @@ def apply_objects(
     store: Store, incoming: list[Loaded], check: Check = no_check
 ) -> tuple[list[str], int]:
     """Create or update `incoming` (a workload replaces the pods it expanded into before);
-    returns kubectl's lines ("pod/a created") and the store's revision after the change."""
+    returns kubectl's lines ("pod/a created") and the store's revision after the change.
+    A change that no rule between objects can refuse (state.local_change) is checked
+    against the stored copies of what it touches; any other against the whole next state."""
     with store.transaction():
+        local = local_writes(store, incoming, body_of)
+        if local is not None:
+            for o, _, body in local:
+                kind, ns, name = _key(o)
+                store.put(kind, ns or None, name, body)
+            return [f"{ref(o.kind, o.obj.metadata.name)} {verb}" for o, verb, _ in local], (
+                store.revision()
+            )
         current = _stored(store)
         replaced = {_key(o) for o in incoming}
         owners = {_owner(o) for o in incoming if o.kind in WORKLOAD_KINDS}
@@ -101,7 +115,16 @@ def delete_object(store: Store, kind: str, ns: str, name: str, check: Check = no
 
 
 def _stored(store: Store) -> list[Loaded]:
+    from podnet.state.snapshot import stored_objects
+
     return list(stored_objects(store).objects)
+
+
+def build(result: LoadResult, node_count: int | None = None) -> Cluster:
+    """model.cluster.build (the input-wide rules), imported when a change is validated whole."""
+    from podnet.model.cluster import build as build_cluster
+
+    return build_cluster(result, node_count=node_count)
 
 
 def _commit(store: Store, objects: list[Loaded], check: Check, stored: Collection[int] = ()) -> int:
@@ -110,6 +133,10 @@ def _commit(store: Store, objects: list[Loaded], check: Check, stored: Collectio
     revision after it. `stored`: ids of objects read back from the store as they are: one
     that the next state holds unchanged (the very same object) is not written again (at
     5,000 pods, dumping every object to compare it cost ~1-4 s of each `apply`)."""
+    from podnet.state import ingress_addon, ingress_checks
+    from podnet.state.placement import place
+    from podnet.state.service_alloc import with_services
+
     cluster = build(LoadResult(objects=list(objects)), node_count=None)
     net = from_meta(store.get_meta("config"))
     if store.get_meta("ingress_addon") != "off" and ingress_addon.wanted(cluster):
@@ -132,6 +159,8 @@ def _commit(store: Store, objects: list[Loaded], check: Check, stored: Collectio
 
 def _stored_services(store: Store) -> dict[str, Service]:
     """The Services as stored: what they were allocated, which an update keeps."""
+    from podnet.model.service import Service
+
     out = {}
     for o in store.list("Service"):
         try:

@@ -3,7 +3,6 @@ as the loader validates manifests, then built into one immutable Cluster."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 
@@ -41,7 +40,10 @@ def stored_objects(store: Store, cache: ParsedCache | None = None) -> LoadResult
                 continue
             o = row if isinstance(row, Stored) else store.get(kind, ns, name)
             assert o is not None  # read in the same transaction as its version
-            body = json.loads(json.dumps(o.body))  # the loader mutates (raw defaults)
+            # The loader mutates (raw defaults): each read parses the stored text anew
+            # (Store._stored), so the body is this loop's own and needs no copy (a copy
+            # cost ~0.1 s of every read of a 5,000-pod store).
+            body = o.body
             body.setdefault("kind", kind)
             problems += validate_object(body, Origin("<store>", i, j), result, skipped)
             if cache is not None and result.objects and result.objects[-1].kind == kind:
