@@ -29,6 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     "daemon": {"state", "render", "controller", "workload"},
     # read-only over the store, the daemon's status files and the nft counters
     "dashboard": {"model", "state", "policy", "render", "report", "datapath", "daemon"},
+    "flowlog": {"model", "state", "policy", "render", "datapath"},
     "cli": {
         "model",
         "state",
@@ -41,6 +42,7 @@ ALLOWED: dict[str, set[str]] = {
         "enter",
         "daemon",
         "dashboard",
+        "flowlog",
     },
 }
 # The CLI (and the dashboard) talk to the daemon through its supervisor only.

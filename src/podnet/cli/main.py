@@ -33,6 +33,7 @@ COMMANDS = (
     "label",
     "serve",
     "dashboard",
+    "flows",
 )
 
 
