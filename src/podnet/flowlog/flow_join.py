@@ -73,6 +73,7 @@ class Joiner:
 
     def conntrack(self, node: str, ev: CtEvent, now: float) -> None:
         key = wire_tuple(ev)
+        key = self._alias.get(key, key)  # the next node's entry: its source is the alias
         g = self._group(key, now)
         g.cts.append((node, ev))
         alias = snat_alias(ev)

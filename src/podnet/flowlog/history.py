@@ -20,6 +20,7 @@ neither coupling, and a poll of its size every 0.1 s costs a reader one fstat.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -102,7 +103,10 @@ def follow(
                 time.sleep(POLL)
                 offset = 0  # the file that appears is new: all of it
                 continue
-            os.lseek(fd, 0, os.SEEK_END) if offset is None else os.lseek(fd, offset, os.SEEK_SET)
+            if offset is None:
+                os.lseek(fd, 0, os.SEEK_END)
+            else:
+                os.lseek(fd, offset, os.SEEK_SET)
             offset = 0  # a file opened after a rotation is read from its start
         chunk = os.read(fd, 1 << 16)
         if chunk:
@@ -115,9 +119,16 @@ def follow(
             rotated = os.stat(current).st_ino != os.fstat(fd).st_ino
         except FileNotFoundError:
             rotated = True
-        if rotated:  # this fd is the old file now, and was read to its end above
+        if rotated:  # this fd is a rotated file now, and was read to its end above
+            ino = os.fstat(fd).st_ino
             os.close(fd)
             fd, pending = None, b""
+            # Rotated twice since the last look: the file in between is the old one now.
+            # (A reader that falls a whole file further behind loses that file.)
+            old = paths(root)[0]
+            with contextlib.suppress(FileNotFoundError):
+                if os.stat(old).st_ino != ino:
+                    yield from _parse(_complete(old).decode(errors="replace").splitlines())
             continue
         time.sleep(POLL)
     if fd is not None:
