@@ -111,7 +111,7 @@ def _attempt(
             joiner.logged(node, LogPacket(prefix, five, None, 2), 1.0)
         if verdict != "accept":
             break
-        joiner.conntrack(node, CtEvent(five, five.reversed(), 8, 1), 1.0)
+        joiner.conntrack(node, CtEvent(five, five.reversed(), 8), 1.0)
     return verdict
 
 
@@ -178,7 +178,7 @@ def test_service_and_masquerade_joined_across_nodes(world) -> None:
     client = FiveTuple(6, INTERNET, 50000, NODES["node-2"], 30080)
     d.node_ports[("TCP", 30080)] = d.service_ips[("10.96.0.50", "TCP", 80)]
     reply = FiveTuple(6, IPS["web"], 8080, NODES["node-2"], 61000)
-    on_node_2 = CtEvent(client, reply, 0x1B8, 7)  # SRC_NAT | DST_NAT | confirmed, seen reply
+    on_node_2 = CtEvent(client, reply, 0x1B8)  # SRC_NAT | DST_NAT | confirmed, seen reply
     forwarded = reply.reversed()
     for order in ("node-2 first", "node-1 first"):
         j = Joiner()
@@ -189,7 +189,7 @@ def test_service_and_masquerade_joined_across_nodes(world) -> None:
             LogPacket(flow_log.admitted("app/allow-a", "ingress", 1).prefix, forwarded, 3, 2),
             1.0,
         )
-        j.conntrack("node-1", CtEvent(forwarded, reply, 8, 8), 1.0)
+        j.conntrack("node-1", CtEvent(forwarded, reply, 8), 1.0)
         if order == "node-1 first":
             j.conntrack("node-2", on_node_2, 1.0)
         f = _one(j, d)
@@ -220,7 +220,7 @@ def test_clusterip_service_attributed(world) -> None:
     orig = FiveTuple(6, IPS["a"], 41000, "10.96.0.50", 80)
     reply = FiveTuple(6, IPS["web"], 8080, IPS["a"], 41000)
     j = Joiner()
-    j.conntrack("node-2", CtEvent(orig, reply, 0x1A8, 1), 1.0)
+    j.conntrack("node-2", CtEvent(orig, reply, 0x1A8), 1.0)
     (f,) = j.flush(d)
     assert f.service is not None and f.service.name == "app/web"
     assert f.service.address == "10.96.0.50:80" and f.snat is None
@@ -232,7 +232,7 @@ def test_isolated_without_a_log_message_is_unknown_not_allowed(world) -> None:
     web, a = (next(p for p in e.pods if p.key == k) for k in ("app/web", "app/a"))
     five = FiveTuple(6, a.ip, 1, web.ip, 8080)
     j = Joiner()
-    j.conntrack("node-1", CtEvent(five, five.reversed(), 8, 1), 1.0)
+    j.conntrack("node-1", CtEvent(five, five.reversed(), 8), 1.0)
     (f,) = j.flush(world[2])
     assert f.ingress is not None and f.ingress.verdict == "unknown"
     assert f.ingress.policies == ("app/allow-a", "app/allow-b-9090")

@@ -128,6 +128,10 @@ class Collector:
         if now >= self.next_refresh:
             self.refresh()
             self.next_refresh = now + REFRESH
+        # Every event the kernel queued before `start` is read below (each ready socket is
+        # drained, the others were empty), so a group quiet since `start - window` is
+        # complete, however long this step's reading takes (events are stamped when read).
+        start = time.time()
         for key, _ in self.selector.select(timeout):
             node, source = key.data
             ns = self.nodes[node]
@@ -138,7 +142,7 @@ class Collector:
             else:
                 for pkt in nl_sockets.log_packets(ns):
                     self.joiner.logged(node, pkt, t)
-        out: list[Record] = [*self._losses(), *self.joiner.due(time.time(), self.directory)]
+        out: list[Record] = [*self._losses(), *self.joiner.due(start, self.directory)]
         self.writer.write(out)
         self.flows += len(out)
         return len(out)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from socket import inet_ntoa
 
 NLMSG_HDR = struct.Struct("=IHHII")
 NFGEN = struct.Struct("!BBH")
@@ -35,11 +35,12 @@ NFULNL_MSG_PACKET, NFULNL_MSG_CONFIG = 0, 1
 NFNLGRP_CONNTRACK_NEW = 1  # a multicast group: bind with 1 << (group - 1)
 
 # ctnetlink attributes
-CTA_TUPLE_ORIG, CTA_TUPLE_REPLY, CTA_STATUS, CTA_ID = 1, 2, 3, 12
+CTA_TUPLE_ORIG, CTA_TUPLE_REPLY, CTA_STATUS = 1, 2, 3
 CTA_TUPLE_IP, CTA_TUPLE_PROTO = 1, 2
 CTA_IP_V4_SRC, CTA_IP_V4_DST = 1, 2
 CTA_PROTO_NUM, CTA_PROTO_SRC_PORT, CTA_PROTO_DST_PORT = 1, 2, 3
 IPS_SRC_NAT, IPS_DST_NAT = 1 << 4, 1 << 5
+_CT_WANTED = frozenset({CTA_TUPLE_ORIG, CTA_TUPLE_REPLY, CTA_STATUS})
 
 # nfnetlink_log attributes
 NFULA_PACKET_HDR, NFULA_TIMESTAMP, NFULA_PAYLOAD, NFULA_PREFIX, NFULA_SEQ = 1, 3, 9, 10, 12
@@ -74,12 +75,11 @@ class FiveTuple:
 @dataclass(frozen=True, slots=True)
 class CtEvent:
     """A new conntrack entry: the original direction, the reply direction (NAT shows as
-    their difference), the entry's status bits and id."""
+    their difference) and the entry's status bits."""
 
     orig: FiveTuple
     reply: FiveTuple
     status: int
-    id: int
 
     @property
     def dnat(self) -> bool:
@@ -120,14 +120,20 @@ def messages(data: bytes) -> Iterator[Message]:
         off += (length + 3) & ~3
 
 
-def attributes(data: bytes, off: int = 0) -> dict[int, bytes]:
-    """{type: value} of a run of attributes (the last of a repeated type wins)."""
+def attributes(data: bytes, off: int = 0, want: frozenset[int] = frozenset()) -> dict[int, bytes]:
+    """{type: value} of a run of attributes (the last of a repeated type wins). With `want`,
+    the walk stops once it has those types: ctnetlink writes tuples, zone, id and status
+    first, and the rest of an event (timeouts, counters, protocol state) is not read."""
     out = {}
-    while off + NLA.size <= len(data):
-        length, atype = NLA.unpack_from(data, off)
-        if length < NLA.size or off + length > len(data):
+    end = len(data)
+    unpack = NLA.unpack_from
+    while off + 4 <= end:
+        length, atype = unpack(data, off)
+        if length < 4 or off + length > end:
             break
-        out[atype & NLA_TYPE_MASK] = data[off + NLA.size : off + length]
+        out[atype & NLA_TYPE_MASK] = data[off + 4 : off + length]
+        if want and want <= out.keys():
+            break
         off += (length + 3) & ~3
     return out
 
@@ -147,27 +153,20 @@ def _tuple(data: bytes) -> FiveTuple | None:
     num = proto[CTA_PROTO_NUM][0]
     sport = struct.unpack("!H", proto[CTA_PROTO_SRC_PORT])[0] if num in _PORTED else 0
     dport = struct.unpack("!H", proto[CTA_PROTO_DST_PORT])[0] if num in _PORTED else 0
-    return FiveTuple(
-        num,
-        str(IPv4Address(ip[CTA_IP_V4_SRC])),
-        sport,
-        str(IPv4Address(ip[CTA_IP_V4_DST])),
-        dport,
-    )
+    return FiveTuple(num, inet_ntoa(ip[CTA_IP_V4_SRC]), sport, inet_ntoa(ip[CTA_IP_V4_DST]), dport)
 
 
 def ct_event(msg: Message) -> CtEvent | None:
     """A ctnetlink NEW event, or None for anything else (other messages, IPv6)."""
     if msg.type != (SUBSYS_CTNETLINK << 8 | IPCTNL_MSG_CT_NEW):
         return None
-    a = attributes(msg.body, NFGEN.size)
+    a = attributes(msg.body, NFGEN.size, want=_CT_WANTED)
     orig = _tuple(a.get(CTA_TUPLE_ORIG, b""))
     reply = _tuple(a.get(CTA_TUPLE_REPLY, b""))
     if orig is None or reply is None:
         return None
     status = struct.unpack("!I", a[CTA_STATUS])[0] if CTA_STATUS in a else 0
-    ct_id = struct.unpack("!I", a[CTA_ID])[0] if CTA_ID in a else 0
-    return CtEvent(orig, reply, status, ct_id)
+    return CtEvent(orig, reply, status)
 
 
 # ---- nfnetlink_log -----------------------------------------------------------------------
@@ -177,7 +176,7 @@ def ipv4_five_tuple(packet: bytes) -> FiveTuple | None:
         return None
     ihl = (packet[0] & 0x0F) * 4
     proto = packet[9]
-    src, dst = str(IPv4Address(packet[12:16])), str(IPv4Address(packet[16:20]))
+    src, dst = inet_ntoa(packet[12:16]), inet_ntoa(packet[16:20])
     sport = dport = 0
     if proto in _PORTED and len(packet) >= ihl + 4:
         sport, dport = struct.unpack_from("!HH", packet, ihl)
