@@ -137,7 +137,8 @@ def run(
     connect_round(netns, ip, 1.0)  # warm up
     rates: dict[str, list[float]] = {"without": [], "with": []}
     cpu = {"collector": 0.0, "reader": 0.0}
-    with_conns = 0
+    with_conns = shown = 0
+    losses: list[dict[str, object]] = []
     print(f"cluster {name}: src (node-1) -> dst (node-2) {ip}:8080, {args.seconds:g} s rounds")
     for r in range(args.rounds):
         for mode in ("without", "with"):
@@ -149,24 +150,33 @@ def run(
                     env=env, stderr=log,
                 )  # fmt: skip
                 log.close()
+                seen = (sdir / f"reader-{r}.jsonl").open("w")
                 reader = subprocess.Popen(
                     [*podnet, "flows", "--cluster", name, "-f", "-o", "json"],
-                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    env=env, stdout=seen, stderr=subprocess.DEVNULL,
                 )  # fmt: skip
+                seen.close()
                 procs = [collector, reader]
                 _wait_sockets(sdir / "collector.log")
                 time.sleep(1.0)  # the reader has read the history and follows
                 before = [cpu_seconds(p.pid) for p in procs]
+            began = time.time()
             n, errors = connect_round(netns, ip, args.seconds)
             rate = n / args.seconds
             rates[mode].append(rate)
             extra = ""
             if procs:
-                time.sleep(0.5)  # the last records are written
+                time.sleep(1.0)  # the last records are written and read
                 used = [cpu_seconds(p.pid) - b for p, b in zip(procs, before, strict=True)]
                 cpu["collector"] += used[0]
                 cpu["reader"] += used[1]
                 with_conns += n
+                got = [json.loads(x) for x in (sdir / f"reader-{r}.jsonl").read_text().splitlines()]
+                got = [x for x in got if x["time"] >= began]  # not the history before
+                pair = [x for x in got if x["type"] == "flow" and x["dst"]["ip"] == ip]
+                lost = [x for x in got if x["type"] == "lost"]
+                shown += len(pair)
+                losses += lost
                 extra = f"; collector {used[0]:.2f} s CPU, reader {used[1]:.2f} s CPU"
                 for p in procs:
                     p.terminate()
@@ -182,16 +192,9 @@ def run(
             f"CPU per 1,000 connections: collector {cpu['collector'] * per * 1000:.0f} ms, "
             f"reader (flows -f) {cpu['reader'] * per * 1000:.0f} ms"
         )
-    from podnet.flowlog import history
-    from podnet.flowlog.flow_record import Flow, Lost
-
-    records = history.recent(sdir)  # both files of the history
-    pair = [r for r in records if isinstance(r, Flow) and (r.dst.ip, r.dst.port) == (ip, 8080)]
-    lost = [r for r in records if isinstance(r, Lost)]
     print(
-        f"records: {len(pair)} flows of the pair for {with_conns} connections made while the "
-        f"collector ran ({len(records)} records in the history); {len(lost)} loss reports"
-        + "".join(f"\n  {r}" for r in lost[:5])
+        f"flows -f printed {shown} flows of the pair for {with_conns} connections made while "
+        f"the collector ran; {len(losses)} loss reports" + "".join(f"\n  {x}" for x in losses[:5])
     )
     return 0
 
