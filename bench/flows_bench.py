@@ -13,7 +13,14 @@ inside `src` for SECONDS per round; rounds alternate. Printed: connections per s
 round, medians, the ratio with / without, and the CPU time the collector and the reader
 used per 1,000 connections (CPU time is what a shared, loaded machine distorts least).
 
-    sudo .venv/bin/python bench/flows_bench.py [--seconds 5] [--rounds 3]
+`--log-rules` measures the log statements alone, in a scratch namespace of their own
+(`podnet.<bench name>.logcost`, removed at the end): a loopback connect loop through an
+output chain that accepts new connections with `ct state new accept`, then with the same
+rule carrying a podnet tag (`log prefix "pn:a:<hash>:i:0" group 7`) and nobody bound to
+the group, then with a reader bound (a collector's socket, drained); CPU time of the
+loop per 1,000 connections (the kernel's work on loopback runs in the sender's context).
+
+    sudo .venv/bin/python bench/flows_bench.py [--seconds 5] [--rounds 3] [--log-rules]
 """
 
 from __future__ import annotations
@@ -28,11 +35,12 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 LOOP = r"""
-import socket, sys, time
+import os, socket, sys, time
 ip, port, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 n = errors = 0
 end = time.monotonic() + seconds
@@ -48,7 +56,8 @@ while time.monotonic() < end:
         errors += 1
     finally:
         s.close()
-print(n, errors)
+t = os.times()
+print(n, errors, t.user + t.system)
 """
 
 
@@ -100,7 +109,7 @@ def connect_round(netns: str, ip: str, seconds: float) -> tuple[int, int]:
         capture_output=True,
         text=True,
     )
-    n, errors = out.stdout.split()
+    n, errors, _cpu = out.stdout.split()
     return int(n), int(errors)
 
 
@@ -112,8 +121,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--log-rules", action="store_true", help="the log statements alone, instead")
     args = ap.parse_args()
     name = f"flb-{uuid.uuid4().hex[:6]}"
+    if args.log_rules:
+        log_rules(name, args)
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp) / "state"
         env = {**os.environ, "PODNET_STATE_DIR": str(state), "PODNET_FLOWS": "0"}
@@ -197,6 +210,120 @@ def run(
         f"the collector ran; {len(losses)} loss reports" + "".join(f"\n  {x}" for x in losses[:5])
     )
     return 0
+
+
+LOGCOST_RULES = """table inet logcost {{
+ chain out {{
+  type filter hook output priority 0; policy accept;
+  ct state established,related accept
+  ct state new {log}accept
+ }}
+}}
+"""
+
+
+def log_rules(name: str, args: argparse.Namespace) -> None:
+    """Connections per second and the loop's CPU per 1,000 connections on loopback,
+    without a log statement, with one and nobody reading, with one and a reader."""
+    from podnet.datapath.netns import Namespaces
+    from podnet.render import flow_log
+    from podnet.render.kernel_names import netns_prefix
+
+    ns = f"{netns_prefix(name)}logcost"
+    tag = flow_log.admitted("bench/dst-in", "ingress", 0)
+    log = f'log prefix "{tag.prefix}" group {tag.group} '
+    modes = {"no log statement": ("", False), "log, nobody reading": (log, False)}
+    modes["log, a reader"] = (log, True)
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    spaces = Namespaces()
+    server = None
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        server = subprocess.Popen(
+            ["ip", "netns", "exec", ns, sys.executable, "-c", SERVER],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert server.stdout is not None
+        server.stdout.readline()  # listening
+        results: dict[str, list[tuple[float, float]]] = {m: [] for m in modes}
+        for r in range(args.rounds):
+            for mode, (statement, read) in modes.items():
+                rules = "flush ruleset\n" + LOGCOST_RULES.format(log=statement)
+                nft = ["ip", "netns", "exec", ns, "nft", "-f", "-"]
+                subprocess.run(nft, input=rules, text=True, check=True)
+                rate, per, drained = _logcost_round(
+                    spaces, ns, tag.group if read else None, args.seconds
+                )
+                results[mode].append((rate, per))
+                extra = f", {drained} messages read" if read else ""
+                print(
+                    f"log rules round {r + 1} {mode:>20}: {rate:7.0f} conn/s, loop CPU {per:5.0f} ms per 1,000{extra}"
+                )
+        base = statistics.median(p for _, p in results["no log statement"])
+        for mode, xs in results.items():
+            med = statistics.median(p for _, p in xs)
+            rate = statistics.median(x for x, _ in xs)
+            print(
+                f"log rules, {mode}: median loop CPU {med:.0f} ms per 1,000 connections ({med / base:.3f} of none), {rate:.0f} conn/s"
+            )
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(5)
+            if server.stdout is not None:
+                server.stdout.close()
+        spaces.close()
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+def _logcost_round(
+    spaces: Any, ns: str, group: int | None, seconds: float
+) -> tuple[float, float, int]:
+    """One loopback round; with `group`, a socket bound to it is drained meanwhile."""
+    import threading
+
+    from podnet.flowlog import nl_sockets
+
+    reader = nl_sockets.open_node(spaces, "logcost", ns, group) if group is not None else None
+    done = threading.Event()
+    drained = [0]
+
+    def drain() -> None:
+        while reader is not None and not done.is_set():
+            drained[0] += sum(1 for _ in nl_sockets.log_packets(reader))
+            time.sleep(0.01)
+
+    t = threading.Thread(target=drain)
+    t.start()
+    try:
+        out = subprocess.run(
+            ["ip", "netns", "exec", ns, sys.executable, "-c", LOOP, "127.0.0.1", "9", str(seconds)],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+    finally:
+        done.set()
+        t.join()
+        if reader is not None:
+            reader.close()
+    n, _errors, cpu = out.stdout.split()
+    return int(n) / seconds, float(cpu) / max(1, int(n)) * 1e6, drained[0]
+
+
+SERVER = r"""
+import socket, threading
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 9))
+s.listen(512)
+print("listening", flush=True)
+while True:
+    c, _ = s.accept()
+    try:
+        c.recv(64)
+        c.sendall(b"logcost\n")
+    finally:
+        c.close()
+"""
 
 
 def _wait_sockets(log: Path, timeout: float = 30.0) -> None:
