@@ -2,7 +2,7 @@
 dashboard).
 
 Where and how much: the collector appends JSON lines (flowlog.flow_record) to
-`<state dir>/flows.jsonl`; when that file passes MAX_BYTES (4 MiB, some 10,000 records)
+`<state dir>/flows.jsonl`; when that file passes MAX_BYTES (4 MiB, some 7,700 records)
 it becomes `flows.jsonl.1` (replacing the one before) and a new file starts. So the
 history is the last 4-8 MiB of records, on disk (it survives a restart of the collector,
 and a reader needs no connection to it), and it costs the collector one append per batch
