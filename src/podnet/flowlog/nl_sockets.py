@@ -42,7 +42,7 @@ class NodeSockets:
     netns: str
     ct: socket.socket
     log: socket.socket
-    next_seq: int | None = None  # the nflog sequence number expected next
+    next_seq: int | None = 0  # the nflog sequence number expected next (a new bind: 0)
     ct_lost: Lost = field(default_factory=Lost)
     log_lost: Lost = field(default_factory=Lost)
 
