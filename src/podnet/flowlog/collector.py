@@ -25,7 +25,8 @@ from podnet.flowlog.flow_record import Lost, Record
 from podnet.flowlog.history import Writer
 from podnet.render import flow_log
 from podnet.render import runtime as rt
-from podnet.state.store import Store
+from podnet.state.files import StateFiles
+from podnet.state.store import DB_NAME, Store
 
 REFRESH = 1.0  # seconds between looks at the store's revision and runtime.json
 TICK = 0.05  # the longest a due record waits for the selector to wake up
@@ -74,24 +75,48 @@ class Collector:
         self.writer = Writer(root)
         self.directory = Directory()
         self.stamp: object = None
+        self.files_stamp: tuple[object, ...] = ()
+        self.wanted: dict[str, str] = {}  # node -> its namespace
         self.next_refresh = 0.0
         self.flows = 0
 
     # ---- the cluster's picture and the sockets ------------------------------------------
-    def refresh(self) -> None:
-        try:
-            runtime = rt.load(self.root)
-        except rt.RuntimeFileError as e:
-            log.warning("no runtime.json yet: %s", e)
-            return
-        with Store.open(self.root) as store:
-            stamp = (store.get_meta("synced_revision"), runtime.digest)
-        if stamp != self.stamp:
+    def _files_stamp(self) -> tuple[object, ...]:
+        """What changes when a sync wrote the store or runtime.json (stat calls only)."""
+        out: list[object] = []
+        for path in (
+            StateFiles(self.root).runtime,
+            self.root / DB_NAME,
+            self.root / f"{DB_NAME}-wal",
+        ):
             try:
-                self.directory, runtime, self.stamp = load_directory(self.root)
-            except Exception as e:  # a change being applied: keep the last picture
-                log.info("cluster picture not refreshed: %s", e)
-        self._sockets({n.name: n.netns for n in runtime.nodes})
+                st = path.stat()
+                out.append((st.st_ino, st.st_size, st.st_mtime_ns))
+            except FileNotFoundError:
+                out.append(None)
+        return tuple(out)
+
+    def refresh(self) -> None:
+        """Read the cluster's picture again if a sync changed it (an idle cluster costs
+        three stat calls a second), and check each node's sockets."""
+        files = self._files_stamp()
+        if files != self.files_stamp:
+            try:
+                runtime = rt.load(self.root)
+            except rt.RuntimeFileError as e:
+                log.warning("no runtime.json yet: %s", e)
+                return
+            with Store.open(self.root) as store:
+                stamp = (store.get_meta("synced_revision"), runtime.digest)
+            if stamp != self.stamp:
+                try:
+                    self.directory, runtime, self.stamp = load_directory(self.root)
+                except Exception as e:  # a change being applied: keep the last picture
+                    log.info("cluster picture not refreshed: %s", e)
+                    return
+            self.files_stamp = files
+            self.wanted = {n.name: n.netns for n in runtime.nodes}
+        self._sockets(self.wanted)
 
     def _sockets(self, wanted: dict[str, str]) -> None:
         for node in list(self.nodes):
@@ -122,12 +147,14 @@ class Collector:
         ns.close()
 
     # ---- the loop ------------------------------------------------------------------------
-    def step(self, timeout: float = TICK) -> int:
-        """Read what is waiting, write what is due; the records written."""
+    def step(self) -> int:
+        """Read what is waiting, write what is due; the records written. With nothing
+        pending it sleeps until an event or the next refresh, else TICK at most."""
         now = time.monotonic()
         if now >= self.next_refresh:
             self.refresh()
             self.next_refresh = now + REFRESH
+        timeout = TICK if len(self.joiner) else max(0.0, self.next_refresh - now)
         # Every event the kernel queued before `start` is read below (each ready socket is
         # drained, the others were empty), so a group quiet since `start - window` is
         # complete, however long this step's reading takes (events are stamped when read).

@@ -25,7 +25,10 @@ from podnet.policy.verdict import Direction
 from podnet.render import flow_log
 from podnet.render.flow_log import Tag
 
-WINDOW = 0.25  # seconds without a new event before a group is emitted
+# Seconds without a new event before a group is emitted. It must exceed the delay of
+# nflog's batching (nl_wire.FLUSH_TIMEOUT, 50 ms) plus the time a packet takes from one
+# node to the next: the collector stamps an event when it reads it.
+WINDOW = 0.25
 
 
 @dataclass
