@@ -179,7 +179,7 @@ def run(
             rates[mode].append(rate)
             extra = ""
             if procs:
-                time.sleep(1.0)  # the last records are written and read
+                _caught_up(sdir / f"reader-{r}.jsonl")  # the collector may lag (nice 10)
                 used = [cpu_seconds(p.pid) - b for p, b in zip(procs, before, strict=True)]
                 cpu["collector"] += used[0]
                 cpu["reader"] += used[1]
@@ -324,6 +324,19 @@ while True:
     finally:
         c.close()
 """
+
+
+def _caught_up(path: Path, quiet: float = 1.5, limit: float = 60.0) -> None:
+    """The reader's output has stopped growing for `quiet` seconds."""
+    deadline = time.monotonic() + limit
+    size, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now = path.stat().st_size
+        if now != size:
+            size, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+        time.sleep(0.1)
 
 
 def _wait_sockets(log: Path, timeout: float = 30.0) -> None:

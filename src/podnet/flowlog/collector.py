@@ -160,15 +160,7 @@ class Collector:
         # complete, however long this step's reading takes (events are stamped when read).
         start = time.time()
         for key, _ in self.selector.select(timeout):
-            node, source = key.data
-            ns = self.nodes[node]
-            t = time.time()
-            if source == "conntrack":
-                for ev in nl_sockets.ct_events(ns):
-                    self.joiner.conntrack(node, ev, t)
-            else:
-                for pkt in nl_sockets.log_packets(ns):
-                    self.joiner.logged(node, pkt, t)
+            self._read(*key.data)
         out: list[Record] = [*self._losses(), *self.joiner.due(start, self.directory)]
         self.writer.write(out)
         self.flows += len(out)
@@ -193,8 +185,22 @@ class Collector:
                     seen.overruns, seen.gap = lost.overruns, lost.gap
         return out
 
+    def _read(self, node: str, source: str) -> None:
+        ns = self.nodes[node]
+        t = time.time()
+        if source == "conntrack":
+            for ev in nl_sockets.ct_events(ns):
+                self.joiner.conntrack(node, ev, t)
+        else:
+            for pkt in nl_sockets.log_packets(ns):
+                self.joiner.logged(node, pkt, t)
+
     def close(self) -> None:
-        self.writer.write(self.joiner.flush(self.directory))
+        """Read what the sockets still hold, write every pending record, close."""
+        for node in list(self.nodes):
+            self._read(node, "conntrack")
+            self._read(node, "nflog")
+        self.writer.write([*self._losses(), *self.joiner.flush(self.directory)])
         for node in list(self.nodes):
             self._close(node)
         self.writer.close()
