@@ -41,6 +41,7 @@ ALLOWED: dict[str, set[str]] = {
         "probing",
         "daemon",
     },
+    "flowlog": {"model", "state", "policy", "render", "datapath"},
     "cli": {
         "model",
         "state",
@@ -55,6 +56,7 @@ ALLOWED: dict[str, set[str]] = {
         "dashboard",
         "tracing",
         "doctor",
+        "flowlog",
     },
 }
 # The CLI, the dashboard, and doctor (which checks and restarts it) talk to the daemon through

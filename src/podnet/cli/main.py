@@ -35,6 +35,7 @@ COMMANDS = (
     "dashboard",
     "trace",
     "doctor",
+    "flows",
 )
 
 

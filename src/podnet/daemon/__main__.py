@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING  # noqa: E402
 
 from podnet.daemon import procs  # noqa: E402
 from podnet.daemon.dns_child import DnsChild  # noqa: E402
+from podnet.daemon.flows_child import FlowsChild, enabled  # noqa: E402
 from podnet.daemon.supervisor import FULL_SYNC_SIGNAL, SYNC_SIGNAL  # noqa: E402
 from podnet.state.files import StateFiles, write_atomic  # noqa: E402
 from podnet.workload.standin import StandIn  # noqa: E402
@@ -59,6 +60,7 @@ async def serve(root: Path, cluster: str) -> int:
             **standin.status(),
             "dns": dns.status(),
             "ingress": nginx.status() if nginx else None,
+            "flows": flows.status() if flows else None,
             "sync": syncer.status if syncer else None,
         }
         write_atomic(files.status, json.dumps(status, indent=1) + "\n")
@@ -66,6 +68,7 @@ async def serve(root: Path, cluster: str) -> int:
     # A pod's readiness (the kubelet's word) changing makes the endpoints controller sync.
     standin = StandIn(files, write_status, on_readiness=sync.set)
     dns = DnsChild(root, cluster)
+    flows = FlowsChild(root, cluster) if enabled() else None
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, reload.set)
@@ -83,6 +86,8 @@ async def serve(root: Path, cluster: str) -> int:
     log.info("daemon of cluster %s, pid %d, state %s", cluster, os.getpid(), root)
     await standin.start()
     dns.start()  # beside the stand-in, which leaves port 53 of the DNS pods to it
+    if flows:
+        flows.start()
     # The pods answer first (a restarted daemon serves again at once); the controller, whose
     # modules (the policy engine, numpy) take a second to import, comes up behind them,
     # imported on a worker thread while the loop serves.
@@ -137,6 +142,8 @@ async def serve(root: Path, cluster: str) -> int:
         task.cancel()
     dns.stop()
     nginx.stop()
+    if flows:
+        flows.stop()
     standin.close()
     files.status.unlink(missing_ok=True)
     procs.release_pid_file(files.pid, lock)

@@ -31,6 +31,10 @@ log = logging.getLogger("podnet.daemon.dns")
 
 
 class DnsChild:
+    # What the child is (the flow collector reuses this supervision: flows_child.py).
+    module = MODULE
+    what = "DNS server"
+
     def __init__(self, root: Path, cluster: str) -> None:
         self.root = root
         self.cluster = cluster
@@ -44,19 +48,22 @@ class DnsChild:
         self._restart: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
-        found = procs.find(self.root, MODULE)
+        found = procs.find(self.root, self.module)
         if found:
             self.pid = found[0]
-            log.info("adopted the DNS server, pid %d", self.pid)
-            procs.signal_pid(self.pid, signal.SIGHUP)  # it may hold an older dns.json
+            log.info("adopted the %s, pid %d", self.what, self.pid)
+            self.adopted(self.pid)
         else:
-            argv = [sys.executable, "-m", MODULE, "--state-dir", str(self.root)]
+            argv = [sys.executable, "-m", self.module, "--state-dir", str(self.root)]
             self.pid = os.posix_spawn(
                 sys.executable, [*argv, "--cluster", self.cluster], os.environ
             )
-            log.info("started the DNS server, pid %d", self.pid)
+            log.info("started the %s, pid %d", self.what, self.pid)
         self.started = time.monotonic()
         self._watch(self.pid)
+
+    def adopted(self, pid: int) -> None:
+        procs.signal_pid(pid, signal.SIGHUP)  # it may hold an older dns.json
 
     def _watch(self, pid: int) -> None:
         try:
@@ -84,7 +91,9 @@ class DnsChild:
             self.backoff, delay = FIRST_BACKOFF, 0.0
         else:
             delay, self.backoff = self.backoff, min(MAX_BACKOFF, self.backoff * 2)
-        log.warning("the DNS server (pid %s) ended; restart %d in %gs", pid, self.restarts, delay)
+        log.warning(
+            "the %s (pid %s) ended; restart %d in %gs", self.what, pid, self.restarts, delay
+        )
         self._restart = asyncio.get_running_loop().call_later(delay, self.start)
 
     def generation(self) -> int:
@@ -109,7 +118,7 @@ class DnsChild:
         if self._restart is not None:
             self._restart.cancel()
         self._unwatch()
-        if self.pid is not None and procs.serves(self.pid, self.root, MODULE):
+        if self.pid is not None and procs.serves(self.pid, self.root, self.module):
             procs.terminate([self.pid], grace)
         self.pid = None
 

@@ -14,6 +14,7 @@ from pathlib import Path
 MODULE = "podnet.daemon"
 WATCHDOG = "podnet.daemon.watchdog"
 DNS = "podnet.dns"  # the cluster DNS server, the daemon's child
+FLOWS = "podnet.flowlog"  # the flow collector, the daemon's child
 
 
 def find_nginx(root: Path) -> int | None:
@@ -148,7 +149,7 @@ def of_cluster(cluster: str) -> list[int]:
             continue
         args = cmdline(int(entry.name))
         if (
-            (MODULE in args or WATCHDOG in args or DNS in args)
+            (MODULE in args or WATCHDOG in args or DNS in args or FLOWS in args)
             and "--cluster" in args
             and args[args.index("--cluster") + 1 :][:1] == [cluster]
             and alive(int(entry.name))

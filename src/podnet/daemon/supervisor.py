@@ -311,6 +311,7 @@ def stop(state_dir: Path, grace: float = STOP_GRACE) -> None:
     # Likewise the ingress controller's nginx (daemon.nginx_child), by pid file and /proc.
     if (nginx := procs.find_nginx(root)) is not None:
         procs.terminate([nginx], grace)
+    procs.terminate(procs.find(root, procs.FLOWS), grace)
     for path in (files.pid, files.status, files.ready, files.watchdog_pid, files.dns_status):
         path.unlink(missing_ok=True)
 

@@ -147,7 +147,17 @@ class SetUpdate:
     key: tuple[Field, ...]
 
 
-Statement = MarkSet | SetUpdate
+@dataclass(frozen=True, slots=True)
+class Log:
+    """`log prefix "PREFIX" group N`: a copy of the packet's headers to the nfnetlink_log
+    group N of this network namespace, tagged with PREFIX (at most 127 bytes). Nobody
+    listening on the group: the message is dropped in the kernel at once."""
+
+    group: int
+    prefix: str
+
+
+Statement = MarkSet | SetUpdate | Log
 
 
 # ---- verdicts --------------------------------------------------------------------------

@@ -65,6 +65,7 @@ from podnet.nftables.expr import (
     Goto,
     InSet,
     Jump,
+    Log,
     MarkBit,
     MarkSet,
     Masquerade,
@@ -408,6 +409,8 @@ def statement(s: Statement) -> str:
         return f"meta mark set meta mark {'^' if s.clear else '|'} {s.bit:#x}"
     if isinstance(s, SetUpdate):
         return f"update @{s.set} {{ {_key(s.key)} }}"
+    if isinstance(s, Log):
+        return f'log prefix "{s.prefix}" group {s.group}'
     assert_never(s)
 
 

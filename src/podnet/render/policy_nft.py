@@ -58,6 +58,7 @@ from podnet.nftables.expr import (
     InSet,
     Jump,
     L4Proto,
+    Log,
     Match,
     Proto,
     Range,
@@ -73,6 +74,7 @@ from podnet.policy.engine import Engine, policy_name
 from podnet.policy.matrix import ClassCompiler
 from podnet.policy.peers import ipblock_set
 from podnet.policy.verdict import Direction
+from podnet.render import flow_log
 from podnet.render import kernel_names as names
 
 PROTO: dict[str, L4Proto] = {"TCP": "tcp", "UDP": "udp", "SCTP": "sctp"}
@@ -329,34 +331,36 @@ class NodeRuleset:
         rules = []
         ns = pol.metadata.namespace or "default"
         count = self._accept_counter(pol, part)
-        for rule in pol.spec.ingress or ():
+        for i, rule in enumerate(pol.spec.ingress or ()):
+            log = (flow_log.admitted(policy_name(pol), "ingress", i),)
             src: tuple[Match, ...] = ()
             if rule.from_:
                 peer_set = self.sets.address_set(self.peers.addresses(rule.from_, ns), part)
                 src = (InSet((Field.IP_SADDR,), peer_set),)
             if not rule.ports:
-                rules.append(Rule(src, count, ACCEPT))
+                rules.append(Rule(src, count, ACCEPT, log))
                 continue
             for rp in rule.ports:
                 if not isinstance(rp.port, str):
-                    rules.append(Rule(src + self._port_match(rp, None), count, ACCEPT))
+                    rules.append(Rule(src + self._port_match(rp, None), count, ACCEPT, log))
                     continue
                 # A name this pod does not declare matches nothing: no rule.
                 for number in sorted(pod.resolve(rp.port, rp.protocol)):
-                    rules.append(Rule(src + self._port_match(rp, number), count, ACCEPT))
+                    rules.append(Rule(src + self._port_match(rp, number), count, ACCEPT, log))
         return rules
 
     def _egress_rules(self, pol: NetworkPolicy, part: _Part) -> list[Rule]:
         rules = []
         ns = pol.metadata.namespace or "default"
         count = self._accept_counter(pol, part)
-        for rule in pol.spec.egress or ():
+        for i, rule in enumerate(pol.spec.egress or ()):
+            log = (flow_log.admitted(policy_name(pol), "egress", i),)
             dst: tuple[Match, ...] = ()
             if rule.to:
                 peer_set = self.sets.address_set(self.peers.addresses(rule.to, ns), part)
                 dst = (InSet((Field.IP_DADDR,), peer_set),)
             if not rule.ports:
-                rules.append(Rule(dst, count, RETURN))
+                rules.append(Rule(dst, count, RETURN, log))
                 continue
             for rp in rule.ports:
                 if isinstance(rp.port, str):
@@ -371,17 +375,16 @@ class NodeRuleset:
                     if elems:
                         key = (Field.IP_DADDR, Field.L4PROTO, Field.TH_DPORT)
                         match = InSet(key, self.sets.tuple_set(elems, part))
-                        rules.append(Rule((match,), count, RETURN))
+                        rules.append(Rule((match,), count, RETURN, log))
                     continue
-                rules.append(Rule(dst + self._port_match(rp, None), count, RETURN))
+                rules.append(Rule(dst + self._port_match(rp, None), count, RETURN, log))
         return rules
 
     @staticmethod
     def _chain(
-        prefix: str, rules: list[tuple[Rule, str]], drop_counter: str
+        prefix: str, rules: list[tuple[Rule, str]], deny: Rule
     ) -> tuple[str, tuple[Rule, ...]]:
         """A pod's chain, named after its rules' text."""
-        deny = _deny(drop_counter)
         text = "\n".join([*(t for _, t in rules), nft_text.rule(deny)])
         return names.nft_object(prefix, text), (*(r for r, _ in rules), deny)
 
@@ -408,7 +411,8 @@ class NodeRuleset:
                 )
                 part.counters.add(drop)
                 rules = [self._hairpin(pod, direction), *self._rules(pod, pols, direction, part)]
-                chains[direction] = self._chain(prefix, rules, drop)
+                deny = _deny(drop, flow_log.rejected(pod.key, direction))
+                chains[direction] = self._chain(prefix, rules, deny)
         return PodRules(
             pod.ip,
             chains.get("ingress"),
@@ -523,10 +527,11 @@ def _forward_chain() -> Chain:
     )
 
 
-def _deny(counter: str) -> Rule:
-    """Count, then reject with ICMP "administratively prohibited" — for TCP too: a client
-    then tells "blocked by policy" (no route to host) from "nothing listens" (a reset)."""
-    return Rule(counter=counter, verdict=Reject("admin-prohibited"))
+def _deny(counter: str, log: Log) -> Rule:
+    """Count, log (the flow log's tag: render/flow_log), then reject with ICMP
+    "administratively prohibited" — for TCP too: a client then tells "blocked by policy"
+    (no route to host) from "nothing listens" (a reset)."""
+    return Rule(counter=counter, verdict=Reject("admin-prohibited"), statements=(log,))
 
 
 @dataclass(frozen=True)

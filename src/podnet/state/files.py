@@ -71,6 +71,14 @@ class StateFiles:
         return self.root / "ingress"
 
     @property
+    def flows(self) -> Path:  # the flow log's recent records, JSON lines (flowlog.history)
+        return self.root / "flows.jsonl"
+
+    @property
+    def flows_pid(self) -> Path:  # the flow collector's pid, held under flock while it runs
+        return self.root / "flows.pid"
+
+    @property
     def exec_dir(self) -> Path:  # resolv.conf files that `podnet exec` bind-mounts
         return self.root / "exec"
 

@@ -40,6 +40,7 @@ from podnet.nftables.expr import (
     Goto,
     InSet,
     Jump,
+    Log,
     MarkBit,
     MarkSet,
     Masquerade,
@@ -103,6 +104,7 @@ class Tracer:
         self.dnatted = False
         self.masqueraded = False
         self.updated: list[str] = []  # dynamic sets a rule would add the source to
+        self.logged: list[str] = []  # prefixes of the log statements the packet met
 
     def hooked(self, hook: str, kind: str) -> list[Chain]:
         """The base chains of one hook and type, in the kernel's order (priority)."""
@@ -115,11 +117,13 @@ class Tracer:
         """The verdict of the forward hook for the first packet of a connection: 'accept'
         (including falling off a base chain whose policy is accept), 'reject' or 'drop'."""
         self.pkt, self.local, self.mark, self.dnatted = pkt, local, 0, False
+        self.logged = []
         return self._hook(self.base)
 
     def filter(self, hook: str, pkt: Packet, local: frozenset[IPv4Address] = frozenset()) -> str:
         """The verdict of the filter base chains of `hook` ('input', 'output', ...)."""
         self.pkt, self.local, self.mark, self.dnatted = pkt, local, 0, False
+        self.logged = []
         return self._hook(self.hooked(hook, "filter"))
 
     def nat(
@@ -132,7 +136,7 @@ class Tracer:
         """The nat chains of `hook` for a connection's first packet, then those of
         postrouting; `pick` stands for numgen's random number (taken mod N)."""
         self.pkt, self.local, self.pick, self.mark, self.dnatted = pkt, local, pick, 0, False
-        self.updated, self.masqueraded = [], False
+        self.updated, self.masqueraded, self.logged = [], False, []
         verdict = self._hook(self.hooked(hook, "nat"), nat=True)
         if verdict == "accept" and hook == "prerouting":
             verdict = self._hook(self.hooked("forward", "filter"))
@@ -223,6 +227,8 @@ class Tracer:
                 self.mark = self.mark ^ st.bit if st.clear else self.mark | st.bit
             elif isinstance(st, SetUpdate):
                 self.updated.append(st.set)
+            elif isinstance(st, Log):
+                self.logged.append(st.prefix)
             else:
                 assert_never(st)
         v: Verdict | None = rule.verdict
