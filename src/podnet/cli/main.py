@@ -32,6 +32,7 @@ COMMANDS = (
     "delete",
     "label",
     "serve",
+    "quarantine",
 )
 
 

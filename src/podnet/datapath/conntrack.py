@@ -29,6 +29,15 @@ def delete(netns: str, argv: Iterable[list[str]]) -> int:
     return len(_run(netns, list(argv)))
 
 
+def delete_address(netns: str, ip: str) -> int:
+    """Delete in `netns` every entry (any protocol) that holds `ip` in its original or reply
+    tuple: connections from and to it, also through a Service's DNAT (the original
+    destination is the ClusterIP, the reply source the pod) or a masquerade; the number of
+    entries deleted (`conntrack -D` prints each one)."""
+    argvs = [[flag, ip] for flag in ("--orig-src", "--orig-dst", "--reply-src", "--reply-dst")]
+    return sum(len(text.splitlines()) for text in _run(netns, [["-D", *a] for a in argvs]))
+
+
 def _run(netns: str, argvs: list[list[str]]) -> list[str]:
     """Each `conntrack ARGV` in `netns`, from one open namespace fd; the outputs of those
     that matched something (`conntrack -D` exits 1 when nothing matched: not an error,

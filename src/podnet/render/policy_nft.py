@@ -45,6 +45,7 @@ from ipaddress import IPv4Address
 import numpy as np
 
 from podnet.model.networkpolicy import NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort
+from podnet.model.quarantine_label import is_quarantine
 from podnet.nftables import text as nft_text
 from podnet.nftables.expr import (
     ACCEPT,
@@ -62,6 +63,7 @@ from podnet.nftables.expr import (
     Proto,
     Range,
     Reject,
+    TcpNoSyn,
     Verdict,
     VMap,
 )
@@ -378,12 +380,16 @@ class NodeRuleset:
 
     @staticmethod
     def _chain(
-        prefix: str, rules: list[tuple[Rule, str]], drop_counter: str
+        prefix: str, rules: list[tuple[Rule, str]], drop_counter: str, quarantined: bool = False
     ) -> tuple[str, tuple[Rule, ...]]:
         """A pod's chain, named after its rules' text."""
-        deny = _deny(drop_counter)
-        text = "\n".join([*(t for _, t in rules), nft_text.rule(deny)])
-        return names.nft_object(prefix, text), (*(r for r, _ in rules), deny)
+        deny = (
+            (*_quarantine_deny(drop_counter), _deny(drop_counter))
+            if quarantined
+            else (_deny(drop_counter),)
+        )
+        text = "\n".join([*(t for _, t in rules), *map(nft_text.rule, deny)])
+        return names.nft_object(prefix, text), (*(r for r, _ in rules), *deny)
 
     @staticmethod
     def _hairpin(pod: PodEndpoint, direction: Direction) -> tuple[Rule, str]:
@@ -408,7 +414,8 @@ class NodeRuleset:
                 )
                 part.counters.add(drop)
                 rules = [self._hairpin(pod, direction), *self._rules(pod, pols, direction, part)]
-                chains[direction] = self._chain(prefix, rules, drop)
+                quarantined = is_quarantine(pols[0].metadata.labels)
+                chains[direction] = self._chain(prefix, rules, drop, quarantined)
         return PodRules(
             pod.ip,
             chains.get("ingress"),
@@ -506,6 +513,17 @@ def _deny(counter: str) -> Rule:
     """Count, then reject with ICMP "administratively prohibited" — for TCP too: a client
     then tells "blocked by policy" (no route to host) from "nothing listens" (a reset)."""
     return Rule(counter=counter, verdict=Reject("admin-prohibited"))
+
+
+def _quarantine_deny(counter: str) -> tuple[Rule, ...]:
+    """Before the reject, a quarantined pod's chain resets TCP packets of connections
+    already open: once `podnet quarantine` deleted a connection's conntrack entry, its next
+    packet is judged here as new (conntrack picks a connection up mid-stream), and a reset
+    ends the sender's socket at once, where an ICMP error is only a soft error to an
+    established TCP connection (it would hang on in retransmissions). A SYN is rejected as
+    everywhere else (ICMP admin-prohibited): a probe still tells "blocked" from "nothing
+    listens"."""
+    return (Rule((TcpNoSyn(),), counter, Reject("tcp-reset")),)
 
 
 @dataclass(frozen=True)
