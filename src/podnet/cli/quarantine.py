@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 from podnet.cli.live import add_cluster_arg, open_store, preflight, wait_synced
@@ -84,17 +85,22 @@ def _quarantine(cluster: str, runtime: Runtime, ns: str, pod: str, keep: str) ->
     from podnet.state.quarantine_change import quarantine
 
     peers = keep_peers(keep, runtime) if keep else ()
+    started = time.monotonic()
     with open_store(cluster) as store:
         revision = quarantine(store, ns, pod, peers, check_next_state)
     print(f"pod/{pod} labeled {QUARANTINE_LABEL}={label_value(pod)}")
     print(f"networkpolicy.networking.k8s.io/{policy_name(pod)} created")
     if (status := wait_synced(cluster, revision)) != 0:
         return status
-    print(f"in force: revision {revision} synced to every node")
-    _print_services(cluster, ns, pod)
+    print(
+        f"in force: revision {revision} synced to every node "
+        f"({time.monotonic() - started:.2f}s after the command started)"
+    )
+    # At once: until the entries are gone, packets of open connections still pass.
     here = runtime.pod(f"{ns}/{pod}")
     if here is not None:
-        _cut(runtime, here.ip)
+        _cut(runtime, here.ip, started)
+    _print_services(cluster, ns, pod)
     return _prove(cluster, ns, pod, keep)
 
 
@@ -102,13 +108,17 @@ def _undo(cluster: str, runtime: Runtime, ns: str, pod: str) -> int:
     from podnet.model.quarantine_label import QUARANTINE_LABEL, policy_name
     from podnet.state.quarantine_change import release
 
+    started = time.monotonic()
     with open_store(cluster) as store:
         revision = release(store, ns, pod)
     print(f"pod/{pod} unlabeled {QUARANTINE_LABEL}")
     print(f'networkpolicy.networking.k8s.io "{policy_name(pod)}" deleted')
     if (status := wait_synced(cluster, revision)) != 0:
         return status
-    print(f"in force: revision {revision} synced to every node")
+    print(
+        f"in force: revision {revision} synced to every node "
+        f"({time.monotonic() - started:.2f}s after the command started)"
+    )
     _print_services(cluster, ns, pod)
     report = _probe(cluster, f"{ns}/{pod}")
     results = [r for r in report.results if r.probe.source != r.probe.destination]
@@ -160,29 +170,42 @@ def keep_peers(text: str, runtime: Runtime) -> tuple[dict[str, Any], ...]:
     return tuple(out)
 
 
-def _cut(runtime: Runtime, ip: str) -> None:
+def _cut(runtime: Runtime, ip: str, started: float) -> None:
     """Every conntrack entry holding `ip`, deleted in every node namespace."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from podnet.datapath import conntrack
 
-    counts = {n.name: conntrack.delete_address(n.netns, ip) for n in runtime.nodes}
+    with ThreadPoolExecutor(max_workers=8) as pool:  # the nodes at once: each spawns
+        found = pool.map(lambda n: conntrack.delete_address(n.netns, ip), runtime.nodes)
+        counts = dict(zip((n.name for n in runtime.nodes), found, strict=True))
     where = ", ".join(f"{n}: {c}" for n, c in counts.items() if c)
     print(
         f"connections cut: {sum(counts.values())} conntrack entries deleted"
         + (f" ({where})" if where else "")
+        + f", {time.monotonic() - started:.2f}s after the command started"
     )
 
 
 def _probe(cluster: str, key: str) -> Report:
-    """probe --from POD --to '*' and --from '*' --to POD, as one report."""
-    from podnet.cli.probe import collect
-    from podnet.policy.expectations import Report
+    """`probe --from POD` and `probe --to POD` as one run: one engine, one round of
+    packets (the pod to itself is probed once)."""
+    from podnet.cli.probe import ask, live_engine, targets_of
+    from podnet.policy.expectations import ProbePlan, judge
+    from podnet.probing.send import probe
     from podnet.render import runtime as rt
 
     sdir = state_dir(cluster)
     runtime = rt.load(sdir)
-    out = collect(sdir, runtime, key, "*")
-    into = collect(sdir, runtime, "*", key)
-    return Report(out.plan, [*out.results, *into.results], out.seconds + into.seconds)
+    engine = live_engine(sdir, runtime)
+    out = ask(engine, sdir, runtime, key, "*", None, "pod")
+    into = ask(engine, sdir, runtime, "*", key, None, "pod")
+    probes = [*out.probes, *(p for p in into.probes if p.source != key)]
+    ports = sorted({*out.ports, *into.ports})
+    plan = ProbePlan(sorted({*out.pods, *into.pods}), ports, probes, [*out.skipped, *into.skipped])
+    started = time.monotonic()
+    seen = probe(targets_of(plan, runtime))
+    return judge(plan, seen, time.monotonic() - started)
 
 
 def _prove(cluster: str, ns: str, pod: str, keep: str) -> int:
@@ -230,11 +253,12 @@ def _print_disagreements(results: list[Result]) -> None:
     for r in results:
         if not r.ok:
             p = r.probe
-            want = "pass" if p.expected else "be blocked"
+            if r.wrong_identity:
+                said = f"answered {r.seen.reply!r}, not {p.identity!r}"
+            else:
+                said = f"{r.seen.outcome}, must {'pass' if p.expected else 'be blocked'}"
             print(
-                f"  ! {p.source} -> {p.destination} {p.port}/{p.protocol}: "
-                f"{r.seen.outcome}, must {want}",
-                file=sys.stderr,
+                f"  ! {p.source} -> {p.destination} {p.port}/{p.protocol}: {said}", file=sys.stderr
             )
 
 

@@ -30,12 +30,13 @@ def delete(netns: str, argv: Iterable[list[str]]) -> int:
 
 
 def delete_address(netns: str, ip: str) -> int:
-    """Delete in `netns` every entry (any protocol) that holds `ip` in its original or reply
-    tuple: connections from and to it, also through a Service's DNAT (the original
-    destination is the ClusterIP, the reply source the pod) or a masquerade; the number of
-    entries deleted (`conntrack -D` prints each one)."""
-    argvs = [[flag, ip] for flag in ("--orig-src", "--orig-dst", "--reply-src", "--reply-dst")]
-    return sum(len(text.splitlines()) for text in _run(netns, [["-D", *a] for a in argvs]))
+    """Delete in `netns` every entry (any protocol) of a connection `ip` takes part in; the
+    number deleted (`conntrack -D` prints each one). Two filters cover them all: `ip` opened
+    it (original source), or `ip` answers it (reply source: also through a Service's DNAT,
+    whose original destination is the ClusterIP). Nothing rewrites a destination to a pod
+    in the reply direction, so the destination filters would find nothing more."""
+    argvs = [["-D", flag, ip] for flag in ("--orig-src", "--reply-src")]
+    return sum(len(text.splitlines()) for text in _run(netns, argvs))
 
 
 def _run(netns: str, argvs: list[list[str]]) -> list[str]:
