@@ -279,3 +279,60 @@ def test_the_stored_quarantine_means_the_same_read_back(store: Store) -> None:
         compute(e, [HTTP], declared_only=False).dense(0),
         np.array([[e.allowed(s, d, HTTP) for d in e.pods] for s in e.pods]),
     )
+
+
+# --- --keep-ingress-from -----------------------------------------------------------------
+
+
+def _runtime():
+    from podnet.render.runtime import parse
+    from podnet.testing import pod_entry, runtime_doc
+
+    return parse(
+        runtime_doc(
+            "c",
+            nodes=[{"name": "node-1", "ip": "172.18.0.2", "netns": "n1"}],
+            pods=[
+                pod_entry("dbg", "tools", "node-1", "10.244.0.9", "p1", {"c": []}),
+                pod_entry(
+                    "kube-system", "h", "node-1", "172.18.0.2", "n1", {"c": []}, host_network=True
+                ),
+            ],
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("sel", "peers"),
+    [
+        ("dbg/tools", [{"ipBlock": {"cidr": "10.244.0.9/32"}}]),
+        ("dbg/*", [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "dbg"}}}]),
+        ("203.0.113.7", [{"ipBlock": {"cidr": "203.0.113.7/32"}}]),
+        (
+            "dbg/tools,198.51.100.0/24",
+            [{"ipBlock": {"cidr": "10.244.0.9/32"}}, {"ipBlock": {"cidr": "198.51.100.0/24"}}],
+        ),
+    ],
+)
+def test_keep_ingress_from_becomes_peers(sel: str, peers: list[dict[str, Any]]) -> None:
+    from podnet.cli.quarantine import keep_peers
+
+    assert list(keep_peers(sel, _runtime())) == peers
+
+
+@pytest.mark.parametrize(
+    ("sel", "message"),
+    [
+        ("dbg/nope", "pod 'dbg/nope' not found"),
+        ("kube-system/h", "uses its node's network"),
+        ("tools", "expected ns/pod, ns/* or an IP/CIDR"),
+        ("10.0.0.300", "is not an IP address or CIDR"),
+        ("2001:db8::1", "only IPv4 is modelled"),
+    ],
+)
+def test_keep_ingress_from_bad_input(sel: str, message: str) -> None:
+    from podnet.cli.quarantine import keep_peers
+
+    with pytest.raises(InputError) as err:
+        keep_peers(sel, _runtime())
+    assert message in str(err.value.problems[0]) and len(err.value.problems) == 1
