@@ -211,7 +211,7 @@ class Reject:
         "admin-prohibited"
     )
     # port-unreachable: what a closed port answers; TCP's connect() fails with ECONNREFUSED
-    # tcp-reset: `reject with tcp reset` (TCP only: the rule must match `meta l4proto tcp`);
+    # tcp-reset: `reject with tcp reset` (TCP only: the rule must match TCP, as TcpNoSyn does);
     # the sender's socket is reset at once, established or not, where ICMP errors are only
     # soft errors to an established TCP connection (it retransmits until it times out)
 
