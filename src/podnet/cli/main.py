@@ -36,6 +36,7 @@ COMMANDS = (
     "trace",
     "doctor",
     "flows",
+    "quarantine",
 )
 
 

@@ -29,6 +29,16 @@ def delete(netns: str, argv: Iterable[list[str]]) -> int:
     return len(_run(netns, list(argv)))
 
 
+def delete_address(netns: str, ip: str) -> int:
+    """Delete in `netns` every entry (any protocol) of a connection `ip` takes part in; the
+    number deleted (`conntrack -D` prints each one). Two filters cover them all: `ip` opened
+    it (original source), or `ip` answers it (reply source: also through a Service's DNAT,
+    whose original destination is the ClusterIP). Nothing rewrites a destination to a pod
+    in the reply direction, so the destination filters would find nothing more."""
+    argvs = [["-D", flag, ip] for flag in ("--orig-src", "--reply-src")]
+    return sum(len(text.splitlines()) for text in _run(netns, argvs))
+
+
 def _run(netns: str, argvs: list[list[str]]) -> list[str]:
     """Each `conntrack ARGV` in `netns`, from one open namespace fd; the outputs of those
     that matched something (`conntrack -D` exits 1 when nothing matched: not an error,

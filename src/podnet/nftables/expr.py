@@ -126,7 +126,16 @@ class Numgen:
     value: int = 0
 
 
-Match = CtState | Proto | DPort | InSet | Addr | Fib | FibBackOut | CtDnat | MarkBit | Numgen
+@dataclass(frozen=True, slots=True)
+class TcpNoSyn:
+    """`tcp flags & syn == 0`: a TCP packet that opens nothing, i.e. one of a connection
+    already open (conntrack picks such a packet up mid-stream as `ct state new` when its
+    entry is gone)."""
+
+
+Match = (
+    CtState | Proto | DPort | InSet | Addr | Fib | FibBackOut | CtDnat | MarkBit | Numgen | TcpNoSyn
+)
 
 
 # ---- statements (they act, then the rule goes on to its verdict) ------------------------
@@ -208,8 +217,13 @@ class Reject:
     """`reject with icmpx admin-prohibited`: ICMP "administratively prohibited" for every
     protocol (icmpx: the inet family's codes, translated per address family)."""
 
-    code: Literal["admin-prohibited", "port-unreachable", "host-unreachable"] = "admin-prohibited"
+    code: Literal["admin-prohibited", "port-unreachable", "host-unreachable", "tcp-reset"] = (
+        "admin-prohibited"
+    )
     # port-unreachable: what a closed port answers; TCP's connect() fails with ECONNREFUSED
+    # tcp-reset: `reject with tcp reset` (TCP only: the rule must match TCP, as TcpNoSyn does);
+    # the sender's socket is reset at once, established or not, where ICMP errors are only
+    # soft errors to an established TCP connection (it retransmits until it times out)
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,6 +77,7 @@ from podnet.nftables.expr import (
     Return,
     SetUpdate,
     Statement,
+    TcpNoSyn,
     Value,
     Verdict,
     VMap,
@@ -383,6 +384,8 @@ def _key(key: tuple[Field, ...]) -> str:
 def match(m: Match) -> str:
     if isinstance(m, Numgen):
         return f"numgen random mod {m.mod} == {m.value}"
+    if isinstance(m, TcpNoSyn):
+        return "tcp flags & syn == 0"
     if isinstance(m, Proto):
         return f"meta l4proto {m.name}"
     if isinstance(m, InSet):
@@ -429,7 +432,7 @@ def verdict(v: Verdict) -> str:
     if isinstance(v, Masquerade):
         return "masquerade fully-random"
     if isinstance(v, Reject):
-        return f"reject with icmpx {v.code}"
+        return "reject with tcp reset" if v.code == "tcp-reset" else f"reject with icmpx {v.code}"
     if isinstance(v, Drop):
         return "drop"
     if isinstance(v, VMap):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from podnet.model.cluster import Cluster
 from podnet.model.networkpolicy import NetworkPolicy, Rule
+from podnet.model.quarantine_label import is_quarantine
 from podnet.policy.addresses import AddressSet
 from podnet.policy.endpoints import PodEndpoint, patched_endpoints, pod_endpoints
 from podnet.policy.peers import HostNetworkPods, IpBlockPods, PeerMatch, external_set, match_pod
@@ -109,10 +110,31 @@ class Engine:
         if self.is_node_traffic(pod):
             return []
         kind = "Ingress" if direction == "ingress" else "Egress"
-        return [
+        pols = [
             p
             for p in self.policies_by_ns.get(pod.namespace, ())
             if kind in p.spec.policy_types and p.spec.pod_selector.matches(pod.labels)
+        ]
+        # Quarantine (podnet's, docs/policy-semantics.md): a policy labelled
+        # podnet.io/quarantine that selects the pod for this direction is a deny evaluated
+        # before the additive allows, as an AdminNetworkPolicy Deny at top priority, its
+        # own rules (the kept forensic path) allows before that deny. So only the quarantine
+        # policies' rules count, and every other policy's allow is overridden.
+        quarantine = [p for p in pols if is_quarantine(p.metadata.labels)]
+        return quarantine or pols
+
+    def overridden(self, pod: PodEndpoint, direction: Direction) -> list[NetworkPolicy]:
+        """Policies that would select `pod` for `direction` but a quarantine overrides."""
+        chosen = self.selecting(pod, direction)
+        if not chosen or not is_quarantine(chosen[0].metadata.labels):
+            return []
+        kind = "Ingress" if direction == "ingress" else "Egress"
+        return [
+            p
+            for p in self.policies_by_ns.get(pod.namespace, ())
+            if kind in p.spec.policy_types
+            and p.spec.pod_selector.matches(pod.labels)
+            and not is_quarantine(p.metadata.labels)
         ]
 
     def is_node_traffic(self, pod: PodEndpoint) -> bool:
@@ -178,6 +200,11 @@ class Engine:
             dv.note = f"no policy selects {subject.key} for {direction}: not isolated"
             return dv
         dv.isolated, dv.allowed = True, False
+        if trace and is_quarantine(policies[0].metadata.labels):
+            others = ", ".join(policy_name(p) for p in self.overridden(subject, direction))
+            dv.note = f"{subject.key} is quarantined: only {', '.join(dv.policies)} counts" + (
+                f" ({others} overridden)" if others else ""
+            )
         dst = subject if direction == "ingress" else peer
         dst_pod = dst if isinstance(dst, PodEndpoint) else None
         covered = AddressSet()
@@ -225,7 +252,7 @@ class Engine:
                         return dv
                 elif trace:
                     dv.misses.append(RuleMiss(name, _nearest(matches)))
-        if not rules_exist(policies, direction) and trace:
+        if not rules_exist(policies, direction) and trace and not dv.note:
             dv.note = f"the selecting policies have no {direction} rules: all {direction} is denied"
         return dv
 

@@ -18,6 +18,7 @@ from typing import overload
 import numpy as np
 
 from podnet.model.networkpolicy import NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort
+from podnet.model.quarantine_label import is_quarantine
 from podnet.policy.classes import (
     PodClasses,
     classify,
@@ -412,19 +413,25 @@ def compute(engine: Engine, ports: list[PortProto], declared_only: bool) -> Matr
     iso_eg = np.zeros(c, dtype=bool)
     ingress: list[_Rule] = []
     egress: list[_Rule] = []
+    # Quarantine wins over every allow (Engine.selecting): the classes a quarantine policy
+    # selects for a direction keep only the quarantine policies' rules there.
+    q_in, q_eg = _quarantined(engine.cluster.policies, comp)
     for pol in engine.cluster.policies:
         ns = pol.metadata.namespace or "default"
         sel = comp.selected(pol)
         if not sel.any():
             continue
+        plain = not is_quarantine(pol.metadata.labels)
         if pol.affects_ingress:
             iso_in |= sel
+            s_in = sel & ~q_in if plain else sel
             ingress += [
-                _Rule(comp.peers(r.from_, ns), sel, r.ports) for r in pol.spec.ingress or ()
+                _Rule(comp.peers(r.from_, ns), s_in, r.ports) for r in pol.spec.ingress or ()
             ]
         if pol.affects_egress:
             iso_eg |= sel
-            egress += [_Rule(sel, comp.peers(r.to, ns), r.ports) for r in pol.spec.egress or ()]
+            s_eg = sel & ~q_eg if plain else sel
+            egress += [_Rule(s_eg, comp.peers(r.to, ns), r.ports) for r in pol.spec.egress or ()]
 
     if declared_only:
         declared = [{(n.port, n.protocol) for n in p.ports} for p in pods]
@@ -468,6 +475,22 @@ def compute(engine: Engine, ports: list[PortProto], declared_only: bool) -> Matr
         column,
         {"ingress": iso_in, "egress": iso_eg},
     )
+
+
+def _quarantined(
+    policies: tuple[NetworkPolicy, ...] | list[NetworkPolicy], comp: ClassCompiler
+) -> tuple[np.ndarray, np.ndarray]:
+    """(C,) masks of the classes a quarantine policy selects for ingress, for egress."""
+    q_in = np.zeros(comp.c, dtype=bool)
+    q_eg = np.zeros(comp.c, dtype=bool)
+    for pol in policies:
+        if is_quarantine(pol.metadata.labels):
+            sel = comp.selected(pol)
+            if pol.affects_ingress:
+                q_in |= sel
+            if pol.affects_egress:
+                q_eg |= sel
+    return q_in, q_eg
 
 
 def declared_ports(pods: list[PodEndpoint]) -> list[PortProto]:

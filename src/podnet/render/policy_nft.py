@@ -45,6 +45,7 @@ from ipaddress import IPv4Address
 import numpy as np
 
 from podnet.model.networkpolicy import NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort
+from podnet.model.quarantine_label import is_quarantine
 from podnet.nftables import text as nft_text
 from podnet.nftables.expr import (
     ACCEPT,
@@ -63,6 +64,7 @@ from podnet.nftables.expr import (
     Proto,
     Range,
     Reject,
+    TcpNoSyn,
     Verdict,
     VMap,
 )
@@ -382,11 +384,12 @@ class NodeRuleset:
 
     @staticmethod
     def _chain(
-        prefix: str, rules: list[tuple[Rule, str]], deny: Rule
+        prefix: str, rules: list[tuple[Rule, str]], deny: Rule, quarantine: tuple[Rule, ...] = ()
     ) -> tuple[str, tuple[Rule, ...]]:
         """A pod's chain, named after its rules' text."""
-        text = "\n".join([*(t for _, t in rules), nft_text.rule(deny)])
-        return names.nft_object(prefix, text), (*(r for r, _ in rules), deny)
+        ends = (*quarantine, deny)
+        text = "\n".join([*(t for _, t in rules), *map(nft_text.rule, ends)])
+        return names.nft_object(prefix, text), (*(r for r, _ in rules), *ends)
 
     @staticmethod
     def _hairpin(pod: PodEndpoint, direction: Direction) -> tuple[Rule, str]:
@@ -411,8 +414,12 @@ class NodeRuleset:
                 )
                 part.counters.add(drop)
                 rules = [self._hairpin(pod, direction), *self._rules(pod, pols, direction, part)]
-                deny = _deny(drop, flow_log.rejected(pod.key, direction))
-                chains[direction] = self._chain(prefix, rules, deny)
+                log = flow_log.rejected(pod.key, direction)
+                deny = _deny(drop, log)
+                quarantine = (
+                    _quarantine_deny(drop, log) if is_quarantine(pols[0].metadata.labels) else ()
+                )
+                chains[direction] = self._chain(prefix, rules, deny, quarantine)
         return PodRules(
             pod.ip,
             chains.get("ingress"),
@@ -430,7 +437,8 @@ class NodeRuleset:
         apart (`podnet trace` maps a traced rule handle back to its policy this way)."""
         out = ["hairpin"]
         field_name = "ingress" if direction == "ingress" else "egress"
-        for pol in self.peers.selecting(pod, direction):
+        selecting = list(self.peers.selecting(pod, direction))
+        for pol in selecting:
             for i, rule in enumerate(getattr(pol.spec, field_name) or ()):
                 spec = pol.spec.model_copy(update={field_name: [rule]})
                 one = pol.model_copy(update={"spec": spec})
@@ -440,6 +448,8 @@ class NodeRuleset:
                 else:
                     n = len(self._egress_rules(one, used))
                 out += [f"{policy_name(pol)} {direction}[{i}]"] * n
+        if selecting and is_quarantine(selecting[0].metadata.labels):
+            out.append("quarantine (reset of an open TCP connection)")
         out.append("default deny")
         return out
 
@@ -532,6 +542,17 @@ def _deny(counter: str, log: Log) -> Rule:
     "administratively prohibited" — for TCP too: a client then tells "blocked by policy"
     (no route to host) from "nothing listens" (a reset)."""
     return Rule(counter=counter, verdict=Reject("admin-prohibited"), statements=(log,))
+
+
+def _quarantine_deny(counter: str, log: Log) -> tuple[Rule, ...]:
+    """Before the reject, a quarantined pod's chain resets TCP packets of connections
+    already open: once `podnet quarantine` deleted a connection's conntrack entry, its next
+    packet is judged here as new (conntrack picks a connection up mid-stream), and a reset
+    ends the sender's socket at once, where an ICMP error is only a soft error to an
+    established TCP connection (it would hang on in retransmissions). A SYN is rejected as
+    everywhere else (ICMP admin-prohibited): a probe still tells "blocked" from "nothing
+    listens"."""
+    return (Rule((TcpNoSyn(),), counter, Reject("tcp-reset"), statements=(log,)),)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ kept here (pkg/controller/endpointslice, endpointslice reconciler and utils):
   Endpoints its manifests give; an ExternalName Service has none;
 - a pod is an endpoint when it is not terminal and has an address (hostNetwork pods with
   their node's); `ready` = pod ready (or publishNotReadyAddresses), `serving` = pod ready,
-  `terminating` = false (podnet deletes pods at once);
+  `terminating` = false (podnet deletes pods at once); a quarantined pod (label
+  podnet.io/quarantine, `podnet quarantine`) is neither ready nor serving;
 - a Service port's targetPort is resolved per pod: a number as it is, a name through the
   pod's container ports of that name and protocol; a pod that cannot resolve a port is an
   endpoint only for the ports it resolves, and endpoints are grouped into slices by their
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 from podnet.model.cluster import Cluster
 from podnet.model.meta import ObjectMeta, OwnerReference
 from podnet.model.pod import Pod
+from podnet.model.quarantine_label import is_quarantine
 from podnet.model.service import (
     MANAGED_BY_LABEL,
     SERVICE_NAME_LABEL,
@@ -103,15 +105,30 @@ def _labels(svc: Service, managed: bool) -> dict[str, str]:
     return labels
 
 
+def _serving(v: PodView) -> bool:
+    """The pod's Ready, except that a quarantined pod (`podnet quarantine`) is never: as a
+    readiness gate whose condition is False, so it leaves every Service's ready endpoints
+    and the traffic goes to the others."""
+    return v.ready and not is_quarantine(v.pod.metadata.labels)
+
+
+def _ready(svc: Service, v: PodView) -> bool:
+    """`ready`: serving, or publishNotReadyAddresses, which does not publish a quarantined
+    pod (quarantine must take it out of the Service whatever the Service says)."""
+    if is_quarantine(v.pod.metadata.labels):
+        return False
+    return v.ready or svc.spec.publish_not_ready_addresses
+
+
 def _endpoint(svc: Service, v: PodView) -> Endpoint:
     p = v.pod
-    ready = v.ready or svc.spec.publish_not_ready_addresses
+    ready = _ready(svc, v)
     hostname = (
         p.spec.hostname if p.spec.hostname and p.spec.subdomain == svc.metadata.name else None
     )
     return Endpoint(
         addresses=(v.ip,),
-        conditions=EndpointConditions(ready=ready, serving=v.ready, terminating=False),
+        conditions=EndpointConditions(ready=ready, serving=_serving(v), terminating=False),
         hostname=hostname,
         target_ref=ObjectReference(
             kind="Pod", namespace=p.metadata.namespace, name=p.metadata.name
@@ -216,7 +233,7 @@ def service_endpoints(svc: Service, pods: list[PodView]) -> Endpoints:
                     kind="Pod", namespace=p.metadata.namespace, name=p.metadata.name
                 ),
             )
-            (ready if v.ready or svc.spec.publish_not_ready_addresses else unready).append(addr)
+            (ready if _ready(svc, v) else unready).append(addr)
         subsets.append(
             EndpointSubset(
                 addresses=tuple(ready),

@@ -51,6 +51,7 @@ from podnet.nftables.expr import (
     Reject,
     Return,
     SetUpdate,
+    TcpNoSyn,
     Value,
     Verdict,
     VMap,
@@ -205,6 +206,8 @@ class Tracer:
         if isinstance(m, Numgen):
             self.pick, draw = divmod(self.pick, m.mod)
             return draw == m.value
+        if isinstance(m, TcpNoSyn):
+            return False  # the packet traced opens its connection (a SYN for TCP)
         assert_never(m)
 
     def chain(self, chain: Chain, depth: int) -> str | None:
