@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from podnet.cli.common import (
     add_cluster_cidr_arg,
@@ -14,6 +14,9 @@ from podnet.cli.common import (
     load_engine,
     without_cycle_collection,
 )
+
+if TYPE_CHECKING:
+    from podnet.policy.answers import Answers
 
 # output format -> (module, function) of podnet.report, imported when used
 RENDERERS = {
@@ -62,8 +65,8 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import importlib
 
-    from podnet.policy.analysis import analyze
     from podnet.policy.engine import External
+    from podnet.policy.pair_analysis import SMALL_CELLS, analyze_pairs, question_cells
     from podnet.policy.ports import parse_ports
     from podnet.policy.select import parse_selection
 
@@ -82,7 +85,14 @@ def run(args: argparse.Namespace) -> int:
         ports = sorted({h.target for h in found}, key=lambda pp: (pp.port, pp.protocol))
     else:
         dsts, out_dsts = parse_selection(args.dst, engine.pods, "--to")
-    result = analyze(engine, srcs, dsts, out_srcs, out_dsts, ports)
+    result: Answers
+    if args.output != "html" and question_cells(srcs, dsts, ports) <= SMALL_CELLS:
+        # pair by pair: cheaper than importing numpy (the HTML report's cells need the matrix)
+        result = analyze_pairs(engine, srcs, dsts, out_srcs, out_dsts, ports)
+    else:
+        from podnet.policy.analysis import analyze
+
+        result = analyze(engine, srcs, dsts, out_srcs, out_dsts, ports)
     if args.output == "table":
         from podnet.report.human import to_table
 

@@ -9,29 +9,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from podnet.model.errors import InputError, Problem
+from podnet.policy.answers import Result as Result  # its users import it here
+from podnet.policy.answers import declared_ports, outside_answers
 from podnet.policy.endpoints import PodEndpoint
 from podnet.policy.engine import Engine, External
-from podnet.policy.matrix import Matrix, compute, declared_ports
+from podnet.policy.matrix import Matrix, compute
 from podnet.policy.ports import PortProto
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    source: str
-    destination: str
-    port: int
-    protocol: str
-    allowed: bool
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "from": self.source,
-            "to": self.destination,
-            "port": self.port,
-            "protocol": self.protocol,
-            "allowed": self.allowed,
-        }
+from podnet.policy.verdict import Direction
 
 
 @dataclass
@@ -79,6 +63,17 @@ class Analysis:
                         )
         yield from self.outside_results
 
+    @property
+    def class_of(self) -> np.ndarray:
+        return self.matrix.classes.class_of
+
+    @property
+    def class_count(self) -> int:
+        return len(self.matrix.classes.reps)
+
+    def isolated_count(self, direction: Direction, among: np.ndarray) -> int:
+        return int(np.count_nonzero(self.matrix.isolated(direction)[among]))
+
     def counts(self, k: int) -> tuple[int, int]:
         """(allowed, asked) pod pairs on port k, self pairs excluded."""
         cols = self.destinations[self.matrix.relevant[k][self.destinations]]
@@ -95,35 +90,14 @@ def analyze(
     outside_destinations: list[External],
     ports: list[PortProto] | None,
 ) -> Analysis:
-    if (outside_sources or outside_destinations) and ports is None and outside_destinations:
-        raise InputError(
-            [
-                Problem(
-                    None,
-                    "",
-                    "--ports",
-                    "an outside destination has no declared ports: give --ports",
-                )
-            ]
-        )
+    outside = outside_answers(
+        engine, sources, destinations, outside_sources, outside_destinations, ports
+    )
     index = {p.key: i for i, p in enumerate(engine.pods)}
     src_idx = np.array([index[p.key] for p in sources], dtype=np.int64)
     dst_idx = np.array([index[p.key] for p in destinations], dtype=np.int64)
     port_list = ports if ports is not None else declared_ports(destinations)
     matrix = compute(engine, port_list, declared_only=ports is None)
-    outside: list[Result] = []
-    for ext in outside_sources:
-        for d in destinations:
-            for pp in port_list if ports is not None else declared_ports([d]):
-                outside.append(
-                    Result(ext.key, d.key, pp.port, pp.protocol, engine.allowed(ext, d, pp))
-                )
-    for ext in outside_destinations:
-        for s in sources:
-            for pp in port_list:
-                outside.append(
-                    Result(s.key, ext.key, pp.port, pp.protocol, engine.allowed(s, ext, pp))
-                )
     return Analysis(
         engine, src_idx, dst_idx, outside_sources, outside_destinations, matrix, outside
     )

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from podnet.model.networkpolicy import NetworkPolicy
 from podnet.policy.endpoints import PodEndpoint
+
+if TYPE_CHECKING:  # imported where used: the pair by pair analysis numbers classes without it
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ def selected_label_keys(policies: tuple[NetworkPolicy, ...]) -> frozenset[str]:
 
 
 def in_network(ips: np.ndarray, net: ipaddress.IPv4Network) -> np.ndarray:
+    import numpy as np
+
     mask = np.uint32(int(net.netmask))
     return (ips & mask) == np.uint32(int(net.network_address))
 
@@ -89,6 +93,8 @@ def classify(
     label_keys: frozenset[str] | None = None,
 ) -> PodClasses:
     """Classes of pods; with `label_keys`, only those labels count (see selected_label_keys)."""
+    import numpy as np
+
     n = len(pods)
     ips = np.fromiter((p.address for p in pods), dtype=np.uint32, count=n)
     # Which ipBlock networks hold each pod: one bit column per network, packed per pod.
@@ -110,3 +116,15 @@ def classify(
         class_of[i] = c
     rep_ips = np.fromiter((p.address for p in reps), dtype=np.uint32, count=len(reps))
     return PodClasses(class_of, reps, rep_ips)
+
+
+def class_numbers(pods: list[PodEndpoint], nets: list[ipaddress.IPv4Network]) -> list[int]:
+    """classify(pods, nets).class_of without numpy: the same classes, numbered alike (in
+    the order of their first pod), for the pair by pair analysis of small questions."""
+    cuts = [(int(net.netmask), int(net.network_address)) for net in nets]
+    keys: dict[tuple[object, ...], int] = {}
+    out = []
+    for p in pods:
+        atom = bytes((p.address & mask) == base for mask, base in cuts) if cuts else b""
+        out.append(keys.setdefault(class_key(p, atom), len(keys)))
+    return out

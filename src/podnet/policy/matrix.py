@@ -19,6 +19,7 @@ import numpy as np
 
 from podnet.model.networkpolicy import NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort
 from podnet.model.quarantine_label import is_quarantine
+from podnet.policy.answers import declared_ports as declared_ports  # its users import it here
 from podnet.policy.classes import (
     PodClasses,
     classify,
@@ -491,7 +492,3 @@ def _quarantined(
             if pol.affects_egress:
                 q_eg |= sel
     return q_in, q_eg
-
-
-def declared_ports(pods: list[PodEndpoint]) -> list[PortProto]:
-    return sorted({PortProto(p.port, p.protocol) for pod in pods for p in pod.ports})

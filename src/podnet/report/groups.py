@@ -8,33 +8,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
+from podnet.policy.answers import Indices
 from podnet.policy.endpoints import PodEndpoint
 
 
 @dataclass(frozen=True)
 class Group:
     label: str
-    members: np.ndarray  # pod indices
+    members: tuple[int, ...]  # pod indices
 
 
 def group_pods(
-    indices: np.ndarray, pods: list[PodEndpoint], class_of: np.ndarray, by_class: bool
+    indices: Indices, pods: list[PodEndpoint], class_of: Indices, by_class: bool
 ) -> list[Group]:
     if not by_class:
-        return [Group(pods[i].key, np.array([i])) for i in indices]
+        return [Group(pods[i].key, (int(i),)) for i in indices]
     buckets: dict[int, list[int]] = {}
     for i in indices:
         buckets.setdefault(int(class_of[i]), []).append(int(i))
     out = []
     for members in buckets.values():
         if len(members) == 1:
-            out.append(Group(pods[members[0]].key, np.array(members)))
+            out.append(Group(pods[members[0]].key, tuple(members)))
             continue
         ns = pods[members[0]].namespace
         prefix = _common_prefix([pods[i].name for i in members]).rstrip("-") or "*"
-        out.append(Group(f"{ns}/{prefix}* ({len(members)})", np.array(members)))
+        out.append(Group(f"{ns}/{prefix}* ({len(members)})", tuple(members)))
     return sorted(out, key=lambda g: g.label)
 
 

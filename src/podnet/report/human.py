@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
-import numpy as np
-
-from podnet.policy.analysis import Analysis
+from podnet.policy.answers import Answers
 from podnet.report.groups import Group, group_pods
 
 GROUP_OVER = 24  # beyond this many pods on an axis, identical pods are grouped
@@ -15,12 +14,12 @@ LEGEND = f"{ALLOW} allowed   {DENY} denied   {MIXED} some pairs of the groups al
 
 
 def _cell(
-    a: Analysis,
+    a: Answers,
     k: int,
     rows: Group,
     cols: Group,
     lookup: dict[int, int],
-    m: np.ndarray,
+    m: Any,  # m[row][column]: a numpy matrix or lists
     src_pos: dict[int, int],
 ) -> str:
     values = []
@@ -30,7 +29,7 @@ def _cell(
                 continue
             pos = lookup.get(int(j))
             if pos is not None:
-                values.append(bool(m[src_pos[int(i)], pos]))
+                values.append(bool(m[src_pos[int(i)]][pos]))
     if not values:
         return NONE
     if all(values):
@@ -38,9 +37,9 @@ def _cell(
     return DENY if not any(values) else MIXED
 
 
-def _port_grid(a: Analysis, k: int) -> tuple[list[Group], list[Group], list[list[str]]]:
+def _port_grid(a: Answers, k: int) -> tuple[list[Group], list[Group], list[list[str]]]:
     srcs, cols, m = a.block(k)
-    class_of = a.matrix.classes.class_of
+    class_of = a.class_of
     rows = group_pods(srcs, a.pods, class_of, len(srcs) > GROUP_OVER)
     colg = group_pods(a.destinations, a.pods, class_of, len(a.destinations) > GROUP_OVER)
     lookup = {int(j): p for p, j in enumerate(cols)}
@@ -94,7 +93,7 @@ def _grid(
     ]
 
 
-def to_table(a: Analysis, color: bool = True) -> str:
+def to_table(a: Answers, color: bool = True) -> str:
     """One matrix per port. Columns are numbered and the numbers name the rows, so that
     the table stays narrow; beyond GROUP_OVER pods, identical pods share one row/column."""
     out: list[str] = []
@@ -133,7 +132,7 @@ def to_table(a: Analysis, color: bool = True) -> str:
     return "\n".join(out) + "\n"
 
 
-def to_markdown(a: Analysis) -> str:
+def to_markdown(a: Answers) -> str:
     out = []
     for k, pp in enumerate(a.ports):
         rows, cols, grid = _port_grid(a, k)
@@ -157,7 +156,7 @@ def to_markdown(a: Analysis) -> str:
     return "\n".join(out) + "\n"
 
 
-def to_dot(a: Analysis) -> str:
+def to_dot(a: Answers) -> str:
     """Allowed connections as a graph: namespaces as clusters, edges labelled with ports."""
     edges: dict[tuple[str, str], list[str]] = defaultdict(list)
     for r in a.results():
@@ -186,15 +185,15 @@ def to_dot(a: Analysis) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_summary(a: Analysis) -> str:
+def to_summary(a: Answers) -> str:
     """Counts per port/protocol: usable on clusters far too large to list pairs."""
     pods = a.pods
     eng = a.engine
-    iso_in = int(np.count_nonzero(a.matrix.isolated("ingress")[a.destinations]))
-    iso_eg = int(np.count_nonzero(a.matrix.isolated("egress")[a.sources]))
+    iso_in = a.isolated_count("ingress", a.destinations)
+    iso_eg = a.isolated_count("egress", a.sources)
     lines = [
         f"pods: {len(pods)}  namespaces: {len(eng.ns_labels)}  policies: {len(eng.cluster.policies)}  "
-        f"policy classes: {len(a.matrix.classes.reps)}",
+        f"policy classes: {a.class_count}",
         f"isolated for ingress: {iso_in} of {len(a.destinations)} destinations; "
         f"for egress: {iso_eg} of {len(a.sources)} sources",
         f"{'port':>12}  {'allowed':>12}  {'pairs':>12}  {'share':>7}",

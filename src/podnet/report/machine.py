@@ -6,10 +6,10 @@ import csv
 import io
 import json
 
-from podnet.policy.analysis import Analysis
+from podnet.policy.answers import Answers
 
 
-def to_json(a: Analysis) -> str:
+def to_json(a: Answers) -> str:
     """{"pods": [...], "results": [{"from","to","port","protocol","allowed"}, ...]}.
 
     `pods` lists every pod of the question (selected sources and destinations), sorted;
@@ -21,7 +21,7 @@ def to_json(a: Analysis) -> str:
     return json.dumps(doc, indent=1) + "\n"
 
 
-def to_csv(a: Analysis) -> str:
+def to_csv(a: Answers) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["from", "to", "port", "protocol", "allowed"])
