@@ -16,7 +16,7 @@ from podnet.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from podnet.policy.answers import Answers
+    from podnet.policy.answer_set import Answers
 
 # output format -> (module, function) of podnet.report, imported when used
 RENDERERS = {

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from podnet.policy.answers import Result as Result  # its users import it here
-from podnet.policy.answers import declared_ports, outside_answers
+from podnet.policy.answer_set import Result as Result  # its users import it here
+from podnet.policy.answer_set import declared_ports, outside_answers
 from podnet.policy.endpoints import PodEndpoint
 from podnet.policy.engine import Engine, External
 from podnet.policy.matrix import Matrix, compute

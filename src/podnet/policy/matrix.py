@@ -19,7 +19,7 @@ import numpy as np
 
 from podnet.model.networkpolicy import NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort
 from podnet.model.quarantine_label import is_quarantine
-from podnet.policy.answers import declared_ports as declared_ports  # its users import it here
+from podnet.policy.answer_set import declared_ports as declared_ports  # its users import it here
 from podnet.policy.classes import (
     PodClasses,
     classify,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from functools import cached_property
 
-from podnet.policy.answers import Result, declared_ports, outside_answers
+from podnet.policy.answer_set import Result, declared_ports, outside_answers
 from podnet.policy.classes import class_numbers, ipblock_networks
 from podnet.policy.endpoints import PodEndpoint
 from podnet.policy.engine import Engine, External

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from podnet.policy.answers import Indices
+from podnet.policy.answer_set import Indices
 from podnet.policy.endpoints import PodEndpoint
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from podnet.policy.answers import Answers
+from podnet.policy.answer_set import Answers
 from podnet.report.groups import Group, group_pods
 
 GROUP_OVER = 24  # beyond this many pods on an axis, identical pods are grouped

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 
-from podnet.policy.answers import Answers
+from podnet.policy.answer_set import Answers
 
 
 def to_json(a: Answers) -> str:
