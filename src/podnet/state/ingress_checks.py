@@ -12,9 +12,10 @@ controller serves 503 for it and reports it (docs/ingress.md).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from podnet.model.cluster import Cluster
-from podnet.model.errors import InputError, Problem
+from podnet.model.errors import InputError, Origin, Problem
 from podnet.model.ingress import Ingress, IngressStatus
 from podnet.model.kinds import identity
 from podnet.model.service import LoadBalancerIngress, LoadBalancerStatus, Service
@@ -24,50 +25,62 @@ from podnet.state.ingress_classes import default_classes, served
 
 def problems(cluster: Cluster) -> list[Problem]:
     services = {s.key: s for s in cluster.services}
-    out: list[Problem] = []
     several_defaults = len(default_classes(cluster.ingress_classes)) > 1
+    out: list[Problem] = []
     for ing in cluster.ingresses:
         ident = identity("Ingress", ing.metadata.namespace, ing.metadata.name)
-        origin = cluster.origins.get(ident)
-        if several_defaults and ing.class_name is None:
+        out += ingress_problems(ing, cluster.origins.get(ident), services.get, several_defaults)
+    return out
+
+
+def ingress_problems(
+    ing: Ingress,
+    origin: Origin | None,
+    service: Callable[[str], Service | None],
+    several_defaults: bool,
+) -> list[Problem]:
+    """The problems of one Ingress: `service(namespace/name)` looks its backends up (the
+    whole next state's Services, or the stored ones for a local change, state.ingress_local)."""
+    ident = identity("Ingress", ing.metadata.namespace, ing.metadata.name)
+    out: list[Problem] = []
+    if several_defaults and ing.class_name is None:
+        out.append(
+            Problem(
+                origin,
+                ident,
+                "spec.ingressClassName",
+                "Required value: several IngressClasses are marked as the default "
+                "(ingressclass.kubernetes.io/is-default-class); name one",
+            )
+        )
+    for path, backend in ing.spec.backends():
+        svc = service(f"{ing.metadata.namespace}/{backend.name}")
+        if svc is None:
             out.append(
                 Problem(
                     origin,
                     ident,
-                    "spec.ingressClassName",
-                    "Required value: several IngressClasses are marked as the default "
-                    "(ingressclass.kubernetes.io/is-default-class); name one",
+                    f"{path}.name",
+                    f'Not found: Service "{backend.name}" in namespace "{ing.metadata.namespace}"',
                 )
             )
-        for path, backend in ing.spec.backends():
-            svc = services.get(f"{ing.metadata.namespace}/{backend.name}")
-            if svc is None:
-                out.append(
-                    Problem(
-                        origin,
-                        ident,
-                        f"{path}.name",
-                        f'Not found: Service "{backend.name}" in namespace '
-                        f'"{ing.metadata.namespace}"',
-                    )
+            continue
+        if _port(svc, backend.port.name, backend.port.number) is None:
+            want = backend.port.name or backend.port.number
+            have = ", ".join(
+                f"{p.port}" + (f" ({p.name})" if p.name else "")
+                for p in svc.spec.ports
+                if p.protocol == "TCP"
+            )
+            out.append(
+                Problem(
+                    origin,
+                    ident,
+                    f"{path}.port",
+                    f"Not found: Service {svc.key} has no TCP port {want!r} "
+                    f"(its TCP ports: {have or 'none'})",
                 )
-                continue
-            if _port(svc, backend.port.name, backend.port.number) is None:
-                want = backend.port.name or backend.port.number
-                have = ", ".join(
-                    f"{p.port}" + (f" ({p.name})" if p.name else "")
-                    for p in svc.spec.ports
-                    if p.protocol == "TCP"
-                )
-                out.append(
-                    Problem(
-                        origin,
-                        ident,
-                        f"{path}.port",
-                        f"Not found: Service {svc.key} has no TCP port {want!r} "
-                        f"(its TCP ports: {have or 'none'})",
-                    )
-                )
+            )
     return out
 
 
@@ -94,9 +107,8 @@ def with_ingress_status(cluster: Cluster) -> Cluster:
     )
     if ctl is None or not cluster.ingresses:
         return cluster
-    lb = tuple(LoadBalancerIngress(ip=i.ip) for i in ctl.status.load_balancer.ingress if i.ip)
     ours = {i.key for i in served(cluster.ingresses, cluster.ingress_classes)}
-    status = IngressStatus(load_balancer=LoadBalancerStatus(ingress=lb))
+    status = status_of(ctl)
 
     def updated(ing: Ingress) -> Ingress:
         if ing.key not in ours or ing.status == status:
@@ -104,3 +116,11 @@ def with_ingress_status(cluster: Cluster) -> Cluster:
         return ing.model_copy(update={"status": status})
 
     return dataclasses.replace(cluster, ingresses=tuple(updated(i) for i in cluster.ingresses))
+
+
+def status_of(controller: Service) -> IngressStatus:
+    """The status of an Ingress podnet serves, from the controller Service."""
+    lb = tuple(
+        LoadBalancerIngress(ip=i.ip) for i in controller.status.load_balancer.ingress if i.ip
+    )
+    return IngressStatus(load_balancer=LoadBalancerStatus(ingress=lb))

@@ -16,7 +16,10 @@ Local changes:
 - an update of a stored Pod or Namespace that differs from it only in `metadata.labels` and
   `metadata.annotations`: names, node, addresses, ports and owners stay as stored, and no
   rule between objects reads a pod's or namespace's labels (Services select by them, which
-  allocates nothing and refuses nothing; node selectors read Node labels).
+  allocates nothing and refuses nothing; node selectors read Node labels);
+- an Ingress, new or updated, in a namespace the store holds, once the ingress controller
+  is installed: its rules (backends name stored Services and ports, the default class, its
+  status) read only the objects it names (state.ingress_local).
 
 Any other change (another kind, a new pod, a changed spec, a key given twice) is not local:
 the caller validates the whole next state, as `up` does. Either way the same input gets the
@@ -37,6 +40,8 @@ from podnet.state.store import Store
 
 # What an update of these kinds may change and stay local.
 LABEL_KINDS = frozenset({"Pod", "Namespace"})
+# New or updated objects of these kinds are local in a namespace the store holds.
+NAMESPACED_LOCAL = frozenset({"NetworkPolicy", "Ingress"})
 FREE_METADATA = ("labels", "annotations")
 BodyOf = Callable[[Any], dict[str, Any]]  # state.changes.body_of: an object as stored
 
@@ -57,13 +62,25 @@ def local_writes(
         before = _stored_body(kind, stored.body, body_of) if stored is not None else None
         if stored is not None and before is None:
             return None  # a stored body the model refuses: the whole path reports it
-        if kind == "NetworkPolicy":
+        if kind in NAMESPACED_LOCAL:
             if store.get("Namespace", None, ns) is None:
                 return None  # the whole path creates the namespace and warns
         elif kind not in LABEL_KINDS or not _only_free_metadata(before, body):
             return None
         verb = "created" if before is None else "unchanged" if before == body else "configured"
         out.append((o, verb, body))
+    ingresses = [o for o in incoming if o.kind == "Ingress"]
+    if ingresses:
+        from podnet.state.ingress_local import checked_ingresses  # only for Ingresses
+
+        checked = checked_ingresses(store, ingresses, lambda k, ns, n: _read(store, k, ns, n))
+        if checked is None:
+            return None
+        stored_as = iter(checked)
+        out = [
+            (o, verb, body_of(next(stored_as)) if o.kind == "Ingress" else body)
+            for o, verb, body in out
+        ]
     return out
 
 
@@ -76,12 +93,23 @@ def _stored_body(kind: str, body: dict[str, Any], body_of: BodyOf) -> dict[str, 
     """The stored object as the whole-state path compares it: read back through the model
     (as state.snapshot reads every object) and dumped again. None if it does not validate
     (then the whole path reports it)."""
+    obj = _model_of(kind, body)
+    return None if obj is None else body_of(obj)
+
+
+def _model_of(kind: str, body: dict[str, Any]) -> Any:
+    """A stored body as the model reads it; None if it does not validate."""
     raw = json.loads(json.dumps(body))  # the loader mutates (raw defaults)
     raw.setdefault("kind", kind)
     result = LoadResult()
     if validate_object(raw, Origin("<store>", 0), result, Counter()) or not result.objects:
         return None
-    return body_of(result.objects[0].obj)
+    return result.objects[0].obj
+
+
+def _read(store: Store, kind: str, ns: str, name: str) -> Any:
+    stored = store.get(kind, ns or None, name)
+    return None if stored is None else _model_of(kind, stored.body)
 
 
 def _only_free_metadata(before: dict[str, Any] | None, after: dict[str, Any]) -> bool:
