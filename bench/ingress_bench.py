@@ -11,9 +11,14 @@ A cluster is brought up (`podnet up`, a unique name, a temporary state directory
    nginx itself makes), alternating --rounds times; requests/s, p99, and the ratio. The
    pod is podnet's workload stand-in (one Python process for every pod), which answers
    each request on its own connection: it, not nginx, bounds both figures.
+0. **right after `up`**: the answers to `direct.bench.test` in the first second after `up`
+   returned, by status code (the open point of non-2xx answers in the first wrk round).
 2. **sync**: `podnet apply` of --ingresses Ingresses (host i.bench.test -> Service i); the
    time from the start of `apply` until the last Ingress's host is served (polled with
-   curl from the internet), and the CPU time nginx's master spent on the reload.
+   curl from the internet), and where it went: `apply`'s wall and CPU time (with
+   --profile DIR, its cProfile there), the daemon's sync (daemon.json), the controller's
+   read, plan and render and `nginx -t` (wall and CPU, ingress/status.json "timings"),
+   the daemon's and nginx master's CPU time.
 3. **reloads under load**: 20 SIGHUPs (each once the previous took effect) during wrk, once
    with a new connection per request and once with keep-alive connections; failed requests
    of each.
@@ -30,6 +35,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -77,10 +83,39 @@ def ingress(name: str, host: str, service: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def podnet(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "podnet", *args], capture_output=True, text=True, env=env
-    )
+def podnet(
+    *args: str, env: dict[str, str], profile: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    python = [sys.executable, *(("-m", "cProfile", "-o", str(profile)) if profile else ())]
+    return subprocess.run([*python, "-m", "podnet", *args], capture_output=True, text=True, env=env)
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu(pid: int, children: bool = False) -> float:
+    """utime + stime (and the reaped children's with `children`) of a process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def codes(internet: str, lb: str, host: str, seconds: float) -> dict[str, int]:
+    """Status codes of requests sent one after another for `seconds`."""
+    out: dict[str, int] = {}
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        code = subprocess.run(
+            ["ip", "netns", "exec", internet, "curl", "-s", "-o", "/dev/null", "-w",
+             "%{http_code}", "-m", "2", "-H", f"Host: {host}", f"http://{lb}/"],
+            capture_output=True, text=True,
+        ).stdout  # fmt: skip
+        out[code] = out.get(code, 0) + 1
+    return out
 
 
 def wrk(netns: str, url: str, seconds: float, *headers: str) -> dict[str, Any]:
@@ -104,17 +139,20 @@ def wrk(netns: str, url: str, seconds: float, *headers: str) -> dict[str, Any]:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return process_cpu(pid)
 
 
-def served(internet: str, lb: str, host: str) -> bool:
+def answer(internet: str, lb: str, host: str) -> str:
     out = subprocess.run(
         ["ip", "netns", "exec", internet, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
          "-m", "2", "-H", f"Host: {host}", f"http://{lb}/"],
         capture_output=True, text=True,
     )  # fmt: skip
-    return out.stdout == "200"
+    return out.stdout
+
+
+def served(internet: str, lb: str, host: str) -> bool:
+    return answer(internet, lb, host) == "200"
 
 
 def reloads_under_load(
@@ -145,12 +183,79 @@ def reloads_under_load(
     }
 
 
+def sync_round(
+    args: argparse.Namespace,
+    k: int,
+    tmp: Path,
+    name: str,
+    env: dict[str, str],
+    sdir: Path,
+    internet: str,
+    lb: str,
+) -> int:
+    """One `apply` of every Ingress until the last is served: round 0 creates them, each
+    later round changes every host (r<k>.i<n>.bench.test), an update of all of them."""
+    prefix = f"r{k}." if k else ""
+    docs = [
+        ingress(f"i{i}", f"{prefix}i{i}.bench.test", f"s{i % args.services}")
+        for i in range(args.ingresses)
+    ]
+    (tmp / "ingresses.yaml").write_text(yaml.safe_dump_all(docs))
+    master = json.loads((sdir / "ingress" / "status.json").read_text())["pid"]
+    daemon = int((sdir / "daemon.pid").read_text().split()[0])
+    cpu0, daemon0, apply0 = cpu_seconds(master), process_cpu(daemon, True), children_cpu()
+    last = f"{prefix}i{args.ingresses - 1}.bench.test"
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    prof = args.profile / f"apply.{k}.prof" if args.profile else None
+    load = os.getloadavg()[0]
+    started = time.monotonic()
+    out = podnet(
+        "apply", "-f", str(tmp / "ingresses.yaml"), "--cluster", name, env=env, profile=prof
+    )
+    applied = time.monotonic() - started
+    apply_cpu = children_cpu() - apply0
+    if out.returncode != 0:
+        print(out.stderr, file=sys.stderr)
+        return 1
+    while not served(internet, lb, last):
+        if time.monotonic() - started > 120:
+            print("  the last Ingress was not served within 120 s", file=sys.stderr)
+            return 1
+        time.sleep(0.02)
+    took = time.monotonic() - started
+    daemon_cpu = process_cpu(daemon, True) - daemon0
+    sample = [
+        f"{prefix}i{i}.bench.test" for i in range(0, args.ingresses, max(1, args.ingresses // 10))
+    ]
+    got = {h: answer(internet, lb, h) for h in sample}
+    ok = sum(c == "200" for c in got.values())
+    status = json.loads((sdir / "daemon.json").read_text())
+    sync, timings = status.get("sync") or {}, (status.get("ingress") or {}).get("timings")
+    print(
+        f"  round {k + 1} ({'create' if k == 0 else 'update'}): apply returned after "
+        f"{applied:.2f}s (CPU {apply_cpu:.2f}s); the last host served {took:.2f}s after apply "
+        f"started; sample served {ok}/{len(sample)}"
+        + ("" if ok == len(sample) else f" {got}")
+        + f"; load average {load:.2f} -> {os.getloadavg()[0]:.2f}"
+    )
+    print(
+        f"    daemon: sync {sync.get('seconds')}s (from the request: {sync.get('latency')}s); "
+        f"ingress controller and nginx -t (s): {timings}; daemon CPU with nginx -t "
+        f"{daemon_cpu:.2f}s; nginx master CPU {cpu_seconds(master) - cpu0:.2f}s"
+    )
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--services", type=int, default=1000)
     ap.add_argument("--ingresses", type=int, default=1000)
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--syncs", type=int, default=1, help="sync rounds (later ones update)")
+    ap.add_argument("--no-reloads", dest="reloads", action="store_false")
+    ap.add_argument("--profile", type=Path, help="write apply's cProfile into this directory")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="podnet-ingress-bench-"))
     name = f"ib-{uuid.uuid4().hex[:6]}"
@@ -175,6 +280,8 @@ def main() -> int:
         )  # fmt: skip
         lb = svc["status"]["loadBalancer"]["ingress"][0]["ip"]
         print(f"load average before: {os.getloadavg()[0]:.2f}")
+        first = codes(internet, lb, "direct.bench.test", 1.0)  # before anything else
+        print(f"0. answers in the first second after up, by status: {first}")
 
         print("\n1. wrk -t1 -c8, through the ingress vs straight to the pod")
         through, straight = [], []
@@ -188,44 +295,22 @@ def main() -> int:
                 f"p99 {s['p99_ms']:.2f} ms; ratio rps {t['rps'] / s['rps']:.2f}, "
                 f"p99 {t['p99_ms'] / s['p99_ms']:.2f}"
             )
-        best_t = max(x["rps"] for x in through)
-        best_s = max(x["rps"] for x in straight)
-        print(
-            f"  best: through {best_t:.0f}, straight {best_s:.0f} req/s: ratio {best_t / best_s:.2f}"
-        )
-        print(f"  load average: {os.getloadavg()[0]:.2f}")
+        if through:
+            best_t = max(x["rps"] for x in through)
+            best_s = max(x["rps"] for x in straight)
+            print(
+                f"  best: through {best_t:.0f}, straight {best_s:.0f} req/s: "
+                f"ratio {best_t / best_s:.2f}"
+            )
+            print(f"  load average: {os.getloadavg()[0]:.2f}")
 
         print(f"\n2. sync: apply {args.ingresses} Ingresses over {args.services} Services")
-        docs = [
-            ingress(f"i{i}", f"i{i}.bench.test", f"s{i % args.services}")
-            for i in range(args.ingresses)
-        ]
-        (tmp / "ingresses.yaml").write_text(yaml.safe_dump_all(docs))
-        master = json.loads((sdir / "ingress" / "status.json").read_text())["pid"]
-        cpu0 = cpu_seconds(master)
-        last = f"i{args.ingresses - 1}.bench.test"
-        started = time.monotonic()
-        out = podnet("apply", "-f", str(tmp / "ingresses.yaml"), "--cluster", name, env=env)
-        applied = time.monotonic() - started
-        if out.returncode != 0:
-            print(out.stderr, file=sys.stderr)
-            return 1
-        while not served(internet, lb, last):
-            if time.monotonic() - started > 120:
-                print("  the last Ingress was not served within 120 s", file=sys.stderr)
+        for k in range(args.syncs):
+            if sync_round(args, k, tmp, name, env, sdir, internet, lb) != 0:
                 return 1
-            time.sleep(0.02)
-        took = time.monotonic() - started
-        sample = [
-            f"i{i}.bench.test" for i in range(0, args.ingresses, max(1, args.ingresses // 10))
-        ]
-        ok = sum(served(internet, lb, h) for h in sample)
-        print(
-            f"  apply returned after {applied:.2f}s; the last host served {took:.2f}s after "
-            f"apply started; sample served {ok}/{len(sample)}; nginx master CPU "
-            f"{cpu_seconds(master) - cpu0:.2f}s; load average {os.getloadavg()[0]:.2f}"
-        )
 
+        if not args.reloads:
+            return 0
         print("\n3. 20 reloads under load (wrk -t1 -c8)")
         for label, headers in (
             ("a connection per request", ("Connection: close",)),

@@ -229,6 +229,41 @@ def test_invalid_ingress_is_refused_and_nothing_changes(live: Live) -> None:
     assert live.cli("get", "ingress", "-A", "-o", "json").stdout == before
 
 
+def test_apply_returns_once_nginx_serves_the_change(live: Live) -> None:
+    """`apply` (and `up`) wait for the status nginx_child writes after the reload took
+    effect: by then no worker of the previous configuration accepts connections, and the
+    new host answers at once, from every connection."""
+    from podnet.daemon import procs
+
+    master = json.loads((live.sdir / "ingress" / "status.json").read_text())["pid"]
+    before = {pid for pid, accepting in procs.nginx_workers(master).items() if accepting}
+    assert before, "nginx has no accepting worker"
+    src = live.tmp / "fresh.yaml"
+    src.write_text(json.dumps(ingress("web/fresh", [rule("fresh.test", ("/", "Prefix", "s2"))])))
+    out = live.cli("apply", "-f", str(src))
+    assert out.returncode == 0, out.stderr
+    after = {pid for pid, accepting in procs.nginx_workers(master).items() if accepting}
+    assert after and not after & before, f"old workers still accept: {after & before}"
+    internet = live.runtime()["internet"]["netns"]
+    urls = [a for i in range(20) for a in ("-o", "/dev/null", f"http://{lb(live)}/?{i}")]
+    answers = subprocess.run(
+        ["ip", "netns", "exec", internet, "curl", "-s", "-w", "%{http_code} ", "--parallel",
+         "--parallel-immediate", "-H", "Host: fresh.test", *urls],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert answers == ["200"] * 20
+    status = json.loads((live.sdir / "ingress" / "status.json").read_text())
+    assert status["timings"]["reload"] > 0
+    # The reload itself, checked the instant it returns (the CLI's exit above leaves time).
+    from podnet.daemon.nginx_child import NginxChild
+
+    for _ in range(3):
+        before = {pid for pid, accepting in procs.nginx_workers(master).items() if accepting}
+        NginxChild(live.sdir, live.name).reload(master)
+        after = {pid for pid, accepting in procs.nginx_workers(master).items() if accepting}
+        assert after and not after & before, f"old workers still accept: {after & before}"
+
+
 def test_a_configuration_nginx_refuses_never_replaces_the_working_one(live: Live) -> None:
     from podnet.controller.ingress_controller import Desired
     from podnet.daemon.nginx_child import NginxChild

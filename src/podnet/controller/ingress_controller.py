@@ -11,6 +11,7 @@ Services would otherwise be parsed anew on every endpoint change).
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,9 @@ class Desired:
     served: int  # how many Ingresses
     revision: int = 0
     plan: IngressPlan | None = field(default=None, compare=False)
+    # Where the controller's time went, wall and this thread's CPU, in seconds:
+    # {"read", "read_cpu", "plan", "plan_cpu", "render", "render_cpu"} (status.json).
+    timings: dict[str, float] = field(default_factory=dict, compare=False)
 
     @property
     def digest(self) -> str:
@@ -65,6 +69,7 @@ class IngressController:
     def desired(self) -> Desired | None:
         """The configuration at the store's revision; None when the cluster has no
         controller pod (nothing to run). Same revision as last time: the last answer."""
+        clock = _Clock()
         with Store.open(self.root) as store, store.snapshot():
             revision = store.revision()
             if revision == self._seen_revision and self.last is not None:
@@ -73,9 +78,12 @@ class IngressController:
                 self._seen_revision, self.last = revision, None
                 return None
             objects = {kind: self._read(store, kind) for kind in WATCHED}
+        clock.lap("read")
         ours = served(objects["Ingress"], objects["IngressClass"])  # type: ignore[arg-type]
         plan = build(ours, objects["Service"], objects["EndpointSlice"], objects["Secret"])  # type: ignore[arg-type]
+        clock.lap("plan")
         conf = render(plan, self.conf_root)
+        clock.lap("render")
         self._seen_revision = revision
         self.last = Desired(
             conf,
@@ -86,6 +94,7 @@ class IngressController:
             len(ours),
             revision,
             plan,
+            clock.laps,
         )
         return self.last
 
@@ -108,3 +117,18 @@ class IngressController:
                 self._cache[key] = hit
             out.append(hit[1])
         return sorted(out, key=lambda o: (o.metadata.namespace or "", o.metadata.name))
+
+
+class _Clock:
+    """Laps of wall time and of the calling thread's CPU time (the controller runs in the
+    daemon's worker thread, beside the event loop: process CPU would mix the two)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._wall, self._cpu = time.monotonic(), time.thread_time()
+
+    def lap(self, name: str) -> None:
+        wall, cpu = time.monotonic(), time.thread_time()
+        self.laps[name] = round(wall - self._wall, 4)
+        self.laps[f"{name}_cpu"] = round(cpu - self._cpu, 4)
+        self._wall, self._cpu = wall, cpu

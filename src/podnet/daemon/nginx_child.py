@@ -25,6 +25,7 @@ import contextlib
 import json
 import logging
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -39,6 +40,7 @@ from podnet.state.files import StateFiles, write_atomic
 
 STABLE, FIRST_BACKOFF, MAX_BACKOFF = 10.0, 0.5, 10.0
 TEST_TIMEOUT = 30.0
+RELOAD_TIMEOUT, RELOAD_POLL = 10.0, 0.005
 NGINX = "nginx"
 DEFAULT_CN = "podnet Ingress Controller Fake Certificate"  # ingress-nginx's is "Kubernetes ..."
 
@@ -88,6 +90,11 @@ def _write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 class NginxChild:
     def __init__(self, root: Path, cluster: str) -> None:
         self.root = root
@@ -106,6 +113,7 @@ class NginxChild:
         self.problems: tuple[str, ...] = ()
         self.digest: str | None = None
         self.revision = 0
+        self.timings: dict[str, float] = {}  # of the last update that ran `nginx -t`
         self._pidfd: int | None = None
         self._restart: asyncio.TimerHandle | None = None
 
@@ -122,12 +130,19 @@ class NginxChild:
                 _write_private(path, key.rstrip(b"\n") + b"\n" + crt)
         candidate = self.dir / "nginx.conf.next"
         write_atomic(candidate, desired.conf)
+        started, cpu = time.monotonic(), _children_cpu()
         done = subprocess.run(
             [nginx_binary(), "-t", "-q", "-c", str(candidate), "-e", str(self.dir / "error.log")],
             capture_output=True,
             text=True,
             timeout=TEST_TIMEOUT,
         )
+        self.timings = {
+            **desired.timings,
+            "test": round(time.monotonic() - started, 4),
+            # the daemon's reaped children: nginx -t (the DNS server is not reaped meanwhile)
+            "test_cpu": round(_children_cpu() - cpu, 4),
+        }
         if done.returncode != 0:
             self.error = "nginx -t refused the new configuration (the previous one keeps "
             self.error += f"serving): {' '.join(done.stderr.split())[:2000]}"
@@ -167,9 +182,13 @@ class NginxChild:
             self.digest = desired.digest
             if self.pid is not None and self.netns == desired.netns:
                 self.reloads += 1
-                procs.signal_pid(self.pid, signal.SIGHUP)
+                took = await loop.run_in_executor(None, self.reload, self.pid)
+                self.timings["reload"] = round(took, 4)
                 log.info(
-                    "nginx reloaded (%d Ingresses, revision %d)", desired.served, desired.revision
+                    "nginx reloaded (%d Ingresses, revision %d) in %.3fs",
+                    desired.served,
+                    desired.revision,
+                    took,
                 )
             else:
                 if self.pid is not None:  # the controller pod was made anew
@@ -178,6 +197,33 @@ class NginxChild:
                 self.netns, self.pod = desired.netns, desired.pod
                 self.start()
         self.write_status()
+
+    def reload(self, master: int) -> float:
+        """Blocking (a worker thread): SIGHUP the master and return once the reload took
+        effect, the seconds it took. Until then the old workers accept connections and
+        answer from the old configuration, so `up` and `apply`, which wait for the status
+        written after this, would otherwise return while nginx still serves the previous
+        revision (issue 10: the non-2xx answers right after `up`). Took effect: every old
+        worker is shutting down or gone and a new one accepts. A master still starting (the
+        `podnet.enter` in front of it, which SIGHUP would kill) is waited for first."""
+        started = time.monotonic()
+        deadline = started + RELOAD_TIMEOUT
+        while procs.find_nginx(self.root) != master and time.monotonic() < deadline:
+            if not procs.alive(master):
+                return time.monotonic() - started  # _exited restarts it with nginx.conf
+            time.sleep(RELOAD_POLL)
+        old = set(procs.nginx_workers(master))
+        procs.signal_pid(master, signal.SIGHUP)
+        while time.monotonic() < deadline:
+            workers = procs.nginx_workers(master)
+            new = [pid for pid, accepting in workers.items() if accepting and pid not in old]
+            if new and not any(workers.get(pid) for pid in old):
+                return time.monotonic() - started
+            if not procs.alive(master):
+                break
+            time.sleep(RELOAD_POLL)
+        log.warning("nginx (pid %d) did not finish its reload within %gs", master, RELOAD_TIMEOUT)
+        return time.monotonic() - started
 
     # --- the process ---------------------------------------------------------------------
     def _find(self) -> int | None:
@@ -256,6 +302,7 @@ class NginxChild:
             "digest": self.digest,
             "error": self.error,
             "problems": list(self.problems),
+            "timings": self.timings,
         }
 
     def write_status(self) -> None:

@@ -29,6 +29,22 @@ def find_nginx(root: Path) -> int | None:
     return pid if "nginx: master process" in args and str(conf) in args and alive(pid) else None
 
 
+def nginx_workers(master: int) -> dict[int, bool]:
+    """{pid: accepting} of an nginx master's workers: False for one that got the master's
+    QUIT at a reload ("worker process is shutting down" in its title: it has closed, or
+    is closing that instant, its listening sockets and only finishes what it serves)."""
+    try:
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    except (FileNotFoundError, ProcessLookupError):
+        return {}
+    out = {}
+    for child in map(int, children):
+        title = " ".join(cmdline(child))
+        if "nginx: worker process" in title:
+            out[child] = "shutting down" not in title
+    return out
+
+
 def claim_pid_file(path: Path) -> int | None:
     """Hold an exclusive lock on the pid file for the daemon's life and write our pid into
     it; the locked fd, or None when another daemon holds it. A second daemon of the same

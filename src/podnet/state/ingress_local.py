@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from podnet.model.errors import InputError, Problem
-from podnet.model.ingress import Ingress, IngressClass
+from podnet.model.ingress import IngressClass, IngressStatus
 from podnet.model.load import Loaded
 from podnet.model.service import Service
 from podnet.state.ingress_addon import CLASS, CONTROLLER
@@ -31,9 +31,11 @@ from podnet.state.store import Store
 Read = Callable[[str, str, str], Any]
 
 
-def checked_ingresses(store: Store, ingresses: list[Loaded], read: Read) -> list[Ingress] | None:
-    """Each Ingress (in the given order) as the whole path would store it (its status
-    filled when podnet serves it); None when the change needs the whole path (the
+def checked_ingresses(
+    store: Store, ingresses: list[Loaded], read: Read
+) -> list[IngressStatus | None] | None:
+    """For each Ingress (in the given order) the status the whole path writes (podnet
+    serves it), or None (its status stays as given); None instead of the list when the change needs the whole path (the
     controller add-on incomplete: that path adds it). InputError as the whole path raises
     it: every problem of these Ingresses, in (namespace, name) order."""
     classes = _classes(store, read)
@@ -58,15 +60,12 @@ def checked_ingresses(store: Store, ingresses: list[Loaded], read: Read) -> list
     if problems:
         raise InputError(problems)
     ctl = read("Service", NAMESPACE, SERVICE)
-    out = []
+    status = status_of(ctl) if isinstance(ctl, Service) else None
+    out: list[IngressStatus | None] = []
     for o in ingresses:
-        ing: Ingress = o.obj
-        cls = class_of(ing, classes)
-        if isinstance(ctl, Service) and cls is not None and cls.spec.controller == CONTROLLER:
-            status = status_of(ctl)
-            if ing.status != status:
-                ing = ing.model_copy(update={"status": status})
-        out.append(ing)
+        cls = class_of(o.obj, classes)
+        ours = status is not None and cls is not None and cls.spec.controller == CONTROLLER
+        out.append(status if ours else None)
     return out
 
 

@@ -73,14 +73,24 @@ def local_writes(
     if ingresses:
         from podnet.state.ingress_local import checked_ingresses  # only for Ingresses
 
-        checked = checked_ingresses(store, ingresses, lambda k, ns, n: _read(store, k, ns, n))
-        if checked is None:
+        statuses = checked_ingresses(store, ingresses, lambda k, ns, n: _read(store, k, ns, n))
+        if statuses is None:
             return None
-        stored_as = iter(checked)
+        status_of = iter(statuses)
         out = [
-            (o, verb, body_of(next(stored_as)) if o.kind == "Ingress" else body)
+            (o, verb, _with_status(body, next(status_of), body_of) if o.kind == "Ingress" else body)
             for o, verb, body in out
         ]
+    return out
+
+
+def _with_status(body: dict[str, Any], status: Any, body_of: BodyOf) -> dict[str, Any]:
+    """An Ingress's body with the status the whole path writes (None: as given)."""
+    if status is None:
+        return body
+    out = {k: v for k, v in body.items() if k != "status"}
+    if dumped := body_of(status):
+        out["status"] = dumped
     return out
 
 
@@ -108,8 +118,19 @@ def _model_of(kind: str, body: dict[str, Any]) -> Any:
 
 
 def _read(store: Store, kind: str, ns: str, name: str) -> Any:
+    """A stored object as the model reads it. Services as state.changes reads their
+    allocations (their stored body is the model's own dump: no raw defaults to fill)."""
     stored = store.get(kind, ns or None, name)
-    return None if stored is None else _model_of(kind, stored.body)
+    if stored is None:
+        return None
+    if kind == "Service":
+        from podnet.model.service import Service
+
+        try:
+            return Service.model_validate(stored.body)
+        except ValueError:
+            return None
+    return _model_of(kind, stored.body)
 
 
 def _only_free_metadata(before: dict[str, Any] | None, after: dict[str, Any]) -> bool:
