@@ -211,3 +211,12 @@ def _write(path, docs):
     src = path / "probe.yaml"
     src.write_text(yaml.safe_dump_all(docs))
     return src
+
+
+def test_a_stored_service_the_model_refuses_leaves_it_to_the_whole_path(tmp_path):
+    with make_store(tmp_path) as store:
+        with store.transaction():
+            store.put("Service", "x", "odd", {"metadata": {"name": "odd"}, "spec": {"ports": 7}})
+            docs = [site("b", ("/", "Prefix", "odd"))]
+            objects = load([str(_write(tmp_path, docs))]).objects
+            assert local_change.local_writes(store, objects, change.body_of) is None

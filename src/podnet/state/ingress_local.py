@@ -35,20 +35,25 @@ def checked_ingresses(
     store: Store, ingresses: list[Loaded], read: Read
 ) -> list[IngressStatus | None] | None:
     """For each Ingress (in the given order) the status the whole path writes (podnet
-    serves it), or None (its status stays as given); None instead of the list when the change needs the whole path (the
-    controller add-on incomplete: that path adds it). InputError as the whole path raises
-    it: every problem of these Ingresses, in (namespace, name) order."""
+    serves it), or None (its status stays as given). None instead of the list when the
+    change needs the whole path: the controller add-on incomplete (that path adds it), or
+    a stored object read here that the model refuses (that path reports it). InputError
+    as the whole path raises it: every problem of these Ingresses, in (namespace, name)
+    order."""
     classes = _classes(store, read)
     if classes is None:
         return None
     if store.get_meta("ingress_addon") != "off" and not _controller_complete(store, classes):
         return None
     services: dict[str, Service | None] = {}
+    refused: list[str] = []
 
     def service(key: str) -> Service | None:
         if key not in services:
             ns, name = key.split("/", 1)
             svc = read("Service", ns, name)
+            if svc is None and store.get("Service", ns, name) is not None:
+                refused.append(key)
             services[key] = svc if isinstance(svc, Service) else None
         return services[key]
 
@@ -57,6 +62,8 @@ def checked_ingresses(
     ordered = sorted(ingresses, key=lambda o: (o.obj.metadata.namespace, o.obj.metadata.name))
     for o in ordered:
         problems += ingress_problems(o.obj, o.origin, service, several_defaults)
+    if refused:
+        return None
     if problems:
         raise InputError(problems)
     ctl = read("Service", NAMESPACE, SERVICE)
