@@ -214,9 +214,8 @@ def _write(path, docs):
 
 
 def test_a_stored_service_the_model_refuses_leaves_it_to_the_whole_path(tmp_path):
-    with make_store(tmp_path) as store:
-        with store.transaction():
-            store.put("Service", "x", "odd", {"metadata": {"name": "odd"}, "spec": {"ports": 7}})
-            docs = [site("b", ("/", "Prefix", "odd"))]
-            objects = load([str(_write(tmp_path, docs))]).objects
-            assert local_change.local_writes(store, objects, change.body_of) is None
+    with make_store(tmp_path) as store, store.transaction():
+        store.put("Service", "x", "odd", {"metadata": {"name": "odd"}, "spec": {"ports": 7}})
+        docs = [site("b", ("/", "Prefix", "odd"))]
+        objects = load([str(_write(tmp_path, docs))]).objects
+        assert local_change.local_writes(store, objects, change.body_of) is None
