@@ -2,7 +2,8 @@
 Service and node of the store and the analyzer's verdict per pair, namespace edges count
 pairs exactly, a matrix cell is explained as `explain` explains it, a stale cell is refused,
 a Host other than the loopback is refused, and a change in the store reaches the event
-stream."""
+stream. The quarantine POST's gate: tests/test_dashboard_actions.py; the flows adapter:
+tests/test_dashboard_flows.py."""
 
 from __future__ import annotations
 
@@ -145,12 +146,13 @@ def test_only_the_loopback_may_ask(shop: Path) -> None:
         assert c.get("/api/status").status_code == 400
 
 
-def test_status_names_the_panels_this_build_lacks(client: TestClient) -> None:
+def test_status_names_the_panels_and_why_one_is_off(client: TestClient) -> None:
     doc = client.get("/api/status").json()
     assert doc["daemon"]["running"] is False
-    for name in ("flows", "quarantine"):
-        assert doc["features"][name]["available"] is False
-        assert doc["features"][name]["note"].startswith("not available in this build")
+    assert doc["features"]["flows"]["available"] is True
+    # this app was created without the quarantine action (cli.dashboard gives it)
+    assert doc["features"]["quarantine"]["available"] is False
+    assert doc["features"]["quarantine"]["note"]
 
 
 def test_counters_say_why_they_are_missing(client: TestClient) -> None:

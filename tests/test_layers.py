@@ -27,8 +27,8 @@ ALLOWED: dict[str, set[str]] = {
     "enter": {"state", "render", "datapath"},
     "dns": {"state", "render", "datapath"},
     "daemon": {"state", "render", "controller", "workload"},
-    # read-only over the store, the daemon's status files and the nft counters
-    "dashboard": {"model", "state", "policy", "render", "report", "datapath", "daemon"},
+    # reads the store, the daemon's status files, the nft counters and the flow history
+    "dashboard": {"model", "state", "policy", "render", "report", "datapath", "daemon", "flowlog"},
     "tracing": {"model", "policy", "render", "datapath", "probing"},
     "doctor": {
         "model",

@@ -1,7 +1,8 @@
 """`podnet dashboard [--cluster NAME] [--port 8080] [--open]`: a web page of a running
-cluster (map, policy matrix with explanations, policy counters, live updates), served on
-the host's loopback address only. Read-only: it reads the cluster's store and the daemon's
-status files, and changes nothing in any network namespace."""
+cluster (map, policy matrix with explanations, policy counters, live flows, live
+updates), served on the host's loopback address only. It reads the cluster's store, the
+daemon's status files and the flow history; the one thing it changes is what `podnet
+quarantine` changes, when an admin confirms that action on the page (cli.dashboard_actions)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def register(sub: Any) -> None:
         help="serve a web dashboard of a running cluster on 127.0.0.1",
         description="Serve the map (namespaces, pods, Services and their endpoints, nodes; "
         "policy verdicts as edges), the policy matrix per port with explanations, and the "
-        "policy counters, updating live, on http://127.0.0.1:PORT/ (loopback only).",
+        "policy counters and the live flows, updating live, and the quarantine action "
+        "(behind a confirmation), on http://127.0.0.1:PORT/ (loopback only).",
     )
     add_cluster_arg(p)
     p.add_argument("--port", type=_port, default=8080, help="TCP port on 127.0.0.1 (default 8080)")
@@ -43,11 +45,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     import uvicorn
 
+    from podnet.cli.dashboard_actions import quarantine
     from podnet.dashboard.app import create_app
 
     url = f"http://{HOST}:{args.port}/"
     config = uvicorn.Config(
-        create_app(args.cluster, sdir),
+        create_app(args.cluster, sdir, quarantine),
         host=HOST,
         port=args.port,
         log_level="warning",

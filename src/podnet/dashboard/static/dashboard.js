@@ -1,5 +1,6 @@
 /* podnet dashboard: the map (Cytoscape.js), the policy matrix (PodnetMatrix, shared with
-   `analyze -o html`), policy counters and status over one server-sent event stream. */
+   `analyze -o html`), policy counters and status over one server-sent event stream, the
+   live flows over a second one, and the quarantine action. */
 (function () {
   "use strict";
   var $ = function (id) { return document.getElementById(id); };
@@ -210,6 +211,8 @@
     state.edgePort = ""; // the document's elements hold the all-ports edges
     fillSelect($("f-ns"), doc.namespaces);
     fillSelect($("f-port"), doc.ports);
+    fillSelect($("flows-ns"), doc.namespaces);
+    $("flows-ns").options[0].textContent = "all namespaces";
     if (first || moved) fitTo(state.positions);
     timings.layout = performance.now() - t0 - timings.elements;
     applyFilters();
@@ -265,14 +268,59 @@
     showDetails(el);
   });
 
-  // Quarantine: an action behind a confirmation dialog, served by `podnet quarantine` once
-  // this build has it (integrations.py); until then the button says why it is disabled.
+  // Quarantine and its undo: behind a confirmation dialog, run by the server as
+  // `podnet quarantine NS/POD [--undo]` (POST, loopback only, with the page's CSRF token);
+  // the answer comes once the command returned, with the proof it printed.
+  var CSRF = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   function renderActions(pod) {
     var box = $("actions"), f = state.features.quarantine;
     if (!pod) { box.innerHTML = ""; return; }
-    var ok = f && f.available;
-    box.innerHTML = '<button class="danger" id="quarantine"' + (ok ? "" : " disabled") + ">Quarantine " + esc(pod.key) + "\u2026</button>" +
-      (ok ? "" : '<p class="note">' + esc(f ? f.note : "not available") + "</p>");
+    var ok = f && f.available, undo = Object.prototype.hasOwnProperty.call(pod.labels, "podnet.io/quarantine");
+    if (state.acted && state.acted.pod === pod.key) undo = !state.acted.undo;
+    var label = (undo ? "Undo quarantine of " : "Quarantine ") + pod.key + "\u2026";
+    box.innerHTML = '<button class="danger" id="quarantine" data-undo="' + (undo ? "1" : "") + '"' + (ok ? "" : " disabled") + ">" + esc(label) + "</button>" +
+      (ok ? "" : '<p class="note">' + esc(f ? f.note : "not available") + "</p>") + '<pre id="action-output"></pre>';
+    if (!ok) return;
+    $("quarantine").addEventListener("click", function () { confirmAction(pod.key, undo); });
+  }
+  function confirmAction(key, undo) {
+    var dialog = $("confirm");
+    $("confirm-text").textContent = undo
+      ? "Lift the quarantine of " + key + "? Its label and quarantine policy go; it is reachable as the other policies say."
+      : "Quarantine " + key + "? Every connection to and from it is denied at once (open ones cut), it leaves its Services' endpoints, and a probe proves it.";
+    dialog.returnValue = "";
+    dialog.onclose = function () { if (dialog.returnValue === "ok") act(key, undo); };
+    dialog.showModal();
+  }
+  function act(key, undo) {
+    var out = $("action-output"), button = $("quarantine");
+    if (button) button.disabled = true;
+    out.className = "";
+    out.textContent = (undo ? "podnet quarantine --undo " : "podnet quarantine ") + key + " \u2026";
+    fetch("/api/quarantine", {
+      method: "POST", cache: "no-store",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": CSRF },
+      body: JSON.stringify({ pod: key, undo: undo })
+    }).then(function (r) { return r.json(); }).then(function (doc) {
+      if (doc.error) { out.className = "failed"; out.textContent = doc.error; return; }
+      state.acted = { pod: key, undo: undo, exit: doc.exit };
+      out.className = doc.exit === 0 ? "done" : "failed";
+      out.textContent = "$ podnet quarantine " + (undo ? "--undo " : "") + key + "   (exit " + doc.exit + ", " + doc.seconds + " s)\n" + doc.output;
+      document.body.setAttribute("data-action-exit", String(doc.exit));
+    }).catch(function (e) {
+      out.className = "failed"; out.textContent = "the dashboard server did not answer: " + e.message;
+    }).then(function () {
+      var b = $("quarantine");
+      if (!b) return;
+      b.disabled = false;
+      if (state.acted && state.acted.pod === key && state.acted.exit !== 2) {
+        var now = !state.acted.undo;
+        b.setAttribute("data-undo", now ? "1" : "");
+        b.textContent = (now ? "Undo quarantine of " : "Quarantine ") + key + "\u2026";
+        var fresh = b.cloneNode(true); b.parentNode.replaceChild(fresh, b);
+        fresh.addEventListener("click", function () { confirmAction(key, now); });
+      }
+    });
   }
 
   /* ---------------- counters ---------------- */
@@ -295,13 +343,78 @@
   }
 
   /* ---------------- flows ---------------- */
-  function renderFlows() {
+  // The flow log as `podnet flows -f` reads it (history, then new records), one
+  // "flows" event of rows at most every 0.2 s. The panel keeps FLOW_KEEP rows and draws
+  // the newest FLOW_SHOWN that pass the filters; paused, rows still arrive (counted) and
+  // the table stands still.
+  var FLOW_KEEP = 500, FLOW_SHOWN = 150;
+  var flows = { rows: [], paused: false, held: 0, received: 0, skipped: 0, latencies: [], draws: 0 };
+  state.flows = flows;
+  function flowPasses(r, ns, pod, verdict) {
+    if (r.type !== "flow") return !pod && !verdict && (!ns);
+    if (verdict && r.verdict !== verdict) return false;
+    if (ns && r.src.indexOf(ns + "/") !== 0 && r.dst.indexOf(ns + "/") !== 0) return false;
+    if (pod) {
+      var match = function (name) { return pod.indexOf("/") >= 0 ? name === pod : name.split("/").pop().indexOf(pod) === 0; };
+      if (!match(r.src) && !match(r.dst)) return false;
+    }
+    return true;
+  }
+  function hhmmss(t) { var d = new Date(t * 1000); return d.toTimeString().slice(0, 8); }
+  function drawFlows() {
+    var t0 = performance.now(), ns = $("flows-ns").value, pod = $("flows-pod").value.trim(), verdict = $("flows-verdict").value;
+    var shown = [];
+    for (var i = flows.rows.length - 1; i >= 0 && shown.length < FLOW_SHOWN; i--) {
+      var r = flows.rows[i];
+      if (flowPasses(r, ns, pod, verdict)) shown.push(r);
+    }
+    $("flows-table").tBodies[0].innerHTML = shown.map(function (r) {
+      if (r.type !== "flow") return '<tr class="lost"><td>' + hhmmss(r.time) + '</td><td colspan="2">' + esc(r.text) + "</td></tr>";
+      return '<tr class="' + r.verdict + '" data-src="' + esc(r.src) + '" data-dst="' + esc(r.dst) + '" data-port="' + r.port + '" data-verdict="' + r.verdict + '" data-time="' + r.time + '">' +
+        "<td>" + hhmmss(r.time) + '</td><td><span class="v">' + (r.verdict === "blocked" ? "\u2716" : "\u2714") + "</span> " +
+        esc(r.src) + " \u2192 " + esc(r.dst) + ":" + r.port + "/" + esc(r.proto) + (r.service ? ' <span class="muted">via ' + esc(r.service) + "</span>" : "") +
+        '<div class="policy">' + esc(r.policy) + "</div></td></tr>";
+    }).join("");
+    flows.drawMs = performance.now() - t0;
+    flows.draws++;
+    var note = flows.received + " records" + (flows.skipped ? " (" + flows.skipped + " skipped: too many to show)" : "");
+    if (flows.paused) note = "paused \u00b7 " + flows.held + " new since \u00b7 " + note;
+    $("flows-note").textContent = note;
+  }
+  function onFlows(batch) {
+    var now = Date.now() / 1000;
+    flows.received += batch.rows.length;
+    flows.skipped += batch.skipped;
+    Array.prototype.push.apply(flows.rows, batch.rows);
+    if (flows.rows.length > FLOW_KEEP) flows.rows.splice(0, flows.rows.length - FLOW_KEEP);
+    if (flows.paused) { flows.held += batch.rows.length; $("flows-note").textContent = "paused \u00b7 " + flows.held + " new since"; return; }
+    drawFlows();
+    // the panel's update latency: from the newest record's time to the frame that shows it
+    var newest = batch.rows.length ? batch.rows[batch.rows.length - 1].time : null;
+    requestAnimationFrame(function () {
+      if (newest !== null) flows.latencies.push(Date.now() / 1000 - newest);
+      if (flows.latencies.length > 2000) flows.latencies.shift();
+      flows.shownAt = now;
+    });
+  }
+  $("flows-pause").addEventListener("click", function () {
+    flows.paused = !flows.paused;
+    $("flows-pause").textContent = flows.paused ? "Resume" : "Pause";
+    $("flows-pause").classList.toggle("on", flows.paused);
+    if (!flows.paused) { flows.held = 0; drawFlows(); }
+  });
+  ["flows-ns", "flows-verdict"].forEach(function (id) { $(id).addEventListener("change", drawFlows); });
+  $("flows-pod").addEventListener("input", drawFlows);
+  function startFlows() {
     var f = state.features.flows;
     if (!f || !f.available) {
       $("flows-note").textContent = f ? f.note : "not available";
       $("flows-pause").disabled = true;
-      $("flows-filter").disabled = true;
+      return;
     }
+    $("flows-note").textContent = "reading the flow log\u2026";
+    var source = new EventSource("/api/flows");
+    source.addEventListener("flows", function (ev) { onFlows(JSON.parse(ev.data)); });
   }
 
   /* ---------------- matrix ---------------- */
@@ -346,7 +459,7 @@
 
   getJSON("/api/status").then(function (s) {
     state.features = s.features;
-    renderFlows();
+    startFlows();
     onStatus(s);
     var events = new EventSource("/api/events");
     events.addEventListener("status", function (ev) { onStatus(JSON.parse(ev.data)); });
