@@ -24,13 +24,21 @@ from podnet.datapath.nft import NetnsRunner
 from podnet.nftables import text
 from podnet.nftables.model import Table
 from podnet.render import kernel_names
-from podnet.render.service_nft import merge, render_node
-from podnet.render.service_ports import Endpoint, ServicePort
+from podnet.render.service_nft import (
+    difference,
+    merge,
+    merge_delta,
+    render_all,
+    render_changes,
+    render_node,
+)
+from podnet.render.service_ports import Endpoint, PortDelta, ServicePort
 from podnet.testing import unique_cluster
 
 pytestmark = pytest.mark.datapath
 
 CIDR = IPv4Network("10.244.0.0/16")
+SCIDR = IPv4Network("10.96.0.0/12")
 TABLE = kernel_names.table_name("svcdiff")
 NODE = "node-1"
 
@@ -144,6 +152,44 @@ def test_the_difference_leaves_what_nft_f_of_the_whole_table_leaves(
         runner.apply(rep, new)
         assert listing(upd) == listing(rep), (ch, text.update(old, new))
         old = new
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(changes, min_size=1, max_size=8))
+def test_the_partial_sync_leaves_what_nft_f_of_the_whole_table_leaves(
+    spaces: tuple[str, str], steps: list[Change]
+) -> None:
+    """The daemon's partial path (the change tracker's delta -> render_changes ->
+    service_nft.difference, applied by NetnsRunner.patch) against `nft -f` of the whole
+    table rendered from scratch: the kernel lists the same."""
+    runner = NetnsRunner()
+    upd, rep = spaces
+    ports = {i: port(i, 2, i == 1, i == 2, i == 3) for i in range(4)}
+    listed = tuple(ports[i] for i in sorted(ports))
+    rules = render_all(listed, [NODE], CIDR, SCIDR)
+    old = merge(Table("inet", TABLE), rules[NODE])
+    runner.apply(upd, old)
+    runner.apply(rep, old)
+    for ch in steps:
+        was = ports.get(ch[1])
+        apply_change(ports, ch)
+        now = ports.get(ch[1])
+        new_listed = tuple(ports[i] for i in sorted(ports))
+        delta = PortDelta(listed, (was,) if was else (), (now,) if now else ())
+        new_rules, deltas = render_changes(new_listed, [NODE], CIDR, SCIDR, rules, delta)
+        if NODE in deltas:
+            diff = difference(deltas[NODE], "inet", TABLE)
+            new = merge_delta(old, deltas[NODE])
+            if diff is None:  # e.g. an affinity timeout changed: a replace, as policy_sync
+                assert text.update(old, new) is None, ch
+                runner.apply(upd, new)
+            else:
+                runner.patch(upd, old, new, diff)
+        else:
+            new, diff = old, ""
+        runner.apply(rep, table(ports))
+        assert listing(upd) == listing(rep), (ch, diff)
+        old, rules, listed = new, new_rules, new_listed
 
 
 FULL_CACHE = ("add rule ", "add element ", "table ", "delete ")

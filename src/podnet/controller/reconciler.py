@@ -66,8 +66,8 @@ from podnet.render import runtime as rt
 from podnet.render.netplan import NetnsPlan, NetPlan
 from podnet.render.policy_nft import PodRules, render_nodes
 from podnet.render.policy_scope import affected
-from podnet.render.service_nft import ServiceRules, merge
-from podnet.render.service_nft import render_all as render_services
+from podnet.render.service_nft import RulesDelta, ServiceRules, merge
+from podnet.render.service_nft import render_changes as render_services
 from podnet.render.service_ports import PortCache, ServicePort, service_ports
 from podnet.render.topology import render
 from podnet.state.addons import DNS_NAMESPACE
@@ -98,6 +98,9 @@ class Desired:
     derived: Derived | None = None
     service_ports: tuple[ServicePort, ...] = ()
     services: dict[str, ServiceRules] = field(default_factory=dict)  # node -> its Service rules
+    # node -> how `services` differ from the last Desired's (the changed Service ports):
+    # the nft step applies only those (service_nft.difference). Empty: compare the tables.
+    service_deltas: dict[str, RulesDelta] = field(default_factory=dict)
     followed: Followed | None = None  # what the next sync patches (state.follow)
 
 
@@ -239,7 +242,19 @@ class Reconciler:
             changed=None if last is None or view.whole else view.pods,
         )
         ports = service_ports(cluster.services, cluster.endpoint_slices, self.ports)
-        services = render_services(ports, node_netns, net.cluster_cidr, net.service_cidr)
+        # The change tracker's delta, when it starts from what the kernel holds: only the
+        # changed Service ports are rendered, and only they are written (kube-proxy's
+        # partial sync); otherwise every port is rendered and the tables compared.
+        delta = self.ports.delta
+        follows = last is not None and delta is not None and delta.base is last.service_ports
+        services, deltas = render_services(
+            ports,
+            node_netns,
+            net.cluster_cidr,
+            net.service_cidr,
+            like=last.services if follows and last is not None else None,
+            delta=delta if follows else None,
+        )
         return Desired(
             revision,
             cluster,
@@ -254,6 +269,7 @@ class Reconciler:
             derived,
             ports,
             services,
+            deltas,
             dataclasses.replace(view, cluster=cluster),
         )
 
@@ -374,6 +390,7 @@ class Reconciler:
         incremental from it."""
         self.revision = revision
         self.last = d
+        d.service_deltas = {}  # they refer to the Desired before: let it go
         if d.followed is not None:
             self.followed = dataclasses.replace(d.followed, revision=revision)
         self.full_next = False
@@ -450,6 +467,7 @@ class Reconciler:
             dirty=None if scope is None else scope.pods,
             services=d.services,
             previous_services=None if full or self._since is None else self._since.services,
+            service_deltas=None if full or self._since is None else d.service_deltas,
         )
         result.nft = report
         if not report.ok:

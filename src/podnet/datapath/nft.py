@@ -52,6 +52,8 @@ class NftRunner(Protocol):
 
     def update(self, netns: str, old: Table, new: Table) -> bool: ...
 
+    def patch(self, netns: str, old: Table, new: Table, text: str) -> None: ...
+
     def list_counters(self, netns: str) -> Counters: ...
 
 
@@ -115,6 +117,13 @@ class NetnsRunner:
         if text:
             self._run(netns, ["-f", "-"], text)
         return True
+
+    def patch(self, netns: str, old: Table, new: Table, text: str) -> None:
+        """`text`, a difference computed by the caller (render.service_nft.difference:
+        from the changed Services alone), turns `old`, which the kernel must hold, into
+        `new`: applied as `update` applies its own."""
+        if text:
+            self._run(netns, ["-f", "-"], text)
 
     def list_counters(self, netns: str) -> Counters:
         return parse_counters(self._run(netns, ["-j", "list", "counters"]))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Literal
 
 from podnet.nftables.expr import Element, Match, Statement, Verdict
@@ -96,7 +97,7 @@ class Table:
     @property
     def rule_count(self) -> int:
         """Rules in every chain (a base chain's hook declaration is not a rule)."""
-        return sum(len(c.rules) for c in self.chains)
+        return sum(map(len, map(_RULES, self.chains)))  # C-level: 20,000 chains a sync
 
     def with_counter_values(self, values: Mapping[str, tuple[int, int]]) -> Table:
         """This table with each counter that `values` names starting at (packets, bytes)."""
@@ -106,3 +107,6 @@ class Table:
             Counter(c.name, *values[c.name]) if c.name in values else c for c in self.counters
         )
         return dataclasses.replace(self, counters=counters)
+
+
+_RULES = attrgetter("rules")

@@ -40,11 +40,15 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Iterable
+import operator
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Network
+from itertools import compress
 from operator import attrgetter, itemgetter
+from typing import TypeVar
 
+from podnet.nftables import text
 from podnet.nftables.expr import (
     DROP,
     Addr,
@@ -69,9 +73,15 @@ from podnet.nftables.expr import (
     Verdict,
     VMap,
 )
-from podnet.nftables.model import Chain, DataType, Hook, Map, Rule, Set, Table
+from podnet.nftables.model import Chain, DataType, Family, Hook, Map, Rule, Set, Table
 from podnet.render import kernel_names as names
-from podnet.render.service_ports import Endpoint, ServicePort, local_endpoints, usable
+from podnet.render.service_ports import (
+    Endpoint,
+    PortDelta,
+    ServicePort,
+    local_endpoints,
+    usable,
+)
 from podnet.state.network import CLUSTER_CIDR, SERVICE_CIDR
 
 MapElement = tuple[Element, Verdict]
@@ -127,13 +137,87 @@ _IDENTITY = attrgetter("identity")
 _PIECES = itemgetter(1)
 
 
+@dataclass(frozen=True, slots=True)
+class RulesDelta:
+    """How a node's ServiceRules differ from the `base` they were derived from: the
+    pieces of the Service ports that went (as they were) and came (as they are). The
+    applier writes the difference from these alone (`difference`), and the node's table
+    is patched with them (`merge_delta`): no pass over the unchanged ports."""
+
+    base: ServiceRules
+    went: tuple[Pieces, ...]
+    came: tuple[Pieces, ...]
+
+
 def render_all(
     ports: tuple[ServicePort, ...],
     nodes: Iterable[str],
     cluster_cidr: IPv4Network,
     service_cidr: IPv4Network,
 ) -> dict[str, ServiceRules]:
+    """Every node's Service rules, every port rendered (or found in the shared cache)."""
     return {n: render_node(ports, n, cluster_cidr, service_cidr) for n in nodes}
+
+
+def render_changes(
+    ports: tuple[ServicePort, ...],
+    nodes: Iterable[str],
+    cluster_cidr: IPv4Network,
+    service_cidr: IPv4Network,
+    like: Mapping[str, ServiceRules] | None = None,
+    delta: PortDelta | None = None,
+) -> tuple[dict[str, ServiceRules], dict[str, RulesDelta]]:
+    """Every node's Service rules, as render_all. With `like` (the rules of `delta.base`, rendered by the
+    last call) and `delta` (service_ports.PortCache.delta: what changed since), a node's
+    rules are `like`'s with the changed ports' pieces taken out and put in, and the second
+    value says so per node; without them (or another CIDR), everything is rendered."""
+    nodes = tuple(nodes)
+    partial = (
+        like is not None
+        and delta is not None
+        and len(delta.went) + len(delta.came) <= MAX_PARTIAL
+        and all(
+            (r := like.get(n)) is not None
+            and (r.cluster_cidr, r.service_cidr) == (cluster_cidr, service_cidr)
+            for n in nodes
+        )
+    )
+    if not partial or like is None or delta is None:
+        return render_all(ports, nodes, cluster_cidr, service_cidr), {}
+    out: dict[str, ServiceRules] = {}
+    deltas: dict[str, RulesDelta] = {}
+    went_ids = frozenset(map(_IDENTITY, delta.went))
+    shared = {id(sp): _node_pieces(sp, None, cluster_cidr) for sp in delta.came if not sp.per_node}
+    for n in nodes:
+        base = like[n]
+        came = tuple(
+            (sp.identity, shared.get(id(sp)) or _node_pieces(sp, n, cluster_cidr))
+            for sp in delta.came
+        )
+        if not went_ids and not came:
+            out[n] = base
+            continue
+        kept, gone = base.ports, ()
+        if went_ids:
+            keep = [True] * len(kept)
+            for i in _positions(base, went_ids):
+                keep[i] = False
+            gone = tuple(map(_PIECES, compress(kept, map(operator.not_, keep))))
+            kept = tuple(compress(kept, keep))
+        rules = ServiceRules((*kept, *came), cluster_cidr, service_cidr)
+        out[n] = rules
+        deltas[n] = RulesDelta(base, gone, tuple(map(_PIECES, came)))
+    return out, deltas
+
+
+# Beyond this many changed ports, rendering every node's rules is as cheap.
+MAX_PARTIAL = 512
+
+
+def _positions(rules: ServiceRules, identities: frozenset[str]) -> list[int]:
+    """Where in `rules.ports` the given identities are (a C-level pass over the names)."""
+    names_ = map(itemgetter(0), rules.ports)
+    return list(compress(itertools.count(), map(identities.__contains__, names_)))
 
 
 class _Shared:
@@ -407,6 +491,66 @@ def merge(table: Table, rules: ServiceRules | None) -> Table:
             *itertools.chain.from_iterable(map(attrgetter("chains"), pieces)),
         ),
     )
+
+
+def merge_delta(table: Table, delta: RulesDelta) -> Table:
+    """`table` (merged with `delta.base`: it holds the very objects of its pieces) with the
+    pieces that went taken out and those that came added: what `merge` of the new rules
+    gives, up to order (the changed ports' objects last). C-level passes over the table's
+    objects by identity, where `merge` walks every port's pieces."""
+    went, came = delta.went, delta.came
+    gone = {id(x) for p in went for x in (*p.chains, *p.sets)}
+    gone.update(id(e) for p in went for _, _, f in _MAPS for e in getattr(p, f))
+
+    def kept(xs: tuple[_X, ...]) -> tuple[_X, ...]:
+        if not gone:
+            return xs
+        return tuple(compress(xs, map(operator.not_, map(gone.__contains__, map(id, xs)))))
+
+    maps = tuple(
+        Map(
+            m.name,
+            m.type,
+            (*kept(m.elements), *(e for p in came for e in getattr(p, _FIELD[m.name]))),
+            m.flags,
+        )
+        if m.name in _FIELD
+        else m
+        for m in table.maps
+    )
+    return Table(
+        table.family,
+        table.name,
+        counters=table.counters,
+        sets=(*kept(table.sets), *(x for p in came for x in p.sets)),
+        maps=maps,
+        chains=(*kept(table.chains), *(c for p in came for c in p.chains)),
+    )
+
+
+_X = TypeVar("_X")
+_FIELD = {name: field for name, _, field in _MAPS}
+
+
+def difference(delta: RulesDelta, family: Family, name: str) -> str | None:
+    """The `nft -f` input that turns a table holding `delta.base`'s pieces into one
+    holding the new rules' (nftables.text.update over the changed ports' objects alone:
+    the same commands as over the whole tables, without walking them); None when only
+    a replace can do it."""
+
+    def part(pieces: tuple[Pieces, ...]) -> Table:
+        return Table(
+            family,
+            name,
+            sets=tuple(x for p in pieces for x in p.sets),
+            maps=tuple(
+                Map(m, kind, tuple(e for p in pieces for e in getattr(p, f)))
+                for m, kind, f in _MAPS
+            ),
+            chains=tuple(c for p in pieces for c in p.chains),
+        )
+
+    return text.update(part(delta.went), part(delta.came))
 
 
 def policy_part(table: Table) -> Table:

@@ -100,6 +100,9 @@ class PortCache:
     change of one Service now costs a few C-level passes over the ids (~2-5 ms)."""
 
     def __init__(self) -> None:
+        # What the last `service_ports` call changed, for the renderer's partial update
+        # (None: it walked everything, so the renderer must too).
+        self.delta: PortDelta | None = None
         self._by_service: dict[
             tuple[str, str], tuple[Service, tuple[EndpointSlice, ...], tuple[ServicePort, ...]]
         ] = {}
@@ -121,6 +124,19 @@ class PortCache:
         """Forget the Services not in `keys` (deleted ones)."""
         for key in self._by_service.keys() - keys:
             del self._by_service[key]
+
+
+@dataclass(frozen=True, slots=True)
+class PortDelta:
+    """What one `service_ports` call changed: `base` is the previous answer (the very
+    tuple), `went` the ports of the Services it touched as they were there, `came` as they
+    are now (a port in both went and came was re-built: equal or not). Everything else is
+    the same objects as in `base`: kube-proxy's change tracker, which lets the renderer
+    and the applier touch the changed Services only (service_nft.render_all)."""
+
+    base: tuple[ServicePort, ...]
+    went: tuple[ServicePort, ...] = ()
+    came: tuple[ServicePort, ...] = ()
 
 
 @dataclass
@@ -160,6 +176,7 @@ def _incremental(
     came_s, went_s = services[p : len(services) - q], last.services[p : len(last.services) - q]
     came_e, went_e = slices[p2 : len(slices) - q2], last.slices[p2 : len(last.slices) - q2]
     if not (came_s or went_s or came_e or went_e):
+        cache.delta = PortDelta(last.out)
         return last.out
     if len(came_s) + len(went_s) + len(came_e) + len(went_e) > MAX_SPLICE:
         return None
@@ -184,7 +201,11 @@ def _incremental(
         own = last.key_slices.get(k, []) + more
         at = {id(x): slice_ids.index(id(x)) for x in own}  # input order, as the full walk
         last.key_slices[k] = sorted(own, key=lambda x: at[id(x)])
+    went_p: list[ServicePort] = []
+    came_p: list[ServicePort] = []
     for k in touched:
+        if (before := cache._by_service.get(k)) is not None:
+            went_p += before[2]
         now = last.by_key.get(k)
         sort_key = (k[0] if now is None else now.metadata.namespace or "", k[1])
         pos = bisect.bisect_left(last.order, sort_key)
@@ -197,13 +218,15 @@ def _incremental(
         if not listed:
             last.order.insert(pos, sort_key)
             last.keys.insert(pos, k)
-        cache.ports(now, tuple(last.key_slices.get(k, ())))
+        came_p += cache.ports(now, tuple(last.key_slices.get(k, ())))
     if len(last.order) != len(service_ids):
         return None  # the same Service twice: the full walk says what that means
+    base = last.out
     last.services, last.slices = services, slices
     last.service_ids, last.slice_ids = service_ids, slice_ids
     entries = map(cache._by_service.__getitem__, last.keys)
     last.out = tuple(chain.from_iterable(map(_PORTS, entries)))
+    cache.delta = PortDelta(base, tuple(went_p), tuple(came_p))
     return last.out
 
 
@@ -238,6 +261,7 @@ def service_ports(
     only the Services that changed are looked at (PortCache)."""
     services, slices = list(services), list(slices)
     if cache is not None:
+        cache.delta = None
         spliced = _incremental(cache, services, slices)
         if spliced is not None:
             return spliced

@@ -47,6 +47,10 @@ class FakeRunner:
             self.counters[netns] = values
         return True
 
+    def patch(self, netns: str, old: Table, new: Table, text: str) -> None:
+        """As `update`: the caller's text is taken to turn `old` into `new`."""
+        self.update(netns, old, new)
+
     def list_counters(self, netns: str) -> Counters:
         with self._lock:
             return dict(self.counters.get(netns, {}))
