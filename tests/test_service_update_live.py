@@ -148,7 +148,11 @@ def test_the_difference_leaves_what_nft_f_of_the_whole_table_leaves(
     for ch in steps:
         apply_change(ports, ch)
         new = table(ports)
-        assert runner.update(upd, old, new), ch
+        if not runner.update(upd, old, new):
+            # Only where the difference cannot be expressed (an affinity set of the same
+            # name with another timeout): the caller replaces, as policy_sync does.
+            assert text.update(old, new) is None, ch
+            runner.apply(upd, new)
         runner.apply(rep, new)
         assert listing(upd) == listing(rep), (ch, text.update(old, new))
         old = new
