@@ -204,7 +204,14 @@ def render_changes(
                 keep[i] = False
             gone = tuple(map(_PIECES, compress(kept, map(operator.not_, keep))))
             kept = tuple(compress(kept, keep))
-        rules = ServiceRules((*kept, *came), cluster_cidr, service_cidr)
+        # In the order of `ports`, as render_all gives it (kept ports keep their relative
+        # order; each came port goes where the new answer has it: a C-level index each).
+        listed = list(kept)
+        for at, entry in sorted(
+            zip(map(ports.index, delta.came), came, strict=True), key=itemgetter(0)
+        ):
+            listed.insert(at, entry)
+        rules = ServiceRules(tuple(listed), cluster_cidr, service_cidr)
         out[n] = rules
         deltas[n] = RulesDelta(base, gone, tuple(map(_PIECES, came)))
     return out, deltas
@@ -496,7 +503,7 @@ def merge(table: Table, rules: ServiceRules | None) -> Table:
 def merge_delta(table: Table, delta: RulesDelta) -> Table:
     """`table` (merged with `delta.base`: it holds the very objects of its pieces) with the
     pieces that went taken out and those that came added: what `merge` of the new rules
-    gives, up to order (the changed ports' objects last). C-level passes over the table's
+    gives, up to the order of the table's objects (the changed ports' last). C-level passes over the table's
     objects by identity, where `merge` walks every port's pieces."""
     went, came = delta.went, delta.came
     gone = {id(x) for p in went for x in (*p.chains, *p.sets)}
