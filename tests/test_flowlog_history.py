@@ -6,6 +6,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from podnet.flowlog import history
 from podnet.flowlog.flow_record import Decision, Flow, Lost, Peer
 
@@ -45,25 +47,125 @@ def test_a_cut_last_line_is_not_a_record(tmp_path: Path) -> None:
     assert [type(r).__name__ for r in history.recent(tmp_path)] == ["Flow", "Lost"]
 
 
-def test_follow_sees_every_record_across_rotations_none_twice(tmp_path: Path) -> None:
+def _check_none_twice_none_left_out(
+    got: list[Flow | Lost], last: int, first: int | None = None
+) -> None:
+    """Flows `_flow(i)` in order from `first` (None: wherever the reader started) to
+    `last`, each once; a gap only where a Lost record of the history says how many."""
+    expect: float | None = first
+    for r in got:
+        if isinstance(r, Lost):
+            assert r.source == "history" and expect is not None, got
+            expect += r.messages
+            continue
+        assert expect is None or r.time == expect, (r.time, expect, [x.time for x in got])
+        expect = r.time + 1
+    assert expect == last + 1
+
+
+def _writes(w: history.Writer, start: int, n: int) -> int:
+    for i in range(start, start + n):
+        w.write([_flow(i)])  # one record a write: rotations can follow each other
+    return start + n
+
+
+BURSTS = [0, 1, 2, 0, 3, 4, 5, 0, 6, 6, 1, 0, 6, 2, 5, 3]  # records per look of the reader
+
+
+def test_follow_sees_every_record_across_rotations_none_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer paced by the reader's looks (its `stop` calls) and by what it consumes:
+    up to 8 records (4 a file: up to two rotations) between two looks, at every position
+    in a file; nothing may be lost or read twice, whatever the timing of the machine."""
+    monkeypatch.setattr(history, "POLL", 0.0)
     w = history.Writer(tmp_path, max_bytes=1200)  # 4 records a file
-    w.write([_flow(i) for i in range(3)])
-    seen: list[float] = []
+    nxt = _writes(w, 0, 3)
+    bursts = iter(BURSTS * 4)
+    idle = 0
+
+    def look() -> bool:
+        nonlocal nxt, idle
+        n = next(bursts, None)
+        if n is None:
+            idle += 1
+            return idle > 5
+        nxt = _writes(w, nxt, n)
+        return False
+
+    got: list[Flow | Lost] = []
+    for r in history.records(tmp_path, follow_on=True, stop=look):
+        got.append(r)
+        if len(got) % 4 == 0:  # and between the records it yields
+            nxt = _writes(w, nxt, 1)
+    w.close()
+    assert not [r for r in got if isinstance(r, Lost)]
+    assert [r.time for r in got] == [float(i) for i in range(nxt)]
+    assert [r.seq for r in got] == list(range(1, nxt + 1))
+
+
+def test_a_reader_a_whole_file_behind_gets_a_lost_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(history, "POLL", 0.0)
+    w = history.Writer(tmp_path, max_bytes=1200)  # 4 records a file
+    _writes(w, 0, 2)
+    looks = iter(range(5))
+    reader = history.follow(tmp_path, stop=lambda: next(looks, None) is None)  # after 2
+    _writes(w, 2, 13)  # 3 rotations: records 2-7 rotated away, 8-11 in the older file
+    got = list(reader)
+    w.close()
+    lost = got[0]
+    assert isinstance(lost, Lost) and (lost.source, lost.messages) == ("history", 6)
+    assert [r.time for r in got[1:]] == [float(i) for i in range(8, 15)]
+    _check_none_twice_none_left_out(got, 14, first=2)
+
+
+def test_numbering_goes_on_after_a_restart_and_a_cut_line(tmp_path: Path) -> None:
+    w = history.Writer(tmp_path, max_bytes=1200)
+    _writes(w, 0, 4)  # rotated: the current file is empty, the numbers are in the older
+    w.close()
+    w = history.Writer(tmp_path, max_bytes=1200)
+    _writes(w, 4, 1)
+    w.close()
+    with history.paths(tmp_path)[1].open("a") as f:
+        f.write('{"type": "flow", "seq": 9, "ti')  # a crash mid-write
+    w = history.Writer(tmp_path, max_bytes=1200)
+    _writes(w, 5, 2)
+    w.close()
+    got = history.recent(tmp_path)
+    assert [(r.seq, r.time) for r in got] == [(i + 1, float(i)) for i in range(7)]
+    assert history.last_seq(tmp_path) == 7
+
+
+def test_many_readers_while_the_writer_rotates_fast(tmp_path: Path) -> None:
+    """Real threads, real timing: readers that start at any moment (during a rotation,
+    between the two files of the history) read each record once, in order, or account
+    for it in a Lost record (a reader may fall a whole file behind on a loaded machine),
+    and every one reaches the last record."""
+    w = history.Writer(tmp_path, max_bytes=1200)  # 4 records a file: a rotation per 4
     done = threading.Event()
+    outputs: list[list[Flow | Lost]] = []
 
-    def read() -> None:
+    def read(got: list[Flow | Lost]) -> None:
         for r in history.records(tmp_path, follow_on=True, stop=done.is_set):
-            seen.append(r.time)
+            got.append(r)
 
-    t = threading.Thread(target=read)
-    t.start()
-    for i in range(3, 60):
+    readers = []
+    for i in range(400):
         w.write([_flow(i)])
-        time.sleep(0.02)  # up to 2 rotations per poll of the reader (0.1 s)
-    deadline = time.monotonic() + 5
-    while (not seen or seen[-1] != 59.0) and time.monotonic() < deadline:
+        if i % 40 == 5:
+            outputs.append([])
+            readers.append(threading.Thread(target=read, args=(outputs[-1],)))
+            readers[-1].start()
+        time.sleep(0.001 * (i % 4))
+    deadline = time.monotonic() + 60  # 10 readers on 2 loaded cores: seconds, not 60
+    while time.monotonic() < deadline and not all(got and got[-1].time == 399.0 for got in outputs):
         time.sleep(0.05)
     done.set()
-    t.join()
+    for t in readers:
+        t.join()
     w.close()
-    assert seen == [float(i) for i in range(60)]
+    assert len(outputs) == 10
+    for got in outputs:
+        _check_none_twice_none_left_out(got, 399)

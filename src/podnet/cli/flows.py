@@ -219,6 +219,11 @@ def row(f: Flow) -> str:
 
 def lost_line(r: Any) -> str:
     clock = datetime.fromtimestamp(r.time).strftime("%H:%M:%S.%f")[:12]
+    if r.source == "history":
+        return (
+            f"{clock:<12} LOST     this reader fell a whole file behind: {r.messages} record(s) "
+            "of the history rotated away unread"
+        )
     return (
         f"{clock:<12} LOST     node {r.node}: the kernel dropped {r.source} events "
         f"({r.overruns} buffer overrun(s), {r.messages} numbered message(s)); flows are missing"

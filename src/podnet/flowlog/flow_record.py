@@ -3,7 +3,7 @@ the history file holds, what the dashboard reads).
 
 A flow line:
 
-    {"type": "flow", "time": 1764483600.123, "proto": "TCP",
+    {"type": "flow", "seq": 4711, "time": 1764483600.123, "proto": "TCP",
      "src": {"ip": "10.244.1.3", "port": 40312, "name": "shop/frontend-0", "kind": "pod"},
      "dst": {"ip": "10.244.2.4", "port": 8080, "name": "shop/api-0", "kind": "pod"},
      "service": {"name": "shop/api", "port": "http", "address": "10.96.7.1:8080"} | null,
@@ -25,9 +25,16 @@ judged, on which node, about which pod:
     {"verdict": "unknown", "reason": "..."}          isolated, but no log message came
 null: that side is not a pod (the internet, a node), no policy judges it.
 
-A lost line: `{"type": "lost", "time": ..., "node": "node-1", "source": "nflog" |
+A lost line: `{"type": "lost", "seq": N, "time": ..., "node": "node-1", "source": "nflog" |
 "conntrack", "overruns": N, "messages": M}`: the kernel dropped events of that node's
 socket (N buffer overruns of unknown size, M messages missing from nflog's numbering).
+A reader of the history that fell a whole file behind makes one itself: `"source":
+"history"`, `"node": ""`, `"messages"`: how many records rotated away unread, `"seq": 0`.
+
+`seq` numbers the records of a cluster's history 1, 2, 3, ... (history.Writer gives each
+its number as it writes it, and goes on from the last one after a restart): a reader
+identifies a record by it, so it reads none twice and sees which it missed. 0: not
+numbered (a record not yet written, or a line written before numbering).
 """
 
 from __future__ import annotations
@@ -93,10 +100,12 @@ class Flow:
     nodes: tuple[str, ...]
     service: ServiceRef | None = None
     snat: str | None = None
+    seq: int = 0  # the history's number of the record (history.Writer), 0 until written
 
     def to_json(self) -> dict[str, Any]:
         return {
             "type": "flow",
+            "seq": self.seq,
             "time": round(self.time, 6),
             "proto": self.proto,
             "src": self.src.to_json(),
@@ -114,13 +123,15 @@ class Flow:
 class Lost:
     time: float
     node: str
-    source: Literal["nflog", "conntrack"]
+    source: Literal["nflog", "conntrack", "history"]
     overruns: int
     messages: int
+    seq: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
             "type": "lost",
+            "seq": self.seq,
             "time": round(self.time, 6),
             "node": self.node,
             "source": self.source,
@@ -160,7 +171,12 @@ def loads(line: str) -> Record:
     d = json.loads(line)
     if d["type"] == "lost":
         return Lost(
-            float(d["time"]), str(d["node"]), d["source"], int(d["overruns"]), int(d["messages"])
+            float(d["time"]),
+            str(d["node"]),
+            d["source"],
+            int(d["overruns"]),
+            int(d["messages"]),
+            int(d.get("seq", 0)),
         )
     if d["type"] != "flow":
         raise ValueError(f"not a flow record: {d['type']!r}")
@@ -176,4 +192,5 @@ def loads(line: str) -> Record:
         tuple(d.get("nodes", ())),
         ServiceRef(svc["name"], svc["port"], svc["address"]) if svc else None,
         d.get("snat"),
+        int(d.get("seq", 0)),
     )

@@ -13,24 +13,36 @@ of records. Readers:
                            polls every 0.1 s and follows the rotation)
     records(root, follow)  recent, then (follow=True) follow: what `flows -f` prints
 
+None twice, none left out, by construction: the Writer numbers every record (`seq`, 1, 2,
+3, ... going on from the history's last number after a restart), and a reader yields a
+record only if its number is above the last one it yielded. A number further on than the
+next means records in between: they are looked for in the older file (the current one
+rotated since the reader last looked), and what is not there either rotated away unread
+(the reader fell a whole file behind): a Lost record (`source: "history"`) says how many.
+A file's identity (has the current file rotated away from under the reader's descriptor?)
+is compared by (st_dev, st_ino) only between two descriptors open at the same time: an
+inode number is reused once its file is unlinked and closed (seen here: the new current
+file often gets the number of one deleted a rotation before), never while it is open.
+
 Rejected: a socket or an in-memory ring in the collector. A reader then depends on the
 collector being up, and the collector on its readers draining fast enough; a file has
-neither coupling, and a poll of its size every 0.1 s costs a reader one fstat.
+neither coupling, and a poll of its size every 0.1 s costs a reader one read and one open.
 """
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from podnet.flowlog.flow_record import Record, dumps, loads
+from podnet.flowlog.flow_record import Lost, Record, dumps, loads
 from podnet.state.files import StateFiles
 
 MAX_BYTES = 4 << 20
 POLL = 0.1
+_TAIL = 1 << 16  # enough for the last whole line (a record is some 540 bytes)
 
 
 def paths(root: Path) -> tuple[Path, Path]:
@@ -39,33 +51,8 @@ def paths(root: Path) -> tuple[Path, Path]:
     return current.with_name(current.name + ".1"), current
 
 
-class Writer:
-    """Appends records to the history, rotating it at `max_bytes`."""
-
-    def __init__(self, root: Path, max_bytes: int = MAX_BYTES) -> None:
-        self.old, self.current = paths(root)
-        self.max_bytes = max_bytes
-        self._fd = self._open()
-
-    def _open(self) -> int:
-        return os.open(self.current, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-
-    def write(self, records: Iterable[Record]) -> None:
-        data = "".join(dumps(r) + "\n" for r in records).encode()
-        if not data:
-            return
-        os.write(self._fd, data)
-        if os.fstat(self._fd).st_size >= self.max_bytes:
-            os.replace(self.current, self.old)
-            os.close(self._fd)
-            self._fd = self._open()
-
-    def close(self) -> None:
-        os.close(self._fd)
-
-
-def _parse(lines: Iterable[str]) -> Iterator[Record]:
-    for line in lines:
+def _parse(data: bytes) -> Iterator[Record]:
+    for line in data.decode(errors="replace").splitlines():
         if line.strip():
             try:
                 yield loads(line)
@@ -82,66 +69,207 @@ def _complete(path: Path) -> bytes:
     return data[: data.rfind(b"\n") + 1]
 
 
+def _last_seq(path: Path) -> int | None:
+    """The number of the file's last numbered record (None: none there)."""
+    try:
+        with path.open("rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - _TAIL))
+            tail = f.read()
+    except FileNotFoundError:
+        return None
+    numbered = [r.seq for r in _parse(tail[: tail.rfind(b"\n") + 1]) if r.seq]
+    return numbered[-1] if numbered else None
+
+
+def last_seq(root: Path) -> int:
+    """The number of the history's last record (0: none yet)."""
+    old, current = paths(root)
+    found = _last_seq(current)
+    return found if found is not None else (_last_seq(old) or 0)
+
+
+class Writer:
+    """Appends records to the history, numbering them and rotating it at `max_bytes`."""
+
+    def __init__(self, root: Path, max_bytes: int = MAX_BYTES) -> None:
+        self.old, self.current = paths(root)
+        self.max_bytes = max_bytes
+        self.seq = last_seq(root)  # the numbering goes on across restarts
+        self._fd = self._open()
+        size = os.fstat(self._fd).st_size
+        if size and os.pread(self._fd, 1, size - 1) != b"\n":
+            os.write(self._fd, b"\n")  # a line cut by a crash: the next record starts a line
+
+    def _open(self) -> int:
+        return os.open(self.current, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+
+    def write(self, records: Iterable[Record]) -> None:
+        lines = []
+        for r in records:
+            self.seq += 1
+            lines.append(dumps(dataclasses.replace(r, seq=self.seq)) + "\n")
+        if not lines:
+            return
+        os.write(self._fd, "".join(lines).encode())
+        if os.fstat(self._fd).st_size >= self.max_bytes:
+            os.replace(self.current, self.old)
+            os.close(self._fd)
+            self._fd = self._open()
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+class _File:
+    """One history file open for reading, read in whole lines as they are appended."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.pending = b""
+
+    @classmethod
+    def open(cls, path: Path) -> _File | None:
+        try:
+            return cls(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+        except FileNotFoundError:
+            return None  # not yet, or between the Writer's rename and its new file
+
+    def read(self) -> list[Record]:
+        """The records completed since the last read."""
+        while chunk := os.read(self.fd, 1 << 16):
+            self.pending += chunk
+        complete, _, self.pending = self.pending.rpartition(b"\n")
+        return list(_parse(complete)) if complete else []
+
+    def same_file(self, other: _File) -> bool:
+        """Sound only because both are open: an open file's inode number is not reused."""
+        a, b = os.fstat(self.fd), os.fstat(other.fd)
+        return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+class _Reader:
+    """What one reader has yielded (the last number) and the file it follows."""
+
+    def __init__(self, root: Path, last: int | None) -> None:
+        self.old, self.current = paths(root)
+        self.last = last  # None: yield the first numbered record whatever its number
+        self.file: _File | None = None
+
+    def emit(self, records: Iterable[Record], new_file: bool = False) -> Iterator[Record]:
+        """The records not yielded yet, with what lies between them and the last one."""
+        for r in records:
+            if not r.seq:
+                yield r  # a line from before numbering: nothing to compare
+                continue
+            if new_file and self.last is not None and r.seq <= self.last:
+                self.last = None  # a new file numbered from below: a new history (state wiped)
+            new_file = False
+            if self.last is not None:
+                if r.seq <= self.last:
+                    continue  # yielded already
+                if r.seq > self.last + 1:
+                    yield from self._between(r)
+            self.last = r.seq
+            yield r
+
+    def _between(self, r: Record) -> Iterator[Record]:
+        """Records numbered between the last yielded and `r`: in the older file if the
+        current one rotated since the last look; else rotated away unread (Lost)."""
+        assert self.last is not None
+        low = self.last
+        for o in [o for o in _parse(_complete(self.old)) if low < o.seq < r.seq]:
+            yield from self._lost_before(o)
+            self.last = o.seq
+            yield o
+        yield from self._lost_before(r)
+
+    def _lost_before(self, r: Record) -> Iterator[Lost]:
+        assert self.last is not None
+        if (missing := r.seq - 1 - self.last) > 0:
+            yield Lost(r.time, "", "history", 0, missing)
+
+    def history(self) -> Iterator[Record]:
+        """The older file, then the current one (kept open for `follow`). The current one
+        is opened first: whatever rotates meanwhile, `follow` goes on from that file."""
+        self.file = _File.open(self.current)
+        yield from self.emit(_parse(_complete(self.old)))
+        if self.file is not None:
+            yield from self.emit(self.file.read(), new_file=True)
+
+    def follow(self, stop: Callable[[], bool]) -> Iterator[Record]:
+        """One look per `stop()` call: read the file to its end, then see whether it is
+        still the current one. Nothing is lost while the Writer rotates at most twice
+        between two looks (8 MiB: some 15,000 records)."""
+        try:
+            while not stop():
+                if self.file is None:
+                    self.file = _File.open(self.current)
+                    if self.file is None:
+                        time.sleep(POLL)
+                        continue
+                    yield from self.emit(self.file.read(), new_file=True)
+                    continue
+                got = self.file.read()
+                yield from self.emit(got)
+                older = _File.open(self.old)  # before the current one: in the order written
+                now = _File.open(self.current)
+                if now is None or now.same_file(self.file):
+                    for f in (older, now):
+                        if f is not None:
+                            f.close()
+                    if not got:
+                        time.sleep(POLL)
+                    continue
+                # Rotated: the Writer appends no more to our file; what it wrote before the
+                # rotation is read now, then the file between ours and the new current one
+                # (rotated twice since the last look), then the new one from its start.
+                yield from self.emit(self.file.read())
+                if older is not None:  # (or, opened just before our file rotated, the one
+                    if not older.same_file(self.file):  # before it: all read, all skipped)
+                        yield from self.emit(older.read())
+                    older.close()
+                self.file.close()
+                self.file = now
+                yield from self.emit(now.read(), new_file=True)
+        finally:
+            if self.file is not None:
+                self.file.close()
+                self.file = None
+
+
 def recent(root: Path) -> list[Record]:
     """Every record of the history, oldest first."""
-    return list(_parse(b"".join(map(_complete, paths(root))).decode(errors="replace").splitlines()))
+    reader = _Reader(root, None)
+    try:
+        return list(reader.history())
+    finally:
+        if reader.file is not None:
+            reader.file.close()
 
 
 def follow(
-    root: Path, offset: int | None = None, stop: Callable[[], bool] = lambda: False
+    root: Path, after: int | None = None, stop: Callable[[], bool] = lambda: False
 ) -> Iterator[Record]:
-    """Records appended to the current file from byte `offset` on (None: from its end now),
-    as they come, until `stop()` says so; a rotation is followed (the old file read to
-    its end first, then the new one from its start)."""
-    current = paths(root)[1]
-    fd, pending = None, b""
-    while not stop():
-        if fd is None:
-            try:
-                fd = os.open(current, os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
-                time.sleep(POLL)
-                offset = 0  # the file that appears is new: all of it
-                continue
-            if offset is None:
-                os.lseek(fd, 0, os.SEEK_END)
-            else:
-                os.lseek(fd, offset, os.SEEK_SET)
-            offset = 0  # a file opened after a rotation is read from its start
-        chunk = os.read(fd, 1 << 16)
-        if chunk:
-            pending += chunk
-            complete, _, pending = pending.rpartition(b"\n")
-            if complete:
-                yield from _parse(complete.decode(errors="replace").splitlines())
-            continue
-        try:
-            rotated = os.stat(current).st_ino != os.fstat(fd).st_ino
-        except FileNotFoundError:
-            rotated = True
-        if rotated:  # this fd is a rotated file now, and was read to its end above
-            ino = os.fstat(fd).st_ino
-            os.close(fd)
-            fd, pending = None, b""
-            # Rotated twice since the last look: the file in between is the old one now.
-            # (A reader that falls a whole file further behind loses that file.)
-            old = paths(root)[0]
-            with contextlib.suppress(FileNotFoundError):
-                if os.stat(old).st_ino != ino:
-                    yield from _parse(_complete(old).decode(errors="replace").splitlines())
-            continue
-        time.sleep(POLL)
-    if fd is not None:
-        os.close(fd)
+    """Records numbered above `after` (None: the history's last number now), as they are
+    written, until `stop()` says so; rotations are followed, and a whole file rotated
+    away unread is a Lost record."""
+    return _Reader(root, last_seq(root) if after is None else after).follow(stop)
 
 
 def records(
     root: Path, follow_on: bool = False, stop: Callable[[], bool] = lambda: False
 ) -> Iterator[Record]:
-    """The history, then (with `follow_on`) every record appended after it, none twice
-    and none left out (following starts where the read of the history ended)."""
-    old, current = paths(root)
-    head = _complete(current)
-    yield from _parse((_complete(old) + head).decode(errors="replace").splitlines())
-    if follow_on:
-        yield from follow(root, len(head), stop)
+    """The history, then (with `follow_on`) every record written after it, none twice
+    and none left out (records are numbered: following goes on after the last one read)."""
+    reader = _Reader(root, None)
+    try:
+        yield from reader.history()
+        if follow_on:
+            yield from reader.follow(stop)
+    finally:
+        if reader.file is not None:
+            reader.file.close()
+            reader.file = None
