@@ -268,3 +268,50 @@ def test_quarantine_twice_is_refused(live: Live) -> None:
         assert state(live) == held
     finally:
         assert quarantine(live, Q, "--undo").returncode == 0
+
+
+def test_flows_attributes_the_reset_of_an_open_connection_to_the_quarantine(
+    live: Live,
+) -> None:
+    """The reset that cuts a connection open before the quarantine is logged with the
+    flow log's reject tag: `flows` names the quarantine policy as the one that blocked it,
+    and no other policy selecting the pod (allow-web admits everything into it)."""
+    from podnet.flowlog import history
+    from podnet.flowlog.flow_record import Flow
+
+    client, q = netns(live, "app/client"), netns(live, Q)
+    with echo_server(q):
+        s = connect(client, ip(live, Q), ECHO)
+        s.sendall(b"before\n")
+        assert s.recv(100) == b"before\n"
+        port = s.getsockname()[1]
+        assert quarantine(live, Q).returncode == 0
+        try:
+            since = time.time()
+            with pytest.raises(OSError):
+                s.sendall(b"after\n")
+                if not s.recv(100):
+                    raise ConnectionResetError("closed")
+            s.close()
+            deadline, found = time.monotonic() + 10, []
+            while not found and time.monotonic() < deadline:
+                found = [
+                    r
+                    for r in history.recent(live.sdir)
+                    if isinstance(r, Flow)
+                    and r.time >= since - 1
+                    and (r.src.name, r.src.port, r.dst.name, r.dst.port)
+                    == ("app/client", port, Q, ECHO)
+                ]
+                time.sleep(0.1)
+            assert found, history.recent(live.sdir)[-10:]
+            flow = found[-1]
+            assert flow.verdict == "blocked", flow
+            assert flow.ingress is not None and flow.ingress.verdict == "blocked", flow
+            assert flow.ingress.policies == ("app/quarantine-web-1",), flow
+            shown = run(live, "flows", "--from", "app/client", "--to", Q, "--limit", "0")
+            assert shown.returncode == 0, shown.stderr
+            line = [ln for ln in shown.stdout.splitlines() if f":{port})" in ln]
+            assert line and "in: BLOCKED by app/quarantine-web-1" in line[-1], shown.stdout
+        finally:
+            assert quarantine(live, Q, "--undo").returncode == 0
