@@ -112,12 +112,13 @@ def test_a_reader_a_whole_file_behind_gets_a_lost_record(
     _writes(w, 0, 2)
     looks = iter(range(5))
     reader = history.follow(tmp_path, stop=lambda: next(looks, None) is None)  # after 2
-    _writes(w, 2, 13)  # 3 rotations: records 2-7 rotated away, 8-11 in the older file
-    got = list(reader)
+    _writes(w, 2, 13)  # 3 rotations. The reader's file is open: it reads it to its end
+    got = list(reader)  # (2-3); 4-7 rotated away unread; 8-11 in the older file; 12-14
     w.close()
-    lost = got[0]
-    assert isinstance(lost, Lost) and (lost.source, lost.messages) == ("history", 6)
-    assert [r.time for r in got[1:]] == [float(i) for i in range(8, 15)]
+    assert [r.time for r in got[:2]] == [2.0, 3.0]
+    lost = got[2]
+    assert isinstance(lost, Lost) and (lost.source, lost.messages) == ("history", 4)
+    assert [r.time for r in got[3:]] == [float(i) for i in range(8, 15)]
     _check_none_twice_none_left_out(got, 14, first=2)
 
 
@@ -169,3 +170,17 @@ def test_many_readers_while_the_writer_rotates_fast(tmp_path: Path) -> None:
     assert len(outputs) == 10
     for got in outputs:
         _check_none_twice_none_left_out(got, 399)
+
+
+def test_follow_from_now_yields_what_comes_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(history, "POLL", 0.0)
+    w = history.Writer(tmp_path, max_bytes=1200)
+    _writes(w, 0, 6)  # the current file holds 4 and 5 (numbers 5 and 6)
+    looks = iter(range(4))
+    reader = history.follow(tmp_path, stop=lambda: next(looks, None) is None)
+    _writes(w, 6, 3)  # a rotation among them
+    got = list(reader)
+    w.close()
+    assert [(r.seq, r.time) for r in got] == [(7, 6.0), (8, 7.0), (9, 8.0)]
