@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from podnet.daemon.nginx_child import NginxChild
 
 log = logging.getLogger("podnet.daemon")
+RETRY = 1.0  # seconds before an ingress update that could not read the store is tried again
 
 
 async def serve(root: Path, cluster: str) -> int:
@@ -115,8 +116,10 @@ async def serve(root: Path, cluster: str) -> int:
         async with ingress_lock:
             try:
                 desired = await loop.run_in_executor(None, ingress.desired)
-            except Exception as e:  # a store that cannot be read now: the next sync retries
-                log.error("ingress: %s: %s", type(e).__name__, e)
+            except Exception as e:  # a store that cannot be read now: try again soon (the
+                # next sync may be a resync period away, and `up` waits for nginx)
+                log.error("ingress: %s: %s; trying again in %gs", type(e).__name__, e, RETRY)
+                loop.call_later(RETRY, lambda: asyncio.ensure_future(update_ingress()))
                 return
             await nginx.update(desired)
 
