@@ -165,8 +165,29 @@ def test_the_tags_name_policy_hash_and_rule() -> None:
     assert tag is not None and (tag.verdict, tag.direction, tag.rule) == ("allowed", "ingress", 1)
     assert flow_log.parse("pn:x:1") is None and flow_log.parse("other") is None
     assert flow_log.parse("pn:a:abc:i:notanumber") is None
-    blocked = flow_log.parse(flow_log.rejected("app/c", "egress").prefix)
+    blocked = flow_log.parse(flow_log.rejected("app/c", "egress", ["app/p"]).prefix)
     assert blocked is not None and (blocked.verdict, blocked.direction) == ("blocked", "egress")
+    assert blocked.policies_hash == flow_log.policies_digest(["app/p"])
+
+
+def test_a_reject_is_never_blamed_on_the_policies_of_a_stale_picture() -> None:
+    """The reject's tag says which policies isolated the pod when its rule was written: a
+    picture of the cluster with other policies (a change not read yet) names none."""
+    from podnet.flowlog.attribution import Directory
+    from podnet.flowlog.flow_join import _decision, _Group
+
+    tag = flow_log.parse(flow_log.rejected("app/c", "ingress", ["app/quarantine-c"]).prefix)
+    assert tag is not None
+    g = _Group(FiveTuple(6, "10.244.0.2", 40000, "10.244.0.3", 80), 0.0, 0.0)
+    g.logs.append(("node-1", tag, g.key))
+    d = Directory(pod_hashes={tag.pod_hash: "app/c"})
+    d.isolating[("app/c", "ingress")] = ("app/allow-all",)  # before the quarantine
+    stale = _decision(g, d, "ingress", "app/c", None)
+    assert stale is not None and stale.verdict == "blocked" and stale.policies == ()
+    assert stale.reason == "policies changed"
+    d.isolating[("app/c", "ingress")] = ("app/quarantine-c",)  # the picture read again
+    fresh = _decision(g, d, "ingress", "app/c", None)
+    assert fresh is not None and fresh.policies == ("app/quarantine-c",)
     assert len(flow_log.admitted("x" * 63 + "/" + "y" * 253, "egress", 999).prefix) < 127
 
 

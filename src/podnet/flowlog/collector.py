@@ -161,6 +161,9 @@ class Collector:
         start = time.time()
         for key, _ in self.selector.select(timeout):
             self._read(*key.data)
+        if self.joiner.stale(self.directory):  # a policy change not read yet: read it now
+            self.files_stamp = ()
+            self.refresh()
         out: list[Record] = [*self._losses(), *self.joiner.due(start, self.directory)]
         self.writer.write(out)
         self.flows += len(out)

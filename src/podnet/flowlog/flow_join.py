@@ -95,6 +95,17 @@ class Joiner:
         self._group(key, now).logs.append((node, tag, pkt.packet))
         return True
 
+    def stale(self, d: Directory) -> bool:
+        """A pending reject was logged by a rule written for other policies than `d` has."""
+        for g in self._groups.values():
+            for _, t, _ in g.logs:
+                if t.verdict == "blocked" and t.policies_hash:
+                    who = d.pod_of_hash(t.pod_hash)
+                    pols = d.isolated_by(who, t.direction) if who else ()
+                    if flow_log.policies_digest(pols) != t.policies_hash:
+                        return True
+        return False
+
     def due(self, now: float, d: Directory) -> list[Flow]:
         """The groups quiet for `window`, as records (oldest first)."""
         ready = [g for g in self._groups.values() if now - g.last >= self.window]
@@ -157,6 +168,10 @@ def _decision(
         node, tag = blocked
         who = d.pod_of_hash(tag.pod_hash) or pod
         pols = d.isolated_by(who, direction) if who else ()
+        if tag.policies_hash and flow_log.policies_digest(pols) != tag.policies_hash:
+            # the rule was written for other policies than the picture has (a change the
+            # collector has not read yet): name none rather than the wrong ones
+            return Decision("blocked", who, node, reason="policies changed")
         return Decision("blocked", who, node, policies=pols)
     if tags:
         node, tag = tags[0]

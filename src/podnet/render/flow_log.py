@@ -20,6 +20,7 @@ of every cluster.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -44,6 +45,14 @@ class Tag:
     policy_hash: str = ""
     rule: int = -1
     pod_hash: str = ""
+    # of the policies that isolated the pod when the rule was written (policies_digest):
+    # the collector names them only if its picture of the cluster has the same ones
+    policies_hash: str = ""
+
+
+def policies_digest(policies: Iterable[str]) -> str:
+    """A short digest of a set of policy names (`ns/name`)."""
+    return nft_hash(",".join(sorted(policies)))
 
 
 def admitted(policy_key: str, direction: Direction, rule: int) -> Log:
@@ -51,9 +60,11 @@ def admitted(policy_key: str, direction: Direction, rule: int) -> Log:
     return Log(GROUP, f"{TAG}:a:{nft_hash(policy_key)}:{_DIR[direction]}:{rule}")
 
 
-def rejected(pod_key: str, direction: Direction) -> Log:
-    """The log statement of the final reject of pod `ns/name`'s chain."""
-    return Log(GROUP, f"{TAG}:d:{_DIR[direction]}:{nft_hash(pod_key)}")
+def rejected(pod_key: str, direction: Direction, policies: Iterable[str]) -> Log:
+    """The log statement of the final reject of pod `ns/name`'s chain, which `policies`
+    isolate."""
+    digest = policies_digest(policies)
+    return Log(GROUP, f"{TAG}:d:{_DIR[direction]}:{nft_hash(pod_key)}:{digest}")
 
 
 def parse(prefix: str) -> Tag | None:
@@ -64,8 +75,9 @@ def parse(prefix: str) -> Tag | None:
     try:
         if parts[1] == "a" and len(parts) == 5 and parts[3] in _DIR_BACK:
             return Tag("allowed", _DIR_BACK[parts[3]], policy_hash=parts[2], rule=int(parts[4]))
-        if parts[1] == "d" and len(parts) == 4 and parts[2] in _DIR_BACK:
-            return Tag("blocked", _DIR_BACK[parts[2]], pod_hash=parts[3])
+        if parts[1] == "d" and len(parts) in (4, 5) and parts[2] in _DIR_BACK:
+            digest = parts[4] if len(parts) == 5 else ""
+            return Tag("blocked", _DIR_BACK[parts[2]], pod_hash=parts[3], policies_hash=digest)
     except ValueError:
         return None
     return None

@@ -414,7 +414,7 @@ class NodeRuleset:
                 )
                 part.counters.add(drop)
                 rules = [self._hairpin(pod, direction), *self._rules(pod, pols, direction, part)]
-                log = flow_log.rejected(pod.key, direction)
+                log = flow_log.rejected(pod.key, direction, map(policy_name, pols))
                 deny = _deny(drop, log)
                 quarantine = (
                     _quarantine_deny(drop, log) if is_quarantine(pols[0].metadata.labels) else ()
