@@ -41,7 +41,7 @@ def scratch() -> Iterator[str]:
     subprocess.run(["ip", "netns", "add", name], check=True)
     try:
         subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
-        tag = flow_log.rejected("t/p", "ingress").prefix
+        tag = flow_log.rejected("t/p", "ingress", ["t/deny"]).prefix
         rules = RULES % (tag, flow_log.GROUP)
         subprocess.run(
             ["ip", "netns", "exec", name, "nft", "-f", "-"], input=rules, text=True, check=True
@@ -69,7 +69,7 @@ def test_every_event_is_read(scratch: str) -> None:
             pkts += nl_sockets.log_packets(ns)
             time.sleep(0.01)
         assert len(events) == 300 and len(pkts) == 300
-        assert all(p.prefix == flow_log.rejected("t/p", "ingress").prefix for p in pkts)
+        assert all(p.prefix == flow_log.rejected("t/p", "ingress", ["t/deny"]).prefix for p in pkts)
         assert (ns.ct_lost.overruns, ns.log_lost.overruns, ns.log_lost.gap) == (0, 0, 0)
     finally:
         ns.close()
