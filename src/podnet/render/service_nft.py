@@ -213,7 +213,10 @@ def render_changes(
             listed.insert(at, entry)
         rules = ServiceRules(tuple(listed), cluster_cidr, service_cidr)
         out[n] = rules
-        deltas[n] = RulesDelta(base, gone, tuple(map(_PIECES, came)))
+        if base and rules:
+            deltas[n] = RulesDelta(base, gone, tuple(map(_PIECES, came)))
+        # else the first port came or the last went: the static chains and maps come or go
+        # with them (merge), which a patch of the ports' pieces cannot say.
     return out, deltas
 
 
