@@ -28,10 +28,10 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import TYPE_CHECKING  # noqa: E402
 
-from podnet.daemon import procs  # noqa: E402
 from podnet.daemon.dns_child import DnsChild  # noqa: E402
 from podnet.daemon.flows_child import FlowsChild, enabled  # noqa: E402
 from podnet.daemon.supervisor import FULL_SYNC_SIGNAL, SYNC_SIGNAL  # noqa: E402
+from podnet.state import pid_lock  # noqa: E402
 from podnet.state.files import StateFiles, write_atomic  # noqa: E402
 from podnet.workload.standin import StandIn  # noqa: E402
 
@@ -46,8 +46,9 @@ RETRY = 1.0  # seconds before an ingress update that could not read the store is
 
 async def serve(root: Path, cluster: str) -> int:
     files = StateFiles(root)
-    lock = procs.claim_pid_file(files.pid)
+    lock = pid_lock.claim(files.pid)
     if lock is None:
+        log.error("another daemon (pid %s) serves %s; exiting", pid_lock.holder(files.pid), root)
         return 1
     loop = asyncio.get_running_loop()
     stop, reload, sync = asyncio.Event(), asyncio.Event(), asyncio.Event()
@@ -149,7 +150,7 @@ async def serve(root: Path, cluster: str) -> int:
         flows.stop()
     standin.close()
     files.status.unlink(missing_ok=True)
-    procs.release_pid_file(files.pid, lock)
+    pid_lock.release(files.pid, lock)
     return 0
 
 

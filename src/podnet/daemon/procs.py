@@ -5,7 +5,6 @@ reused; a stale pid file must never kill a stranger)."""
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import signal
 import time
@@ -43,39 +42,6 @@ def nginx_workers(master: int) -> dict[int, bool]:
         if "nginx: worker process" in title:
             out[child] = "shutting down" not in title
     return out
-
-
-def claim_pid_file(path: Path) -> int | None:
-    """Hold an exclusive lock on the pid file for the daemon's life and write our pid into
-    it; the locked fd, or None when another daemon holds it. A second daemon of the same
-    state directory stops here, and a stale file from a killed one is no obstacle (the lock
-    died with its holder)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        other = os.pread(fd, 32, 0).decode().strip()
-        os.close(fd)
-        import logging  # here: the CLI imports this module and never logs
-
-        logging.getLogger(__name__).error(
-            "another daemon (pid %s) serves %s; exiting", other, path.parent
-        )
-        return None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd
-
-
-def release_pid_file(path: Path, fd: int) -> None:
-    """Remove the pid file if it is still ours, then drop the lock."""
-    try:
-        if int(path.read_text().strip()) == os.getpid():
-            path.unlink()
-    except (FileNotFoundError, ValueError):
-        pass
-    os.close(fd)
 
 
 def cmdline(pid: int) -> list[str]:

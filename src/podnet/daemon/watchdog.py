@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from podnet.daemon import procs
+from podnet.state import pid_lock
 from podnet.state.files import StateFiles, write_atomic
 
 STABLE = 10.0  # a daemon that ran this long had not crashed in a loop
@@ -126,15 +127,17 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     dog = Watchdog(root, args.cluster)
-    lock = procs.claim_pid_file(dog.files.watchdog_pid)
+    lock = pid_lock.claim(dog.files.watchdog_pid)
     if lock is None:
+        other = pid_lock.holder(dog.files.watchdog_pid)
+        log.error("another watchdog (pid %s) serves %s; exiting", other, root)
         return 1
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, dog.stop)
     try:
         return dog.run()
     finally:
-        procs.release_pid_file(dog.files.watchdog_pid, lock)
+        pid_lock.release(dog.files.watchdog_pid, lock)
 
 
 if __name__ == "__main__":

@@ -11,30 +11,16 @@ import signal
 signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 import argparse  # noqa: E402
-import fcntl  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from podnet.dns.server import Server  # noqa: E402
+from podnet.state import pid_lock  # noqa: E402
 from podnet.state.files import StateFiles  # noqa: E402
 
 log = logging.getLogger("podnet.dns")
-
-
-def _claim(path: Path) -> int | None:
-    """An exclusive lock on the pid file for the server's life: one server per state
-    directory (a daemon restarted after a crash adopts the one that runs)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     files = StateFiles(root)
-    lock = _claim(files.dns_pid)
+    lock = pid_lock.claim(files.dns_pid)
     if lock is None:
         log.error("another DNS server serves %s; exiting", root)
         return 1
@@ -58,8 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         Server(root).run()
     finally:
-        files.dns_pid.unlink(missing_ok=True)
-        os.close(lock)
+        pid_lock.release(files.dns_pid, lock)
     return 0
 
 

@@ -10,31 +10,17 @@ import signal
 signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 import argparse  # noqa: E402
-import fcntl  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from podnet.flowlog.collector import Collector  # noqa: E402
+from podnet.state import pid_lock  # noqa: E402
 from podnet.state.files import StateFiles  # noqa: E402
 
 log = logging.getLogger("podnet.flowlog")
 NICE = 10
-
-
-def _claim(path: Path) -> int | None:
-    """One collector per state directory: an exclusive lock on its pid file for its life
-    (a daemon restarted after a crash adopts the one that runs)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     # come first; while it waits, its sockets' 8 MiB buffers hold some 50,000 events.
     os.nice(NICE)
     files = StateFiles(root)
-    lock = _claim(files.flows_pid)
+    lock = pid_lock.claim(files.flows_pid)
     if lock is None:
         log.error("another flow collector serves %s; exiting", root)
         return 1
@@ -67,8 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             collector.step()
     finally:
         collector.close()
-        files.flows_pid.unlink(missing_ok=True)
-        os.close(lock)
+        pid_lock.release(files.flows_pid, lock)
     return 0
 
 
