@@ -30,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -57,46 +56,6 @@ def podnet(env: dict[str, str], *args: str) -> None:
     out = subprocess.run([sys.executable, "-m", "podnet", *args], env=env, capture_output=True)
     if out.returncode:
         raise RuntimeError(f"podnet {args[0]} failed: {out.stderr.decode()[-2000:]}")
-
-
-class Prober(threading.Thread):
-    """Connects to one pod from its node, again and again, and notes each outcome."""
-
-    def __init__(self, node_ns: str, ip: str) -> None:
-        super().__init__(daemon=True)
-        self.node_ns, self.ip = node_ns, ip
-        self.done = threading.Event()
-        self.answers: list[tuple[float, bool]] = []
-
-    def run(self) -> None:
-        from podnet.datapath import netns
-
-        fd = netns.open_fd(self.node_ns)
-        try:
-            while not self.done.is_set():
-                with netns.entered_fd(fd):
-                    s = socket.socket()
-                s.settimeout(0.3)
-                try:
-                    s.connect((self.ip, PORT))
-                    s.sendall(b"\n")
-                    ok = bool(s.recv(100))
-                except OSError:
-                    ok = False
-                finally:
-                    s.close()
-                self.answers.append((time.monotonic(), ok))
-                time.sleep(0.01)
-        finally:
-            os.close(fd)
-
-    def back_after(self, t0: float) -> float | None:
-        after = [(t, ok) for t, ok in self.answers if t >= t0]
-        first_fail = next((t for t, ok in after if not ok), None)
-        if first_fail is None:
-            return 0.0  # never missed an answer
-        back = next((t for t, ok in after if ok and t > first_fail), None)
-        return None if back is None else back - t0
 
 
 def answers(node_fd: int, ip: str, timeout: float = 0.2) -> bool:
@@ -140,6 +99,7 @@ def kernel_state(prefix: str) -> str:
 def run(nodes: int, count: int, kills: int, interval: float) -> None:
     from podnet.daemon import supervisor
     from podnet.render import kernel_names
+    from podnet.testing import ConnectLoop
 
     name = "rb" + uuid.uuid4().hex[:6]
     with tempfile.TemporaryDirectory(prefix="podnet-restart-") as tmpdir:
@@ -165,7 +125,7 @@ def run(nodes: int, count: int, kills: int, interval: float) -> None:
             sample = [(node_fds[p["node"]], p["ip"]) for p in plain[::step]]
             before = kernel_state(kernel_names.netns_prefix(name))
             load = os.getloadavg()[0]
-            prober = Prober(node["netns"], pod["ip"])
+            prober = ConnectLoop(node["netns"], pod["ip"], PORT)
             prober.start()
             try:
                 for _ in range(kills):

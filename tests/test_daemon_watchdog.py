@@ -7,9 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from podnet.cli.main import main
 from podnet.daemon import procs, supervisor
 from podnet.datapath import netns
 from podnet.render import kernel_names
-from podnet.testing import pod, podnet, unique_cluster
+from podnet.testing import ConnectLoop, pod, podnet, unique_cluster
 
 pytestmark = pytest.mark.datapath
 
@@ -68,51 +66,11 @@ def _pod_ip(sdir: Path, key: str) -> tuple[str, str]:
     return p["ip"], node["netns"]
 
 
-class Traffic(threading.Thread):
-    """Connects to a pod from its node, again and again: when did answers stop and resume?"""
-
-    def __init__(self, node_ns: str, ip: str) -> None:
-        super().__init__(daemon=True)
-        self.node_ns, self.ip = node_ns, ip
-        self.done = threading.Event()
-        self.answers: list[tuple[float, bool]] = []
-
-    def run(self) -> None:
-        fd = netns.open_fd(self.node_ns)
-        try:
-            while not self.done.is_set():
-                with netns.entered_fd(fd):
-                    s = socket.socket()
-                s.settimeout(0.3)
-                try:
-                    s.connect((self.ip, PORT))
-                    s.sendall(b"\n")
-                    ok = s.recv(100).startswith(b"x/a ")
-                except OSError:
-                    ok = False
-                finally:
-                    s.close()
-                self.answers.append((time.monotonic(), ok))
-                time.sleep(0.01)
-        finally:
-            os.close(fd)
-
-    def gap_after(self, t0: float) -> float:
-        """Seconds from t0 to the first answer after the first failure that followed t0."""
-        after = [(t, ok) for t, ok in self.answers if t >= t0]
-        first_fail = next((t for t, ok in after if not ok), None)
-        if first_fail is None:
-            return 0.0
-        back = next((t for t, ok in after if ok and t > first_fail), None)
-        assert back is not None, "never answered again"
-        return back - t0
-
-
 def test_kill_9_under_traffic_serves_again_with_the_kernel_untouched(live, capsys):
     name, env, sdir = live
     ip, node_ns = _pod_ip(sdir, "x/a")
     before = _kernel(name)
-    traffic = Traffic(node_ns, ip)
+    traffic = ConnectLoop(node_ns, ip, PORT, expect=b"x/a ")
     traffic.start()
     try:
         time.sleep(0.3)
@@ -130,7 +88,9 @@ def test_kill_9_under_traffic_serves_again_with_the_kernel_untouched(live, capsy
     finally:
         traffic.done.set()
         traffic.join()
-    print(f"serving again {traffic.gap_after(t0):.2f}s after kill -9")  # figures: docs/daemon.md
+    back = traffic.back_after(t0)
+    assert back is not None, "never answered again"
+    print(f"serving again {back:.2f}s after kill -9")  # figures: docs/daemon.md
     assert traffic.answers[-1][1], "the pod does not answer after the restart"
     assert supervisor.restarts(sdir)["count"] == 1
     assert "killed by SIGKILL" in supervisor.restarts(sdir)["reason"]

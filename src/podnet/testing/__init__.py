@@ -39,11 +39,13 @@ from podnet.testing._nft_runner import FakeRunner
 from podnet.testing._nft_trace import Nat, Packet, Tracer, trace
 from podnet.testing._runtime_docs import pod_entry, runtime_doc
 from podnet.testing._sockets import connect, read_all, udp_socket
+from podnet.testing._traffic import ConnectLoop
 
 __all__ = [
     "HOST_ROWS",
     "PATH_ROWS",
     "Browser",
+    "ConnectLoop",
     "FakeRunner",
     "Live",
     "Nat",
