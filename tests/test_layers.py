@@ -63,6 +63,12 @@ ALLOWED: dict[str, set[str]] = {
 # its supervisor only.
 CLI_DAEMON_MODULES = {"podnet.daemon.supervisor"}
 TOP_LEVEL = {"__init__.py", "__main__.py"}
+# Top-level modules every package may import: they import nothing of podnet.
+LEAVES = {"__version__", "startup"}
+
+
+def test_leaves_import_nothing_of_podnet() -> None:
+    assert _imports(SRC / "startup.py") == []
 
 
 def _imports(path: Path) -> list[str]:
@@ -97,7 +103,7 @@ def test_imports_flow_down(package: str) -> None:
             continue
         for module in _imports(path):
             target = module.split(".")[1]
-            if target in ("__version__",) or target == package:
+            if target in LEAVES or target == package:
                 continue
             if target == "testing":
                 wrong.append(f"{path.relative_to(SRC)}: {module} (test helpers in production)")

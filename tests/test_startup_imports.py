@@ -5,6 +5,7 @@ is measured by bench/startup_bench.py, not bounded here.)"""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -165,3 +166,19 @@ def test_apply_of_a_relabelled_pod_imports_the_pods_model_only(stored, tmp_path)
         "podnet.render.topology",
     }
     assert set(modules) & unused == set()
+
+
+def test_importing_the_models_leaves_the_environment_alone() -> None:
+    """Only podnet's entry points turn pydantic's plugin discovery off (podnet.startup);
+    importing the models from another program changes nothing in its process, and a
+    user's command in a pod does not inherit the setting."""
+    code = (
+        "import os; import podnet.model.pod, podnet.model.networkpolicy; "
+        "print('PYDANTIC_DISABLE_PLUGINS' in os.environ); "
+        "from podnet import startup; startup.lean_pydantic(); "
+        "print(os.environ['PYDANTIC_DISABLE_PLUGINS']); startup.user_environment(); "
+        "print('PYDANTIC_DISABLE_PLUGINS' in os.environ)"
+    )
+    env = {k: v for k, v in os.environ.items() if "PYDANTIC" not in k}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == ["False", "__all__", "False"], out.stderr

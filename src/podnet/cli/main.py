@@ -10,7 +10,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from podnet import __version__
+from podnet import __version__, startup
 from podnet.cli.output import print_error
 from podnet.model.errors import InputError
 
@@ -54,6 +54,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    startup.lean_pydantic()
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)

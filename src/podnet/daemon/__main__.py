@@ -17,6 +17,10 @@ signal.signal(signal.SIGHUP, signal.SIG_IGN)
 signal.signal(signal.SIGUSR1, signal.SIG_IGN)
 signal.signal(signal.SIGUSR2, signal.SIG_IGN)  # a full sync request (doctor --fix)
 
+from podnet import startup  # noqa: E402
+
+startup.lean_pydantic()  # before the first model is built
+
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import importlib  # noqa: E402

@@ -10,6 +10,10 @@ import signal
 # server reads the newest dns.json once its handlers are in place anyway.
 signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
+from podnet import startup  # noqa: E402
+
+startup.lean_pydantic()  # before the first model is built
+
 import argparse  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402

@@ -16,6 +16,7 @@ import socket
 import sys
 from typing import NoReturn
 
+from podnet import startup
 from podnet.datapath.netns import (
     CLONE_NEWNET,
     CLONE_NEWNS,
@@ -77,6 +78,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except OSError as e:
         print(f"error: cannot enter namespace {args.netns}: {e.strerror or e}", file=sys.stderr)
         sys.exit(EXIT_ERROR)
+    startup.user_environment()
     try:
         os.execvp(args.command[0], args.command)
     except FileNotFoundError:

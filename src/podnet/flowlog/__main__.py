@@ -9,6 +9,10 @@ import signal
 # An adopting daemon may send a SIGHUP (it does so to the DNS server): not a reason to die.
 signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
+from podnet import startup  # noqa: E402
+
+startup.lean_pydantic()  # before the first model is built
+
 import argparse  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402

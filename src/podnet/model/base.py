@@ -7,14 +7,10 @@ the API server rejects `port: "80"` as a number and `app: true` as a label value
 
 from __future__ import annotations
 
-import os
 from typing import Annotated, Any
 
-# pydantic looks for plugins at the first model build: the entry points of every installed
-# distribution (importlib.metadata, email parsing of each METADATA), 10-25 ms of every
-# command's start-up (issue 8). podnet uses none; a user's explicit setting is kept.
-os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-
+# pydantic's plugin discovery (10-25 ms of every start) is turned off by podnet's entry
+# points, not here: podnet.startup.
 from pydantic import (
     AfterValidator,
     BaseModel,
