@@ -30,6 +30,10 @@ from podnet.state.store import DB_NAME, Store
 
 REFRESH = 1.0  # seconds between looks at the store's revision and runtime.json
 TICK = 0.05  # the longest a due record waits for the selector to wake up
+# While a pending reject names policies the picture lacks, the picture is read again at most
+# this often (a sync writes the store before the kernel; a reject whose policies never
+# appear would otherwise cost a read of runtime.json and the store every step).
+STALE_LOOK = 0.2
 
 log = logging.getLogger("podnet.flowlog")
 
@@ -78,6 +82,7 @@ class Collector:
         self.files_stamp: tuple[object, ...] = ()
         self.wanted: dict[str, str] = {}  # node -> its namespace
         self.next_refresh = 0.0
+        self.next_stale_look = 0.0
         self.flows = 0
 
     # ---- the cluster's picture and the sockets ------------------------------------------
@@ -161,7 +166,9 @@ class Collector:
         start = time.time()
         for key, _ in self.selector.select(timeout):
             self._read(*key.data)
-        if self.joiner.stale(self.directory):  # a policy change not read yet: read it now
+        now = time.monotonic()
+        if now >= self.next_stale_look and self.joiner.stale(self.directory):
+            self.next_stale_look = now + STALE_LOOK  # a policy change not read yet: read it
             self.files_stamp = ()
             self.refresh()
         out: list[Record] = [*self._losses(), *self.joiner.due(start, self.directory)]
