@@ -219,3 +219,20 @@ def test_a_stored_service_the_model_refuses_leaves_it_to_the_whole_path(tmp_path
         docs = [site("b", ("/", "Prefix", "odd"))]
         objects = load([str(_write(tmp_path, docs))]).objects
         assert local_change.local_writes(store, objects, change.body_of) is None
+
+
+def test_a_dangling_stored_ingress_does_not_block_other_changes(tmp_path, monkeypatch):
+    """After the Service an Ingress names is deleted (the controller answers 503 for it),
+    the whole-state path refuses only Ingresses the change creates or changes, as the local
+    path does: an unrelated change goes through, a change of that Ingress does not."""
+    with make_store(tmp_path) as store:
+        change.delete_object(store, "Service", "x", "web")
+        unrelated = [service("x/other", {"app": "a"})]  # not local: the whole path
+        lines, _ = change.apply_objects(store, load([str(_write(tmp_path, unrelated))]).objects)
+        assert lines == ["service/other created"]
+        touched = [site("site", ("/v2", "Exact", "web"))]
+        for path in ("local", "whole"):
+            if path == "whole":
+                monkeypatch.setattr(change, "local_writes", lambda *a: None)
+            with pytest.raises(InputError, match=r'Not found: Service "web"'):
+                change.apply_objects(store, load([str(_write(tmp_path, touched))]).objects)

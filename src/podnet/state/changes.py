@@ -142,7 +142,7 @@ def _commit(store: Store, objects: list[Loaded], check: Check, stored: Collectio
     if store.get_meta("ingress_addon") != "off" and ingress_addon.wanted(cluster):
         cluster = ingress_addon.with_ingress_controller(cluster)
     cluster = with_services(cluster, net, _stored_services(store))
-    ingress_checks.check(cluster)
+    ingress_checks.check(cluster, unchanged=stored)
     cluster = ingress_checks.with_ingress_status(cluster)
     placement = place(cluster, net, held=store.held(), strict=True)
     check(store, cluster, placement, net)  # e.g. kernel names that cannot be built

@@ -6,13 +6,15 @@ A backend must name a Service of the Ingress's namespace and one of its ports, b
 by name. A real API server accepts a dangling reference (the controller then answers 503);
 podnet refuses it at once, because a typo there is the commonest Ingress mistake and the
 store is the user's input. A Service deleted later leaves the reference dangling: the
-controller serves 503 for it and reports it (docs/ingress.md).
+controller serves 503 for it and reports it (docs/ingress.md), and a later `apply` checks
+only the Ingresses it creates or changes (an admission check, as the API server's are), so
+an unrelated change is not refused for a stored Ingress it does not touch.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from podnet.model.cluster import Cluster
 from podnet.model.errors import InputError, Origin, Problem
@@ -23,11 +25,15 @@ from podnet.state.ingress_addon import NAMESPACE, SERVICE
 from podnet.state.ingress_classes import default_classes, served
 
 
-def problems(cluster: Cluster) -> list[Problem]:
+def problems(cluster: Cluster, unchanged: Collection[int] = ()) -> list[Problem]:
+    """The problems of the Ingresses of `cluster` but those in `unchanged` (ids of stored
+    objects the change keeps as they are)."""
     services = {s.key: s for s in cluster.services}
     several_defaults = len(default_classes(cluster.ingress_classes)) > 1
     out: list[Problem] = []
     for ing in cluster.ingresses:
+        if id(ing) in unchanged:
+            continue
         ident = identity("Ingress", ing.metadata.namespace, ing.metadata.name)
         out += ingress_problems(ing, cluster.origins.get(ident), services.get, several_defaults)
     return out
@@ -84,8 +90,8 @@ def ingress_problems(
     return out
 
 
-def check(cluster: Cluster) -> None:
-    found = problems(cluster)
+def check(cluster: Cluster, unchanged: Collection[int] = ()) -> None:
+    found = problems(cluster, unchanged)
     if found:
         raise InputError(found)
 
