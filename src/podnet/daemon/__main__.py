@@ -115,7 +115,7 @@ async def serve(root: Path, cluster: str) -> int:
     from podnet.controller.ingress_controller import IngressController
     from podnet.daemon.nginx_child import NginxChild
 
-    ingress = IngressController(root, cluster)
+    ingress = IngressController(root, cluster, reconciler.parsed)
     nginx = NginxChild(root, cluster)
     ingress.desired = profiled("ingress", ingress.desired)  # type: ignore[method-assign]
     nginx.prepare = profiled("nginx_test", nginx.prepare)  # type: ignore[method-assign]
