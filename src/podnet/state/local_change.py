@@ -77,20 +77,29 @@ def local_writes(
         if statuses is None:
             return None
         status_of = iter(statuses)
+        dumped: dict[int, dict[str, Any]] = {}  # every Ingress of ours shares one status
         out = [
-            (o, verb, _with_status(body, next(status_of), body_of) if o.kind == "Ingress" else body)
+            (o, verb, _with_status(body, next(status_of), body_of, dumped))
+            if o.kind == "Ingress"
+            else (o, verb, body)
             for o, verb, body in out
         ]
     return out
 
 
-def _with_status(body: dict[str, Any], status: Any, body_of: BodyOf) -> dict[str, Any]:
-    """An Ingress's body with the status the whole path writes (None: as given)."""
+def _with_status(
+    body: dict[str, Any], status: Any, body_of: BodyOf, dumped: dict[int, dict[str, Any]]
+) -> dict[str, Any]:
+    """An Ingress's body with the status the whole path writes (None: as given). `dumped`:
+    the statuses dumped so far, by id (the bodies are written as JSON: sharing one dict
+    among them is safe)."""
     if status is None:
         return body
     out = {k: v for k, v in body.items() if k != "status"}
-    if dumped := body_of(status):
-        out["status"] = dumped
+    if id(status) not in dumped:
+        dumped[id(status)] = body_of(status)
+    if dumped[id(status)]:
+        out["status"] = dumped[id(status)]
     return out
 
 
