@@ -28,7 +28,6 @@ same lines, the same errors, and the same objects written.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -117,8 +116,10 @@ def _stored_body(kind: str, body: dict[str, Any], body_of: BodyOf) -> dict[str, 
 
 
 def _model_of(kind: str, body: dict[str, Any]) -> Any:
-    """A stored body as the model reads it; None if it does not validate."""
-    raw = json.loads(json.dumps(body))  # the loader mutates (raw defaults)
+    """A stored body as the model reads it; None if it does not validate. The loader
+    mutates (raw defaults): `body` must be the caller's own, as every Store read parses
+    the stored text anew (Store._stored), and is not read again."""
+    raw = body
     raw.setdefault("kind", kind)
     result = LoadResult()
     if validate_object(raw, Origin("<store>", 0), result, Counter()) or not result.objects:
