@@ -16,7 +16,8 @@ A cluster is brought up (`podnet up`, a unique name, a temporary state directory
 2. **sync**: `podnet apply` of --ingresses Ingresses (host i.bench.test -> Service i); the
    time from the start of `apply` until the last Ingress's host is served (polled with
    curl from the internet), and where it went: `apply`'s wall and CPU time (with
-   --profile DIR, its cProfile there), the daemon's sync (daemon.json), the controller's
+   --profile DIR, its cProfile there, and the daemon's syncs, controller updates and
+   `nginx -t` in DIR/daemon), the daemon's sync (daemon.json), the controller's
    read, plan and render and `nginx -t` (wall and CPU, ingress/status.json "timings"),
    the daemon's and nginx master's CPU time.
 3. **reloads under load**: 20 SIGHUPs (each once the previous took effect) during wrk, once
@@ -208,6 +209,7 @@ def sync_round(
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     prof = args.profile / f"apply.{k}.prof" if args.profile else None
+    daemon_profiles = set(args.profile.glob("daemon/*.prof")) if args.profile else set()
     load = os.getloadavg()[0]
     started = time.monotonic()
     out = podnet(
@@ -244,6 +246,9 @@ def sync_round(
         f"ingress controller and nginx -t (s): {timings}; daemon CPU with nginx -t "
         f"{daemon_cpu:.2f}s; nginx master CPU {cpu_seconds(master) - cpu0:.2f}s"
     )
+    if args.profile:
+        new = sorted(p.name for p in set(args.profile.glob("daemon/*.prof")) - daemon_profiles)
+        print(f"    profiles: {prof}; the daemon's in {args.profile / 'daemon'}: {new}")
     return 0
 
 
@@ -255,11 +260,15 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--syncs", type=int, default=1, help="sync rounds (later ones update)")
     ap.add_argument("--no-reloads", dest="reloads", action="store_false")
-    ap.add_argument("--profile", type=Path, help="write apply's cProfile into this directory")
+    ap.add_argument(
+        "--profile", type=Path, help="write apply's and the daemon's cProfile into this directory"
+    )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="podnet-ingress-bench-"))
     name = f"ib-{uuid.uuid4().hex[:6]}"
     env = {**os.environ, "PODNET_STATE_DIR": str(tmp / "state")}
+    if args.profile:  # the daemon (started by up) profiles its syncs (daemon/profiling.py)
+        env["PODNET_DAEMON_PROFILE"] = str(args.profile.resolve() / "daemon")
     sdir = tmp / "state" / name
     try:
         (tmp / "base.yaml").write_text(yaml.safe_dump_all(manifests(args.services)))

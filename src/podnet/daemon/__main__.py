@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING  # noqa: E402
 
 from podnet.daemon.dns_child import DnsChild  # noqa: E402
 from podnet.daemon.flows_child import FlowsChild, enabled  # noqa: E402
+from podnet.daemon.profiling import profiled  # noqa: E402
 from podnet.daemon.supervisor import FULL_SYNC_SIGNAL, SYNC_SIGNAL  # noqa: E402
 from podnet.state import pid_lock  # noqa: E402
 from podnet.state.files import StateFiles, write_atomic  # noqa: E402
@@ -107,14 +108,17 @@ async def serve(root: Path, cluster: str) -> int:
         return standin.readiness.get(f"{namespace}/{pod}", False)
 
     reconciler = Reconciler(root, cluster, watch_drift=True, readiness=ready)
+    reconciler.sync = profiled("sync", reconciler.sync)  # type: ignore[method-assign]
     # The ingress controller (docs/ingress.md): after every sync (which is when Services,
     # EndpointSlices, Ingresses and Secrets reach the kernel's side), the desired nginx
     # configuration; nginx_child tests and applies it. Updates run one at a time.
     from podnet.controller.ingress_controller import IngressController
     from podnet.daemon.nginx_child import NginxChild
 
-    ingress = IngressController(root, cluster)
+    ingress = IngressController(root, cluster, reconciler.parsed)
     nginx = NginxChild(root, cluster)
+    ingress.desired = profiled("ingress", ingress.desired)  # type: ignore[method-assign]
+    nginx.prepare = profiled("nginx_test", nginx.prepare)  # type: ignore[method-assign]
     ingress_lock = asyncio.Lock()
 
     async def update_ingress() -> None:

@@ -6,7 +6,7 @@ the controller's syncs and the stand-in's connections, or a sync would stall eve
 A daemon restarted after a crash adopts a server that still runs (found by its command
 line, like the watchdog finds the daemon), so DNS keeps answering across a daemon restart.
 Restarts back off as the watchdog's do: at once after a stable run, else from 0.5 s
-doubling up to 10 s.
+doubling up to 10 s (daemon.child, which nginx_child shares).
 """
 
 from __future__ import annotations
@@ -21,31 +21,27 @@ import time
 from pathlib import Path
 
 from podnet.daemon import procs
+from podnet.daemon.child import SupervisedChild
 from podnet.state.files import StateFiles
 
 MODULE = procs.DNS
-STABLE, FIRST_BACKOFF, MAX_BACKOFF = 10.0, 0.5, 10.0
 RELOAD_WAIT = 2.0  # seconds a reload may take before the daemon stops waiting for it
 
 log = logging.getLogger("podnet.daemon.dns")
 
 
-class DnsChild:
-    # What the child is (the flow collector reuses this supervision: flows_child.py).
+class DnsChild(SupervisedChild):
+    # What the child is (the flow collector is started and adopted the same way:
+    # flows_child.py).
     module = MODULE
-    what = "DNS server"
+    what = "the DNS server"
+    log = log
 
     def __init__(self, root: Path, cluster: str) -> None:
+        super().__init__()
         self.root = root
         self.cluster = cluster
         self.files = StateFiles(root)
-        self.pid: int | None = None
-        self.stopping = False
-        self.restarts = 0
-        self.started = 0.0
-        self.backoff = FIRST_BACKOFF
-        self._pidfd: int | None = None
-        self._restart: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
         found = procs.find(self.root, self.module)
@@ -65,37 +61,6 @@ class DnsChild:
     def adopted(self, pid: int) -> None:
         procs.signal_pid(pid, signal.SIGHUP)  # it may hold an older dns.json
 
-    def _watch(self, pid: int) -> None:
-        try:
-            self._pidfd = os.pidfd_open(pid)
-        except ProcessLookupError:
-            self._exited()
-            return
-        asyncio.get_running_loop().add_reader(self._pidfd, self._exited)
-
-    def _unwatch(self) -> None:
-        if self._pidfd is not None:
-            asyncio.get_running_loop().remove_reader(self._pidfd)
-            os.close(self._pidfd)
-            self._pidfd = None
-
-    def _exited(self) -> None:
-        self._unwatch()
-        pid, self.pid = self.pid, None
-        if pid is not None:
-            procs.reap(pid)
-        if self.stopping:
-            return
-        self.restarts += 1
-        if time.monotonic() - self.started >= STABLE:
-            self.backoff, delay = FIRST_BACKOFF, 0.0
-        else:
-            delay, self.backoff = self.backoff, min(MAX_BACKOFF, self.backoff * 2)
-        log.warning(
-            "the %s (pid %s) ended; restart %d in %gs", self.what, pid, self.restarts, delay
-        )
-        self._restart = asyncio.get_running_loop().call_later(delay, self.start)
-
     def generation(self) -> int:
         try:
             return int(json.loads(self.files.dns_status.read_text())["generation"])
@@ -114,9 +79,7 @@ class DnsChild:
             await asyncio.sleep(0.005)
 
     def stop(self, grace: float = 3.0) -> None:
-        self.stopping = True
-        if self._restart is not None:
-            self._restart.cancel()
+        self._cancel_restart()
         self._unwatch()
         if self.pid is not None and procs.serves(self.pid, self.root, self.module):
             procs.terminate([self.pid], grace)

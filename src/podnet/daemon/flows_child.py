@@ -20,7 +20,7 @@ def enabled() -> bool:
 
 class FlowsChild(DnsChild):
     module = procs.FLOWS
-    what = "flow collector"
+    what = "the flow collector"
 
     def adopted(self, pid: int) -> None:
         pass  # it reads the cluster's picture again by itself

@@ -15,7 +15,7 @@ daemon.
   worker_shutdown_timeout); the listening sockets are never closed.
 - **Adopted across a daemon restart**, like the DNS server: the master's pid file, checked
   against /proc (its command line names our nginx.conf).
-- Restarts back off as the DNS server's do.
+- Restarts back off as the DNS server's do (daemon.child, which both share).
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ from pathlib import Path
 
 from podnet.controller.ingress_controller import Desired
 from podnet.daemon import procs
+from podnet.daemon.child import SupervisedChild
 from podnet.render.nginx_conf import DEFAULT_CERT, cert_path
 from podnet.state.files import StateFiles, write_atomic
 
-STABLE, FIRST_BACKOFF, MAX_BACKOFF = 10.0, 0.5, 10.0
 TEST_TIMEOUT = 30.0
 RELOAD_TIMEOUT, RELOAD_POLL = 10.0, 0.005
 NGINX = "nginx"
@@ -95,27 +95,24 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-class NginxChild:
+class NginxChild(SupervisedChild):
+    what = "nginx"
+    log = log
+
     def __init__(self, root: Path, cluster: str) -> None:
+        super().__init__()
         self.root = root
         self.cluster = cluster
         self.dir = StateFiles(root).ingress
         self.conf = self.dir / "nginx.conf"
-        self.pid: int | None = None
         self.netns: str | None = None
         self.pod = ""
-        self.stopping = False
-        self.restarts = 0
         self.reloads = 0
-        self.started = 0.0
-        self.backoff = FIRST_BACKOFF
         self.error: str | None = None
         self.problems: tuple[str, ...] = ()
         self.digest: str | None = None
         self.revision = 0
         self.timings: dict[str, float] = {}  # of the last update that ran `nginx -t`
-        self._pidfd: int | None = None
-        self._restart: asyncio.TimerHandle | None = None
 
     # --- configuration -------------------------------------------------------------------
     def prepare(self, desired: Desired) -> bool:
@@ -249,40 +246,11 @@ class NginxChild:
         self.started = time.monotonic()
         self._watch(self.pid)
 
-    def _watch(self, pid: int) -> None:
-        try:
-            self._pidfd = os.pidfd_open(pid)
-        except ProcessLookupError:
-            self._exited()
-            return
-        asyncio.get_running_loop().add_reader(self._pidfd, self._exited)
-
-    def _unwatch(self) -> None:
-        if self._pidfd is not None:
-            asyncio.get_running_loop().remove_reader(self._pidfd)
-            os.close(self._pidfd)
-            self._pidfd = None
-
-    def _exited(self) -> None:
-        self._unwatch()
-        pid, self.pid = self.pid, None
-        if pid is not None:
-            procs.reap(pid)
-        if self.stopping:
-            return
-        self.restarts += 1
-        if time.monotonic() - self.started >= STABLE:
-            self.backoff, delay = FIRST_BACKOFF, 0.0
-        else:
-            delay, self.backoff = self.backoff, min(MAX_BACKOFF, self.backoff * 2)
-        log.warning("nginx (pid %s) ended; restart %d in %gs", pid, self.restarts, delay)
-        self._restart = asyncio.get_running_loop().call_later(delay, self.start)
+    def _after_exit(self) -> None:
         self.write_status()
 
     def stop(self, grace: float = 3.0) -> None:
-        self.stopping = True
-        if self._restart is not None:
-            self._restart.cancel()
+        self._cancel_restart()
         with contextlib.suppress(RuntimeError):  # no loop: called at the very end
             self._unwatch()
         pid = self.pid or self._find()

@@ -224,15 +224,29 @@ def _pruned(value: Any) -> Any:
     """Drop empty fields ({}, [], ""), as the API server's JSON omits them; empty selectors
     stay (KEEP_EMPTY)."""
     if isinstance(value, dict):
-        out = {k: _pruned(v) for k, v in value.items()}
-        return {
-            k: v
-            for k, v in out.items()
-            if v not in ({}, [], "", None) or (k in KEEP_EMPTY and v == {})
-        }
+        return _pruned_dict(value)
     if isinstance(value, list):
         return [_pruned(v) for v in value]
     return value
+
+
+def _pruned_dict(value: dict[Any, Any]) -> dict[Any, Any]:
+    # One pass, recursing only into containers: a body of 1,000 Ingresses is ~60,000 values
+    # (the update of all of them dumps each three times on `apply`'s way).
+    out = {}
+    for k, v in value.items():
+        if isinstance(v, dict):
+            v = _pruned_dict(v)
+            if not v and k not in KEEP_EMPTY:
+                continue
+        elif isinstance(v, list):
+            if not v:
+                continue
+            v = [_pruned(x) for x in v]
+        elif v is None or v == "":
+            continue
+        out[k] = v
+    return out
 
 
 def store_cluster(

@@ -14,7 +14,6 @@ random sequences of changes.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 
@@ -164,7 +163,10 @@ def _parsed(changes: Changes, cache: ParsedCache) -> dict[ObjectKey, Loaded]:
             continue
         if row.kind not in KIND_NAMES:
             continue
-        body = json.loads(json.dumps(row.body))
+        # The loader mutates (raw defaults), but each row's body was parsed anew from the
+        # stored text (Store._stored) and is read nowhere else: no copy (~0.03 s of a sync
+        # that changed 1,000 Ingresses).
+        body = row.body
         body.setdefault("kind", row.kind)
         before = len(result.objects)
         problems += validate_object(

@@ -28,6 +28,8 @@ from podnet.model.meta import ObjectMeta
 from podnet.model.pod import Container, ContainerPort, Pod, PodSpec
 from podnet.model.service import Service, ServicePort, ServiceSpec
 from podnet.state.ingress_identity import (
+    CLASS,
+    CONTROLLER,
     HTTP_PORT,
     HTTPS_PORT,
     METRICS_PORT,
@@ -37,8 +39,6 @@ from podnet.state.ingress_identity import (
     pod_name,
 )
 
-CONTROLLER = "k8s.io/ingress-nginx"  # spec.controller of the classes podnet serves
-CLASS = "nginx"
 LABELS = {
     "app.kubernetes.io/name": "ingress-nginx",
     "app.kubernetes.io/instance": "ingress-nginx",

@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING
 
-from podnet.model.cluster import Cluster
 from podnet.model.errors import InputError, Origin, Problem
 from podnet.model.ingress import Ingress, IngressStatus
 from podnet.model.kinds import identity
 from podnet.model.service import LoadBalancerIngress, LoadBalancerStatus, Service
-from podnet.state.ingress_addon import NAMESPACE, SERVICE
 from podnet.state.ingress_classes import default_classes, served
+from podnet.state.ingress_identity import NAMESPACE, SERVICE
+
+if TYPE_CHECKING:  # the local path of `apply` (state.ingress_local) does without the build
+    from podnet.model.cluster import Cluster
 
 
 def problems(cluster: Cluster, unchanged: Collection[int] = ()) -> list[Problem]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from podnet.model.ingress import Ingress, IngressClass
-from podnet.state.ingress_addon import CONTROLLER
+from podnet.state.ingress_identity import CONTROLLER
 
 
 def default_classes(classes: Iterable[IngressClass]) -> list[IngressClass]:

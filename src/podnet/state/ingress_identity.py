@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 
 NAMESPACE = "ingress-nginx"
+CONTROLLER = "k8s.io/ingress-nginx"  # spec.controller of the classes podnet serves
+CLASS = "nginx"
 SERVICE = "ingress-nginx-controller"
 HTTP_PORT, HTTPS_PORT, METRICS_PORT = 80, 443, 10254
 NGINX_PORTS = frozenset({(HTTP_PORT, "TCP"), (HTTPS_PORT, "TCP")})

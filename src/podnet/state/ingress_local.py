@@ -21,10 +21,9 @@ from podnet.model.errors import InputError, Problem
 from podnet.model.ingress import IngressClass, IngressStatus
 from podnet.model.load import Loaded
 from podnet.model.service import Service
-from podnet.state.ingress_addon import CLASS, CONTROLLER
 from podnet.state.ingress_checks import ingress_problems, status_of
 from podnet.state.ingress_classes import class_of, default_classes
-from podnet.state.ingress_identity import NAMESPACE, SERVICE, pod_name
+from podnet.state.ingress_identity import CLASS, CONTROLLER, NAMESPACE, SERVICE, pod_name
 from podnet.state.store import Store
 
 # The stored object of a key as the model reads it (None: absent, or refused by the model).

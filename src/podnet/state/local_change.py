@@ -28,7 +28,6 @@ same lines, the same errors, and the same objects written.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -77,20 +76,29 @@ def local_writes(
         if statuses is None:
             return None
         status_of = iter(statuses)
+        dumped: dict[int, dict[str, Any]] = {}  # every Ingress of ours shares one status
         out = [
-            (o, verb, _with_status(body, next(status_of), body_of) if o.kind == "Ingress" else body)
+            (o, verb, _with_status(body, next(status_of), body_of, dumped))
+            if o.kind == "Ingress"
+            else (o, verb, body)
             for o, verb, body in out
         ]
     return out
 
 
-def _with_status(body: dict[str, Any], status: Any, body_of: BodyOf) -> dict[str, Any]:
-    """An Ingress's body with the status the whole path writes (None: as given)."""
+def _with_status(
+    body: dict[str, Any], status: Any, body_of: BodyOf, dumped: dict[int, dict[str, Any]]
+) -> dict[str, Any]:
+    """An Ingress's body with the status the whole path writes (None: as given). `dumped`:
+    the statuses dumped so far, by id (the bodies are written as JSON: sharing one dict
+    among them is safe)."""
     if status is None:
         return body
     out = {k: v for k, v in body.items() if k != "status"}
-    if dumped := body_of(status):
-        out["status"] = dumped
+    if id(status) not in dumped:
+        dumped[id(status)] = body_of(status)
+    if dumped[id(status)]:
+        out["status"] = dumped[id(status)]
     return out
 
 
@@ -108,8 +116,10 @@ def _stored_body(kind: str, body: dict[str, Any], body_of: BodyOf) -> dict[str, 
 
 
 def _model_of(kind: str, body: dict[str, Any]) -> Any:
-    """A stored body as the model reads it; None if it does not validate."""
-    raw = json.loads(json.dumps(body))  # the loader mutates (raw defaults)
+    """A stored body as the model reads it; None if it does not validate. The loader
+    mutates (raw defaults): `body` must be the caller's own, as every Store read parses
+    the stored text anew (Store._stored), and is not read again."""
+    raw = body
     raw.setdefault("kind", kind)
     result = LoadResult()
     if validate_object(raw, Origin("<store>", 0), result, Counter()) or not result.objects:
