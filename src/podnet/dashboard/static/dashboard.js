@@ -33,13 +33,16 @@
     textureOnViewport: true,
     hideEdgesOnViewport: true,
     style: [
-      { selector: "node", style: { "font-size": 10, "label": "data(label)", "text-valign": "bottom", "text-margin-y": 2, "min-zoomed-font-size": 7 } },
+      // Names of pods, Services, Ingresses and nodes only where they can be read (.named:
+      // zoom >= NAMES_ZOOM, where 10 px text is 7 px on screen, the smallest drawn);
+      // below it Cytoscape would still measure 1,000 labels and apply their properties.
+      { selector: "node.named", style: { "label": "data(label)", "font-size": 10, "text-valign": "bottom", "text-margin-y": 2, "min-zoomed-font-size": 7 } },
       { selector: "node[kind='namespace'], node[kind='nodes']", style: {
-        "shape": "round-rectangle", "width": "data(w)", "height": "data(h)", "z-compound-depth": "bottom",
+        "label": "data(label)", "shape": "round-rectangle", "width": "data(w)", "height": "data(h)", "z-compound-depth": "bottom",
         "background-color": "#eef2ff", "background-opacity": 0.6, "border-color": "#a5b4fc",
         "border-width": 1, "text-valign": "top", "text-halign": "center", "text-margin-y": -2, "font-size": 13, "font-weight": "bold" } },
       { selector: "node[kind='nodes']", style: { "background-color": "#f1f5f9", "border-color": "#cbd5e1" } },
-      { selector: "node[kind='pod']", style: { "shape": "ellipse", "width": 22, "height": 22, "background-color": "#3b82f6" } },
+      { selector: "node[kind='pod']", style: { "width": 22, "height": 22, "background-color": "#3b82f6" } },
       { selector: "node[kind='pod'][?ingressController]", style: { "shape": "round-diamond", "width": 28, "height": 28, "background-color": "#f59e0b" } },
       { selector: "node[kind='pod'][?hostNetwork]", style: { "background-color": "#64748b" } },
       { selector: "node[kind='pod'][readiness = 'not ready']", style: { "border-width": 3, "border-color": "#dc2626" } },
@@ -59,6 +62,16 @@
     ]
   });
   state.cy = cy;
+  var NAMES_ZOOM = 0.7;
+  state.named = false;
+  function isMember(n) { var k = n.data("kind"); return k !== "namespace" && k !== "nodes"; }
+  function updateNames() {
+    var want = cy.zoom() >= NAMES_ZOOM;
+    if (want === state.named) return;
+    state.named = want;
+    cy.batch(function () { cy.nodes().filter(isMember).toggleClass("named", want); });
+  }
+  cy.on("zoom", updateNames);
 
   // Namespaces side by side (wrapping), each holding its Services and Ingresses, then its
   // pods, in a square grid; the cluster's nodes in a row on top. Positions are computed
@@ -221,6 +234,12 @@
       return { data: { id: el.data.id, box: el.data.parent, kind: el.data.kind, label: el.data.label } };
     }));
     state.positions = layout.pos;
+    if (first) fitTo(layout.pos); // the zoom first: names are added with the elements, or not
+    state.named = cy.zoom() >= NAMES_ZOOM;
+    var named = function (el) {
+      if (el.group !== "nodes" || !state.named || layout.boxes[el.data.id]) return el.classes || "";
+      return el.classes ? el.classes + " named" : "named";
+    };
     cy.batch(function () {
       cy.elements().forEach(function (el) {
         if (!fresh[el.id()]) { if (el.isNode()) moved++; el.remove(); }
@@ -235,8 +254,9 @@
           });
           if (changed) have.data(el.data);
           var was = have.classes().filter(function (c) { return c !== "hidden"; }).join(" ");
-          if (was !== (el.classes || "")) have.classes(el.classes || "");
+          if (was !== named(el)) have.classes(named(el));
         } else {
+          el.classes = named(el);
           adding.push(el);
           if (el.group === "nodes") moved++;
         }
@@ -253,7 +273,7 @@
     fillSelect($("f-port"), doc.ports);
     fillSelect($("flows-ns"), doc.namespaces);
     $("flows-ns").options[0].textContent = "all namespaces";
-    if (first || moved) fitTo(state.positions);
+    if (!first && moved) { fitTo(state.positions); updateNames(); }
     timings.layout = performance.now() - t0 - timings.elements;
     applyFilters();
     timings.total = performance.now() - t0;
@@ -504,6 +524,7 @@
     if (state.tab === "matrix") loadMatrix();
   }
 
+  loadGraph(); // the map first: it does not wait for the status (early.js asked already)
   getJSON("/api/status").then(function (s) {
     state.features = s.features;
     startFlows();
