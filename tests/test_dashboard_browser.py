@@ -143,3 +143,17 @@ def test_the_map_is_read_once_per_revision(page) -> None:
     b.page.wait_for_timeout(1000)  # status events come every 0.25 s when something changes
     assert len(reads) == 1
     assert b.page.evaluate("() => window.podnet.graphRevision === window.podnet.storeRevision")
+
+
+def test_names_are_drawn_where_they_can_be_read(page) -> None:
+    """Pods', Services' and nodes' names are styled only at a zoom where 10 px text is at
+    least 7 px on screen (Cytoscape's smallest drawn); the groups' names always."""
+    b, _ = page
+    names = """(z) => { const cy = window.podnet.cy; cy.zoom(z);
+      const members = cy.nodes().filter(n => n.data('box'));
+      return [members.filter(n => n.style('label') !== '').length, members.length,
+              cy.getElementById('ns:shop').style('label')]; }"""
+    shown, members, group = b.page.evaluate(names, 0.3)
+    assert (shown, group) == (0, "shop") and members > 0
+    shown, members, group = b.page.evaluate(names, 1.0)
+    assert (shown, group) == (members, "shop")
