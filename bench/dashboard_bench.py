@@ -7,7 +7,10 @@
    namespaces, no root; the map, matrix and API read the store exactly as for a live
    cluster): time to the first paint of the map (the page's own clock: navigation to the
    first frame after the map is drawn; Chromium's first-contentful-paint beside it), the
-   server's CPU time for that load, and filter changes (namespace, label selector, port).
+   server's and the browser's CPU time for that load (every chromium process, and the
+   page's renderer apart), and filter changes (namespace, label selector, port). The
+   browser has done its own first navigation (about:blank) before: that costs 0.7-0.9 s of
+   CPU in chromium's WebUI renderer, whatever the page, and is no cost of the dashboard's.
 3. Live flows at 10,000 a minute (--flow-rate): records appended to the cluster's flow
    history (flowlog.history.Writer, the collector's own writer; batches every 0.1 s, as the
    collector writes) at that rate, between pods of the stored cluster, one in five blocked
