@@ -43,8 +43,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "src"))
 
-from podnet.testing import browser, dashboard  # noqa: E402
-from podnet.testing._browser import Browser as browser_t  # noqa: E402
+from podnet.testing import Browser, browser, dashboard  # noqa: E402
 
 NEXT_FRAME = "() => new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)))"
 # run `action` in the page, then wait for the frame that shows it: ms
@@ -128,7 +127,7 @@ def bench_report(cluster: Path, work: Path, repeat: int) -> None:
     print(f"filter change       {figures(filters)}  ({cells} cells left shown)")
 
 
-def settle(b: browser_t) -> None:
+def settle(b: Browser) -> None:
     """Let a fresh chromium do its own first-navigation work before a page is measured:
     its first navigation (even to about:blank) costs 0.7-0.9 s of CPU in chromium's own
     WebUI renderer, which is no page's cost (an admin's browser already runs)."""
@@ -142,7 +141,7 @@ def settle(b: browser_t) -> None:
         last = now
 
 
-def renderer_cpu(b: browser_t) -> float:
+def renderer_cpu(b: Browser) -> float:
     """CPU seconds of this browser's renderer processes (the pages' main threads, their
     compositing and raster): the page's own share of every chromium process."""
     total = 0
