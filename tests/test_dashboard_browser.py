@@ -110,3 +110,50 @@ def test_the_action_and_flows_panels_are_offered(page) -> None:
         assert "needs root" in (b.page.locator("#actions").text_content() or "")
     assert b.page.locator("#flows-pause").is_enabled()
     assert b.page.locator("#flows-table tr").count() == 0
+
+
+def test_groups_enclose_their_members(page) -> None:
+    """Namespaces and the nodes' row are drawn as boxes sized from the members' positions
+    (not Cytoscape compounds): every pod, Service and node lies inside its group's box."""
+    b, _ = page
+    outside = b.page.evaluate(
+        """() => {
+      const cy = window.podnet.cy, bad = [];
+      cy.nodes().filter(n => n.data('box')).forEach(n => {
+        const box = cy.getElementById(n.data('box')), p = n.position(), c = box.position();
+        const w = box.data('w'), h = box.data('h');
+        if (!(Math.abs(p.x - c.x) < w / 2 && Math.abs(p.y - c.y) < h / 2)) bad.push(n.id());
+      });
+      return [bad, cy.nodes().filter(n => n.data('box')).length, cy.nodes().filter(n => n.isParent()).length];
+    }"""
+    )
+    bad, members, compounds = outside
+    assert bad == [] and members > 0 and compounds == 0
+
+
+def test_the_map_is_read_once_per_revision(page) -> None:
+    """The page reads /api/graph once when it opens (early.js), not again for the status
+    event that names the same revision."""
+    b, _ = page
+    reads: list[str] = []
+    b.page.on("request", lambda r: reads.append(r.url) if r.url.endswith("/api/graph") else None)
+    b.page.reload()
+    b.page.wait_for_selector("body[data-graph-revision]")
+    b.page.wait_for_function("() => window.podnet.storeRevision !== null")
+    b.page.wait_for_timeout(1000)  # status events come every 0.25 s when something changes
+    assert len(reads) == 1
+    assert b.page.evaluate("() => window.podnet.graphRevision === window.podnet.storeRevision")
+
+
+def test_names_are_drawn_where_they_can_be_read(page) -> None:
+    """Pods', Services' and nodes' names are styled only at a zoom where 10 px text is at
+    least 7 px on screen (Cytoscape's smallest drawn); the groups' names always."""
+    b, _ = page
+    names = """(z) => { const cy = window.podnet.cy; cy.zoom(z);
+      const members = cy.nodes().filter(n => n.data('box'));
+      return [members.filter(n => n.style('label') !== '').length, members.length,
+              cy.getElementById('ns:shop').style('label')]; }"""
+    shown, members, group = b.page.evaluate(names, 0.3)
+    assert (shown, group) == (0, "shop") and members > 0
+    shown, members, group = b.page.evaluate(names, 1.0)
+    assert (shown, group) == (members, "shop")

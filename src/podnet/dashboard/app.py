@@ -129,7 +129,8 @@ def create_app(cluster: str, sdir: Path, quarantine: QuarantineAction | None = N
         view = await source.view()
         # readiness only from a daemon that runs (a killed one leaves its files behind)
         ready = (await asyncio.to_thread(daemon_status, sdir, True)).ready
-        return JSONResponse(await asyncio.to_thread(view.graph, ready))
+        body = await asyncio.to_thread(view.graph_json, ready)
+        return Response(body, media_type="application/json")
 
     async def api_matrix(request: Request) -> Response:
         view = await source.view()
@@ -222,10 +223,16 @@ def create_app(cluster: str, sdir: Path, quarantine: QuarantineAction | None = N
             status_code={0: 200, 2: 400}.get(status, 500),
         )
 
+    async def warm() -> None:
+        view = await source.view()
+        ready = (await asyncio.to_thread(daemon_status, sdir, True)).ready
+        await asyncio.to_thread(view.graph_json, ready)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        # the first view is read at start-up: the first page does not wait for the imports
-        task = asyncio.get_running_loop().create_task(source.view())
+        # the first view and its map are made at start-up: the first page does not wait
+        # for the imports, the analysis and the map's document (0.35 s CPU at 1,000 pods)
+        task = asyncio.get_running_loop().create_task(warm())
         yield
         task.cancel()
 

@@ -200,8 +200,10 @@ def _pod_edges(a: Analysis) -> list[dict[str, Any]]:
 
 def _namespace_edges(a: Analysis) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
     """Per port and namespace pair: how many pod pairs are allowed of those asked (numpy:
-    one-hot namespace matrices around each port's dense block)."""
+    the allowed cells of each port's dense block counted per namespace pair with one
+    bincount; asked is rows x columns per pair, less each pod with itself)."""
     names = sorted({p.namespace for p in a.pods})
+    n_ns = len(names)
     index = {n: i for i, n in enumerate(names)}
     ns_of = np.array([index[p.namespace] for p in a.pods], dtype=np.int64)
     per_port: dict[str, list[dict[str, Any]]] = {}
@@ -209,17 +211,19 @@ def _namespace_edges(a: Analysis) -> tuple[list[dict[str, Any]], dict[str, list[
     total_asked: np.ndarray | None = None
     for k, pp in enumerate(a.ports):
         srcs, cols, m = a.block(k)
-        rows_hot = np.zeros((len(srcs), len(names)), dtype=np.int64)
-        rows_hot[np.arange(len(srcs)), ns_of[srcs]] = 1
-        cols_hot = np.zeros((len(cols), len(names)), dtype=np.int64)
-        cols_hot[np.arange(len(cols)), ns_of[cols]] = 1
-        selfs = np.zeros(m.shape, dtype=np.int64)
-        pos = {int(s): i for i, s in enumerate(srcs)}
-        for ci, d in enumerate(cols):
-            if int(d) in pos:
-                selfs[pos[int(d)], ci] = 1
-        allowed = rows_hot.T @ (m.astype(np.int64) - selfs) @ cols_hot
-        asked = rows_hot.T @ (1 - selfs) @ cols_hot
+        row_ns, col_ns = (
+            ns_of[np.asarray(srcs, dtype=np.int64)],
+            ns_of[np.asarray(cols, dtype=np.int64)],
+        )
+        r, c = np.nonzero(m)
+        allowed = np.bincount(row_ns[r] * n_ns + col_ns[c], minlength=n_ns * n_ns)
+        allowed = allowed.reshape(n_ns, n_ns)
+        asked = np.outer(np.bincount(row_ns, minlength=n_ns), np.bincount(col_ns, minlength=n_ns))
+        # a pod with itself is not a pair
+        _, si, ci = np.intersect1d(srcs, cols, assume_unique=True, return_indices=True)
+        own = row_ns[si]
+        np.subtract.at(asked, (own, own), 1)
+        np.subtract.at(allowed, (own, own), np.asarray(m[si, ci], dtype=np.int64))
         port = f"{pp.port}/{pp.protocol}"
         per_port[port] = _ns_edges(names, allowed, asked, port)
         total_allowed = allowed if total_allowed is None else total_allowed + allowed

@@ -6,7 +6,7 @@
   var $ = function (id) { return document.getElementById(id); };
   var state = {
     graphRevision: null, storeRevision: null, matrixRevision: null, graph: null,
-    features: {}, counters: null, tab: "map", loadingGraph: false, pendingGraph: false
+    features: {}, counters: null, tab: "map", loadingGraph: false, graphFailed: false
   };
   window.podnet = state; // for tests and curious admins
 
@@ -15,8 +15,9 @@
       return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[ch];
     });
   }
-  function getJSON(url) {
-    return fetch(url, { cache: "no-store" }).then(function (r) {
+  // `pending`: a request already under way for url (early.js)
+  function getJSON(url, pending) {
+    return (pending || fetch(url, { cache: "no-store" })).then(function (r) {
       return r.json().then(function (body) {
         if (!r.ok) { var e = new Error(body.error || r.statusText); e.status = r.status; throw e; }
         return body;
@@ -32,12 +33,16 @@
     textureOnViewport: true,
     hideEdgesOnViewport: true,
     style: [
-      { selector: "node", style: { "font-size": 10, "label": "data(label)", "text-valign": "bottom", "text-margin-y": 2, "min-zoomed-font-size": 7 } },
+      // Names of pods, Services, Ingresses and nodes only where they can be read (.named:
+      // zoom >= NAMES_ZOOM, where 10 px text is 7 px on screen, the smallest drawn);
+      // below it Cytoscape would still measure 1,000 labels and apply their properties.
+      { selector: "node.named", style: { "label": "data(label)", "font-size": 10, "text-valign": "bottom", "text-margin-y": 2, "min-zoomed-font-size": 7 } },
       { selector: "node[kind='namespace'], node[kind='nodes']", style: {
-        "shape": "round-rectangle", "background-color": "#eef2ff", "background-opacity": 0.6, "border-color": "#a5b4fc",
-        "border-width": 1, "text-valign": "top", "text-halign": "center", "font-size": 13, "font-weight": "bold", "padding": 14 } },
+        "label": "data(label)", "shape": "round-rectangle", "width": "data(w)", "height": "data(h)", "z-compound-depth": "bottom",
+        "background-color": "#eef2ff", "background-opacity": 0.6, "border-color": "#a5b4fc",
+        "border-width": 1, "text-valign": "top", "text-halign": "center", "text-margin-y": -2, "font-size": 13, "font-weight": "bold" } },
       { selector: "node[kind='nodes']", style: { "background-color": "#f1f5f9", "border-color": "#cbd5e1" } },
-      { selector: "node[kind='pod']", style: { "shape": "ellipse", "width": 22, "height": 22, "background-color": "#3b82f6" } },
+      { selector: "node[kind='pod']", style: { "width": 22, "height": 22, "background-color": "#3b82f6" } },
       { selector: "node[kind='pod'][?ingressController]", style: { "shape": "round-diamond", "width": 28, "height": 28, "background-color": "#f59e0b" } },
       { selector: "node[kind='pod'][?hostNetwork]", style: { "background-color": "#64748b" } },
       { selector: "node[kind='pod'][readiness = 'not ready']", style: { "border-width": 3, "border-color": "#dc2626" } },
@@ -57,45 +62,69 @@
     ]
   });
   state.cy = cy;
+  var NAMES_ZOOM = 0.7;
+  state.named = false;
+  function isMember(n) { var k = n.data("kind"); return k !== "namespace" && k !== "nodes"; }
+  function updateNames() {
+    var want = cy.zoom() >= NAMES_ZOOM;
+    if (want === state.named) return;
+    state.named = want;
+    cy.batch(function () { cy.nodes().filter(isMember).toggleClass("named", want); });
+  }
+  cy.on("zoom", updateNames);
 
   // Namespaces side by side (wrapping), each holding its Services and Ingresses, then its
-  // pods, in a square grid; the node compound on top. Positions computed from the
-  // document and given to elements as they are added (no layout pass over the graph: a
-  // preset layout of 1,000 children recomputes compound bounds per child, seconds); no
-  // force layout either, so that an update does not move what the admin looks at.
-  function positions(elements) {
-    var step = 90, x0 = 0, y0 = 0, rowH = 0, pos = {}, children = {}, order = { ingress: 0, service: 1, pod: 2 };
-    var nodes = elements.filter(function (el) { return el.group === "nodes"; });
-    var maxW = Math.max(1200, Math.sqrt(nodes.length) * step * 2.2);
+  // pods, in a square grid; the cluster's nodes in a row on top. Positions are computed
+  // here and given to elements as they are added: no layout pass (a preset layout of 1,000
+  // children recomputes compound bounds per child, seconds), no force layout either, so
+  // that an update does not move what the admin looks at.
+  // The groups (namespaces, nodes) are drawn as plain boxes sized from these positions
+  // (data w, h), under their members, not as Cytoscape compound nodes: a compound graph
+  // makes every style property applied to every element collect the element's
+  // descendants, parents and edges (Cytoscape's dirtyStyleCache), 0.4-0.7 s of the first
+  // paint at 1,000 pods, and recomputes the parents' bounds as children are measured.
+  var STEP = 90, PAD = 30;
+  function positions(nodes) {
+    var x0 = 0, y0 = 0, rowH = 0, pos = {}, boxes = {}, children = {}, order = { ingress: 0, service: 1, pod: 2 };
+    var maxW = Math.max(1200, Math.sqrt(nodes.length) * STEP * 2.2);
     nodes.forEach(function (el) {
-      var p = el.data.parent;
+      var p = el.data.box;
       if (p) (children[p] = children[p] || []).push(el.data);
+      else if (el.data.kind === "namespace" || el.data.kind === "nodes") children[el.data.id] = children[el.data.id] || [];
     });
-    (children.nodes || []).forEach(function (d, i) { pos[d.id] = { x: i * step * 1.4, y: 0 }; });
-    y0 = (children.nodes || []).length ? 120 : 0;
+    function box(id, x1, y1, x2, y2) {
+      boxes[id] = { x: (x1 + x2) / 2, y: (y1 + y2) / 2, w: x2 - x1, h: y2 - y1 };
+    }
+    var hosts = children.nodes || [];
+    hosts.forEach(function (d, i) { pos[d.id] = { x: i * STEP * 1.4, y: 0 }; });
+    if (hosts.length) { box("nodes", -PAD, -PAD, (hosts.length - 1) * STEP * 1.4 + PAD, PAD + 14); y0 = 120; }
     Object.keys(children).filter(function (p) { return p !== "nodes"; }).sort().forEach(function (ns) {
       var kids = children[ns].sort(function (a, b) {
         return (order[a.kind] - order[b.kind]) || (a.label < b.label ? -1 : a.label > b.label ? 1 : 0);
       });
-      var cols = Math.ceil(Math.sqrt(kids.length)), rows = Math.ceil(kids.length / cols);
-      var w = cols * step + 40, h = rows * step + 40;
+      var cols = Math.max(1, Math.ceil(Math.sqrt(kids.length))), rows = Math.max(1, Math.ceil(kids.length / cols));
+      var w = cols * STEP + 40, h = rows * STEP + 40;
       if (x0 > 0 && x0 + w > maxW) { x0 = 0; y0 += rowH + 60; rowH = 0; }
       kids.forEach(function (d, i) {
-        pos[d.id] = { x: x0 + 20 + (i % cols) * step, y: y0 + 30 + Math.floor(i / cols) * step };
+        pos[d.id] = { x: x0 + 20 + (i % cols) * STEP, y: y0 + 30 + Math.floor(i / cols) * STEP };
       });
+      box(ns, x0 + 20 - PAD, y0 + 30 - PAD, x0 + 20 + (cols - 1) * STEP + PAD, y0 + 30 + (rows - 1) * STEP + PAD + 14);
       x0 += w + 90; rowH = Math.max(rowH, h);
     });
-    return pos;
+    Object.keys(boxes).forEach(function (id) { pos[id] = { x: boxes[id].x, y: boxes[id].y }; });
+    return { pos: pos, boxes: boxes };
   }
 
   // The viewport that shows every position: cy.fit() would measure every element's
   // bounding box (its style and label) first, seconds at 1,000 pods.
   function fitTo(pos) {
-    var xs = [], ys = [];
-    Object.keys(pos).forEach(function (id) { xs.push(pos[id].x); ys.push(pos[id].y); });
-    if (!xs.length) return;
-    var x1 = Math.min.apply(null, xs) - 60, x2 = Math.max.apply(null, xs) + 60;
-    var y1 = Math.min.apply(null, ys) - 60, y2 = Math.max.apply(null, ys) + 60;
+    var x1 = Infinity, x2 = -Infinity, y1 = Infinity, y2 = -Infinity;
+    Object.keys(pos).forEach(function (id) {
+      var p = pos[id];
+      if (p.x < x1) x1 = p.x; if (p.x > x2) x2 = p.x; if (p.y < y1) y1 = p.y; if (p.y > y2) y2 = p.y;
+    });
+    if (x1 === Infinity) return;
+    x1 -= 60; x2 += 60; y1 -= 60; y2 += 60;
     var w = cy.width(), h = cy.height(), zoom = Math.min(w / (x2 - x1), h / (y2 - y1), 2);
     cy.viewport({ zoom: zoom, pan: { x: (w - zoom * (x1 + x2)) / 2, y: (h - zoom * (y1 + y2)) / 2 } });
   }
@@ -172,38 +201,69 @@
     sel.value = values.indexOf(keep) >= 0 ? keep : "";
   }
 
+  // The document's element as this page draws it: a member's group ("parent") becomes
+  // data.box, and a group gets its box's size (see positions).
+  function drawn(el, layout) {
+    var d = el.data, out = { group: el.group, data: d };
+    if (el.classes) out.classes = el.classes;
+    if (el.group !== "nodes") return out;
+    if (d.parent !== undefined) {
+      d = {}; Object.keys(el.data).forEach(function (k) { if (k !== "parent") d[k] = el.data[k]; });
+      d.box = el.data.parent;
+      out.data = d;
+    }
+    var b = layout.boxes[d.id];
+    if (b) {
+      d = Object.assign({}, d, { w: b.w, h: b.h });
+      out.data = d;
+      out.selectable = false; out.grabbable = false;
+    }
+    if (layout.pos[d.id]) out.position = layout.pos[d.id];
+    return out;
+  }
+
   function applyGraph(doc) {
     var t0 = performance.now(), timings = {};
     var fresh = {}, moved = 0, first = state.graph === null;
-    doc.elements.forEach(function (el) { fresh[el.data.id] = el; });
+    var nodes = [], edges = [];
+    doc.elements.forEach(function (el) {
+      fresh[el.data.id] = true;
+      (el.group === "nodes" ? nodes : edges).push(el);
+    });
+    var layout = positions(nodes.map(function (el) {
+      return { data: { id: el.data.id, box: el.data.parent, kind: el.data.kind, label: el.data.label } };
+    }));
+    state.positions = layout.pos;
+    if (first) fitTo(layout.pos); // the zoom first: names are added with the elements, or not
+    state.named = cy.zoom() >= NAMES_ZOOM;
+    var named = function (el) {
+      if (el.group !== "nodes" || !state.named || layout.boxes[el.data.id]) return el.classes || "";
+      return el.classes ? el.classes + " named" : "named";
+    };
     cy.batch(function () {
       cy.elements().forEach(function (el) {
         if (!fresh[el.id()]) { if (el.isNode()) moved++; el.remove(); }
       });
-      // nodes before edges, parents before children
-      var nodes = doc.elements.filter(function (el) { return el.group === "nodes"; });
-      var edges = doc.elements.filter(function (el) { return el.group === "edges"; });
-      var adding = [], pos = positions(doc.elements);
-      state.positions = pos;
-      nodes.concat(edges).forEach(function (el) {
-        var have = cy.getElementById(el.data.id);
-        if (have.nonempty()) {
+      var adding = [];
+      nodes.concat(edges).forEach(function (source) {
+        var el = drawn(source, layout), have = first ? null : cy.getElementById(el.data.id);
+        if (have && have.nonempty()) {
           // touch only what changed: every touched element is styled and drawn again
           var changed = Object.keys(el.data).some(function (k) {
             return JSON.stringify(have.data(k)) !== JSON.stringify(el.data[k]);
           });
           if (changed) have.data(el.data);
           var was = have.classes().filter(function (c) { return c !== "hidden"; }).join(" ");
-          if (was !== (el.classes || "")) have.classes(el.classes || "");
+          if (was !== named(el)) have.classes(named(el));
         } else {
-          if (pos[el.data.id]) el.position = pos[el.data.id];
+          el.classes = named(el);
           adding.push(el);
           if (el.group === "nodes") moved++;
         }
       });
       cy.add(adding);
       // a pod, Service or node came or went: existing ones move to their new places
-      if (moved && !first) cy.nodes().forEach(function (n) { if (pos[n.id()]) n.position(pos[n.id()]); });
+      if (moved && !first) cy.nodes().forEach(function (n) { if (layout.pos[n.id()]) n.position(layout.pos[n.id()]); });
     });
     timings.elements = performance.now() - t0;
     state.graph = doc;
@@ -213,7 +273,7 @@
     fillSelect($("f-port"), doc.ports);
     fillSelect($("flows-ns"), doc.namespaces);
     $("flows-ns").options[0].textContent = "all namespaces";
-    if (first || moved) fitTo(state.positions);
+    if (!first && moved) { fitTo(state.positions); updateNames(); }
     timings.layout = performance.now() - t0 - timings.elements;
     applyFilters();
     timings.total = performance.now() - t0;
@@ -223,14 +283,21 @@
     document.body.setAttribute("data-graph-revision", String(doc.revision));
   }
 
+  // One read of the map at a time; when it returns, the store may have moved on (a
+  // "status" event said so meanwhile): read again. A status event that names the
+  // revision being read does not start a second read.
   function loadGraph() {
-    if (state.loadingGraph) { state.pendingGraph = true; return; }
+    if (state.loadingGraph) return;
     state.loadingGraph = true;
-    getJSON("/api/graph").then(applyGraph).catch(function (e) {
+    var early = window.podnetEarly && window.podnetEarly.graph;
+    if (early) window.podnetEarly.graph = null;
+    getJSON("/api/graph", early).then(applyGraph).catch(function (e) {
       $("details").textContent = "could not read the cluster: " + e.message;
+      state.graphFailed = true;
     }).then(function () {
       state.loadingGraph = false;
-      if (state.pendingGraph) { state.pendingGraph = false; loadGraph(); }
+      if (!state.graphFailed && state.storeRevision !== null && state.storeRevision !== state.graphRevision) loadGraph();
+      state.graphFailed = false;
     });
   }
 
@@ -457,6 +524,7 @@
     if (state.tab === "matrix") loadMatrix();
   }
 
+  loadGraph(); // the map first: it does not wait for the status (early.js asked already)
   getJSON("/api/status").then(function (s) {
     state.features = s.features;
     startFlows();
