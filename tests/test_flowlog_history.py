@@ -184,3 +184,38 @@ def test_follow_from_now_yields_what_comes_after_it(
     got = list(reader)
     w.close()
     assert [(r.seq, r.time) for r in got] == [(7, 6.0), (8, 7.0), (9, 8.0)]
+
+
+@pytest.mark.parametrize("rotations", [1, 2])
+@pytest.mark.parametrize("when", ["between the opens", "after the opens"])
+def test_a_rotation_while_the_history_is_opened_yields_none_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rotations: int, when: str
+) -> None:
+    """The race the threaded test above met under load: the Writer rotates while a reader
+    opens the history's two files. Whatever the moment, each record once, in order."""
+    w = history.Writer(tmp_path, max_bytes=1200)  # 4 records a file
+    n = _writes(w, 0, 10)  # older file and current file both hold records
+    real_open = history._File.open
+    fired: list[bool] = []
+
+    def rotate() -> None:
+        nonlocal n
+        if not fired:
+            fired.append(True)
+            n = _writes(w, n, 4 * rotations)
+
+    def open_(path: Path) -> history._File | None:
+        if when == "between the opens" and path.name == "flows.jsonl":
+            rotate()  # the older file is open already, the current one not yet
+        f = real_open(path)
+        if when == "after the opens" and path.name == "flows.jsonl":
+            rotate()  # both open, neither read
+        return f
+
+    monkeypatch.setattr(history._File, "open", staticmethod(open_))
+    monkeypatch.setattr(history, "POLL", 0.0)
+    looks = iter(range(6))
+    got = list(history.records(tmp_path, follow_on=True, stop=lambda: next(looks, None) is None))
+    w.close()
+    assert fired
+    _check_none_twice_none_left_out(got, n - 1)

@@ -204,10 +204,20 @@ class _Reader:
             yield Lost(r.time, "", "history", 0, missing)
 
     def history(self) -> Iterator[Record]:
-        """The older file, then the current one (kept open for `follow`). The current one
-        is opened first: whatever rotates meanwhile, `follow` goes on from that file."""
+        """The older file, then the current one (kept open for `follow`). Both are opened
+        before either is read, the older first, in the order they were written: whatever
+        rotates between the two opens, the current file holds the later records, and what
+        rotated in between is in the older path now (`_between`) or gone (Lost). Opened the
+        other way round, a rotation in between made the file opened as current the older
+        one, and its records, lower than those already yielded, read as a new history:
+        yielded twice (seen under load in tests/test_flowlog_history.py)."""
+        older = _File.open(self.old)
         self.file = _File.open(self.current)
-        yield from self.emit(_parse(_complete(self.old)))
+        if older is not None:
+            try:
+                yield from self.emit(older.read())
+            finally:
+                older.close()
         if self.file is not None:
             yield from self.emit(self.file.read(), new_file=True)
 
