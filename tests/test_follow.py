@@ -21,7 +21,7 @@ from podnet.model.cluster import Cluster, load_cluster
 from podnet.model.errors import InputError
 from podnet.model.load import load
 from podnet.model.service import MANAGED_BY_LABEL
-from podnet.render import policy_nft
+from podnet.render import dns_file, policy_nft
 from podnet.render.policy_nft import render_nodes
 from podnet.state import changes as change
 from podnet.state.allocations import Allocations
@@ -94,6 +94,11 @@ class World:
         assert d.plan == whole.plan
         assert d.runtime == whole.runtime
         assert d.services == whole.services
+        # The DNS records, updated per Service, against a whole build.
+        dns = self.rec.dns_records(d, full=not incremental)
+        reference = dns_file.build(whole.cluster, whole.placement, "c1", whole.net, d.revision)
+        assert dns.zone.records == reference.zone.records
+        assert (dns.dumps(), dns.servers) == (reference.dumps(), reference.servers)
         # The renderer's PeerIndex follows the engines (patched from the last one rendered,
         # as in the daemon); the whole render must not become the one the next follows.
         got = {n: r.table for n, r in render_nodes(d.engine, "c1").items()}
@@ -130,13 +135,17 @@ def same(cluster: Cluster) -> tuple[Any, ...]:
     )
 
 
-SERVICE_KINDS = ("manual", "lb", "lb-local", "clusterip")
+SERVICE_KINDS = ("manual", "lb", "lb-local", "clusterip", "hl", "mh")
+NAMED = [{"name": "http", "port": 80, "targetPort": 8080}]
 
 
 def kind_of_service(ns: str, kind: str) -> dict[str, Any]:
     """A Service named after its kind (the `lb` one changes kind: lb, lb-local, clusterip)."""
     if kind == "manual":
         return service(f"{ns}/manual", ports=[{"name": "http", "port": 80, "targetPort": 80}])
+    if kind in ("hl", "mh"):  # headless: the DNS records follow the slices
+        selector = {"app": "web"} if kind == "hl" else None
+        return service(f"{ns}/{kind}", selector=selector, ports=NAMED, clusterIP="None")
     spec: dict[str, Any] = {"type": "ClusterIP"}
     if kind != "clusterip":
         spec = {"type": "LoadBalancer"}
@@ -195,7 +204,7 @@ CHANGE = st.one_of(
     st.tuples(
         st.just("slice"),
         ns_,
-        st.sampled_from(("manual", "lb", "web", "s-db", "")),  # whose slice it claims to be
+        st.sampled_from(("manual", "lb", "web", "s-db", "", "mh")),  # whose slice it claims to be
         st.sampled_from(("a", "b")),
         st.booleans(),  # labelled as the controller's
         st.sampled_from((None, "10.250.0.1", "10.250.0.2")),  # None: deleted
@@ -245,7 +254,7 @@ def run(world: World, c: tuple[Any, ...]) -> None:
         world.ready[(c[1], c[2])] = c[3]
     elif what == "kind of service":
         _, ns, kind, add = c
-        name = "manual" if kind == "manual" else "lb"
+        name = kind if kind in ("manual", "hl", "mh") else "lb"
         if add:
             world.apply(kind_of_service(ns, kind))
         else:
@@ -280,6 +289,21 @@ def run(world: World, c: tuple[Any, ...]) -> None:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(st.lists(st.lists(CHANGE, min_size=1, max_size=3), min_size=1, max_size=6))
+@example(
+    [
+        [("kind of service", "x", "mh", True)],
+        [("slice", "x", "mh", "a", False, "10.250.0.1")],
+        [("slice", "x", "mh", "a", False, "10.250.0.2")],
+        [("slice", "x", "mh", "a", False, None)],
+    ]
+)
+@example(
+    [
+        [("kind of service", "x", "hl", True)],
+        [("ready", "x", "a", True)],
+        [("ready", "x", "a", False)],
+    ]
+)
 # The per-Service change tracking's own cases, always tried: an object the controllers own
 # written by someone else, a Service the topology reads, a selectorless one and its slices.
 @example([[("endpoints", "x", "web", True)], [("endpoints", "x", "web", False)]])

@@ -63,6 +63,8 @@ from podnet.model.cluster import Cluster
 from podnet.policy.engine import Engine
 from podnet.render import dns_file, kernel_names, service_stale
 from podnet.render import runtime as rt
+from podnet.render.dns_records import ZoneRecords
+from podnet.render.dns_zone import fqdn
 from podnet.render.load_balancers import shapes_topology
 from podnet.render.netplan import NetnsPlan, NetPlan
 from podnet.render.policy_nft import PodRules, render_nodes
@@ -103,6 +105,9 @@ class Desired:
     # the nft step applies only those (service_nft.difference). Empty: compare the tables.
     service_deltas: dict[str, RulesDelta] = field(default_factory=dict)
     followed: Followed | None = None  # what the next sync patches (state.follow)
+    # The Services (namespace, name) whose object or slices may differ from the last
+    # Desired's; None: unknown (a full sync), any may. The DNS records follow them.
+    services_changed: frozenset[tuple[str, str]] | None = None
 
 
 def no_pod_ready(namespace: str, pod: str) -> bool:
@@ -203,6 +208,8 @@ class Reconciler:
         self.runtime: rt.Runtime | None = None
         self.dns: dns_file.DnsFile | None = None
         self._dns_inputs: tuple[Any, ...] = ()  # what self.dns was built from
+        self.zone = ZoneRecords()  # its records, per Service (render.dns_records)
+        self._dns_pods_from: tuple[Any, ...] = ()  # the pods and addresses they are of
         self.parsed: ParsedCache = parsed or {}  # objects validated, by resource version
         self.ports = PortCache()  # each Service's ports, while its objects are the same
         # The desired state the kernel holds (the last successful sync's): the next one
@@ -227,9 +234,13 @@ class Reconciler:
         cluster, derived = self.endpoints.track(
             view.cluster, placement, self.readiness, None if view.whole else view.pods, view.keys
         )
-        if last is not None and _same_topology(
-            last, cluster, placement, mode, net, None if view.whole else view.keys, derived
-        ):
+        # The Services that may differ from `last`'s (None: unknown, any may).
+        changed = (
+            None
+            if last is None or view.keys is None
+            else _changed_services(last.cluster, cluster, view.keys, derived)
+        )
+        if last is not None and _same_topology(last, cluster, placement, mode, net, changed):
             plan, runtime = last.plan, last.runtime  # labels, policies, most Services
         else:
             plan = render(cluster, placement, self.cluster, mode, net)
@@ -274,6 +285,7 @@ class Reconciler:
             services,
             deltas,
             dataclasses.replace(view, cluster=cluster),
+            None if changed is None else frozenset(changed),
         )
 
     def assume_synced(self) -> bool:
@@ -297,7 +309,7 @@ class Reconciler:
         rendered = render_nodes(d.engine, self.cluster)
         self.rulesets = {n: merge(r.table, d.services.get(n)) for n, r in rendered.items()}
         self.pod_rules = {n: r.pods for n, r in rendered.items()}
-        self.dns = dns_file.build(d.cluster, d.placement, self.cluster, d.net, d.revision)
+        self.dns = self.dns_records(d, full=True)
         self._dns_inputs = _dns_inputs(d)
         self.last = d
         self.followed = d.followed
@@ -305,6 +317,35 @@ class Reconciler:
         self._arm(d)
         self.full_next = False
         return True
+
+    def dns_records(self, d: Desired, full: bool) -> dns_file.DnsFile:
+        """dns.json's content for `d`: the records of the Services `d` says changed made
+        again (render.dns_records), the others kept; all of them in a full sync. Equal
+        to `dns_file.build` (tests/test_follow.py)."""
+        net = d.net or NetworkConfig()
+        pods_from = (d.cluster.pods, d.placement.pod_ip)
+        same_pods = bool(self._dns_pods_from) and all(
+            a is b for a, b in zip(pods_from, self._dns_pods_from, strict=True)
+        )
+        self._dns_pods_from = pods_from
+        changed = None if full else d.services_changed
+        if changed is None or self.zone.domain != fqdn(net.domain):
+            self.zone.rebuild(
+                d.cluster.services,
+                d.cluster.endpoint_slices,
+                dns_file.pod_addresses(d.cluster, d.placement),
+                net.domain,
+            )
+        else:
+            slices, index = d.cluster.endpoint_slices, self.endpoints.slices_of
+            self.zone.update(
+                lambda ns, name: find(d.cluster.services, (ns, name)),
+                lambda ns, name: [find(slices, k) for k in index.get(f"{ns}/{name}", ())],
+                changed,
+                None if same_pods else dns_file.pod_addresses(d.cluster, d.placement),
+            )
+        zone, text = self.zone.zone(net.dns_ip, d.revision)
+        return dns_file.DnsFile(zone, dns_file.servers(d.cluster, d.placement, self.cluster), text)
 
     @staticmethod
     def _names(d: Desired) -> list[str]:
@@ -503,7 +544,7 @@ class Reconciler:
         if not full and was is not None and inputs == self._dns_inputs:
             dns = was
         else:
-            dns = dns_file.build(d.cluster, d.placement, self.cluster, d.net, d.revision)
+            dns = self.dns_records(d, full)
         self._dns_inputs = inputs
         if (
             full
@@ -534,15 +575,13 @@ def _same_topology(
     placement: Placement,
     mode: str,
     net: NetworkConfig,
-    keys: Collection[ObjectKey] | None = None,
-    derived: Derived | None = None,
+    changed: Collection[tuple[str, str]] | None = None,
 ) -> bool:
     """Whether the topology plan and runtime.json of `last` are those of this state: they
     read no labels, no policies and only the Services that `shapes_topology` names, so a
     change of only those keeps them (comparing is ~100 times cheaper than rendering them
-    again: 30-40 ms at 10,000 Services). `keys` (the objects the store says changed) and
-    `derived` (what the endpoints controllers changed) tell which Services and slices
-    differ; without them, any difference re-renders."""
+    again: 30-40 ms at 10,000 Services). `changed`: the Services that may differ
+    (`_changed_services`); None: any difference re-renders."""
     old = last.cluster
     if (last.mode, last.net) != (mode, net) or last.placement != placement:
         return False
@@ -556,7 +595,14 @@ def _same_topology(
         cluster.services,
         cluster.endpoints,
         cluster.endpoint_slices,
-    ) and (keys is None or _services_shape(old, cluster, keys, derived)):
+    ) and (
+        changed is None
+        or any(
+            svc is not None and shapes_topology(svc)
+            for key in changed
+            for svc in (find(old.services, key), find(cluster.services, key))
+        )
+    ):
         return False
     for before, after in ((old.namespaces, cluster.namespaces), (old.pods, cluster.pods)):
         if len(before) != len(after):
@@ -567,11 +613,12 @@ def _same_topology(
     return True
 
 
-def _services_shape(
+def _changed_services(
     old: Cluster, new: Cluster, keys: Collection[ObjectKey], derived: Derived | None
-) -> bool:
-    """Whether a changed Service, or the Service of a changed slice (before or after the
-    change, the store's or the controllers'), is one the topology reads."""
+) -> set[tuple[str, str]]:
+    """The Services changed in the store, and those of a changed slice (before or after the
+    change, the store's or the controllers'): the only ones whose object or slices differ
+    between `old` and `new`."""
     slices = {(ns, name) for kind, ns, name in keys if kind == "EndpointSlice"}
     if derived is not None:
         slices |= {(ns, name) for kind, ns, name, _ in derived.put if kind == "EndpointSlice"}
@@ -582,11 +629,7 @@ def _services_shape(
             s = find(c.endpoint_slices, key)
             if s is not None and s.service_name:
                 services.add((s.metadata.namespace or "", s.service_name))
-    return any(
-        svc is not None and shapes_topology(svc)
-        for key in services
-        for svc in (find(old.services, key), find(new.services, key))
-    )
+    return services
 
 
 def _unlabelled(obj: Any) -> Any:
