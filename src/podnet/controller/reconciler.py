@@ -519,7 +519,8 @@ class Reconciler:
         self.rulesets = report.tables
         self.pod_rules = report.pods
         # 4b. stale UDP conntrack entries, now that the rules no longer choose them.
-        if full or self._since is None or self._since.service_ports != d.service_ports:
+        # Only a UDP port can leave stale entries: a change of TCP ports (most) lists none.
+        if full or self._since is None or _udp(self._since.service_ports) != _udp(d.service_ports):
             self._clear_stale_udp(d, set(added), result)
         # 5. additions: links, addresses and routes of the new namespaces.
         if full and added:
@@ -555,6 +556,10 @@ class Reconciler:
             result.dns_changed = True
             result.dns_servers_changed = was is None or dns.servers != was.servers
         self.dns = dns
+
+
+def _udp(ports: tuple[ServicePort, ...]) -> list[ServicePort]:
+    return [p for p in ports if p.protocol == "udp"]
 
 
 def _dns_inputs(d: Desired) -> tuple[Any, ...]:

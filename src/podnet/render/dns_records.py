@@ -119,7 +119,7 @@ class ZoneRecords:
         zone = Zone(self.domain, dns_ip, tuple(self._sorted), serial)
         lines = self._lines[:]
         keys = self._keys[:]
-        for r in sorted(set(zone.authority()) - set(self._count), key=order):
+        for r in sorted((r for r in zone.authority() if r not in self._count), key=order):
             k = order(r)
             i = bisect_left(keys, k)
             keys.insert(i, k)
