@@ -206,24 +206,33 @@ class Answers:
         self.by_name: dict[dns.name.Name, list[dns.rrset.RRset]] = (
             dict(previous.by_name) if previous is not None else {}
         )
-        for name in {n for n, _ in dirty}:
-            held = [r for r in self.by_name.get(name, ()) if (name, r.rdtype) not in dirty]
-            held += [self.rrsets[k] for k in dirty if k[0] == name and k in self.rrsets]
+        types: dict[dns.name.Name, list[int]] = {}
+        for name, t in dirty:
+            types.setdefault(name, []).append(t)
+        for name, ts in types.items():
+            held = [r for r in self.by_name.get(name, ()) if r.rdtype not in ts]
+            held += [self.rrsets[(name, t)] for t in ts if (name, t) in self.rrsets]
             if held:
                 self.by_name[name] = held
             else:
                 self.by_name.pop(name, None)
-        if previous is None or gone_owner or previous.apexes != self.apexes:
+        if previous is None or previous.apexes != self.apexes:
             self.exists: set[dns.name.Name] = set()  # every owner and every name above it
+            self.children: dict[dns.name.Name, int] = {}  # existing names just below each
+            # The same facts as lowercase wire bytes, for the negative answers' path: a
+            # name that does not exist is answered without dnspython (from_wire and
+            # is_subdomain cost ~35 µs, ten times a whole positive answer, and NXDOMAIN is
+            # what a search path's first tries get: `web.shop.svc.cluster.local.shop...`).
+            self.exists_wire: set[bytes] = set()
             self._exist(self.by_name)
         else:
             self.exists = set(previous.exists)
-            self._exist({n for n, _ in dirty})
-        # The same facts as lowercase wire bytes, for the negative answers' path: a name
-        # that does not exist is answered without dnspython (from_wire and is_subdomain
-        # cost ~35 µs, ten times a whole positive answer, and NXDOMAIN is what a search
-        # path's first tries get: `web.shop.svc.cluster.local.shop.svc.cluster.local`).
-        self.exists_wire = {_wire(n.canonicalize()) for n in self.exists}
+            self.children = dict(previous.children)
+            self.exists_wire = set(previous.exists_wire)
+            names = {n for n, _ in dirty}
+            self._exist(names)
+            if gone_owner:
+                self._unexist(names)
         self.nxdomain_wire = {_wire(a.canonicalize()): neg[1] for a, neg in self.negative.items()}
         # Every positive answer; an SRV's or NS's again when its target's address changed.
         self.positive: dict[bytes, Canned] = dict(previous.positive) if previous is not None else {}
@@ -266,9 +275,30 @@ class Answers:
             apex = self.apex(name)
             while apex is not None and name not in self.exists and name.is_subdomain(apex):
                 self.exists.add(name)
+                self.exists_wire.add(_wire(name.canonicalize()))
                 if name == apex:
                     break
                 name = name.parent()
+                self.children[name] = self.children.get(name, 0) + 1
+
+    def _unexist(self, names: Iterable[dns.name.Name]) -> None:
+        """Names that are no longer owners: gone, and their parents with them, unless
+        something exists below them still."""
+        for name in names:
+            apex = self.apex(name)
+            while (
+                name in self.exists
+                and name not in self.by_name
+                and not self.children.get(name)
+                and apex is not None
+            ):
+                self.exists.discard(name)
+                self.exists_wire.discard(_wire(name.canonicalize()))
+                self.children.pop(name, None)
+                if name == apex:
+                    break
+                name = name.parent()
+                self.children[name] -= 1
 
     def apex(self, name: dns.name.Name) -> dns.name.Name | None:
         return next((a for a in self.apexes if name.is_subdomain(a)), None)
