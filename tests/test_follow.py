@@ -13,18 +13,20 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from podnet.controller.reconciler import Desired, Reconciler
 from podnet.model.cluster import Cluster, load_cluster
 from podnet.model.errors import InputError
 from podnet.model.load import load
-from podnet.render import policy_nft
+from podnet.model.service import MANAGED_BY_LABEL
+from podnet.render import dns_file, policy_nft
 from podnet.render.policy_nft import render_nodes
 from podnet.state import changes as change
 from podnet.state.allocations import Allocations
 from podnet.state.changes import body_of, store_cluster
+from podnet.state.endpoint_slices import CONTROLLER
 from podnet.state.labels import label_object
 from podnet.state.network import NetworkConfig
 from podnet.state.placement import place
@@ -92,6 +94,11 @@ class World:
         assert d.plan == whole.plan
         assert d.runtime == whole.runtime
         assert d.services == whole.services
+        # The DNS records, updated per Service, against a whole build.
+        dns = self.rec.dns_records(d, full=not incremental)
+        reference = dns_file.build(whole.cluster, whole.placement, "c1", whole.net, d.revision)
+        assert dns.zone.records == reference.zone.records
+        assert (dns.dumps(), dns.servers) == (reference.dumps(), reference.servers)
         # The renderer's PeerIndex follows the engines (patched from the last one rendered,
         # as in the daemon); the whole render must not become the one the next follows.
         got = {n: r.table for n, r in render_nodes(d.engine, "c1").items()}
@@ -128,6 +135,48 @@ def same(cluster: Cluster) -> tuple[Any, ...]:
     )
 
 
+SERVICE_KINDS = ("manual", "lb", "lb-local", "clusterip", "hl", "mh")
+NAMED = [{"name": "http", "port": 80, "targetPort": 8080}]
+
+
+def kind_of_service(ns: str, kind: str) -> dict[str, Any]:
+    """A Service named after its kind (the `lb` one changes kind: lb, lb-local, clusterip)."""
+    if kind == "manual":
+        return service(f"{ns}/manual", ports=[{"name": "http", "port": 80, "targetPort": 80}])
+    if kind in ("hl", "mh"):  # headless: the DNS records follow the slices
+        selector = {"app": "web"} if kind == "hl" else None
+        return service(f"{ns}/{kind}", selector=selector, ports=NAMED, clusterIP="None")
+    spec: dict[str, Any] = {"type": "ClusterIP"}
+    if kind != "clusterip":
+        spec = {"type": "LoadBalancer"}
+    if kind == "lb-local":
+        spec["externalTrafficPolicy"] = "Local"
+    return service(f"{ns}/lb", selector={"app": "web"}, **spec)
+
+
+def user_slice(ns: str, svc: str, name: str, controller: bool, ip: str) -> dict[str, Any]:
+    labels = {"kubernetes.io/service-name": svc} if svc else {}  # "": a slice of no Service
+    if controller:
+        labels["endpointslice.kubernetes.io/managed-by"] = "endpointslice-controller.k8s.io"
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {"name": f"{svc}-user-{name}", "namespace": ns, "labels": labels},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 80, "protocol": "TCP"}],
+        "endpoints": [{"addresses": [ip], "nodeName": "node-2", "conditions": {"ready": True}}],
+    }
+
+
+def user_endpoints(ns: str, name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Endpoints",
+        "metadata": {"name": name, "namespace": ns},
+        "subsets": [{"addresses": [{"ip": "10.250.0.9"}], "ports": [{"port": 80}]}],
+    }
+
+
 ns_ = st.sampled_from(NAMESPACES)
 name_ = st.sampled_from(NAMES)
 app_ = st.sampled_from(APPS)
@@ -149,6 +198,19 @@ CHANGE = st.one_of(
     st.tuples(st.just("service"), ns_, app_, st.booleans()),
     st.tuples(st.just("ready"), ns_, name_, st.booleans()),
     st.tuples(st.just("namespace"), st.sampled_from(("z", "y")), st.booleans()),
+    # Services the topology reads (a LoadBalancer, Local: its routes follow its endpoints;
+    # a healthCheckNodePort) or not (selectorless, with the slices the user writes).
+    st.tuples(st.just("kind of service"), ns_, st.sampled_from(SERVICE_KINDS), st.booleans()),
+    st.tuples(
+        st.just("slice"),
+        ns_,
+        st.sampled_from(("manual", "lb", "web", "s-db", "", "mh")),  # whose slice it claims to be
+        st.sampled_from(("a", "b")),
+        st.booleans(),  # labelled as the controller's
+        st.sampled_from((None, "10.250.0.1", "10.250.0.2")),  # None: deleted
+    ),
+    st.tuples(st.just("endpoints"), ns_, st.sampled_from(("manual", "web")), st.booleans()),
+    st.tuples(st.just("drop controller slices"), ns_),  # the controllers write them again
 )
 
 
@@ -190,6 +252,30 @@ def run(world: World, c: tuple[Any, ...]) -> None:
             world.delete("Service", ns, f"s-{app}")
     elif what == "ready":
         world.ready[(c[1], c[2])] = c[3]
+    elif what == "kind of service":
+        _, ns, kind, add = c
+        name = kind if kind in ("manual", "hl", "mh") else "lb"
+        if add:
+            world.apply(kind_of_service(ns, kind))
+        else:
+            world.delete("Service", ns, name)
+    elif what == "slice":
+        _, ns, svc, name, controller, ip = c
+        if ip is None:
+            world.delete("EndpointSlice", ns, f"{svc}-user-{name}")
+        else:
+            world.apply(user_slice(ns, svc, name, controller, ip))
+    elif what == "drop controller slices":
+        with Store.open(world.sdir) as s:
+            for o in s.list("EndpointSlice", c[1]):
+                if o.body["metadata"].get("labels", {}).get(MANAGED_BY_LABEL) == CONTROLLER:
+                    change.delete_object(s, "EndpointSlice", c[1], o.name)
+    elif what == "endpoints":
+        _, ns, name, add = c
+        if add:
+            world.apply(user_endpoints(ns, name))
+        else:
+            world.delete("Endpoints", ns, name)
     elif what == "namespace":
         if c[2]:
             world.apply(namespace(c[1]))
@@ -203,6 +289,55 @@ def run(world: World, c: tuple[Any, ...]) -> None:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(st.lists(st.lists(CHANGE, min_size=1, max_size=3), min_size=1, max_size=6))
+@example(
+    [
+        [("kind of service", "x", "mh", True)],
+        [("slice", "x", "mh", "a", False, "10.250.0.1")],
+        [("slice", "x", "mh", "a", False, "10.250.0.2")],
+        [("slice", "x", "mh", "a", False, None)],
+    ]
+)
+@example(
+    [
+        [("kind of service", "x", "hl", True)],
+        [("ready", "x", "a", True)],
+        [("ready", "x", "a", False)],
+    ]
+)
+# The per-Service change tracking's own cases, always tried: an object the controllers own
+# written by someone else, a Service the topology reads, a selectorless one and its slices.
+@example([[("endpoints", "x", "web", True)], [("endpoints", "x", "web", False)]])
+@example(
+    [[("drop controller slices", "x")], [("add pod", "x", "b", "web", None, False, False, True)]]
+)
+@example(
+    [
+        [("slice", "x", "web", "a", True, "10.250.0.1")],
+        [("slice", "y", "web", "a", True, "10.250.0.2")],
+    ]
+)
+@example(
+    [
+        [("kind of service", "x", "lb-local", True)],
+        [("ready", "x", "a", True)],
+        [("kind of service", "x", "clusterip", True)],
+    ]
+)
+@example(
+    [
+        [("kind of service", "x", "manual", True)],
+        [("slice", "x", "manual", "a", False, "10.250.0.1")],
+        [("slice", "x", "manual", "b", True, "10.250.0.2")],
+        [("slice", "x", "manual", "a", False, None)],
+    ]
+)
+@example(
+    [
+        [("service", "x", "web", True)],
+        [("slice", "x", "s-web", "a", False, "10.250.0.1")],
+        [("service", "x", "web", False)],
+    ]
+)
 def test_patched_equals_rebuilt(tmp_path_factory: pytest.TempPathFactory, steps: Any) -> None:
     world = World(tmp_path_factory.mktemp("follow"))
     for batch in steps:  # several changes may land between two syncs

@@ -63,6 +63,9 @@ from podnet.model.cluster import Cluster
 from podnet.policy.engine import Engine
 from podnet.render import dns_file, kernel_names, service_stale
 from podnet.render import runtime as rt
+from podnet.render.dns_records import ZoneRecords
+from podnet.render.dns_zone import fqdn
+from podnet.render.load_balancers import shapes_topology
 from podnet.render.netplan import NetnsPlan, NetPlan
 from podnet.render.policy_nft import PodRules, render_nodes
 from podnet.render.policy_scope import affected
@@ -72,13 +75,13 @@ from podnet.render.service_ports import PortCache, ServicePort, service_ports
 from podnet.render.topology import render
 from podnet.state.addons import DNS_NAMESPACE
 from podnet.state.allocations import Allocations
-from podnet.state.cluster_patch import namespace_pods
+from podnet.state.cluster_patch import find, namespace_pods
 from podnet.state.files import StateFiles, write_atomic
 from podnet.state.follow import Followed, follow
 from podnet.state.network import NetworkConfig
 from podnet.state.placement import Placement
 from podnet.state.snapshot import ParsedCache
-from podnet.state.store import Store
+from podnet.state.store import ObjectKey, Store
 
 Progress = Callable[[int, int], None]
 
@@ -102,6 +105,9 @@ class Desired:
     # the nft step applies only those (service_nft.difference). Empty: compare the tables.
     service_deltas: dict[str, RulesDelta] = field(default_factory=dict)
     followed: Followed | None = None  # what the next sync patches (state.follow)
+    # The Services (namespace, name) whose object or slices may differ from the last
+    # Desired's; None: unknown (a full sync), any may. The DNS records follow them.
+    services_changed: frozenset[tuple[str, str]] | None = None
 
 
 def no_pod_ready(namespace: str, pod: str) -> bool:
@@ -202,6 +208,8 @@ class Reconciler:
         self.runtime: rt.Runtime | None = None
         self.dns: dns_file.DnsFile | None = None
         self._dns_inputs: tuple[Any, ...] = ()  # what self.dns was built from
+        self.zone = ZoneRecords()  # its records, per Service (render.dns_records)
+        self._dns_pods_from: tuple[Any, ...] = ()  # the pods and addresses they are of
         self.parsed: ParsedCache = parsed or {}  # objects validated, by resource version
         self.ports = PortCache()  # each Service's ports, while its objects are the same
         # The desired state the kernel holds (the last successful sync's): the next one
@@ -224,10 +232,16 @@ class Reconciler:
             view = follow(store, self.parsed, self.followed if last is not None else None)
         revision, net, mode, placement = view.revision, view.net, view.mode, view.placement
         cluster, derived = self.endpoints.track(
-            view.cluster, placement, self.readiness, None if view.whole else view.pods
+            view.cluster, placement, self.readiness, None if view.whole else view.pods, view.keys
         )
-        if last is not None and _same_topology(last, cluster, placement, mode, net):
-            plan, runtime = last.plan, last.runtime  # labels and policies only
+        # The Services that may differ from `last`'s (None: unknown, any may).
+        changed = (
+            None
+            if last is None or view.keys is None
+            else _changed_services(last.cluster, cluster, view.keys, derived)
+        )
+        if last is not None and _same_topology(last, cluster, placement, mode, net, changed):
+            plan, runtime = last.plan, last.runtime  # labels, policies, most Services
         else:
             plan = render(cluster, placement, self.cluster, mode, net)
             runtime = rt.build(cluster, placement, self.cluster, mode, net)
@@ -271,6 +285,7 @@ class Reconciler:
             services,
             deltas,
             dataclasses.replace(view, cluster=cluster),
+            None if changed is None else frozenset(changed),
         )
 
     def assume_synced(self) -> bool:
@@ -294,7 +309,7 @@ class Reconciler:
         rendered = render_nodes(d.engine, self.cluster)
         self.rulesets = {n: merge(r.table, d.services.get(n)) for n, r in rendered.items()}
         self.pod_rules = {n: r.pods for n, r in rendered.items()}
-        self.dns = dns_file.build(d.cluster, d.placement, self.cluster, d.net, d.revision)
+        self.dns = self.dns_records(d, full=True)
         self._dns_inputs = _dns_inputs(d)
         self.last = d
         self.followed = d.followed
@@ -302,6 +317,35 @@ class Reconciler:
         self._arm(d)
         self.full_next = False
         return True
+
+    def dns_records(self, d: Desired, full: bool) -> dns_file.DnsFile:
+        """dns.json's content for `d`: the records of the Services `d` says changed made
+        again (render.dns_records), the others kept; all of them in a full sync. Equal
+        to `dns_file.build` (tests/test_follow.py)."""
+        net = d.net or NetworkConfig()
+        pods_from = (d.cluster.pods, d.placement.pod_ip)
+        same_pods = bool(self._dns_pods_from) and all(
+            a is b for a, b in zip(pods_from, self._dns_pods_from, strict=True)
+        )
+        self._dns_pods_from = pods_from
+        changed = None if full else d.services_changed
+        if changed is None or self.zone.domain != fqdn(net.domain):
+            self.zone.rebuild(
+                d.cluster.services,
+                d.cluster.endpoint_slices,
+                dns_file.pod_addresses(d.cluster, d.placement),
+                net.domain,
+            )
+        else:
+            slices, index = d.cluster.endpoint_slices, self.endpoints.slices_of
+            self.zone.update(
+                lambda ns, name: find(d.cluster.services, (ns, name)),
+                lambda ns, name: [find(slices, k) for k in index.get(f"{ns}/{name}", ())],
+                changed,
+                None if same_pods else dns_file.pod_addresses(d.cluster, d.placement),
+            )
+        zone, text = self.zone.zone(net.dns_ip, d.revision)
+        return dns_file.DnsFile(zone, dns_file.servers(d.cluster, d.placement, self.cluster), text)
 
     @staticmethod
     def _names(d: Desired) -> list[str]:
@@ -475,7 +519,8 @@ class Reconciler:
         self.rulesets = report.tables
         self.pod_rules = report.pods
         # 4b. stale UDP conntrack entries, now that the rules no longer choose them.
-        if full or self._since is None or self._since.service_ports != d.service_ports:
+        # Only a UDP port can leave stale entries: a change of TCP ports (most) lists none.
+        if full or self._since is None or _udp(self._since.service_ports) != _udp(d.service_ports):
             self._clear_stale_udp(d, set(added), result)
         # 5. additions: links, addresses and routes of the new namespaces.
         if full and added:
@@ -500,7 +545,7 @@ class Reconciler:
         if not full and was is not None and inputs == self._dns_inputs:
             dns = was
         else:
-            dns = dns_file.build(d.cluster, d.placement, self.cluster, d.net, d.revision)
+            dns = self.dns_records(d, full)
         self._dns_inputs = inputs
         if (
             full
@@ -511,6 +556,10 @@ class Reconciler:
             result.dns_changed = True
             result.dns_servers_changed = was is None or dns.servers != was.servers
         self.dns = dns
+
+
+def _udp(ports: tuple[ServicePort, ...]) -> list[ServicePort]:
+    return [p for p in ports if p.protocol == "udp"]
 
 
 def _dns_inputs(d: Desired) -> tuple[Any, ...]:
@@ -526,21 +575,40 @@ def _dns_inputs(d: Desired) -> tuple[Any, ...]:
 
 
 def _same_topology(
-    last: Desired, cluster: Cluster, placement: Placement, mode: str, net: NetworkConfig
+    last: Desired,
+    cluster: Cluster,
+    placement: Placement,
+    mode: str,
+    net: NetworkConfig,
+    changed: Collection[tuple[str, str]] | None = None,
 ) -> bool:
     """Whether the topology plan and runtime.json of `last` are those of this state: they
-    read no labels and no policies, so a change of only those keeps them (comparing is
-    ~100 times cheaper than rendering them again)."""
+    read no labels, no policies and only the Services that `shapes_topology` names, so a
+    change of only those keeps them (comparing is ~100 times cheaper than rendering them
+    again: 30-40 ms at 10,000 Services). `changed`: the Services that may differ
+    (`_changed_services`); None: any difference re-renders."""
     old = last.cluster
     if (last.mode, last.net) != (mode, net) or last.placement != placement:
         return False
-    if (old.nodes, old.services, old.endpoints, old.endpoint_slices) != (
+    if (old.nodes, old.ingresses, old.ingress_classes) != (
         cluster.nodes,
+        cluster.ingresses,
+        cluster.ingress_classes,
+    ):
+        return False
+    if (old.services, old.endpoints, old.endpoint_slices) != (
         cluster.services,
         cluster.endpoints,
         cluster.endpoint_slices,
-    ) or (old.ingresses, old.ingress_classes) != (cluster.ingresses, cluster.ingress_classes):
-        return False  # fmt: skip
+    ) and (
+        changed is None
+        or any(
+            svc is not None and shapes_topology(svc)
+            for key in changed
+            for svc in (find(old.services, key), find(cluster.services, key))
+        )
+    ):
+        return False
     for before, after in ((old.namespaces, cluster.namespaces), (old.pods, cluster.pods)):
         if len(before) != len(after):
             return False
@@ -548,6 +616,25 @@ def _same_topology(
         if not all(a is b or _unlabelled(a) == _unlabelled(b) for a, b in pairs):
             return False
     return True
+
+
+def _changed_services(
+    old: Cluster, new: Cluster, keys: Collection[ObjectKey], derived: Derived | None
+) -> set[tuple[str, str]]:
+    """The Services changed in the store, and those of a changed slice (before or after the
+    change, the store's or the controllers'): the only ones whose object or slices differ
+    between `old` and `new`."""
+    slices = {(ns, name) for kind, ns, name in keys if kind == "EndpointSlice"}
+    if derived is not None:
+        slices |= {(ns, name) for kind, ns, name, _ in derived.put if kind == "EndpointSlice"}
+        slices |= {(ns, name) for kind, ns, name in derived.delete if kind == "EndpointSlice"}
+    services = {(ns, name) for kind, ns, name in keys if kind == "Service"}
+    for key in slices:
+        for c in (old, new):
+            s = find(c.endpoint_slices, key)
+            if s is not None and s.service_name:
+                services.add((s.metadata.namespace or "", s.service_name))
+    return services
 
 
 def _unlabelled(obj: Any) -> Any:

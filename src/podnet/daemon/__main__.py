@@ -137,7 +137,7 @@ async def serve(root: Path, cluster: str) -> int:
             await dns.reload()
             await standin.load()
         if result.dns_changed or result.added or result.removed:
-            await dns.reload()
+            await dns.reload(wait=bool(result.added or result.removed))  # records: no order
         if result.ok:
             await update_ingress()
 

@@ -67,13 +67,17 @@ class DnsChild(SupervisedChild):
         except (FileNotFoundError, ValueError, KeyError, TypeError):
             return 0
 
-    async def reload(self) -> None:
+    async def reload(self, wait: bool = True) -> None:
         """SIGHUP, then wait (briefly) until the server has loaded: callers that hand port
-        53 over between the server and the stand-in need the order."""
+        53 over between the server and the stand-in need the order. `wait=False`: new
+        records only, nothing to order; the next sync need not wait for the server's load
+        (its whole zone: seconds at 10,000 Services)."""
         if self.pid is None:
             return
         before = self.generation()
         procs.signal_pid(self.pid, signal.SIGHUP)
+        if not wait:
+            return
         deadline = time.monotonic() + RELOAD_WAIT
         while self.generation() <= before and time.monotonic() < deadline:
             await asyncio.sleep(0.005)

@@ -84,7 +84,7 @@ class Server:
         self.generation += 1
         try:
             f = dns_file.load(self.root)
-            answers = Answers(f.text)
+            answers = Answers(f.text, previous=self.answers)  # only what changed is built
         except Exception as e:  # a bad file must not take DNS down: keep serving the last
             self.error = f"{type(e).__name__}: {e}"
             log.error("not reloaded: %s", self.error)

@@ -48,14 +48,14 @@ class Server:
 class DnsFile:
     zone: Zone
     servers: tuple[Server, ...]
-    text: str = ""  # the zone's master-file text, as read (the server parses it)
+    text: str = ""  # the zone's master-file text, as read or made (dns_records); "": zone.text()
 
     def dumps(self) -> str:
         doc = {
             "serial": self.zone.serial,
             "domain": self.zone.domain,
             "servers": [{"pod": s.pod, "netns": s.netns, "ip": s.ip} for s in self.servers],
-            "zone": self.zone.text(),
+            "zone": self.text or self.zone.text(),
         }
         return json.dumps(doc, indent=1) + "\n"
 
@@ -67,20 +67,38 @@ def build(
     net: NetworkConfig | None,
     serial: int,
 ) -> DnsFile:
-    """The records of the cluster and the pods that serve them."""
+    """The records of the cluster and the pods that serve them, from scratch (the
+    reference; the reconciler updates them per Service: render.dns_records)."""
     from podnet.state.network import NetworkConfig
-    from podnet.state.placement import pod_key
 
     net = net or NetworkConfig()
-    pods = [
+    zone = render_zone(
+        cluster.services,
+        cluster.endpoint_slices,
+        pod_addresses(cluster, placement),
+        net.domain,
+        net.dns_ip,
+        serial,
+    )
+    return DnsFile(zone, servers(cluster, placement, cluster_name))
+
+
+def pod_addresses(cluster: Cluster, placement: Placement) -> list[PodAddress]:
+    """What the pods give the zone (their A records)."""
+    from podnet.state.placement import pod_key
+
+    return [
         PodAddress(key[0], placement.pod_ip[key])
         for p in cluster.pods
         if (key := pod_key(p)) in placement.pod_ip
     ]
-    zone = render_zone(
-        cluster.services, cluster.endpoint_slices, pods, net.domain, net.dns_ip, serial
-    )
-    servers = tuple(
+
+
+def servers(cluster: Cluster, placement: Placement, cluster_name: str) -> tuple[Server, ...]:
+    """The DNS pods (kube-system's, state.dns_identity), in the cluster's order."""
+    from podnet.state.placement import pod_key
+
+    return tuple(
         Server(
             f"{key[0]}/{key[1]}", kernel_names.pod_netns(cluster_name, *key), placement.pod_ip[key]
         )
@@ -88,7 +106,6 @@ def build(
         if is_dns_pod(p.metadata.namespace, p.metadata.labels, p.spec.host_network)
         and (key := pod_key(p)) in placement.pod_ip
     )
-    return DnsFile(zone, servers)
 
 
 def path(root: Path) -> Path:

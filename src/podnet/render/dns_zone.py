@@ -74,7 +74,7 @@ class Zone:
         return tuple(out)
 
     def all_records(self) -> tuple[Record, ...]:
-        return tuple(sorted({*self.authority(), *self.records}))
+        return tuple(sorted({*self.authority(), *self.records}, key=order))
 
     def text(self) -> str:
         """The canonical master-file text (the golden form, and what the server loads)."""
@@ -100,6 +100,25 @@ def dashed(ip: str) -> str:
     return ip.replace(".", "-").replace(":", "-")
 
 
+def version_record(zone: str) -> Record:
+    """2.2: `dns-version.<zone>. IN TXT "1.1.0"`."""
+    return Record(f"dns-version.{zone}", "TXT", f'"{SCHEMA_VERSION}"')
+
+
+def service_records(svc: Service, zone: str, slices: Iterable[EndpointSlice]) -> Iterator[Record]:
+    """One Service's records; `slices`: those labelled with its name (any address type)."""
+    ns = svc.metadata.namespace or "default"
+    base = f"{svc.metadata.name}.{ns}.svc.{zone}"
+    own = [s for s in slices if s.address_type in ("IPv4", "IPv6")]
+    return _service(svc, base, own)
+
+
+def order(r: Record) -> tuple[str, str, str, int]:
+    """The records' order (that of `Record`'s fields) as a key: sorting by it compares
+    tuples in C, ~10 times faster than the dataclass's own `__lt__`."""
+    return (r.name, r.type, r.data, r.ttl)
+
+
 def render_zone(
     services: Iterable[Service],
     slices: Iterable[EndpointSlice],
@@ -114,14 +133,13 @@ def render_zone(
         name = s.service_name
         if name and s.address_type in ("IPv4", "IPv6"):
             by_service.setdefault((s.metadata.namespace or "default", name), []).append(s)
-    records: set[Record] = {Record(f"dns-version.{zone}", "TXT", f'"{SCHEMA_VERSION}"')}  # 2.2
+    records: set[Record] = {version_record(zone)}
     for svc in services:
         ns = svc.metadata.namespace or "default"
-        base = f"{svc.metadata.name}.{ns}.svc.{zone}"
-        records.update(_service(svc, base, by_service.get((ns, svc.metadata.name), [])))
+        records.update(service_records(svc, zone, by_service.get((ns, svc.metadata.name), [])))
     for p in pods:
-        records.add(_pod(p, zone))
-    return Zone(zone, dns_ip, tuple(sorted(records)), serial)
+        records.add(pod_record(p, zone))
+    return Zone(zone, dns_ip, tuple(sorted(records, key=order)), serial)
 
 
 def _service(svc: Service, base: str, slices: list[EndpointSlice]) -> Iterator[Record]:
@@ -183,7 +201,7 @@ def _headless(svc: Service, base: str, slices: list[EndpointSlice]) -> Iterator[
                     yield Record(srv, "SRV", f"0 100 {p.port} {host}")
 
 
-def _pod(p: PodAddress, zone: str) -> Record:
+def pod_record(p: PodAddress, zone: str) -> Record:
     """`a-b-c-d.<ns>.pod.<zone>. IN A a.b.c.d`: the record 1.0 required and 1.1.0 dropped,
     kept as a schema extension (section 3) as CoreDNS's `pods verified` does: only for an
     address a pod of that namespace holds (never a name for any address that is asked)."""

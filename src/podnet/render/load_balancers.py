@@ -27,7 +27,7 @@ from podnet.render.service_ports import service_ports, usable
 def external_routes(cluster: Cluster, node_ip: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
     """External address -> the node IPs (sorted) that may answer it."""
     out: dict[str, set[str]] = {}
-    services = [s for s in cluster.services if _addresses(s)]
+    services = [s for s in cluster.services if external_addresses(s)]
     if not services or not node_ip:
         return {}
     local = [s for s in services if s.spec.external and s.spec.traffic_policy == "Local"]
@@ -40,12 +40,12 @@ def external_routes(cluster: Cluster, node_ip: Mapping[str, str]) -> dict[str, t
             own = [p for p in ports if (p.namespace, p.service) == _key(svc)]
             held = {e.node for p in own for e in usable(p.endpoints) if e.node in node_ip}
             nodes = {n for n in held if n} or every  # no endpoint anywhere: every node rejects
-        for ip in _addresses(svc):
+        for ip in external_addresses(svc):
             out.setdefault(ip, set()).update(node_ip[n] for n in nodes)
     return {ip: tuple(sorted(gws)) for ip, gws in out.items() if gws}
 
 
-def _addresses(svc: Service) -> list[str]:
+def external_addresses(svc: Service) -> list[str]:
     """spec.externalIPs (not for headless or ExternalName Services: no rules), then the
     LoadBalancer ingress IPs."""
     if svc.spec.type == "ExternalName" or svc.spec.headless:
@@ -54,6 +54,14 @@ def _addresses(svc: Service) -> list[str]:
     if svc.spec.type == "LoadBalancer":
         ips += [i.ip for i in svc.status.load_balancer.ingress if i.ip]
     return ips
+
+
+def shapes_topology(svc: Service) -> bool:
+    """Whether the topology plan or runtime.json read this Service (and its slices): its
+    external addresses are routed on the fabric (`external_routes`), its
+    healthCheckNodePort is answered on every node (render.runtime). A change of any other
+    Service, or of its slices, leaves both as they were (the reconciler keeps them)."""
+    return bool(external_addresses(svc)) or bool(svc.spec.health_check_node_port)
 
 
 def _key(svc: Service) -> tuple[str, str]:

@@ -57,7 +57,9 @@ def patch_cluster(
         if kind not in ATTR:
             return None
         attr = ATTR[kind]
-        updates[attr] = _patched(getattr(cluster, attr), put.get(kind, {}), gone.get(kind, set()))
+        updates[attr] = patch_sorted(
+            getattr(cluster, attr), put.get(kind, {}), gone.get(kind, set())
+        )
     out = dataclasses.replace(cluster, **updates)
     namespaces = {n.metadata.name for n in out.namespaces}
     nodes = {n.metadata.name for n in out.nodes}
@@ -75,7 +77,9 @@ def patch_cluster(
     return out
 
 
-def _patched(objs: tuple[Any, ...], put: dict[SortKey, Any], gone: set[SortKey]) -> tuple[Any, ...]:
+def patch_sorted(
+    objs: tuple[Any, ...], put: dict[SortKey, Any], gone: set[SortKey]
+) -> tuple[Any, ...]:
     """A sorted tuple with `put` inserted or replaced and `gone` removed (binary search:
     the rest of the tuple is not looked at)."""
     out = list(objs)
@@ -90,6 +94,12 @@ def _patched(objs: tuple[Any, ...], put: dict[SortKey, Any], gone: set[SortKey])
         else:
             out.insert(i, obj)
     return tuple(out)
+
+
+def find(objs: tuple[Any, ...], key: SortKey) -> Any:
+    """The object of a sorted collection with that key, or None (binary search)."""
+    i = bisect_left(objs, key, key=sort_key)
+    return objs[i] if i < len(objs) and sort_key(objs[i]) == key else None
 
 
 def namespace_pods(cluster: Cluster, ns: str) -> tuple[Pod, ...]:

@@ -34,7 +34,9 @@ from podnet.state.stored_kinds import KIND_NAMES
 class Followed:
     """The stored cluster at `revision`, placed, and what its sync must record in IPAM.
     `pods`: the pods that differ from the previous answer (None: read whole, any may);
-    `kinds`: the kinds of object that changed (None: likewise); `unsettled`: pods still in
+    `kinds`: the kinds of object that changed (None: likewise); `keys`: those objects
+    themselves, changed or deleted (None: likewise; the per-Service change trackers of
+    controller.endpoint_tracker, render.dns_records and the reconciler read them); `unsettled`: pods still in
     the cluster whose allocation this sync releases (a pod that moved to the host's
     network): the next `place` no longer finds them held, so the next patch places them
     again as if they had changed."""
@@ -49,6 +51,7 @@ class Followed:
     pods: frozenset[PodKey] | None = None
     kinds: frozenset[str] | None = None
     unsettled: frozenset[PodKey] = frozenset()
+    keys: frozenset[ObjectKey] | None = None
 
     @property
     def whole(self) -> bool:
@@ -121,6 +124,7 @@ def _patched(store: Store, cache: ParsedCache, base: Followed, changes: Changes)
         pods,
         frozenset(k for k, _, _ in (*changed, *deleted)),
         _unsettled(allocations, placement),
+        frozenset((*changed, *deleted)),
     )
 
 
