@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from podnet.cli.common import add_manifest_args
+from podnet.cli.common import add_manifest_args, without_cycle_collection
 from podnet.cli.live import add_cluster_arg, check_next_state, open_store, preflight, wait_synced
 from podnet.cli.output import print_warnings
 
@@ -24,21 +24,20 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import gc
-
     # A short-lived command whose objects live until it exits: the cyclic collector's
     # passes over them (an apply of 1,000 Ingresses makes ~10^5 objects) are pure cost on
-    # the way of the change, and reference counting frees the rest.
-    gc.disable()
-    from podnet.model.load import load
-    from podnet.state.changes import apply_objects
+    # the way of the change, and reference counting frees the rest. Back on after (the
+    # command also runs in-process: tests, the dashboard's actions).
+    with without_cycle_collection():
+        from podnet.model.load import load
+        from podnet.state.changes import apply_objects
 
-    if (status := preflight("apply", args.cluster)) is not None:
-        return status
-    incoming = load(args.files)  # InputError: exit 2, naming file, object and field
-    print_warnings(incoming.warnings)
-    with open_store(args.cluster) as store:
-        lines, revision = apply_objects(store, incoming.objects, check_next_state)
+        if (status := preflight("apply", args.cluster)) is not None:
+            return status
+        incoming = load(args.files)  # InputError: exit 2, naming file, object and field
+        print_warnings(incoming.warnings)
+        with open_store(args.cluster) as store:
+            lines, revision = apply_objects(store, incoming.objects, check_next_state)
     for line in lines:
         print(line)
     return wait_synced(args.cluster, revision)
