@@ -123,7 +123,14 @@ def run(nodes: int, count: int, kills: int, interval: float) -> None:
             plain = [p for p in doc["pods"] if p["namespace"].startswith("ns")]
             step = max(1, len(plain) // SAMPLE)
             sample = [(node_fds[p["node"]], p["ip"]) for p in plain[::step]]
+            # Taken once the kernel's own IPv6 duplicate address detection has finished on
+            # the pods' links (~1-2 s after they came up; a quick `up` returns before it):
+            # its "tentative" flag clearing by itself is no change of the daemon's.
+            settle = time.monotonic() + 10
             before = kernel_state(kernel_names.netns_prefix(name))
+            while " tentative " in before and time.monotonic() < settle:
+                time.sleep(0.2)
+                before = kernel_state(kernel_names.netns_prefix(name))
             load = os.getloadavg()[0]
             prober = ConnectLoop(node["netns"], pod["ip"], PORT)
             prober.start()
