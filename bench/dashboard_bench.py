@@ -144,19 +144,7 @@ def settle(b: Browser) -> None:
 def renderer_cpu(b: Browser) -> float:
     """CPU seconds of this browser's renderer processes (the pages' main threads, their
     compositing and raster): the page's own share of every chromium process."""
-    total = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-            if b.profile.encode() not in cmd or b"--type=renderer" not in cmd:
-                continue
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    return b.cpu_seconds("renderer")
 
 
 def store(cluster: Path, root: Path, name: str) -> None:

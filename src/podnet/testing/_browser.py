@@ -37,8 +37,9 @@ class Browser:
     profile: str = ""  # the fresh user-data-dir: names this browser's processes
     refused: list[str] = field(default_factory=list)
 
-    def cpu_seconds(self) -> float:
-        """CPU time (user + system) of every process of this browser so far: what a page
+    def cpu_seconds(self, process_type: str | None = None) -> float:
+        """CPU time (user + system) of every process of this browser so far (or of its
+        processes of one `--type=`, e.g. "renderer": the pages' own share): what a page
         cost, apart from how busy the machine was."""
         import os
         from pathlib import Path
@@ -48,7 +49,10 @@ class Browser:
             if not pid.isdigit():
                 continue
             try:
-                if self.profile.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+                if self.profile.encode() not in cmd:
+                    continue
+                if process_type and f"--type={process_type}".encode() not in cmd:
                     continue
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
