@@ -20,7 +20,7 @@ from podnet.state.network import NetworkConfig
 from podnet.state.placement import place
 from podnet.state.service_alloc import with_services
 from podnet.state.store import Store
-from podnet.testing import ingress, namespace, pod, rule, service
+from podnet.testing import apply_outcome, ingress, namespace, pod, rule, service, store_contents
 
 WEB = service("x/web", {"app": "a"}, [{"name": "http", "port": 80, "targetPort": 8080}])
 API = service("x/api", {"app": "a"}, [{"port": 8443, "targetPort": 8080, "protocol": "TCP"}])
@@ -65,19 +65,11 @@ KINDS = ("Namespace", "Pod", "Service", "Ingress", "IngressClass", "NetworkPolic
 
 
 def contents(store: Store) -> dict:
-    return {(o.kind, o.namespace, o.name): o.body for k in KINDS for o in store.list(k)}
+    return store_contents(store, KINDS)
 
 
 def outcome(store: Store, path, docs) -> tuple:
-    """(lines or the error's text, the store's objects, its revision) after the apply."""
-    src = path / "apply.yaml"
-    src.write_text(yaml.safe_dump_all(docs))
-    try:
-        lines, _ = change.apply_objects(store, load([str(src)]).objects)
-        said: object = lines
-    except InputError as e:
-        said = str(e).replace(str(path), "DIR")
-    return said, contents(store), store.revision()
+    return apply_outcome(store, path, docs, KINDS)
 
 
 def site(name: str = "site", *paths, **spec) -> dict:

@@ -19,7 +19,7 @@ from podnet.state.changes import store_cluster
 from podnet.state.network import NetworkConfig
 from podnet.state.placement import place
 from podnet.state.store import Store
-from podnet.testing import namespace, pod
+from podnet.testing import apply_outcome, namespace, pod, store_contents
 
 POLICY = {
     "apiVersion": "networking.k8s.io/v1",
@@ -53,21 +53,15 @@ def make_store(path):
     return s
 
 
+KINDS = ("Namespace", "Node", "Pod", "NetworkPolicy", "Service")
+
+
 def contents(store: Store) -> dict:
-    kinds = ("Namespace", "Node", "Pod", "NetworkPolicy", "Service")
-    return {(o.kind, o.namespace, o.name): o.body for k in kinds for o in store.list(k)}
+    return store_contents(store, KINDS)
 
 
 def outcome(store: Store, path, docs) -> tuple:
-    """(lines or the error's text, the store's objects, its revision) after the apply."""
-    src = path / "apply.yaml"
-    src.write_text(yaml.safe_dump_all(docs))
-    try:
-        lines, _ = change.apply_objects(store, load([str(src)]).objects)
-        said: object = lines
-    except InputError as e:
-        said = str(e).replace(str(path), "DIR")
-    return said, contents(store), store.revision()
+    return apply_outcome(store, path, docs, KINDS)
 
 
 def relabelled(labels: dict) -> dict:

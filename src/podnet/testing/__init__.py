@@ -11,6 +11,7 @@ code imports them, and nothing is computed on import):
 - a real browser (Debian's chromium through Playwright) for the pages podnet writes/serves.
 """
 
+from podnet.testing._apply import apply_outcome, store_contents
 from podnet.testing._browser import Browser, browser, dashboard, free_port, screenshot
 from podnet.testing._builders import (
     backend,
@@ -52,6 +53,7 @@ __all__ = [
     "Packet",
     "PathRow",
     "Tracer",
+    "apply_outcome",
     "backend",
     "browser",
     "cluster",
@@ -78,6 +80,7 @@ __all__ = [
     "screenshot",
     "service",
     "serving",
+    "store_contents",
     "trace",
     "udp_socket",
     "unique_cluster",
