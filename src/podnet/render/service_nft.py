@@ -106,6 +106,18 @@ class Pieces:
     no_endpoint_ips: tuple[MapElement, ...] = ()
     no_endpoint_nodeports: tuple[MapElement, ...] = ()
 
+    def objects(self) -> tuple[object, ...]:
+        """What the port puts into a node's table: its chains, sets and map elements (a
+        table patched by `merge_delta` holds these very objects)."""
+        return (
+            *self.chains,
+            *self.sets,
+            *self.service_ips,
+            *self.nodeports,
+            *self.no_endpoint_ips,
+            *self.no_endpoint_nodeports,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ServiceRules:
@@ -509,8 +521,7 @@ def merge_delta(table: Table, delta: RulesDelta) -> Table:
     gives, up to the order of the table's objects (the changed ports' last). C-level passes over the table's
     objects by identity, where `merge` walks every port's pieces."""
     went, came = delta.went, delta.came
-    gone = {id(x) for p in went for x in (*p.chains, *p.sets)}
-    gone.update(id(e) for p in went for _, _, f in _MAPS for e in getattr(p, f))
+    gone = {id(x) for p in went for x in p.objects()}
 
     def kept(xs: tuple[_X, ...]) -> tuple[_X, ...]:
         if not gone:
