@@ -24,7 +24,7 @@ import json
 import logging
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from podnet.datapath.netns import Namespaces
@@ -69,6 +69,7 @@ class StandIn:
         self.prober = Prober(self.namespaces)
         self.sctp_error = sctp_unsupported()
         self.checks: dict[str, tuple[Check, ...]] = {}
+        self.stopped: dict[str, set[str]] = {}  # stopped.json as the last load read it
         self.ready: dict[str, bool] = {}
         self.warnings: list[str] = []
         self.reported_unsupported: set[str] = set()
@@ -110,8 +111,14 @@ class StandIn:
         self.load_error = None
         # Port 53 of the DNS pods belongs to the DNS server (podnet.dns), not to us.
         reserved = dns_file.server_netns(self.files.root)
+        stopped = self._stopped()
+        toggled = {  # pod -> the ports `podnet serve` stopped or started since the last load
+            pod: ports
+            for pod in stopped.keys() | self.stopped.keys()
+            if (ports := stopped.get(pod, set()) ^ self.stopped.get(pod, set()))
+        }
         plan = make_plan(
-            _without_stopped(runtime, self._stopped()),
+            _without_stopped(runtime, stopped),
             sctp=self.sctp_error is None,
             dns_netns=reserved,
         )
@@ -123,7 +130,8 @@ class StandIn:
         for problem in changes.problems + await self.health.apply(runtime.health_checks):
             self._warn(problem)
         self._note_fd_budget()
-        self._update_readiness(plan, changes)
+        self._update_readiness(plan, changes, toggled)
+        self.stopped = stopped
         self.runtime = runtime
         self.declared_unready = {p.key for p in runtime.pods if p.declared_unready}
         self.probes.update(runtime)
@@ -166,19 +174,10 @@ class StandIn:
                 self.fd_limit,
             )
 
-    def _update_readiness(self, plan: SocketPlan, changes: Changes) -> None:
-        """Keep a pod ready only if its checks and its sockets are unchanged; verify the rest.
-        A socket closed although the pod still declares it (its namespace is gone) touches
-        the pod too: it answers no longer."""
-        touched = {
-            f"{ident.namespace}/{ident.pod}"
-            for ep, ident in plan.listeners.items()
-            if ep in changes.opened or ep in changes.renamed or ep in changes.closed
-        }
-        ready = {}
-        for pod, pod_checks in plan.checks.items():
-            same = self.checks.get(pod) == pod_checks and pod not in touched
-            ready[pod] = same and self.ready.get(pod, False)
+    def _update_readiness(
+        self, plan: SocketPlan, changes: Changes, toggled: Mapping[str, set[str]]
+    ) -> None:
+        ready = still_running(plan, changes, toggled, self.checks, self.ready)
         self.checks, self.ready = dict(plan.checks), ready
         if self.verifier:
             self.verifier.cancel()
@@ -251,6 +250,48 @@ class StandIn:
             "sctp": self.sctp_error is None,
             "warnings": self.warnings,
         }
+
+
+def still_running(
+    plan: SocketPlan,
+    changes: Changes,
+    toggled: Mapping[str, set[str]],
+    checks: Mapping[str, tuple[Check, ...]],
+    ready: Mapping[str, bool],
+) -> dict[str, bool]:
+    """Which pods stay running (ready to the stand-in) across a reload: those whose checks
+    and sockets are unchanged; the rest are verified again. A socket closed although the
+    pod still declares it (its namespace is gone) touches the pod too: it answers no
+    longer. A port that `podnet serve` stopped or started (`toggled`: pod -> "PORT/PROTO")
+    touches nothing: the application stopped or started listening, its container runs on,
+    and the kubelet, which knows no ports, sees it only through a readiness probe
+    (workload/probes.py). Verified again, such a pod left its Services for the moment of
+    the check and came back until its probe failed: endpoints flapping where the
+    kubelet's stay put (issue 9's differential test saw Services reach a pod it had just
+    stopped)."""
+    touched = {
+        key
+        for ep, ident in plan.listeners.items()
+        if (ep in changes.opened or ep in changes.renamed or ep in changes.closed)
+        and f"{ep.port}/{ep.protocol}"
+        not in toggled.get(key := f"{ident.namespace}/{ident.pod}", ())
+    }
+    out = {}
+    for pod, pod_checks in plan.checks.items():
+        off = toggled.get(pod, set())
+        same = _checked(checks.get(pod, ()), off) == _checked(pod_checks, off)
+        out[pod] = same and pod not in touched and ready.get(pod, False)
+    return out
+
+
+def _checked(checks: tuple[Check, ...], toggled: set[str]) -> tuple[Check, ...]:
+    """A pod's checks but those of the ports `podnet serve` toggled (and the stand-in check
+    of a pod that serves no port: all of them stopped)."""
+    if not toggled:
+        return checks
+    return tuple(
+        c for c in checks if c.expect is not None and f"{c.port}/{c.protocol}" not in toggled
+    )
 
 
 def _without_stopped(runtime: rt.Runtime, stopped: dict[str, set[str]]) -> rt.Runtime:
