@@ -168,17 +168,52 @@ def test_apply_of_a_relabelled_pod_imports_the_pods_model_only(stored, tmp_path)
     assert set(modules) & unused == set()
 
 
+PLUGIN_CHECK = """
+import json, sys
+from podnet.cli.main import main
+main(sys.argv[1:])
+loader = sys.modules.get("pydantic.plugin._loader")
+print(json.dumps([type(loader).__name__, "importlib.metadata" in sys.modules]), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [(None, ["_PluginsOff", False]), ("__all__", ["_PluginsOff", False]), ("x", ["module", True])],
+)
+def test_plugins_off_spare_the_plugin_loader(setting, expected):
+    """With pydantic's plugins off (podnet's setting or the user's), pydantic's loader would
+    only answer (), but importing it imports importlib.metadata (~15 ms): podnet's process
+    uses podnet.startup's stand-in. A user's setting that leaves plugins on gets the real
+    loader, which then reads the installed entry points."""
+    env = {k: v for k, v in os.environ.items() if "PYDANTIC" not in k}
+    if setting is not None:
+        env["PYDANTIC_DISABLE_PLUGINS"] = setting
+    out = subprocess.run(
+        [sys.executable, "-c", PLUGIN_CHECK, "analyze", "-f", EXAMPLE, "-o", "summary"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "pods" in out.stdout  # the summary was printed: the models were built and used
+    assert json.loads(out.stderr.strip().splitlines()[-1]) == expected
+
+
 def test_importing_the_models_leaves_the_environment_alone() -> None:
     """Only podnet's entry points turn pydantic's plugin discovery off (podnet.startup);
     importing the models from another program changes nothing in its process, and a
     user's command in a pod does not inherit the setting."""
     code = (
-        "import os; import podnet.model.pod, podnet.model.networkpolicy; "
+        "import os, sys; import podnet.model.pod, podnet.model.networkpolicy; "
+        "podnet.model.pod.Pod.model_rebuild(); "
         "print('PYDANTIC_DISABLE_PLUGINS' in os.environ); "
+        "print(type(sys.modules['pydantic.plugin._loader']).__name__); "
         "from podnet import startup; startup.lean_pydantic(); "
         "print(os.environ['PYDANTIC_DISABLE_PLUGINS']); startup.user_environment(); "
         "print('PYDANTIC_DISABLE_PLUGINS' in os.environ)"
     )
     env = {k: v for k, v in os.environ.items() if "PYDANTIC" not in k}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.stdout.split() == ["False", "__all__", "False"], out.stderr
+    assert out.stdout.split() == ["False", "module", "__all__", "False"], out.stderr
