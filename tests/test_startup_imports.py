@@ -51,6 +51,20 @@ def test_help_imports_nothing_heavy(argv):
     assert loaded(*argv) & HEAVY == set()
 
 
+def test_the_listing_imports_no_command():
+    """`podnet --help` lists the commands from cli.main's table: no command module, and
+    none of what they import (the error types' dataclasses, typing) is loaded."""
+    code = RUN.replace('m.split(".")[0] for m in sys.modules', "sys.modules")
+    out = subprocess.run(
+        [sys.executable, "-c", code, "--help"], capture_output=True, text=True, timeout=60
+    )
+    modules = set(json.loads(out.stderr.strip().splitlines()[-1]))
+    assert "usage: podnet" in out.stdout
+    podnet = {m for m in modules if m.startswith("podnet.")}
+    assert podnet == {"podnet.cli", "podnet.cli.main", "podnet.startup"}
+    assert modules & {"dataclasses", "typing", "inspect"} == set()
+
+
 @pytest.fixture
 def stored(tmp_path):
     cluster = load_cluster([EXAMPLE], node_count=2)
