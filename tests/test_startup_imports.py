@@ -231,3 +231,66 @@ def test_importing_the_models_leaves_the_environment_alone() -> None:
     env = {k: v for k, v in os.environ.items() if "PYDANTIC" not in k}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.split() == ["False", "module", "__all__", "False"], out.stderr
+
+
+def test_analyze_without_services_imports_no_service_models(tmp_path):
+    """The model classes of a kind are defined when the input holds an object of the kind
+    (model.kinds): defining pydantic classes is most of the models' import time, and a
+    manifest of pods and policies needs neither the Service, EndpointSlice and Ingress
+    classes nor their schemas."""
+    (tmp_path / "app.yaml").write_text(
+        "kind: Pod\napiVersion: v1\nmetadata: {name: a, namespace: web, labels: {app: a}}\n"
+        "spec: {containers: [{name: c, image: x, ports: [{containerPort: 80}]}]}\n---\n"
+        "kind: NetworkPolicy\napiVersion: networking.k8s.io/v1\n"
+        "metadata: {name: deny, namespace: web}\nspec: {podSelector: {}}\n"
+    )
+    code = RUN.replace('m.split(".")[0] for m in sys.modules', "sys.modules")
+    out = subprocess.run(
+        [sys.executable, "-c", code, "analyze", "-f", str(tmp_path), "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    modules = set(json.loads(out.stderr.strip().splitlines()[-1]))
+    assert json.loads(out.stdout)  # the analysis did run
+    assert {"podnet.model.pod", "podnet.model.networkpolicy"} <= modules
+    assert (
+        modules & {"podnet.model.service", "podnet.model.ingress", "podnet.model.secret"} == set()
+    )
+
+
+SCHEMA_COUNT = """
+import collections, io, json, sys, contextlib
+import pydantic._internal._generate_schema as g
+from pydantic._internal._mock_val_ser import MockCoreSchema
+generated = collections.defaultdict(set)  # model -> the schema generations that made it
+original = g.GenerateSchema._model_schema
+def counting(self, cls):
+    schema = cls.__dict__.get("__pydantic_core_schema__")
+    if schema is None or isinstance(schema, MockCoreSchema):
+        generated[cls.__name__].add(id(self))
+    return original(self, cls)
+g.GenerateSchema._model_schema = counting
+from podnet.cli.main import main
+with contextlib.redirect_stdout(io.StringIO()):
+    main(sys.argv[1:])
+print(json.dumps({name: len(runs) for name, runs in generated.items()}))
+"""
+
+
+def test_every_model_schema_is_generated_once():
+    """Parts of several kinds' models (the metadata, the load balancer status) and models
+    that are also built on their own (a default factory's status, the pod template whose
+    JSON expansion hashes) are built first (model.kinds), so that pydantic takes their
+    schema into every model that holds them instead of generating it again in each: in
+    `analyze` of the example, every model's schema is generated once (pydantic's private
+    schema generator is counted here; main generated ObjectMeta's 6 times, PodSpec's 3)."""
+    out = subprocess.run(
+        [sys.executable, "-c", SCHEMA_COUNT, "analyze", "-f", EXAMPLE, "-o", "summary"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    generated = json.loads(out.stdout.strip().splitlines()[-1])
+    assert {"Ingress", "Service", "NetworkPolicy", "Workload", "PodSpec"} <= generated.keys()
+    assert {model: n for model, n in generated.items() if n != 1} == {}
