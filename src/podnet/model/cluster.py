@@ -9,20 +9,22 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from podnet.model.cluster_objects import Namespace, Node, NodeAddress, NodeStatus
 from podnet.model.errors import InputError, Origin, Problem
 from podnet.model.expand import cronjob_as_job, expand
-from podnet.model.ingress import Ingress, IngressClass
 from podnet.model.kinds import WORKLOAD_KINDS, identity
 from podnet.model.load import Loaded, LoadResult, load
 from podnet.model.meta import ObjectMeta
-from podnet.model.networkpolicy import NetworkPolicy
-from podnet.model.pod import Pod
-from podnet.model.secret import Secret
-from podnet.model.service import Endpoints, EndpointSlice, Service
-from podnet.model.workloads import CronJob, Workload
+
+if TYPE_CHECKING:  # the modules of the kinds the input holds are imported as it is read
+    from podnet.model.ingress import Ingress, IngressClass
+    from podnet.model.networkpolicy import NetworkPolicy
+    from podnet.model.pod import Pod
+    from podnet.model.secret import Secret
+    from podnet.model.service import Endpoints, EndpointSlice, Service
+    from podnet.model.workloads import CronJob, Workload
 
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 
