@@ -79,6 +79,23 @@ def test_get_imports_nothing_heavy(stored, kind):
     assert loaded("get", kind, "-A", "--cluster", "c1", env=stored) & HEAVY == set()
 
 
+def test_get_pods_reads_no_runtime_schema(stored):
+    """Whether the daemon serves the current runtime.json is a digest comparison
+    (state.files.file_digest): `get` does not define the file's schema (render.runtime,
+    a dozen dataclasses) to make it."""
+    code = RUN.replace('m.split(".")[0] for m in sys.modules', "sys.modules")
+    out = subprocess.run(
+        [sys.executable, "-c", code, "get", "pods", "-A", "--cluster", "c1"],
+        capture_output=True,
+        text=True,
+        env=stored,
+        timeout=60,
+    )
+    modules = set(json.loads(out.stderr.strip().splitlines()[-1]))
+    assert "shop" in out.stdout and "podnet.daemon.supervisor" in modules
+    assert "podnet.render.runtime" not in modules
+
+
 def test_exec_imports_nothing_heavy(stored):
     assert loaded("exec", "--cluster", "c1", "shop/db-0", "--", "true", env=stored) & HEAVY == set()
 

@@ -242,13 +242,13 @@ def _pod_status(pod: dict[str, Any]) -> str:
 def _serving(sdir: Path) -> bool:
     """The daemon runs and serves the current runtime.json (its status names its digest)."""
     from podnet.daemon import supervisor
-    from podnet.render.runtime import digest_of
+    from podnet.state.files import file_digest
 
     status = _read_json(sdir / "daemon.json") or {}
     runtime = sdir / "runtime.json"
     if supervisor.running_pid(sdir) is None or not runtime.exists():
         return False
-    return bool(status.get("runtime") == digest_of(runtime))
+    return bool(status.get("runtime") == file_digest(runtime))
 
 
 def _node_table(

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from podnet.render import kernel_names
-from podnet.state.files import StateFiles
+from podnet.state.files import StateFiles, file_digest
 from podnet.state.network import NetworkConfig
 
 if TYPE_CHECKING:  # the readers of the file (the stand-in, exec) need no model at all
@@ -371,8 +371,7 @@ def _parse_pod(p: dict[str, Any]) -> Pod:
     )
 
 
-def digest_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+digest_of = file_digest
 
 
 def load(root: Path) -> Runtime:

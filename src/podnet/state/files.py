@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,7 +10,20 @@ from pathlib import Path
 from podnet.state.store import STATE_ROOT_ENV as STATE_DIR_ENV
 from podnet.state.store import state_dir
 
-__all__ = ["STATE_DIR_ENV", "StateFiles", "state_dir", "write_atomic", "write_if_changed"]
+__all__ = [
+    "STATE_DIR_ENV",
+    "StateFiles",
+    "file_digest",
+    "state_dir",
+    "write_atomic",
+    "write_if_changed",
+]
+
+
+def file_digest(path: Path) -> str:
+    """How daemon.json names the runtime.json the daemon serves (here rather than in
+    render.runtime, so that `podnet get` compares them without importing that schema)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @dataclass(frozen=True)
