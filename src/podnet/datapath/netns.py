@@ -16,14 +16,16 @@ it. NETNS_DIR is spelled here and nowhere else.
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import os
-import socket
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:  # imported where used: `podnet get` lists namespaces and needs neither
+    import ctypes
+    import socket
 
 NETNS_DIR = Path("/run/netns")  # iproute2's; /var/run is a link to /run on Debian
 _THREAD_NETNS = "/proc/thread-self/ns/net"
@@ -43,6 +45,8 @@ T = TypeVar("T")
 @functools.cache
 def _c() -> ctypes.CDLL:
     """libc, loaded on first use: `podnet get` lists namespaces and never calls it."""
+    import ctypes
+
     return ctypes.CDLL(None, use_errno=True)
 
 
@@ -57,6 +61,8 @@ class WrongNamespace(OSError):
 
 def _check(rc: int, what: str, name: str = "") -> None:
     if rc != 0:
+        import ctypes
+
         err = ctypes.get_errno()
         raise NetnsError(err, f"{what}: {os.strerror(err)}", name)
 
@@ -210,6 +216,8 @@ class Namespaces:
 
     def socket(self, name: str, kind: int, proto: int = 0) -> socket.socket:
         """A non-blocking IPv4 socket that lives in `name`."""
+        import socket
+
         with self.entered(name):
             s = socket.socket(socket.AF_INET, kind, proto)
         s.setblocking(False)
@@ -299,6 +307,8 @@ class Worker:
 
     def netlink_socket(self, name: str) -> socket.socket:
         """A NETLINK_ROUTE socket bound to the namespace `name` (never the host's)."""
+        import socket
+
         return self._run(
             _in,
             name,
@@ -310,6 +320,8 @@ class Worker:
     def prepare(self, name: str, items: Iterable[tuple[str, str]]) -> tuple[int, socket.socket]:
         """Write sysctls inside `name` and open a NETLINK_ROUTE socket there, in one trip
         to the worker thread: (sysctls changed, the socket)."""
+        import socket
+
         values = tuple(items)
 
         def both() -> tuple[int, socket.socket]:
