@@ -7,13 +7,16 @@ The live side (what the kernel then holds) is tests/test_service_update_live.py.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from ipaddress import IPv4Network
 from typing import Any
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from podnet.controller.policy_sync import sync_policies
+from podnet.controller.policy_sync import SyncReport, sync_policies
+from podnet.datapath.nft import NftRunner
 from podnet.model.service import EndpointSlice, Service
 from podnet.nftables import text
 from podnet.nftables.expr import Jump
@@ -206,26 +209,69 @@ _sync_ops = st.lists(
 )
 
 
-def step(
-    services: dict[int, Service],
-    slices: dict[tuple[int, int], EndpointSlice],
-    op: str,
-    i: int,
-    j: int,
-    version: int,
-) -> int:
-    """One change of `_sync_ops`; 1 when the policies change."""
-    if op == "svc":
-        services[i] = _svc(i, version)
-    elif op == "same" and i in services:
-        services[i] = services[i].model_copy(deep=True)
-    elif op == "unsvc":
-        services.pop(i, None)
-    elif op == "slice":
-        slices[(i, j)] = _slice(i, j, version)
-    elif op == "unslice":
-        slices.pop((i, j), None)
-    return int(op == "policy")
+@dataclass
+class Synced:
+    """One sync of `syncs`: the change, the engine, what policy_sync reported, the Service
+    rules kept for the next sync, and every node's Service rules rendered afresh."""
+
+    op: tuple[str, int, int]
+    engine: Engine
+    report: SyncReport
+    rules: dict[str, ServiceRules]
+    whole: dict[str, ServiceRules]
+
+
+def syncs(
+    ops: list[tuple[str, int, int]], cluster: str, nodes: Mapping[str, str], runner: NftRunner
+) -> Iterator[Synced]:
+    """The daemon's steps over `_sync_ops`: the change tracker's delta, render_changes from
+    the last rules, policy_sync with the last tables (every node's policy part rendered
+    again after a policy change, none otherwise)."""
+    variant = 0
+    services = {i: _svc(i, i) for i in range(3)}
+    slices = {(i, 0): _slice(i, 0, i) for i in range(3)}
+    cache = PortCache()
+    ports = service_ports(services.values(), slices.values(), cache)
+    rules = render_all(ports, nodes, CIDR, SCIDR)
+    report = sync_policies(cluster, _policies(variant), nodes, runner, services=rules)
+    assert report.ok, report.errors
+    for version, (op, i, j) in enumerate(ops, start=5):
+        if op == "svc":
+            services[i] = _svc(i, version)
+        elif op == "same" and i in services:
+            services[i] = services[i].model_copy(deep=True)
+        elif op == "unsvc":
+            services.pop(i, None)
+        elif op == "slice":
+            slices[(i, j)] = _slice(i, j, version)
+        elif op == "unslice":
+            slices.pop((i, j), None)
+        elif op == "policy":
+            variant += 1
+        eng = _policies(variant)
+        new_ports = service_ports(services.values(), slices.values(), cache)
+        delta = cache.delta
+        follows = delta is not None and delta.base is ports
+        new_rules, deltas = render_changes(
+            new_ports, nodes, CIDR, SCIDR, rules if follows else None, delta if follows else None
+        )
+        report = sync_policies(
+            cluster,
+            eng,
+            nodes,
+            runner,
+            previous=report.tables,
+            only=None if op == "policy" else frozenset(),
+            reuse=report.pods,
+            dirty=None if op == "policy" else frozenset(),
+            services=new_rules,
+            previous_services=rules,
+            service_deltas=deltas,
+        )
+        assert report.ok, report.errors
+        whole = render_all(service_ports(services.values(), slices.values()), nodes, CIDR, SCIDR)
+        yield Synced((op, i, j), eng, report, new_rules, whole)
+        ports, rules = new_ports, new_rules
 
 
 @settings(max_examples=80, deadline=None)
@@ -244,50 +290,16 @@ def test_each_table_holds_the_pieces_of_the_service_rules_kept_for_it(
     objects of the Service rules the reconciler keeps for the next sync, each name once,
     and equals the whole merge of the policy part with every port rendered afresh."""
     nodes = {"node-1": "ns.node-1", "node-2": "ns.node-2"}
-    variant = 0
-    services = {i: _svc(i, i) for i in range(3)}
-    slices = {(i, 0): _slice(i, 0, i) for i in range(3)}
-    cache = PortCache()
-    ports = service_ports(services.values(), slices.values(), cache)
-    rules = render_all(ports, nodes, CIDR, SCIDR)
-    runner = FakeRunner()
-    report = sync_policies("c1", _policies(variant), nodes, runner, services=rules)
-    for version, (op, i, j) in enumerate(ops, start=5):
-        variant += step(services, slices, op, i, j, version)
-        eng = _policies(variant)
-        new_ports = service_ports(services.values(), slices.values(), cache)
-        delta = cache.delta
-        follows = delta is not None and delta.base is ports
-        new_rules, deltas = render_changes(
-            new_ports, nodes, CIDR, SCIDR, rules if follows else None, delta if follows else None
-        )
-        report = sync_policies(
-            "c1",
-            eng,
-            nodes,
-            runner,
-            previous=report.tables,
-            only=None if op == "policy" else frozenset(),
-            reuse=report.pods,
-            dirty=None if op == "policy" else frozenset(),
-            services=new_rules,
-            previous_services=rules,
-            service_deltas=deltas,
-        )
-        assert report.ok
-        if op == "same":  # equal rules: nothing to send to any node
-            assert not report.applied, report.applied
-        full = render_all(service_ports(services.values(), slices.values()), nodes, CIDR, SCIDR)
-        policy_part = {n: r.table for n, r in render_nodes(eng, "c1").items()}
+    for done in syncs(ops, "c1", nodes, FakeRunner()):
+        if done.op[0] == "same":  # equal rules: nothing to send to any node
+            assert not done.report.applied, done.report.applied
+        policy_part = {n: r.table for n, r in render_nodes(done.engine, "c1").items()}
         for n in nodes:
-            table = report.tables[n]
-            assert canonical(table) == canonical(merge(policy_part[n], full[n])), (op, i, n)
-            pieces = [p for _, p in new_rules[n].ports]
+            table = done.report.tables[n]
+            assert canonical(table) == canonical(merge(policy_part[n], done.whole[n])), done.op
             held = held_objects(table)
-            assert all(id(x) in held for p in pieces for x in p.objects()), (
-                op,
-                i,
+            assert all(id(x) in held for _, p in done.rules[n].ports for x in p.objects()), (
+                done.op,
                 n,
                 "the table holds other objects than the rules kept for it",
             )
-        ports, rules = new_ports, new_rules

@@ -18,9 +18,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from test_service_partial import _policies, _slice, _svc, _sync_ops, step
+from test_service_partial import _sync_ops, syncs
 
-from podnet.controller.policy_sync import sync_policies
 from podnet.datapath import netns
 from podnet.datapath.nft import NetnsRunner
 from podnet.nftables import text
@@ -35,7 +34,7 @@ from podnet.render.service_nft import (
     render_changes,
     render_node,
 )
-from podnet.render.service_ports import Endpoint, PortCache, PortDelta, ServicePort, service_ports
+from podnet.render.service_ports import Endpoint, PortDelta, ServicePort
 from podnet.testing import unique_cluster
 
 pytestmark = pytest.mark.datapath
@@ -239,43 +238,7 @@ def test_policy_sync_leaves_what_nft_f_of_the_whole_table_leaves(
     the changes: the kernel lists the same after every sync."""
     runner = NetnsRunner()
     upd, rep = spaces
-    nodes = {NODE: upd}
-    variant = 0
-    services = {i: _svc(i, i) for i in range(3)}
-    slices = {(i, 0): _slice(i, 0, i) for i in range(3)}
-    cache = PortCache()
-    ports = service_ports(services.values(), slices.values(), cache)
-    rules = render_all(ports, nodes, CIDR, SCIDR)
-    report = sync_policies(CLUSTER, _policies(variant), nodes, runner, services=rules)
-    assert report.ok, report.errors
-    for version, (op, i, j) in enumerate(ops, start=5):
-        variant += step(services, slices, op, i, j, version)
-        eng = _policies(variant)
-        new_ports = service_ports(services.values(), slices.values(), cache)
-        follows = cache.delta is not None and cache.delta.base is ports
-        new_rules, deltas = render_changes(
-            new_ports,
-            nodes,
-            CIDR,
-            SCIDR,
-            rules if follows else None,
-            cache.delta if follows else None,
-        )
-        report = sync_policies(
-            CLUSTER,
-            eng,
-            nodes,
-            runner,
-            previous=report.tables,
-            only=None if op == "policy" else frozenset(),
-            reuse=report.pods,
-            dirty=None if op == "policy" else frozenset(),
-            services=new_rules,
-            previous_services=rules,
-            service_deltas=deltas,
-        )
-        assert report.ok, report.errors
-        whole = render_all(service_ports(services.values(), slices.values()), [NODE], CIDR, SCIDR)
-        runner.apply(rep, merge(render_nodes(eng, CLUSTER)[NODE].table, whole[NODE]))
-        assert listing(upd) == listing(rep), (op, i, j)
-        ports, rules = new_ports, new_rules
+    for done in syncs(ops, CLUSTER, {NODE: upd}, runner):
+        policy_part = render_nodes(done.engine, CLUSTER)[NODE].table
+        runner.apply(rep, merge(policy_part, done.whole[NODE]))
+        assert listing(upd) == listing(rep), done.op
