@@ -29,6 +29,7 @@ import dataclasses
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -210,6 +211,8 @@ def latency(name: str, changes: int, via: str, src_node: str, tmp: Path) -> None
     try:
         assert probe() == "ok"
         to_flip, command, daemon, full = [], [], [], 0
+        cpu: list[float] = []  # user + system CPU of each `podnet` process
+        loads: list[float] = []  # the 1-minute load average at each change
         app = "src"
         for _ in range(changes):
             app = "other" if app == "src" else "src"
@@ -224,9 +227,13 @@ def latency(name: str, changes: int, via: str, src_node: str, tmp: Path) -> None
                 src["metadata"]["labels"]["app"] = app
                 manifest.write_text(yaml.safe_dump(src))
                 argv = [podnet, "apply", "-f", str(manifest), "--cluster", name]
+            loads.append(os.getloadavg()[0])
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.monotonic()
             subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
             t1 = time.monotonic()
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
             while (got := probe()) != want:
                 if time.monotonic() - t0 > 10:
                     raise RuntimeError(f"no flip to {want} after 10s (last {got})")
@@ -250,7 +257,9 @@ def latency(name: str, changes: int, via: str, src_node: str, tmp: Path) -> None
     print(f"  daemon side (SIGUSR1 received -> sync done, daemon.json): {figures(daemon)}"
           f" ({len(daemon)} syncs, {full} full)")  # fmt: skip
     print(f"  the command (start -> exit): {figures(command)}")
+    print(f"  CPU of the command (user + system): {figures(cpu)}")
     print(f"  end to end (command start -> the prober in src sees the flip): {figures(to_flip)}")
+    print(f"  load average (1 min) during the changes: {min(loads):.2f}-{max(loads):.2f}")
     with (sdir / "daemon.log").open() as log:  # what else the daemon did meanwhile
         log.seek(log_start)
         other = [line.strip() for line in log if "full" in line or "FAILED" in line or slow(line)]
