@@ -267,7 +267,7 @@ def _big_list(n: int, trailing: bool) -> str:
 
 @pytest.mark.parametrize("shape", ["list-kubectl-layout", "list-kind-first", "multi-document"])
 def test_parallel_parse_equals_sequential(monkeypatch: pytest.MonkeyPatch, shape: str) -> None:
-    import podnet.model.load as loader
+    import podnet.model.manifests as loader
 
     if shape == "multi-document":
         text = "".join(
@@ -284,7 +284,7 @@ def test_parallel_parse_equals_sequential(monkeypatch: pytest.MonkeyPatch, shape
 
 
 def test_parallel_parse_errors_keep_their_true_position() -> None:
-    import podnet.model.load as loader
+    import podnet.model.manifests as loader
 
     text = _big_list(3000, trailing=True)
     lines = text.splitlines(keepends=True)
@@ -296,7 +296,7 @@ def test_parallel_parse_errors_keep_their_true_position() -> None:
 
 
 def test_a_top_level_key_between_items_prevents_the_list_cut() -> None:
-    import podnet.model.load as loader
+    import podnet.model.manifests as loader
 
     text = "items:\n" + "- a: 1\n" * 10 + "other:\n" + "- b: 2\n" * 10
     assert loader._list_cut(text) is None
