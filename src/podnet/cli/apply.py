@@ -1,5 +1,12 @@
 """`podnet apply -f PATH...`: create or update objects of a running cluster; returns once
-the cluster enforces them (podnet.state.changes writes, the reconciler syncs)."""
+the cluster enforces them.
+
+As kubectl and the API server split it: the CLI reads the files (model.manifests: no
+pydantic, no models) and hands the documents to the cluster's daemon, which validates,
+checks, stores and syncs them (controller.apply_requests) and answers once the change is
+enforced. Without a daemon that takes them (`up --no-daemon`, one that is starting or did
+not answer), the CLI does the same work itself: the same functions, so the same lines, the
+same warnings and the same errors (tests/test_apply_daemon_path.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +14,16 @@ import argparse
 from typing import Any
 
 from podnet.cli.common import add_manifest_args, without_cycle_collection
-from podnet.cli.live import add_cluster_arg, check_next_state, open_store, preflight, wait_synced
-from podnet.cli.output import print_warnings
+from podnet.cli.live import (
+    add_cluster_arg,
+    check_next_state,
+    keep_daemon,
+    open_store,
+    preflight,
+    wait_synced,
+)
+from podnet.cli.output import print_error, print_warnings
+from podnet.model.errors import InputError, problem_from_json
 
 
 def register(sub: Any) -> None:
@@ -29,15 +44,60 @@ def run(args: argparse.Namespace) -> int:
     # the way of the change, and reference counting frees the rest. Back on after (the
     # command also runs in-process: tests, the dashboard's actions).
     with without_cycle_collection():
-        from podnet.model.load import load
-        from podnet.state.changes import apply_objects
+        from podnet.model.manifests import read_documents
 
         if (status := preflight("apply", args.cluster)) is not None:
             return status
-        incoming = load(args.files)  # InputError: exit 2, naming file, object and field
+        documents = read_documents(args.files)  # InputError: exit 2, naming file and line
+        served = through_daemon(args.cluster, documents)
+        if served is not None:
+            return served
+        from podnet.model.load import validate_documents
+        from podnet.state.changes import apply_objects
+
+        incoming = validate_documents(documents)  # InputError: naming file, object, field
         print_warnings(incoming.warnings)
         with open_store(args.cluster) as store:
             lines, revision = apply_objects(store, incoming.objects, check_next_state)
     for line in lines:
         print(line)
     return wait_synced(args.cluster, revision)
+
+
+def through_daemon(cluster: str, documents: list[Any]) -> int | None:
+    """Apply through the cluster's daemon: the exit status, or None when no daemon took the
+    documents (or they hold values JSON cannot carry as they are, such as YAML's dates)."""
+    from podnet.daemon import supervisor
+    from podnet.state.store import state_dir
+
+    if keep_daemon(cluster) != "running" or not all(plain(d) for _, _, d in documents):
+        return None
+    reply = supervisor.request_apply(state_dir(cluster), [list(d) for d in documents])
+    if reply is None:
+        return None
+    for group in reply.get("warnings", ()):
+        print_warnings([problem_from_json(p) for p in group])
+    if "problems" in reply:
+        raise InputError([problem_from_json(p) for p in reply["problems"]])
+    if "error" in reply:
+        print_error(f"the daemon could not apply the change: {reply['error']}")
+        return 1
+    for line in reply["lines"]:
+        print(line)
+    if "sync_error" in reply:  # as wait_synced says it
+        print_error(f"the change is stored, but {reply['sync_error']}")
+        return 1
+    if not reply["sync"].get("ok"):
+        print_error(f"the change is stored but not in force: {reply['sync'].get('error')}")
+        return 1
+    return 0
+
+
+def plain(value: Any) -> bool:
+    """`value` goes through JSON unchanged: strings as mapping keys, and only JSON's
+    scalars (YAML's dates, binary or integer keys would arrive as something else)."""
+    if isinstance(value, dict):
+        return all(type(k) is str and plain(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(plain(v) for v in value)
+    return value is None or isinstance(value, str | int | float)

@@ -107,9 +107,7 @@ def check_next_state(
     store: Store, cluster: Cluster, placement: Placement, net: NetworkConfig
 ) -> None:
     """The next state of a change must render (kernel names that cannot be built are an
-    InputError); placement warnings are shown."""
-    from podnet.render.topology import render
+    InputError); placement warnings are shown. The daemon's `apply` checks the same."""
+    from podnet.controller.apply_requests import next_state_renders
 
-    name, mode = str(store.get_meta("cluster", DEFAULT_CLUSTER)), str(store.get_meta("mode"))
-    render(cluster, placement, name, mode, net)
-    print_warnings(placement.warnings)
+    print_warnings(next_state_renders(store, cluster, placement, net))

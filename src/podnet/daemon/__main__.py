@@ -43,6 +43,7 @@ from podnet.workload.standin import StandIn  # noqa: E402
 if TYPE_CHECKING:
     from podnet.controller.reconciler import SyncResult
     from podnet.controller.syncer import Syncer
+    from podnet.daemon.apply_server import ApplyServer
     from podnet.daemon.nginx_child import NginxChild
 
 log = logging.getLogger("podnet.daemon")
@@ -59,6 +60,7 @@ async def serve(root: Path, cluster: str) -> int:
     stop, reload, sync = asyncio.Event(), asyncio.Event(), asyncio.Event()
     syncer: Syncer | None = None
     nginx: NginxChild | None = None
+    applies: ApplyServer | None = None
 
     def write_status() -> None:
         status = {
@@ -71,6 +73,8 @@ async def serve(root: Path, cluster: str) -> int:
             "sync": syncer.status if syncer else None,
         }
         write_atomic(files.status, json.dumps(status, indent=1) + "\n")
+        if applies is not None:  # `apply` requests answered once their revision is synced
+            applies.synced(syncer.status if syncer else None)
 
     # A pod's readiness (the kubelet's word) changing makes the endpoints controller sync.
     standin = StandIn(files, write_status, on_readiness=sync.set)
@@ -148,8 +152,16 @@ async def serve(root: Path, cluster: str) -> int:
         syncer.start(loop, write_status),
         asyncio.ensure_future(update_ingress()),
     ]
+    # `podnet apply` hands its documents to us (docs/live.md): validation with the models
+    # warm, imported here behind the pods, like the controller.
+    await loop.run_in_executor(None, importlib.import_module, "podnet.controller.apply_requests")
+    from podnet.daemon.apply_server import ApplyServer
+
+    applies = ApplyServer(root, request_sync)
+    await applies.start()
     await stop.wait()
     log.info("stopping")
+    applies.close()
     for task in tasks:
         task.cancel()
     dns.stop()

@@ -8,6 +8,8 @@ wait_ready(state_dir, timeout) return once every pod answers (raise TimeoutError
 reload(state_dir)              SIGHUP: re-read runtime.json
 request_sync(state_dir, rev)   SIGUSR1: sync the kernel with the store; return the status of
                                a sync of that revision or later (`apply`, `delete`, `label`)
+request_apply(state_dir, docs) `apply`'s documents to the daemon, which validates, stores and
+                               syncs them (daemon.apply_socket); None: do it yourself
 stop(state_dir)                idempotent; SIGTERM then SIGKILL; pid file or command line
 """
 
@@ -22,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from podnet.daemon import procs
+from podnet.daemon import apply_socket, procs
 from podnet.state.files import StateFiles
 
 START_TIMEOUT = 15.0
@@ -208,6 +210,16 @@ def request_sync(state_dir: Path, revision: int, timeout: float = SYNC_TIMEOUT) 
         time.sleep(SYNC_POLL)
 
 
+def request_apply(
+    state_dir: Path, documents: list[Any], timeout: float = SYNC_TIMEOUT + 30.0
+) -> dict[str, Any] | None:
+    """Hand `apply`'s documents ([file, index, document]) to the running daemon: its answer
+    once the change is enforced (controller.apply_requests says what it holds), or None when
+    no daemon takes them (none runs, it has not opened its socket yet, it did not answer
+    within `timeout`): the CLI then applies them itself."""
+    return apply_socket.request(StateFiles(state_dir.resolve()).apply_socket, documents, timeout)
+
+
 def request_full_sync(state_dir: Path, timeout: float = SYNC_TIMEOUT) -> dict[str, Any]:
     """Ask the daemon for a full sync (SIGUSR2: it compares the whole kernel state with the
     store and repairs what differs) and return its "sync" status once a full sync taken up
@@ -312,7 +324,14 @@ def stop(state_dir: Path, grace: float = STOP_GRACE) -> None:
     if (nginx := procs.find_nginx(root)) is not None:
         procs.terminate([nginx], grace)
     procs.terminate(procs.find(root, procs.FLOWS), grace)
-    for path in (files.pid, files.status, files.ready, files.watchdog_pid, files.dns_status):
+    for path in (
+        files.pid,
+        files.status,
+        files.ready,
+        files.watchdog_pid,
+        files.dns_status,
+        files.apply_socket,
+    ):
         path.unlink(missing_ok=True)
 
 

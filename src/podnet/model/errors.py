@@ -7,6 +7,7 @@ and the field path, so that it can be fixed without guessing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,19 @@ class InputError(Exception):
     def line(cls, message: str) -> InputError:
         """One problem tied to no file or object (an argument, a missing cluster)."""
         return cls([Problem(None, "", "", message)])
+
+
+def problem_to_json(p: Problem) -> dict[str, Any]:
+    """A problem as JSON: what the daemon answers `apply` with (problem_from_json reads it)."""
+    origin = None if p.origin is None else [p.origin.file, p.origin.doc, p.origin.item]
+    return {"origin": origin, "obj": p.obj, "path": p.path, "message": p.message}
+
+
+def problem_from_json(d: dict[str, Any]) -> Problem:
+    origin = d.get("origin")
+    return Problem(
+        Origin(*origin) if origin else None, str(d["obj"]), str(d["path"]), str(d["message"])
+    )
 
 
 def loc_to_path(loc: tuple[int | str, ...]) -> str:

@@ -65,6 +65,10 @@ class StateFiles:
         return self.root / "stopped.json"
 
     @property
+    def apply_socket(self) -> Path:  # `podnet apply`'s way to the daemon (owner only)
+        return self.root / "apply.sock"
+
+    @property
     def status(self) -> Path:  # what the daemon has loaded: runtime digest, warnings
         return self.root / "daemon.json"
 
