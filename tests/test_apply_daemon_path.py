@@ -1,5 +1,6 @@
 """`podnet apply` takes two paths to the same result: through the cluster's daemon (the CLI
-reads the files, the daemon validates, stores and syncs: daemon.apply_server) and, without
+reads the files, the daemon parses, validates, stores and syncs: daemon.apply_server), and,
+without
 a daemon that takes the documents, its own (cli/apply.py). The same manifests applied, one
 after another, to a cluster with a daemon and to one without (`up --no-daemon`) give the
 same output, the same errors and exit statuses, and the same stored objects; the daemon
@@ -64,17 +65,16 @@ CASES: list[tuple[str, str]] = [
         yaml.safe_dump_all([{**SERVICE, "spec": {**SERVICE["spec"], "clusterIP": "1.2.3.4"}}]),
     ),
     (
-        "a node that does not exist",
-        yaml.safe_dump_all(
-            [{**pod("p5", {}), "spec": {**pod("p5", {})["spec"], "nodeName": "node-9"}}]
-        ),
-    ),
-    (
-        "a YAML date (not JSON): the CLI's own path",
+        "a YAML date (a string of YAML 1.1's timestamp shape, parsed alike on both paths)",
         "kind: Pod\nmetadata:\n  name: p6\n"
         "  namespace: a\n  annotations: {since: 2024-01-01}\nspec: {containers: []}\n",
     ),
 ]
+
+
+# A comment that makes a file big enough for the CLI to parse it itself (on two cores when
+# it needs PyYAML) and send the documents instead of the text.
+PADDING = ("# " + "x" * 98 + "\n") * 6000
 
 
 def served(live: Any, timeout: float = 20.0) -> None:
@@ -116,10 +116,22 @@ def test_the_daemon_path_and_the_cli_path_give_the_same_result(tmp_path: Path) -
             own = outcome(local, manifest)
             assert through == own, what
             codes.append(own[0])
-            json_safe = "date" not in what and "YAML" not in what
-            assert log.read_text().count("apply of ") == taken + json_safe, what
+            assert log.read_text().count("apply of ") == taken + 1, what
         # What the cases must show, so that the equality above is not of two empty results.
         assert codes.count(2) >= 5 and codes[0] == 0
+        # A big file (PADDING: parsed by the CLI, which sends its documents), then one of
+        # values JSON would change (a YAML date parsed by the CLI): the CLI's own path.
+        for name, docs, taken_up in (
+            ("big.yaml", [pod("p8", {"app": "p"})], 1),
+            ("big-date.yaml", [pod("p9", {}, annotations={"since": "DATE"})], 0),
+        ):
+            manifest = tmp_path / name
+            text = yaml.safe_dump_all(docs).replace("DATE", "2024-01-01")
+            manifest.write_text(PADDING + text)
+            taken = log.read_text().count("apply of ")
+            through = outcome(daemon, manifest)
+            assert through == outcome(local, manifest), name
+            assert log.read_text().count("apply of ") == taken + taken_up, name
         # A daemon that does not take the request (its socket gone): the CLI's own path.
         (daemon.sdir / "apply.sock").unlink()
         manifest = tmp_path / "after.yaml"
@@ -149,5 +161,5 @@ def test_the_daemon_answers_once_the_change_is_enforced(tmp_path: Path) -> None:
             revision = store.revision()
         status = json.loads((live.sdir / "daemon.json").read_text())["sync"]
         assert status["ok"] and status["revision"] >= revision
-        assert "apply of 2 document(s): revision" in (live.sdir / "daemon.log").read_text()
+        assert "apply of 1 file(s): revision" in (live.sdir / "daemon.log").read_text()
         assert oct((live.sdir / "apply.sock").stat().st_mode & 0o777) == "0o600"

@@ -311,3 +311,70 @@ def test_every_model_schema_is_generated_once():
     generated = json.loads(out.stdout.strip().splitlines()[-1])
     assert {"Ingress", "Service", "NetworkPolicy", "Workload", "PodSpec"} <= generated.keys()
     assert {model: n for model, n in generated.items() if n != 1} == {}
+
+
+APPLY_UNUSED = {"pydantic", "numpy", "rich", "pyroute2", "logging", "asyncio", "concurrent"}
+APPLY_UNUSED_PODNET = {
+    "podnet.model.fastyaml",
+    "podnet.model.kinds",
+    "podnet.model.load",
+    "podnet.state.changes",
+    "podnet.state.local_change",
+    "podnet.render.topology",
+}
+
+
+def test_apply_path_to_the_daemon_imports_nothing_heavy():
+    """What `podnet apply` imports on its way to the daemon (reading the files, the daemon's
+    liveness, the request): the daemon parses and validates with its models warm, so the
+    CLI loads no pydantic, no model classes and no YAML parser."""
+    code = (
+        "import json, sys, podnet.cli.main, podnet.cli.apply, podnet.model.manifests, "
+        "podnet.daemon.supervisor; "
+        "texts = podnet.model.manifests.read_texts([sys.argv[1]]); "
+        "[podnet.cli.apply.source(name, text) for name, text in texts]; "
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, EXAMPLE], capture_output=True, text=True, timeout=60
+    )
+    modules = set(json.loads(out.stdout))
+    assert {m.split(".")[0] for m in modules} & (APPLY_UNUSED | {"yaml", "yaml_rs"}) == set()
+    assert modules & APPLY_UNUSED_PODNET == set()
+
+
+@pytest.mark.datapath
+def test_apply_through_the_daemon_imports_nothing_heavy(tmp_path):
+    """A fresh `podnet apply` process against a running daemon, by the time it returns
+    (the change enforced): none of the validation's modules."""
+    import time
+
+    from podnet.testing import live_cluster
+
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "a", "labels": {"app": "p"}},
+        "spec": {"containers": [{"name": "c", "image": "x"}]},
+    }
+    with live_cluster(tmp_path, [ns], "imp") as live:
+        deadline = time.monotonic() + 20
+        while not (live.sdir / "apply.sock").exists():  # opens once the controller is up
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        manifest = tmp_path / "p.yaml"
+        manifest.write_text(json.dumps(pod))
+        code = RUN.replace('m.split(".")[0] for m in sys.modules', "sys.modules")
+        out = subprocess.run(
+            [sys.executable, "-c", code, "apply", "-f", str(manifest), "--cluster", live.name],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **live.env},
+            timeout=120,
+        )
+        assert out.stdout.strip() == "pod/p created", out.stderr
+        modules = set(json.loads(out.stderr.strip().splitlines()[-1]))
+        assert "apply of 1 file(s)" in (live.sdir / "daemon.log").read_text()
+    assert {m.split(".")[0] for m in modules} & APPLY_UNUSED == set()
+    assert modules & APPLY_UNUSED_PODNET == set()

@@ -2,7 +2,7 @@
 the cluster enforces them.
 
 As kubectl and the API server split it: the CLI reads the files (model.manifests: no
-pydantic, no models) and hands the documents to the cluster's daemon, which validates,
+pydantic, no models) and hands them to the cluster's daemon, which parses, validates,
 checks, stores and syncs them (controller.apply_requests) and answers once the change is
 enforced. Without a daemon that takes them (`up --no-daemon`, one that is starting or did
 not answer), the CLI does the same work itself: the same functions, so the same lines, the
@@ -44,17 +44,19 @@ def run(args: argparse.Namespace) -> int:
     # the way of the change, and reference counting frees the rest. Back on after (the
     # command also runs in-process: tests, the dashboard's actions).
     with without_cycle_collection():
-        from podnet.model.manifests import read_documents
+        from podnet.model.manifests import read_texts
 
         if (status := preflight("apply", args.cluster)) is not None:
             return status
-        documents = read_documents(args.files)  # InputError: exit 2, naming file and line
-        served = through_daemon(args.cluster, documents)
+        texts = read_texts(args.files)  # InputError: exit 2, naming the file
+        served = through_daemon(args.cluster, texts)
         if served is not None:
             return served
         from podnet.model.load import validate_documents
+        from podnet.model.manifests import documents_of
         from podnet.state.changes import apply_objects
 
+        documents = [d for name, text in texts for d in documents_of(name, text)]
         incoming = validate_documents(documents)  # InputError: naming file, object, field
         print_warnings(incoming.warnings)
         with open_store(args.cluster) as store:
@@ -64,15 +66,19 @@ def run(args: argparse.Namespace) -> int:
     return wait_synced(args.cluster, revision)
 
 
-def through_daemon(cluster: str, documents: list[Any]) -> int | None:
+def through_daemon(cluster: str, texts: list[tuple[str, str]]) -> int | None:
     """Apply through the cluster's daemon: the exit status, or None when no daemon took the
-    documents (or they hold values JSON cannot carry as they are, such as YAML's dates)."""
+    files (or a big file parsed here holds values JSON cannot carry as they are, such as
+    YAML's dates)."""
     from podnet.daemon import supervisor
     from podnet.state.store import state_dir
 
-    if keep_daemon(cluster) != "running" or not all(plain(d) for _, _, d in documents):
+    if keep_daemon(cluster) != "running":
         return None
-    reply = supervisor.request_apply(state_dir(cluster), [list(d) for d in documents])
+    sources = [source(name, text) for name, text in texts]
+    if any(s is None for s in sources):
+        return None
+    reply = supervisor.request_apply(state_dir(cluster), sources)
     if reply is None:
         return None
     for group in reply.get("warnings", ()):
@@ -91,6 +97,18 @@ def through_daemon(cluster: str, documents: list[Any]) -> int | None:
         print_error(f"the change is stored but not in force: {reply['sync'].get('error')}")
         return 1
     return 0
+
+
+def source(name: str, text: str) -> dict[str, Any] | None:
+    """What the daemon gets of one file: its text, which it parses as this process would;
+    a big one parsed here (on two cores when it needs PyYAML, which the daemon does not
+    fork for), its documents, or None when JSON would not carry them unchanged."""
+    from podnet.model.manifests import PARALLEL_MIN_BYTES, documents_of
+
+    if len(text) < PARALLEL_MIN_BYTES:
+        return {"name": name, "text": text}
+    documents = [[i, doc] for _, i, doc in documents_of(name, text)]
+    return {"name": name, "documents": documents} if plain(documents) else None
 
 
 def plain(value: Any) -> bool:

@@ -5,6 +5,8 @@ object and field), the next state is checked and stored in one transaction
 (state.changes.apply_objects), and the answer says what the CLI prints. The daemon holds
 pydantic and the models warm, which a fresh CLI process spends most of its time importing.
 
+The CLI sends the files' texts (it reads them; parsing them here spares each CLI process
+the YAML fast path's import) or, for big texts, the documents it parsed on two cores.
 The CLI's own path (cli/apply.py, without a daemon) runs the same functions, so both give
 the same lines, the same warnings and the same errors."""
 
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from podnet.model.errors import InputError, Problem, problem_to_json
 from podnet.model.load import validate_documents
-from podnet.model.manifests import Document
+from podnet.model.manifests import Document, documents_of
 from podnet.state.changes import apply_objects
 from podnet.state.store import Store
 
@@ -39,9 +41,24 @@ def next_state_renders(
     return list(placement.warnings)
 
 
-def answer(root: Path, documents: list[Document]) -> dict[str, Any]:
-    """Validate and store `documents` in the store at `root`. {"lines", "revision",
-    "warnings"} when stored; {"problems", "warnings"} for bad input (nothing stored).
+def documents(sources: list[dict[str, Any]]) -> list[Document]:
+    """The documents of the CLI's sources: {"name", "text"} parsed here (as the CLI's own
+    path parses them, on one process: the daemon does not fork), {"name", "documents":
+    [[index, document], ...]} as the CLI parsed them (big texts, parsed on two cores)."""
+    out: list[Document] = []
+    for source in sources:
+        name = str(source["name"])
+        if "text" in source:
+            out += documents_of(name, source["text"], parallel=False)
+        else:
+            out += [(name, int(i), doc) for i, doc in source["documents"]]
+    return out
+
+
+def answer(root: Path, sources: list[dict[str, Any]]) -> dict[str, Any]:
+    """Parse, validate and store the CLI's `sources` in the store at `root`. {"lines",
+    "revision", "warnings"} when stored; {"problems", "warnings"} for bad input (nothing
+    stored).
     "warnings" holds groups (the objects', then placement's), each shown as the CLI shows
     one call of print_warnings, in the order the CLI's own path shows them."""
     groups: list[list[Problem]] = []
@@ -50,7 +67,7 @@ def answer(root: Path, documents: list[Document]) -> dict[str, Any]:
         groups.append(next_state_renders(store, cluster, placement, net))
 
     try:
-        incoming = validate_documents(documents)
+        incoming = validate_documents(documents(sources))
         groups.append(list(incoming.warnings))
         with Store.open(root) as store:
             lines, revision = apply_objects(store, incoming.objects, check)

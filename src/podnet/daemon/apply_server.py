@@ -1,5 +1,5 @@
-"""The daemon's side of `podnet apply` (daemon.apply_socket says the protocol): documents
-in, validated and stored on a worker thread (controller.apply_requests), a sync requested
+"""The daemon's side of `podnet apply` (daemon.apply_socket says the protocol): files in,
+parsed, validated and stored on a worker thread (controller.apply_requests), a sync requested
 as SIGUSR1 requests one, and the answer sent once a sync of the stored revision or later
 has ended: the command returns when the change is enforced, as it does on its own path."""
 
@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import struct
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -83,23 +84,31 @@ class ApplyServer:
 
     async def _handle(self, data: bytes) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
+        started = time.monotonic()
         try:
             from podnet.controller.apply_requests import answer
 
-            documents = json.loads(data)["documents"]
-            reply = await loop.run_in_executor(None, answer, self.root, documents)
+            sources = json.loads(data)["sources"]
+            reply = await loop.run_in_executor(None, answer, self.root, sources)
         except Exception as e:  # a bug: said to the CLI, which exits 1
             log.exception("apply request failed")
             return {"error": f"{type(e).__name__}: {e}"}
         if "revision" not in reply:
             log.info(
-                "apply of %d document(s): refused (%d problems)",
-                len(documents),
+                "apply of %d file(s): refused (%d problems)",
+                len(sources),
                 len(reply["problems"]),
             )
             return reply
+        stored = time.monotonic()
         await self._wait_synced(reply)
-        log.info("apply of %d document(s): revision %d", len(documents), reply["revision"])
+        log.info(
+            "apply of %d file(s): revision %d stored in %.3fs, synced %.3fs later",
+            len(sources),
+            reply["revision"],
+            stored - started,
+            time.monotonic() - stored,
+        )
         return reply
 
     async def _wait_synced(self, reply: dict[str, Any]) -> None:

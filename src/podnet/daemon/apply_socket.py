@@ -1,8 +1,8 @@
 """The unix socket on which a cluster's daemon takes `podnet apply`'s documents: its
 address, and the CLI's side of one request (the daemon's is daemon.apply_server).
 
-One request per connection: the CLI sends `{"documents": [[file, index, document], ...]}`
-as JSON and shuts its side down; the daemon answers with one JSON object once the change is
+One request per connection: the CLI sends `{"sources": [{"name", "text"} or {"name",
+"documents": [[index, document], ...]}, ...]}` as JSON and shuts its side down; the daemon answers with one JSON object once the change is
 enforced (or with the problems, nothing stored) and closes. The socket lives in the
 cluster's state directory, owner only (root): whoever may use it may change the store
 anyway."""
@@ -34,12 +34,12 @@ def unix_address(path: Path) -> Iterator[str]:
         os.close(fd)
 
 
-def request(path: Path, documents: list[Any], timeout: float) -> dict[str, Any] | None:
-    """Send `documents` to the daemon listening at `path`; its answer, or None when no daemon
+def request(path: Path, sources: list[Any], timeout: float) -> dict[str, Any] | None:
+    """Send `sources` to the daemon listening at `path`; its answer, or None when no daemon
     takes the request (no socket, nothing listening, the connection closed or timed out
     without an answer): the caller then does the work itself (the change is idempotent,
     so a request the daemon took up before it died does no harm when done again)."""
-    payload = json.dumps({"documents": documents}, separators=(",", ":")).encode()
+    payload = json.dumps({"sources": sources}, separators=(",", ":")).encode()
     chunks = []
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:

@@ -8,7 +8,7 @@ wait_ready(state_dir, timeout) return once every pod answers (raise TimeoutError
 reload(state_dir)              SIGHUP: re-read runtime.json
 request_sync(state_dir, rev)   SIGUSR1: sync the kernel with the store; return the status of
                                a sync of that revision or later (`apply`, `delete`, `label`)
-request_apply(state_dir, docs) `apply`'s documents to the daemon, which validates, stores and
+request_apply(state_dir, src)  `apply`'s files to the daemon, which validates, stores and
                                syncs them (daemon.apply_socket); None: do it yourself
 stop(state_dir)                idempotent; SIGTERM then SIGKILL; pid file or command line
 """
@@ -211,13 +211,14 @@ def request_sync(state_dir: Path, revision: int, timeout: float = SYNC_TIMEOUT) 
 
 
 def request_apply(
-    state_dir: Path, documents: list[Any], timeout: float = SYNC_TIMEOUT + 30.0
+    state_dir: Path, sources: list[Any], timeout: float = SYNC_TIMEOUT + 30.0
 ) -> dict[str, Any] | None:
-    """Hand `apply`'s documents ([file, index, document]) to the running daemon: its answer
+    """Hand `apply`'s files (daemon.apply_socket: texts or parsed documents) to the running
+    daemon: its answer
     once the change is enforced (controller.apply_requests says what it holds), or None when
     no daemon takes them (none runs, it has not opened its socket yet, it did not answer
     within `timeout`): the CLI then applies them itself."""
-    return apply_socket.request(StateFiles(state_dir.resolve()).apply_socket, documents, timeout)
+    return apply_socket.request(StateFiles(state_dir.resolve()).apply_socket, sources, timeout)
 
 
 def request_full_sync(state_dir: Path, timeout: float = SYNC_TIMEOUT) -> dict[str, Any]:

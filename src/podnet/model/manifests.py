@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from podnet.model.errors import InputError, Problem
-from podnet.model.fastyaml import fast_documents
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 # One document of the input: the file's name ("<stdin>" for -), its index there, its value.
@@ -43,14 +42,20 @@ def expand_paths(paths: Iterable[str]) -> list[str]:
     return out
 
 
-def parse_documents(name: str, text: str) -> list[Any]:
-    """All documents of one file; JSON takes the fast path, anything else goes through YAML."""
+def parse_documents(name: str, text: str, parallel: bool = True) -> list[Any]:
+    """All documents of one file; JSON takes the fast path, anything else goes through YAML
+    (a big text that needs PyYAML on two processes, unless not `parallel`: the daemon, a
+    threaded process, does not fork)."""
     if name.endswith(".json") or text.lstrip().startswith(("{", "[")):
         try:
             data = json.loads(text)
             return data if isinstance(data, list) else [data]
         except json.JSONDecodeError:
             pass  # YAML's error message (line and column) is the one to show
+    # Here, not at the top: yaml-rs and the fast path's patterns (~15 ms to import) are
+    # not for `apply`'s CLI, which sends its files' texts to the daemon.
+    from podnet.model.fastyaml import fast_documents
+
     fast = fast_documents(text)
     if fast is not None:
         return fast
@@ -59,7 +64,7 @@ def parse_documents(name: str, text: str) -> list[Any]:
     import yaml
 
     try:
-        if len(text) >= PARALLEL_MIN_BYTES and (os.cpu_count() or 1) > 1:
+        if parallel and len(text) >= PARALLEL_MIN_BYTES and (os.cpu_count() or 1) > 1:
             docs = _parse_in_parallel(text)
             if docs is not None:
                 return docs
@@ -151,21 +156,34 @@ def _parse_in_parallel(text: str) -> list[Any] | None:
     return [{**head, **tail, "items": head["items"] + tail["items"]}]
 
 
-def read_documents(paths: Iterable[str], stdin_text: str | None = None) -> list[Document]:
-    """Every non-empty document of every file, in order; InputError for a path that does not
-    exist, a file that cannot be read, or text that does not parse (naming file, line and
-    column), at the first such problem."""
-    out: list[Document] = []
+def read_texts(paths: Iterable[str], stdin_text: str | None = None) -> list[tuple[str, str]]:
+    """(name, text) of every file the paths name ("<stdin>" for -), in order; InputError for
+    a path that does not exist or a file that cannot be read."""
+    out = []
     for name in expand_paths(paths):
         if name == "-":
-            text = stdin_text if stdin_text is not None else sys.stdin.read()
-            name = "<stdin>"
-        else:
-            try:
-                text = Path(name).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as e:
-                raise InputError([Problem(None, "", "", f"{name}: cannot read: {e}")]) from None
-        out += [
-            (name, i, doc) for i, doc in enumerate(parse_documents(name, text)) if doc is not None
-        ]
+            out.append(("<stdin>", stdin_text if stdin_text is not None else sys.stdin.read()))
+            continue
+        try:
+            out.append((name, Path(name).read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError([Problem(None, "", "", f"{name}: cannot read: {e}")]) from None
+    return out
+
+
+def documents_of(name: str, text: str, parallel: bool = True) -> list[Document]:
+    """The non-empty documents of one file, with their index; InputError for text that does
+    not parse (naming file, line and column)."""
+    docs = parse_documents(name, text, parallel)
+    return [(name, i, doc) for i, doc in enumerate(docs) if doc is not None]
+
+
+def read_documents(paths: Iterable[str], stdin_text: str | None = None) -> list[Document]:
+    """Every non-empty document of every file, in order; InputError for a path that does not
+    exist, a file that cannot be read, or text that does not parse, at the first such
+    problem (file by file)."""
+    out: list[Document] = []
+    for path in expand_paths(paths):
+        for name, text in read_texts([path], stdin_text):
+            out += documents_of(name, text)
     return out
