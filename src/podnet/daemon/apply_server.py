@@ -90,7 +90,7 @@ class ApplyServer:
 
             sources = json.loads(data)["sources"]
             reply = await loop.run_in_executor(None, answer, self.root, sources)
-        except Exception as e:  # a bug: said to the CLI, which exits 1
+        except Exception as e:  # a bug (nothing stored): the CLI then takes its own path
             log.exception("apply request failed")
             return {"error": f"{type(e).__name__}: {e}"}
         if "revision" not in reply:
