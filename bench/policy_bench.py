@@ -262,7 +262,14 @@ def latency(name: str, changes: int, via: str, src_node: str, tmp: Path) -> None
     print(f"  load average (1 min) during the changes: {min(loads):.2f}-{max(loads):.2f}")
     with (sdir / "daemon.log").open() as log:  # what else the daemon did meanwhile
         log.seek(log_start)
-        other = [line.strip() for line in log if "full" in line or "FAILED" in line or slow(line)]
+        lines = log.readlines()
+    # `apply` through the daemon: its request in (parse, validate, store) before the sync.
+    stored = [
+        float(m.group(1)) for line in lines if (m := re.search(r" stored in ([0-9.]+)s", line))
+    ]
+    if stored:
+        print(f"  daemon: apply request received -> stored ({len(stored)}): {figures(stored)}")
+    other = [line.strip() for line in lines if "full" in line or "FAILED" in line or slow(line)]
     for line in other:
         print(f"  meanwhile: {line[:240]}")
 
