@@ -152,7 +152,7 @@ async def serve(root: Path, cluster: str) -> int:
         syncer.start(loop, write_status),
         asyncio.ensure_future(update_ingress()),
     ]
-    # `podnet apply` hands its documents to us (docs/live.md): validation with the models
+    # `podnet apply` hands its files to us (docs/policy-datapath.md): validation with the models
     # warm, imported here behind the pods, like the controller.
     await loop.run_in_executor(None, importlib.import_module, "podnet.controller.apply_requests")
     from podnet.daemon.apply_server import ApplyServer
