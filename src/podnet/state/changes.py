@@ -144,7 +144,7 @@ def _commit(store: Store, objects: list[Loaded], check: Check, stored: Collectio
     cluster = with_services(cluster, net, _stored_services(store))
     ingress_checks.check(cluster, unchanged=stored)
     cluster = ingress_checks.with_ingress_status(cluster)
-    placement = place(cluster, net, held=store.held(), strict=True)
+    placement = place(cluster, net, held=store.held(), strict=True, nodes=store.nodes())
     check(store, cluster, placement, net)  # e.g. kernel names that cannot be built
     desired = _desired(cluster, stored)
     with store.transaction():

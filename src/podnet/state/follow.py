@@ -63,7 +63,7 @@ def read_whole(store: Store, cache: ParsedCache | None = None) -> Followed:
     reference the patches are tested against)."""
     stored = read_cluster(store, cache)
     placement = stored.placement()
-    allocations = Allocations.between(stored.held, placement, stored.cluster)
+    allocations = Allocations.between(stored.held, placement, stored.cluster, stored.nodes)
     return Followed(
         stored.revision,
         stored.cluster,

@@ -68,7 +68,10 @@ def _range_of(ip: str, net: NetworkConfig) -> int | None:
 
 
 def _node_cidrs(
-    cluster: Cluster, net: NetworkConfig, problems: list[Problem]
+    cluster: Cluster,
+    net: NetworkConfig,
+    problems: list[Problem],
+    recorded: Mapping[str, tuple[str, str]] | None = None,
 ) -> dict[str, ipaddress.IPv4Network]:
     """Each node's pod range: declared (spec.podCIDR), else derived from the addresses its
     pods hold in a dump, else the next free range of the cluster CIDR.
@@ -86,6 +89,15 @@ def _node_cidrs(
         if declared is not None:
             out[n.metadata.name] = declared
     taken = set(out.values())
+    # A live cluster's nodes keep the range they were given (`recorded`: the store's node
+    # table, which each sync writes): a node added since `up` declares none, and the next
+    # free range is not the same one once other nodes came or went.
+    for name in nodes:
+        if name not in out and recorded and name in recorded:
+            rng = ipaddress.IPv4Network(recorded[name][1])
+            if not any(rng.overlaps(t) for t in taken):
+                out[name] = rng
+                taken.add(rng)
 
     def free(cidr: ipaddress.IPv4Network) -> bool:
         return not any(cidr.overlaps(t) for t in taken)
@@ -137,14 +149,22 @@ def _node_cidrs(
     return out
 
 
-def _node_ips(cluster: Cluster, net: NetworkConfig) -> dict[str, str]:
+def _node_ips(
+    cluster: Cluster, net: NetworkConfig, recorded: Mapping[str, tuple[str, str]] | None = None
+) -> dict[str, str]:
+    """Each node's address: its InternalIP, else the one a live cluster recorded for it,
+    else the next free one of the node network."""
     hosts: Iterator[ipaddress.IPv4Address] = net.node_network.hosts()
     next(hosts)  # .1 stays free: the fabric's own address
-    taken = {n.internal_ip for n in cluster.nodes if n.internal_ip}
+    own = {
+        n.metadata.name: n.internal_ip or (recorded or {}).get(n.metadata.name, ("", ""))[0] or None
+        for n in cluster.nodes
+    }
+    taken = {ip for ip in own.values() if ip}
     out = {}
     for n in cluster.nodes:
-        ip = n.internal_ip
-        while ip is None or (ip in taken and ip != n.internal_ip):
+        ip = own[n.metadata.name]
+        while ip is None or (ip in taken and ip != own[n.metadata.name]):
             ip = str(next(hosts))
         out[n.metadata.name] = ip
         taken.add(ip)
@@ -156,8 +176,10 @@ def place(
     net: NetworkConfig | None = None,
     held: Mapping[PodKey, tuple[str, str]] | None = None,
     strict: bool = False,
+    nodes: Mapping[str, tuple[str, str]] | None = None,
 ) -> Placement:
     """Place every pod. `held` maps pods to (node, ip) already allocated; they keep them.
+    `nodes` (a live cluster's node table: name -> (ip, podCIDR)) likewise for the nodes.
 
     With `strict` (a live cluster), a pinned pod IP must lie in the cluster CIDR; the
     analyzer instead honours any IP a dump gives, because that is the address ipBlocks see.
@@ -165,10 +187,10 @@ def place(
     net = net or NetworkConfig()
     held = held or {}
     problems: list[Problem] = []
-    cidrs = _node_cidrs(cluster, net, problems)
+    cidrs = _node_cidrs(cluster, net, problems, nodes)
     if problems:
         raise InputError(problems)
-    node_ip = _node_ips(cluster, net)
+    node_ip = _node_ips(cluster, net, nodes)
     node_names = [n.metadata.name for n in cluster.nodes]
     labels = {n.metadata.name: n.metadata.labels for n in cluster.nodes}
     sched = _Scheduler(node_names, labels)

@@ -70,11 +70,12 @@ class StoredCluster:
     net: NetworkConfig
     mode: str
     held: dict[PodKey, tuple[str, str]]
+    nodes: dict[str, tuple[str, str]]  # the node table: name -> (ip, podCIDR)
 
     def placement(self) -> Placement:
-        """Pods keep the addresses they hold; new pods get one (strict: every problem is an
-        InputError, as at `up`)."""
-        return place(self.cluster, self.net, held=self.held, strict=True)
+        """Pods keep the addresses they hold and nodes their ranges; new ones get one
+        (strict: every problem is an InputError, as at `up`)."""
+        return place(self.cluster, self.net, held=self.held, strict=True, nodes=self.nodes)
 
 
 def read_cluster(store: Store, cache: ParsedCache | None = None) -> StoredCluster:
@@ -86,4 +87,5 @@ def read_cluster(store: Store, cache: ParsedCache | None = None) -> StoredCluste
             net=from_meta(store.get_meta("config")),
             mode=str(store.get_meta("mode", "host-gw")),
             held=store.held(),
+            nodes=store.nodes(),
         )

@@ -291,6 +291,9 @@ class Store:
             (name, ip, pod_cidr),
         )
 
+    def delete_node(self, name: str) -> None:
+        self._db.execute("DELETE FROM nodes WHERE name=?", (name,))
+
     def nodes(self) -> dict[str, tuple[str, str]]:
         """{node: (ip, podCIDR)}."""
         rows = self._db.execute("SELECT name, ip, pod_cidr FROM nodes ORDER BY name")
