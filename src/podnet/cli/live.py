@@ -11,14 +11,13 @@ from typing import TYPE_CHECKING
 from podnet.cli.output import print_error, print_warnings
 from podnet.model.errors import InputError
 from podnet.render import kernel_names
-from podnet.state.store import Store, state_dir
+from podnet.state.store import DEFAULT_CLUSTER, Store, state_dir
 
 if TYPE_CHECKING:
     from podnet.model.cluster import Cluster
     from podnet.state.network import NetworkConfig
     from podnet.state.placement import Placement
 
-DEFAULT_CLUSTER = "podnet"
 SYNC_TIMEOUT = 30.0
 
 

@@ -19,14 +19,12 @@ from podnet.model.errors import InputError, Problem, problem_to_json
 from podnet.model.load import validate_documents
 from podnet.model.manifests import Document, documents_of
 from podnet.state.changes import apply_objects
-from podnet.state.store import Store
+from podnet.state.store import DEFAULT_CLUSTER, Store
 
 if TYPE_CHECKING:
     from podnet.model.cluster import Cluster
     from podnet.state.network import NetworkConfig
     from podnet.state.placement import Placement
-
-DEFAULT_CLUSTER = "podnet"
 
 
 def next_state_renders(

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 STATE_ROOT_ENV = "PODNET_STATE_DIR"
+DEFAULT_CLUSTER = "podnet"  # a cluster without --cluster
 DEFAULT_STATE_ROOT = "/var/lib/podnet"
 DB_NAME = "state.db"
 # How long a writer waits for another writer's transaction (`apply` validates a whole
