@@ -7,7 +7,7 @@ import yaml
 
 from podnet.model.errors import InputError
 from podnet.model.fastyaml import fast_documents
-from podnet.model.load import parse_documents
+from podnet.model.manifests import parse_documents
 
 # Scalars that YAML 1.1 (PyYAML) and 1.2 (yaml-rs) read apart, or might: never fast.
 DIFFERING = [

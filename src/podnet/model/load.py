@@ -17,13 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from podnet.model.errors import InputError, Origin, Problem, loc_to_path
 from podnet.model.kinds import CLUSTER_SCOPED, MODELS, identity
-from podnet.model.manifests import (  # noqa: F401 (the reading half, by its old names too)
-    MANIFEST_SUFFIXES,
-    Document,
-    expand_paths,
-    parse_documents,
-    read_documents,
-)
+from podnet.model.manifests import Document, read_documents
 
 
 @dataclass(frozen=True, slots=True)

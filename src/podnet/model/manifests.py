@@ -159,16 +159,17 @@ def _parse_in_parallel(text: str) -> list[Any] | None:
 def read_texts(paths: Iterable[str], stdin_text: str | None = None) -> list[tuple[str, str]]:
     """(name, text) of every file the paths name ("<stdin>" for -), in order; InputError for
     a path that does not exist or a file that cannot be read."""
-    out = []
-    for name in expand_paths(paths):
-        if name == "-":
-            out.append(("<stdin>", stdin_text if stdin_text is not None else sys.stdin.read()))
-            continue
-        try:
-            out.append((name, Path(name).read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError) as e:
-            raise InputError([Problem(None, "", "", f"{name}: cannot read: {e}")]) from None
-    return out
+    return [_read(name, stdin_text) for name in expand_paths(paths)]
+
+
+def _read(name: str, stdin_text: str | None) -> tuple[str, str]:
+    """(name, text) of one expanded path ("-": stdin)."""
+    if name == "-":
+        return "<stdin>", stdin_text if stdin_text is not None else sys.stdin.read()
+    try:
+        return name, Path(name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError([Problem(None, "", "", f"{name}: cannot read: {e}")]) from None
 
 
 def documents_of(name: str, text: str, parallel: bool = True) -> list[Document]:
@@ -184,6 +185,5 @@ def read_documents(paths: Iterable[str], stdin_text: str | None = None) -> list[
     problem (file by file)."""
     out: list[Document] = []
     for path in expand_paths(paths):
-        for name, text in read_texts([path], stdin_text):
-            out += documents_of(name, text)
+        out += documents_of(*_read(path, stdin_text))
     return out
