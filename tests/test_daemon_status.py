@@ -11,8 +11,7 @@ import sys
 import pytest
 
 from podnet.daemon import supervisor
-from podnet.render.runtime import digest_of
-from podnet.state.files import StateFiles
+from podnet.state.files import StateFiles, file_digest
 from podnet.testing import pod_entry, runtime_doc
 
 
@@ -20,7 +19,7 @@ def _leftovers(root, pid: int) -> None:
     files = StateFiles(root)
     pods = [pod_entry("x", "a", "n1", "10.244.1.2", "podnet.t.pod.x.a", {"c": [(80, "TCP")]})]
     files.runtime.write_text(json.dumps(runtime_doc("t", pods=pods)))
-    status = {"pid": pid, "cluster": "t", "runtime": digest_of(files.runtime)}
+    status = {"pid": pid, "cluster": "t", "runtime": file_digest(files.runtime)}
     files.status.write_text(json.dumps(status))
     files.ready.write_text(json.dumps({"x/a": True}))
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from podnet.daemon import apply_socket, procs
-from podnet.state.files import StateFiles
+from podnet.state.files import StateFiles, file_digest
 
 START_TIMEOUT = 15.0
 STOP_GRACE = 3.0
@@ -159,10 +159,8 @@ def reload(state_dir: Path, timeout: float = START_TIMEOUT) -> None:
     pid = running_pid(files.root)
     if pid is None:
         raise DaemonError(f"no daemon runs for {files.root}")
-    from podnet.render.runtime import digest_of  # here: `label` has no use for it
-
     before = (_status(files) or {}).get("generation", 0)
-    digest = digest_of(files.runtime) if files.runtime.exists() else None
+    digest = file_digest(files.runtime) if files.runtime.exists() else None
     os.kill(pid, signal.SIGHUP)
     deadline = time.monotonic() + timeout
     # A load already under way when the signal came may have read the older file; the
@@ -381,10 +379,10 @@ def wait_ready(
 ) -> None:
     """Return once the daemon serves the current runtime.json and every pod has answered on
     its declared ports; progress(ready, total) is called whenever the count changes."""
-    from podnet.render.runtime import digest_of, load  # here: `label` has no use for them
+    from podnet.render.runtime import load  # here: `label` has no use for it
 
     files = StateFiles(state_dir.resolve())
-    digest = digest_of(files.runtime)
+    digest = file_digest(files.runtime)
     pods = [p.key for p in load(files.root).pods]
     deadline = time.monotonic() + timeout
     last = -1

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from podnet.render import kernel_names
-from podnet.state.files import StateFiles, file_digest
+from podnet.state.files import StateFiles
 from podnet.state.network import NetworkConfig
 
 if TYPE_CHECKING:  # the readers of the file (the stand-in, exec) need no model at all
@@ -369,9 +369,6 @@ def _parse_pod(p: dict[str, Any]) -> Pod:
         ),
         declared_unready=bool(p["declaredUnready"]),
     )
-
-
-digest_of = file_digest
 
 
 def load(root: Path) -> Runtime:
