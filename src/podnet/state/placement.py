@@ -156,8 +156,9 @@ def _node_ips(
     else the next free one of the node network."""
     hosts: Iterator[ipaddress.IPv4Address] = net.node_network.hosts()
     next(hosts)  # .1 stays free: the fabric's own address
+    recorded = recorded or {}
     own = {
-        n.metadata.name: n.internal_ip or (recorded or {}).get(n.metadata.name, ("", ""))[0] or None
+        n.metadata.name: n.internal_ip or recorded.get(n.metadata.name, (None, ""))[0]
         for n in cluster.nodes
     }
     taken = {ip for ip in own.values() if ip}
